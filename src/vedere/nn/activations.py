@@ -1,0 +1,106 @@
+"""Non-linear activations g(z) and the derivatives the course gives for them.
+
+Each caches what its derivative needs and multiplies the upstream gradient by g'(z):
+dL/dz = dL/dg · g'(z) (element-wise). Softmax is the exception: its Jacobian is full.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import functional as F
+from .module import Module
+
+
+class Sigmoid(Module):
+    """f = σ(z) = 1 / (1 + e^{-z});  f'(z) = f (1 - f).  Any shape in, same shape out."""
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        self._f = F.sigmoid(x)
+        return self._f
+
+    def _backward(self, grad_out: np.ndarray, need_input_grad: bool) -> np.ndarray:
+        f = self._f
+        return grad_out * f * (1 - f)
+
+
+class Tanh(Module):
+    """f = tanh(z);  f'(z) = 1 - f².  Any shape in, same shape out."""
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        self._f = np.tanh(x)
+        return self._f
+
+    def _backward(self, grad_out: np.ndarray, need_input_grad: bool) -> np.ndarray:
+        f = self._f
+        return grad_out * (1 - f * f)
+
+
+class ReLU(Module):
+    """f = max(0, z);  f'(z) = 1 if z > 0 else 0.  Any shape in, same shape out."""
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        self._f = np.maximum(x, 0)
+        return self._f
+
+    def _backward(self, grad_out: np.ndarray, need_input_grad: bool) -> np.ndarray:
+        # f > 0 exactly where z > 0
+        return np.where(self._f > 0, grad_out, 0).astype(grad_out.dtype, copy=False)
+
+
+class LeakyReLU(Module):
+    """f = z if z > 0 else a·z;  f'(z) = 1 if z > 0 else a (a = ``negative_slope``)."""
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        if not 0 <= negative_slope < 1:
+            raise ValueError(f"negative_slope must be in [0, 1), got {negative_slope}")
+        self.negative_slope = float(negative_slope)
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        self._pos = x > 0
+        return np.where(self._pos, x, x * x.dtype.type(self.negative_slope))
+
+    def _backward(self, grad_out: np.ndarray, need_input_grad: bool) -> np.ndarray:
+        slope = grad_out.dtype.type(self.negative_slope)
+        return np.where(self._pos, grad_out, grad_out * slope)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"negative_slope": self.negative_slope}
+
+
+class Softmax(Module):
+    """p = softmax(z) along the last axis.  Input and output (N, K).
+
+    Backward (Jacobian-vector product): dL/dz_k = p_k (g_k - Σ_j g_j p_j), g = dL/dp.
+    To train a classifier prefer :class:`~vedere.nn.SoftmaxCrossEntropy` on the logits,
+    which fuses the two and is stable when probabilities underflow.
+    """
+
+    input_ndim = 2
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        self._p = F.softmax(x, axis=-1)
+        return self._p
+
+    def _backward(self, grad_out: np.ndarray, need_input_grad: bool) -> np.ndarray:
+        p = self._p
+        return p * (grad_out - (grad_out * p).sum(axis=-1, keepdims=True))
+
+
+ACTIVATIONS: dict[str, type[Module]] = {
+    "sigmoid": Sigmoid,
+    "tanh": Tanh,
+    "relu": ReLU,
+    "leaky_relu": LeakyReLU,
+}
+
+
+def activation(name: str) -> Module:
+    """A fresh activation layer by name: sigmoid, tanh, relu or leaky_relu."""
+    key = name.lower().replace("-", "_")
+    if key not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[key]()

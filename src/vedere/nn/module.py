@@ -1,0 +1,125 @@
+"""The layer contract: ``forward`` caches what ``backward`` needs; ``backward`` applies the chain rule.
+
+Every layer maps an input x to an output y = f(x; θ). Given the upstream gradient dL/dy,
+``backward`` returns dL/dx = dL/dy · dy/dx and accumulates dL/dθ = dL/dy · dy/dθ into
+each parameter's ``grad`` — the two factors of the course's chain rule, one layer at a time.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .parameter import Parameter
+from .validation import check_float_array, check_same_shape
+
+LAYER_TYPES: dict[str, type[Module]] = {}
+
+
+class Module:
+    """Base class of every layer and of :class:`~vedere.nn.Sequential`.
+
+    Subclasses implement ``_forward(x)`` and ``_backward(grad_out, need_input_grad)``;
+    the public ``forward`` / ``backward`` validate their arguments first and then call them.
+    """
+
+    #: rank(s) the input may have; None accepts any rank >= 1
+    input_ndim: ClassVar[int | tuple[int, ...] | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        LAYER_TYPES[cls.__name__] = cls
+
+    def __init__(self) -> None:
+        self.training = True
+        self._out_shape: tuple[int, ...] | None = None
+
+    # -- the two passes -------------------------------------------------------------
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Compute y = f(x; θ) and cache what the backward pass needs."""
+        self.check_input(x, "x")
+        out = self._forward(x)
+        self._out_shape = out.shape
+        return out
+
+    def backward(self, grad_out: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        """Given dL/dy (shape of the last output), accumulate dL/dθ and return dL/dx.
+
+        With ``need_input_grad=False`` dL/dx is not computed (saves a matrix product on
+        the first layer of a network) and None is returned.
+        """
+        if self._out_shape is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        check_float_array(grad_out, "grad_out", finite=False)
+        if grad_out.shape != self._out_shape:
+            raise ValueError(
+                f"grad_out has shape {grad_out.shape} but the last forward output had shape "
+                f"{self._out_shape}"
+            )
+        return self._backward(grad_out, need_input_grad)
+
+    __call__ = forward
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _backward(self, grad_out: np.ndarray, need_input_grad: bool) -> np.ndarray | None:
+        raise NotImplementedError
+
+    # -- validation ------------------------------------------------------------------
+    @property
+    def dtype(self) -> np.dtype | None:
+        """The dtype of this module's parameters (None for parameter-free layers)."""
+        params = self.parameters()
+        return params[0].dtype if params else None
+
+    def check_input(self, x: object, name: str) -> np.ndarray:
+        """Validate an input: float ndarray of the right rank and dtype, finite values."""
+        check_float_array(x, name, ndim=self.input_ndim, dtype=self.dtype)
+        return x  # type: ignore[return-value]
+
+    # -- parameters and modes --------------------------------------------------------
+    def named_parameters(self) -> list[tuple[str, Parameter]]:
+        """(name, parameter) pairs; names follow PyTorch's (``weight``, ``0.bias``...)."""
+        return []
+
+    def parameters(self) -> list[Parameter]:
+        """The learnable parameters θ of this module, in a fixed order."""
+        return [p for _, p in self.named_parameters()]
+
+    def zero_grad(self) -> None:
+        """Reset every parameter's gradient to zero."""
+        for p in self.parameters():
+            p.zero_grad()
+
+    def train(self, mode: bool = True) -> Module:
+        """Switch to training mode (dropout active); returns self."""
+        self.training = mode
+        return self
+
+    def eval(self) -> Module:
+        """Switch to evaluation mode (dropout is the identity); returns self."""
+        return self.train(False)
+
+    def astype(self, dtype: np.dtype | type) -> Module:
+        """Convert every parameter (and its gradient) to ``dtype`` in place; returns self."""
+        for p in self.parameters():
+            p.data = p.data.astype(dtype)
+            p.grad = np.zeros_like(p.data)
+            p._fresh = True
+        return self
+
+    # -- description -----------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments (JSON-serialisable) that rebuild this module's architecture."""
+        return {}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+def check_grad_shape(grad: np.ndarray, like: np.ndarray, name: str = "grad_out") -> None:
+    """Raise ValueError unless ``grad`` has exactly the shape of ``like``."""
+    check_same_shape(like, grad, "the output", name)

@@ -1,0 +1,290 @@
+"""Optimisers: how a step θ ← θ - α·(something built from dL/dθ) is taken.
+
+Each follows PyTorch's ``torch.optim`` update rule exactly (tests compare the first steps),
+written in place on the parameters. g = dL/dθ, t = step number (from 1), α = ``lr``.
+
+- SGD:       θ ← θ - α g                                     (the course's rule)
+- momentum:  v ← μ v + g;  θ ← θ - α v                       (``SGD(momentum=μ)``)
+- Nesterov:  v ← μ v + g;  θ ← θ - α (g + μ v)               (``SGD(momentum=μ, nesterov=True)``)
+- AdaGrad:   G ← G + g²;   θ ← θ - α g / (√G + ε)
+- RMSProp:   s ← ρ s + (1-ρ) g²;  θ ← θ - α g / (√s + ε)
+- Adam:      m ← β₁m + (1-β₁)g;  v ← β₂v + (1-β₂)g²;  θ ← θ - α/(1-β₁ᵗ) · m / (√v/√(1-β₂ᵗ) + ε)
+- AdamW:     θ ← θ(1 - α λ), then the Adam step (decoupled weight decay)
+
+``weight_decay`` λ in SGD, AdaGrad, RMSProp and Adam adds λθ to g (coupled, = L2 penalty).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from .parameter import Parameter
+
+
+def _check_positive(name: str, value: float, allow_zero: bool = False) -> float:
+    ok = math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
+    if not ok:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value}")
+    return float(value)
+
+
+def _check_unit(name: str, value: float) -> float:
+    if not (math.isfinite(value) and 0 <= value < 1):
+        raise ValueError(f"{name} must be in [0, 1), got {value}")
+    return float(value)
+
+
+class Optimizer:
+    """Base class: holds the parameters, the learning rate ``lr`` and per-parameter state."""
+
+    def __init__(self, params: Iterable[Parameter], lr: float, weight_decay: float = 0.0) -> None:
+        self.params = list(params)
+        if not self.params:
+            raise ValueError("optimizer got an empty parameter list")
+        for i, p in enumerate(self.params):
+            if not isinstance(p, Parameter):
+                raise ValueError(f"params[{i}] is a {type(p).__name__}, not a vedere Parameter")
+        self.lr = _check_positive("lr", lr)
+        self.weight_decay = _check_positive("weight_decay", weight_decay, allow_zero=True)
+        self.t = 0
+        self.state: list[dict[str, np.ndarray]] = [{} for _ in self.params]
+
+    def zero_grad(self) -> None:
+        """Reset every parameter's gradient to zero."""
+        for p in self.params:
+            p.zero_grad()
+
+    def step(self) -> None:
+        """Update every parameter once from its current gradient."""
+        self.t += 1
+        for p, state in zip(self.params, self.state):
+            self._update(p, state)
+
+    def _buffer(self, state: dict[str, np.ndarray], name: str, like: np.ndarray) -> np.ndarray:
+        buf = state.get(name)
+        if buf is None:
+            buf = state[name] = np.zeros_like(like)
+        return buf
+
+    def _grad(self, p: Parameter) -> np.ndarray:
+        """g, plus λθ when coupled weight decay is on."""
+        if self.weight_decay:
+            return p.grad + p.dtype.type(self.weight_decay) * p.data
+        return p.grad
+
+    def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError
+
+    # -- checkpoints ---------------------------------------------------------------------
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Every state buffer as ``"{param index}.{buffer}"`` -> array (for checkpoints)."""
+        return {f"{i}.{k}": v for i, s in enumerate(self.state) for k, v in s.items()}
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray], t: int, lr: float) -> None:
+        """Restore buffers saved by :meth:`state_arrays`, the step count and the rate."""
+        state: list[dict[str, np.ndarray]] = [{} for _ in self.params]
+        for key, arr in arrays.items():
+            i_str, _, name = key.partition(".")
+            i = int(i_str)
+            if not 0 <= i < len(self.params) or arr.shape != self.params[i].shape:
+                raise ValueError(f"optimizer state {key!r} does not match the parameters")
+            state[i][name] = arr.astype(self.params[i].dtype, copy=True)
+        self.state, self.t, self.lr = state, int(t), float(lr)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"lr": self.lr, "weight_decay": self.weight_decay}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """Gradient descent, with optional (Nesterov) momentum μ.  See the module docstring."""
+
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float = 0.01,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(params, lr, weight_decay)
+        self.momentum = _check_unit("momentum", momentum)
+        if nesterov and not self.momentum:
+            raise ValueError("nesterov=True needs a momentum > 0")
+        self.nesterov = bool(nesterov)
+
+    def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
+        g = self._grad(p)
+        lr = p.dtype.type(self.lr)
+        if not self.momentum:
+            p.data -= lr * g
+            return
+        mu = p.dtype.type(self.momentum)
+        v = self._buffer(state, "velocity", p.data)
+        v *= mu
+        v += g  # v ← μ v + g
+        step = g + mu * v if self.nesterov else v
+        p.data -= lr * step
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+def Momentum(params: Iterable[Parameter], lr: float = 0.01, momentum: float = 0.9, **kw: Any) -> SGD:
+    """SGD with (heavy-ball) momentum μ."""
+    return SGD(params, lr=lr, momentum=momentum, **kw)
+
+
+def Nesterov(params: Iterable[Parameter], lr: float = 0.01, momentum: float = 0.9, **kw: Any) -> SGD:
+    """SGD with Nesterov momentum μ."""
+    return SGD(params, lr=lr, momentum=momentum, nesterov=True, **kw)
+
+
+class AdaGrad(Optimizer):
+    """Per-coordinate rates that shrink with the sum of past squared gradients."""
+
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float = 0.01,
+        eps: float = 1e-10,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(params, lr, weight_decay)
+        self.eps = _check_positive("eps", eps)
+
+    def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
+        g = self._grad(p)
+        acc = self._buffer(state, "sum_sq", p.data)
+        acc += g * g  # G ← G + g²
+        p.data -= p.dtype.type(self.lr) * g / (np.sqrt(acc) + p.dtype.type(self.eps))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "eps": self.eps}
+
+
+class RMSProp(Optimizer):
+    """Per-coordinate rates from a moving average of squared gradients (decay ``alpha`` = ρ)."""
+
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float = 0.01,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(params, lr, weight_decay)
+        self.alpha = _check_unit("alpha", alpha)
+        self.eps = _check_positive("eps", eps)
+
+    def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
+        g = self._grad(p)
+        rho = p.dtype.type(self.alpha)
+        s = self._buffer(state, "mean_sq", p.data)
+        s *= rho
+        s += (1 - rho) * g * g  # s ← ρ s + (1-ρ) g²
+        p.data -= p.dtype.type(self.lr) * g / (np.sqrt(s) + p.dtype.type(self.eps))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "alpha": self.alpha, "eps": self.eps}
+
+
+class Adam(Optimizer):
+    """Adaptive moments: momentum on g and RMSProp on g², both bias-corrected."""
+
+    decoupled = False
+
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float = 0.001,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(params, lr, weight_decay)
+        self.betas = (_check_unit("betas[0]", betas[0]), _check_unit("betas[1]", betas[1]))
+        self.eps = _check_positive("eps", eps)
+
+    def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
+        if self.decoupled:
+            p.data *= p.dtype.type(1 - self.lr * self.weight_decay)  # θ ← θ(1 - αλ)
+            g = p.grad
+        else:
+            g = self._grad(p)
+        b1, b2 = self.betas
+        m = self._buffer(state, "m", p.data)
+        v = self._buffer(state, "v", p.data)
+        m *= p.dtype.type(b1)
+        m += p.dtype.type(1 - b1) * g  # m ← β₁m + (1-β₁)g
+        v *= p.dtype.type(b2)
+        v += p.dtype.type(1 - b2) * g * g  # v ← β₂v + (1-β₂)g²
+        bc1 = 1 - b1**self.t
+        bc2 = 1 - b2**self.t
+        denom = np.sqrt(v) / p.dtype.type(math.sqrt(bc2))
+        denom += p.dtype.type(self.eps)
+        p.data -= p.dtype.type(self.lr / bc1) * m / denom
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "betas": list(self.betas), "eps": self.eps}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): θ ← θ(1 - αλ) before each step."""
+
+    decoupled = True
+
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float = 0.001,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
+    ) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay)
+
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+
+
+def make_optimizer(name: str, params: Iterable[Parameter], lr: float, **kw: Any) -> Optimizer:
+    """An optimiser by the command line's name (sgd, momentum, nesterov, adagrad, …)."""
+    key = name.lower()
+    makers: dict[str, Any] = {
+        "sgd": SGD,
+        "momentum": Momentum,
+        "nesterov": Nesterov,
+        "adagrad": AdaGrad,
+        "rmsprop": RMSProp,
+        "adam": Adam,
+        "adamw": AdamW,
+    }
+    if key not in makers:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    return makers[key](params, lr=lr, **kw)
+
+
+def clip_grad_norm(params: Iterable[Parameter], max_norm: float) -> float:
+    """Scale all gradients together so that their global L2 norm is at most ``max_norm``.
+
+    ‖g‖ = sqrt(Σ_p Σ g²); if ‖g‖ > max_norm every g is multiplied by max_norm / (‖g‖ + 1e-6).
+    Returns ‖g‖ before clipping (as ``torch.nn.utils.clip_grad_norm_`` does).
+    """
+    max_norm = _check_positive("max_norm", max_norm)
+    params = list(params)
+    total = math.sqrt(sum(float(np.vdot(p.grad, p.grad)) for p in params))
+    coef = max_norm / (total + 1e-6)
+    if coef < 1:
+        for p in params:
+            p.grad *= p.dtype.type(coef)
+    return total

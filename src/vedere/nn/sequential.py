@@ -1,0 +1,138 @@
+"""Sequential: a network as a chain of layers, f(x) = f_L(… f_2(f_1(x)) …).
+
+Forward runs the layers in order; backward runs them in reverse, each turning dL/d(output)
+into dL/d(input) — the chain rule dL/dθ_1 = dL/dŷ · dŷ/dz_2 · dz_2/dg · dg/dz_1 · dz_1/dθ_1,
+evaluated right to left one factor per layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from .module import Module
+from .parameter import Parameter
+from .validation import check_float_array
+
+
+class Sequential(Module):
+    """A chain of modules.  ``Sequential(Linear(3072, 512), ReLU(), Linear(512, 10))``."""
+
+    def __init__(self, *layers: Module) -> None:
+        super().__init__()
+        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+            layers = tuple(layers[0])
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                raise ValueError(f"layer {i} must be a vedere.nn Module, got {type(layer).__name__}")
+        self.layers: list[Module] = list(layers)
+        dtypes = {str(p.dtype) for p in self.parameters()}
+        if len(dtypes) > 1:
+            raise ValueError(f"all layers must share one dtype, got {sorted(dtypes)}")
+        # layers up to and including the first one with parameters validate their input
+        n_checked = next((i + 1 for i, m in enumerate(self.layers) if m.parameters()), 1)
+        self._n_checked = min(n_checked, len(self.layers))
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self.layers)
+
+    def __getitem__(self, i: int) -> Module:
+        return self.layers[i]
+
+    def check_input(self, x: object, name: str) -> np.ndarray:
+        return check_float_array(x, name, dtype=self.dtype)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Run every layer in order; the input is validated once (dtype, shape, finite)."""
+        self.check_input(x, "x")
+        for i, layer in enumerate(self.layers):
+            x = layer.forward(x) if i < self._n_checked else layer._forward(x)
+        self._out_shape = x.shape
+        return x
+
+    __call__ = forward
+
+    def _backward(self, grad_out: np.ndarray, need_input_grad: bool) -> np.ndarray | None:
+        g: np.ndarray | None = grad_out
+        for i in range(len(self.layers) - 1, -1, -1):
+            g = self.layers[i]._backward(g, need_input_grad or i > 0)
+        return g
+
+    def backward(self, grad_out: np.ndarray, need_input_grad: bool = False) -> np.ndarray | None:
+        """Backpropagate dL/d(output) through every layer, accumulating each dL/dθ.
+
+        Returns dL/dx for the network's input only when ``need_input_grad`` is True (the
+        input is data, so by default its gradient is not computed).
+        """
+        return super().backward(grad_out, need_input_grad)
+
+    def named_parameters(self) -> list[tuple[str, Parameter]]:
+        return [(f"{i}.{n}", p) for i, m in enumerate(self.layers) for n, p in m.named_parameters()]
+
+    def train(self, mode: bool = True) -> Sequential:
+        self.training = mode
+        for m in self.layers:
+            m.train(mode)
+        return self
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Parameter arrays by name (copies)."""
+        return {n: p.data.copy() for n, p in self.named_parameters()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Copy arrays into the parameters; names, shapes and dtypes must match exactly."""
+        own = dict(self.named_parameters())
+        missing, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+        if missing or extra:
+            raise ValueError(f"state does not match the model: missing {missing}, unexpected {extra}")
+        for n, p in own.items():
+            a = state[n]
+            if a.shape != p.shape or a.dtype != p.dtype:
+                raise ValueError(
+                    f"parameter {n}: model has {p.shape} {p.dtype}, state has {a.shape} {a.dtype}"
+                )
+        for n, p in own.items():
+            np.copyto(p.data, state[n])
+
+    def get_config(self) -> dict[str, Any]:
+        return {"layers": [{"type": type(m).__name__, "config": m.get_config()} for m in self.layers]}
+
+    def __repr__(self) -> str:
+        inner = "\n".join(f"  ({i}) {m!r}" for i, m in enumerate(self.layers))
+        return f"Sequential(\n{inner}\n)"
+
+
+def mlp(
+    sizes: list[int] | tuple[int, ...],
+    activation: str = "relu",
+    init: str = "he",
+    dropout: float = 0.0,
+    rng: np.random.Generator | int | None = 0,
+    dtype: str | np.dtype | type = "float32",
+) -> Sequential:
+    """A multi-layer perceptron: Linear → activation (→ Dropout) … → Linear.
+
+    ``sizes`` = [n_in, hidden_1, …, n_out]; e.g. ``mlp([3072, 512, 10])``. All random draws
+    (weights, dropout masks) come from one generator seeded by ``rng``.
+    """
+    from .activations import activation as make_activation
+    from .dropout import Dropout
+    from .init import as_generator
+    from .linear import Linear
+
+    if len(sizes) < 2:
+        raise ValueError(f"sizes needs at least an input and an output size, got {list(sizes)}")
+    gen = as_generator(rng)
+    layers: list[Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(Linear(n_in, n_out, init=init, rng=gen, dtype=dtype))
+        if i < len(sizes) - 2:
+            layers.append(make_activation(activation))
+            if dropout > 0:
+                layers.append(Dropout(dropout, rng=gen))
+    return Sequential(*layers)

@@ -1,0 +1,1 @@
+"""The ``vedere`` command line: one module per subcommand, each thin over the API."""

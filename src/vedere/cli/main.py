@@ -1,0 +1,36 @@
+"""Entry point of the ``vedere`` command: a click group and its error handling."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .. import __version__
+from .demo import demo
+from .gradcheck import gradcheck_cmd
+
+
+class VedereGroup(click.Group):
+    """Turns expected errors (bad input, bad files) into one line on stderr and exit 1."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (ValueError, OSError) as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=VedereGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="vedere")
+def cli() -> None:
+    """vedere — teach a computer to see, from first principles."""
+
+
+cli.add_command(demo)
+cli.add_command(gradcheck_cmd)
+
+
+def main() -> None:
+    cli()

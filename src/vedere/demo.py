@@ -43,7 +43,10 @@ def run_demo(
     loss_fn = nn.SoftmaxCrossEntropy()
     opt = optim.Adam(model.parameters(), lr=lr)
     bar = tqdm(
-        range(epochs), desc=f"training on {dataset}", disable=not progress, unit="epoch",
+        range(epochs),
+        desc=f"training on {dataset}",
+        disable=not progress,
+        unit="epoch",
         mininterval=0.5,
     )
     loss = float("nan")
@@ -60,4 +63,6 @@ def run_demo(
     def accuracy(a: np.ndarray, b: np.ndarray) -> float:
         return float((model.forward(a).argmax(axis=1) == b).mean())
 
-    return DemoResult(dataset, tuple(hidden), n_classes, epochs, loss, accuracy(x, y), accuracy(x_test, y_test))
+    return DemoResult(
+        dataset, tuple(hidden), n_classes, epochs, loss, accuracy(x, y), accuracy(x_test, y_test)
+    )

@@ -11,7 +11,7 @@ from typing import IO
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> Path:
-    """Call ``write(f)`` on a temporary file beside ``path``, fsync it, then rename it over ``path``.
+    """Call ``write(f)`` on a temporary file beside ``path``, fsync it, rename it to ``path``.
 
     If ``write`` raises (or the process dies) the temporary file is removed (or left under a
     hidden ``.name.*.tmp`` name) and ``path`` is untouched.

@@ -37,7 +37,9 @@ def test_extreme_scores_give_finite_probabilities():
 
 def test_softmax_matches_torch(rng):
     s = rng.standard_normal((6, 10)) * 20
-    np.testing.assert_allclose(softmax(s), torch.softmax(torch.from_numpy(s), 1).numpy(), atol=1e-12)
+    np.testing.assert_allclose(
+        softmax(s), torch.softmax(torch.from_numpy(s), 1).numpy(), atol=1e-12
+    )
     np.testing.assert_allclose(
         F.log_softmax(s), torch.log_softmax(torch.from_numpy(s), 1).numpy(), atol=1e-10
     )

@@ -38,7 +38,9 @@ def test_gradcheck_catches_a_wrong_backward(rng):
     assert not report.passed
     assert report.max_rel_error > 1e-2
     assert "FAIL" in str(report)
-    model = Sequential(Linear(5, 4, dtype="float64"), WrongTanh(), Linear(4, 3, dtype="float64", rng=1))
+    model = Sequential(
+        Linear(5, 4, dtype="float64"), WrongTanh(), Linear(4, 3, dtype="float64", rng=1)
+    )
     report = gradcheck(model, x, np.array([0, 1, 2, 0]), loss=SoftmaxCrossEntropy())
     assert not report.passed
 

@@ -98,12 +98,17 @@ def test_dropout_inverted_scaling_and_eval_identity():
 
 def test_flatten_and_sequential_match_torch(rng):
     x = rng.standard_normal((4, 3, 2, 2))
-    model = Sequential(Flatten(), Linear(12, 5, dtype="float64", rng=1), Tanh(),
-                       Linear(5, 3, dtype="float64", rng=2))
-    ref = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 5), torch.nn.Tanh(),
-                              torch.nn.Linear(5, 3)).double()
+    model = Sequential(
+        Flatten(),
+        Linear(12, 5, dtype="float64", rng=1),
+        Tanh(),
+        Linear(5, 3, dtype="float64", rng=2),
+    )
+    ref = torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(12, 5), torch.nn.Tanh(), torch.nn.Linear(5, 3)
+    ).double()
     with torch.no_grad():
-        for (name, p) in model.named_parameters():
+        for name, p in model.named_parameters():
             dict(ref.named_parameters())[name].copy_(torch.from_numpy(p.data))
     g = rng.standard_normal((4, 3))
     out = model.forward(x)
@@ -112,7 +117,9 @@ def test_flatten_and_sequential_match_torch(rng):
     np.testing.assert_allclose(out, t_out, atol=1e-6)
     np.testing.assert_allclose(dx, t_dx, atol=1e-6)
     for name, p in model.named_parameters():
-        np.testing.assert_allclose(p.grad, dict(ref.named_parameters())[name].grad.numpy(), atol=1e-6)
+        np.testing.assert_allclose(
+            p.grad, dict(ref.named_parameters())[name].grad.numpy(), atol=1e-6
+        )
 
 
 def test_sequential_skips_the_input_gradient_by_default(rng):

@@ -27,8 +27,12 @@ def _check(loss, pred, target, torch_fn):
 def test_softmax_cross_entropy(smoothing, rng):
     s = rng.standard_normal((16, 10)) * 4
     y = rng.integers(0, 10, 16)
-    _check(SoftmaxCrossEntropy(smoothing), s, y,
-           lambda t: TF.cross_entropy(t, torch.from_numpy(y), label_smoothing=smoothing))
+    _check(
+        SoftmaxCrossEntropy(smoothing),
+        s,
+        y,
+        lambda t: TF.cross_entropy(t, torch.from_numpy(y), label_smoothing=smoothing),
+    )
 
 
 def test_softmax_cross_entropy_soft_targets(rng):
@@ -50,7 +54,12 @@ def test_cross_entropy_huge_scores_stay_finite():
 def test_mse_is_the_course_formula(rng):
     # course: MSE = Σ (y_i - ŷ_i)² / n ; for vector outputs the per-sample errors are summed
     pred, target = rng.standard_normal((12, 3)), rng.standard_normal((12, 3))
-    _check(MSE(), pred, target, lambda t: TF.mse_loss(t, torch.from_numpy(target), reduction="sum") / 12)
+    _check(
+        MSE(),
+        pred,
+        target,
+        lambda t: TF.mse_loss(t, torch.from_numpy(target), reduction="sum") / 12,
+    )
     p1, t1 = pred[:, 0].copy(), target[:, 0].copy()
     _check(MSE(), p1, t1, lambda t: TF.mse_loss(t, torch.from_numpy(t1)))
 
@@ -59,7 +68,9 @@ def test_mse_is_the_course_formula(rng):
 def test_bce_with_logits(shape, rng):
     z = rng.standard_normal(shape) * 5
     y = (rng.random(shape) > 0.5).astype(np.float64)
-    _check(BCEWithLogits(), z, y, lambda t: TF.binary_cross_entropy_with_logits(t, torch.from_numpy(y)))
+    _check(
+        BCEWithLogits(), z, y, lambda t: TF.binary_cross_entropy_with_logits(t, torch.from_numpy(y))
+    )
 
 
 def test_bce_with_logits_extreme():
@@ -76,16 +87,24 @@ def test_multiclass_hinge(margin, rng):
     s = rng.standard_normal((15, 6)) * 2
     y = rng.integers(0, 6, 15)
     # torch's multi_margin_loss averages the inner sum over the K classes as well
-    _check(MulticlassHinge(margin), s, y,
-           lambda t: TF.multi_margin_loss(t, torch.from_numpy(y), margin=margin) * 6)
+    _check(
+        MulticlassHinge(margin),
+        s,
+        y,
+        lambda t: TF.multi_margin_loss(t, torch.from_numpy(y), margin=margin) * 6,
+    )
 
 
 def test_perceptron_criterion_multiclass(rng):
     s = rng.standard_normal((15, 4))
     y = rng.integers(0, 4, 15)
     yt = torch.from_numpy(y)
-    _check(PerceptronCriterion(), s, y,
-           lambda t: (t.max(dim=1).values - t.gather(1, yt[:, None])[:, 0]).mean())
+    _check(
+        PerceptronCriterion(),
+        s,
+        y,
+        lambda t: (t.max(dim=1).values - t.gather(1, yt[:, None])[:, 0]).mean(),
+    )
 
 
 def test_perceptron_criterion_binary(rng):

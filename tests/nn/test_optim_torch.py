@@ -8,19 +8,34 @@ from vedere.nn import Linear, Sequential, SoftmaxCrossEntropy, Tanh, optim, sche
 
 OPTIMIZERS = [
     ("sgd", lambda p: optim.SGD(p, lr=0.1), lambda p: torch.optim.SGD(p, lr=0.1)),
-    ("sgd_wd", lambda p: optim.SGD(p, lr=0.1, weight_decay=0.01),
-     lambda p: torch.optim.SGD(p, lr=0.1, weight_decay=0.01)),
-    ("momentum", lambda p: optim.SGD(p, lr=0.1, momentum=0.9),
-     lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9)),
-    ("nesterov", lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True),
-     lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True)),
+    (
+        "sgd_wd",
+        lambda p: optim.SGD(p, lr=0.1, weight_decay=0.01),
+        lambda p: torch.optim.SGD(p, lr=0.1, weight_decay=0.01),
+    ),
+    (
+        "momentum",
+        lambda p: optim.SGD(p, lr=0.1, momentum=0.9),
+        lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
+    ),
+    (
+        "nesterov",
+        lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True),
+        lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True),
+    ),
     ("adagrad", lambda p: optim.AdaGrad(p, lr=0.1), lambda p: torch.optim.Adagrad(p, lr=0.1)),
     ("rmsprop", lambda p: optim.RMSProp(p, lr=0.01), lambda p: torch.optim.RMSprop(p, lr=0.01)),
     ("adam", lambda p: optim.Adam(p, lr=0.01), lambda p: torch.optim.Adam(p, lr=0.01)),
-    ("adam_wd", lambda p: optim.Adam(p, lr=0.01, weight_decay=0.1),
-     lambda p: torch.optim.Adam(p, lr=0.01, weight_decay=0.1)),
-    ("adamw", lambda p: optim.AdamW(p, lr=0.01, weight_decay=0.1),
-     lambda p: torch.optim.AdamW(p, lr=0.01, weight_decay=0.1)),
+    (
+        "adam_wd",
+        lambda p: optim.Adam(p, lr=0.01, weight_decay=0.1),
+        lambda p: torch.optim.Adam(p, lr=0.01, weight_decay=0.1),
+    ),
+    (
+        "adamw",
+        lambda p: optim.AdamW(p, lr=0.01, weight_decay=0.1),
+        lambda p: torch.optim.AdamW(p, lr=0.01, weight_decay=0.1),
+    ),
 ]
 
 
@@ -28,8 +43,12 @@ def _problem():
     rng = np.random.default_rng(7)
     x = rng.standard_normal((32, 6))
     y = rng.integers(0, 3, 32)
-    model = Sequential(Linear(6, 8, dtype="float64", rng=1), Tanh(), Linear(8, 3, dtype="float64", rng=2))
-    ref = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3)).double()
+    model = Sequential(
+        Linear(6, 8, dtype="float64", rng=1), Tanh(), Linear(8, 3, dtype="float64", rng=2)
+    )
+    ref = torch.nn.Sequential(
+        torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3)
+    ).double()
     with torch.no_grad():
         for name, p in ref.named_parameters():
             p.copy_(torch.from_numpy(dict(model.named_parameters())[name].data))
@@ -53,7 +72,9 @@ def test_first_five_steps_match_torch(name, ours, theirs):
         t_opt.step()
         assert abs(loss - t_loss.item()) < 1e-6
         for n, p in model.named_parameters():
-            np.testing.assert_allclose(p.data, dict(ref.named_parameters())[n].detach().numpy(), atol=1e-6)
+            np.testing.assert_allclose(
+                p.data, dict(ref.named_parameters())[n].detach().numpy(), atol=1e-6
+            )
 
 
 def test_sgd_is_the_course_update():
@@ -79,14 +100,22 @@ def _torch_lrs(make_sched, epochs, base=0.1):
 @pytest.mark.parametrize(
     ("ours", "theirs"),
     [
-        (schedules.StepDecay(0.1, step_size=3, gamma=0.5),
-         lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=3, gamma=0.5)),
-        (schedules.ExponentialDecay(0.1, gamma=0.9),
-         lambda o: torch.optim.lr_scheduler.ExponentialLR(o, gamma=0.9)),
-        (schedules.Cosine(0.1, t_max=10, min_lr=0.001),
-         lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=10, eta_min=0.001)),
-        (schedules.Warmup(schedules.Constant(0.1), warmup=4, start_factor=0.25),
-         lambda o: torch.optim.lr_scheduler.LinearLR(o, start_factor=0.25, total_iters=4)),
+        (
+            schedules.StepDecay(0.1, step_size=3, gamma=0.5),
+            lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=3, gamma=0.5),
+        ),
+        (
+            schedules.ExponentialDecay(0.1, gamma=0.9),
+            lambda o: torch.optim.lr_scheduler.ExponentialLR(o, gamma=0.9),
+        ),
+        (
+            schedules.Cosine(0.1, t_max=10, min_lr=0.001),
+            lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=10, eta_min=0.001),
+        ),
+        (
+            schedules.Warmup(schedules.Constant(0.1), warmup=4, start_factor=0.25),
+            lambda o: torch.optim.lr_scheduler.LinearLR(o, start_factor=0.25, total_iters=4),
+        ),
         (schedules.Constant(0.1), lambda o: torch.optim.lr_scheduler.ConstantLR(o, factor=1.0)),
     ],
     ids=["step", "exp", "cosine", "warmup", "constant"],

@@ -20,7 +20,9 @@ def _check(n: int, noise: float) -> None:
         raise ValueError(f"noise must be a finite number >= 0, got {noise}")
 
 
-def _finish(x: np.ndarray, y: np.ndarray, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _finish(
+    x: np.ndarray, y: np.ndarray, noise: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     if noise:
         x = x + rng.normal(0, noise, x.shape)
     order = rng.permutation(len(y))
@@ -40,7 +42,9 @@ def xor(n: int = 4, noise: float = 0.0, seed: int = 0) -> tuple[np.ndarray, np.n
     return _finish(x, y, noise, rng)
 
 
-def circles(n: int = 400, noise: float = 0.05, factor: float = 0.5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def circles(
+    n: int = 400, noise: float = 0.05, factor: float = 0.5, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Two concentric circles: radius 1 (class 0) and ``factor`` (class 1)."""
     _check(n, noise)
     rng = np.random.default_rng(seed)
@@ -66,7 +70,9 @@ def moons(n: int = 400, noise: float = 0.1, seed: int = 0) -> tuple[np.ndarray, 
     return _finish(x, y, noise, rng)
 
 
-def spirals(n: int = 400, noise: float = 0.05, turns: float = 1.5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def spirals(
+    n: int = 400, noise: float = 0.05, turns: float = 1.5, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Two interleaved spirals, r = t / (2π·turns), angle t (+π for class 1); points in [-1, 1]²."""
     _check(n, noise)
     rng = np.random.default_rng(seed)
@@ -79,7 +85,9 @@ def spirals(n: int = 400, noise: float = 0.05, turns: float = 1.5, seed: int = 0
     return _finish(x, y, noise, rng)
 
 
-def blobs(n: int = 400, noise: float = 0.3, centers: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def blobs(
+    n: int = 400, noise: float = 0.3, centers: int = 3, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """``centers`` Gaussian blobs with standard deviation ``noise`` around points on a circle."""
     _check(n, 0.0)
     if centers < 2:
@@ -91,7 +99,9 @@ def blobs(n: int = 400, noise: float = 0.3, centers: int = 3, seed: int = 0) -> 
     return _finish(x, y.astype(np.int64), noise, rng)
 
 
-def make(name: str, n: int = 400, noise: float | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def make(
+    name: str, n: int = 400, noise: float | None = None, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """A toy dataset by name (xor, circles, moons, spirals, blobs); default noise per set."""
     makers = {"xor": xor, "circles": circles, "moons": moons, "spirals": spirals, "blobs": blobs}
     if name not in makers:

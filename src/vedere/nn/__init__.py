@@ -16,7 +16,14 @@ from .flatten import Flatten
 from .gradcheck import gradcheck
 from .io import ModelFileError, load, load_weights, load_with_extra, save
 from .linear import Linear
-from .losses import MSE, BCEWithLogits, Loss, MulticlassHinge, PerceptronCriterion, SoftmaxCrossEntropy
+from .losses import (
+    MSE,
+    BCEWithLogits,
+    Loss,
+    MulticlassHinge,
+    PerceptronCriterion,
+    SoftmaxCrossEntropy,
+)
 from .module import Module
 from .parameter import Parameter
 from .regularizers import L1, L2, Regularized

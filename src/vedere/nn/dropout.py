@@ -1,4 +1,4 @@
-"""Inverted dropout: during training zero each unit with probability p and scale the rest by 1/(1-p)."""
+"""Inverted dropout: in training, zero each unit with probability p, scale the rest by 1/(1-p)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import numpy as np
 
 
 def softmax(s: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Softmax  p_k = e^{s_k} / Σ_j e^{s_j}, computed as e^{s_k - m} / Σ_j e^{s_j - m}, m = max_j s_j.
+    """Softmax p_k = e^{s_k} / Σ_j e^{s_j}, computed as e^{s_k - m} / Σ_j e^{s_j - m}, m = max s.
 
     ``s``: scores (logits) of any shape; the classes lie along ``axis`` (default: last).
     Returns probabilities of the same shape that sum to 1 along ``axis``.

@@ -69,7 +69,9 @@ class GradCheckReport:
                 f"{c.max_abs_error:>11.2e}"
             )
         verdict = "PASS" if self.passed else "FAIL"
-        rows.append(f"{verdict}: max relative error {self.max_rel_error:.2e} (tolerance {self.tol:g})")
+        rows.append(
+            f"{verdict}: max relative error {self.max_rel_error:.2e} (tolerance {self.tol:g})"
+        )
         return "\n".join(rows)
 
 
@@ -99,8 +101,15 @@ def numeric_gradient(
     return grad.reshape(a.shape)
 
 
-def _compare(name: str, analytic: np.ndarray, f: Callable[[], float], a: np.ndarray,
-             h: float, max_checks: int, rng: np.random.Generator) -> ArrayCheck:
+def _compare(
+    name: str,
+    analytic: np.ndarray,
+    f: Callable[[], float],
+    a: np.ndarray,
+    h: float,
+    max_checks: int,
+    rng: np.random.Generator,
+) -> ArrayCheck:
     idx = None if a.size <= max_checks else np.sort(rng.choice(a.size, max_checks, replace=False))
     num = numeric_gradient(f, a, idx, h)
     ana = analytic.astype(np.float64).reshape(-1)
@@ -140,7 +149,9 @@ def gradcheck(
             raise ValueError("gradcheck of a loss needs the target y")
         target.forward(x, y)
         dx = target.backward().copy()
-        report.checks.append(_compare("pred", dx, lambda: target.forward(x, y), x, h, max_checks, rng))
+        report.checks.append(
+            _compare("pred", dx, lambda: target.forward(x, y), x, h, max_checks, rng)
+        )
         return report
 
     if not isinstance(target, Module):

@@ -32,8 +32,11 @@ def cases(seed: int = 0) -> list[tuple[str, Callable[[], GradCheckReport]]]:
     def mlp_with_penalties() -> GradCheckReport:
         drop = Dropout(0.3)
         model = Sequential(
-            Linear(d, 6, dtype="float64", rng=1), Tanh(), drop,
-            Linear(6, 5, dtype="float64", rng=2), ReLU(),
+            Linear(d, 6, dtype="float64", rng=1),
+            Tanh(),
+            drop,
+            Linear(6, 5, dtype="float64", rng=2),
+            ReLU(),
             Linear(5, k, dtype="float64", rng=3),
         )
         drop.fixed_mask = (rng.random((n, 6)) > 0.3).astype(np.float64)

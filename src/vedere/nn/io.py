@@ -49,8 +49,9 @@ def _digest(tensors: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def _to_bytes(model: Module, extra: dict[str, Any] | None = None,
-              tensors: dict[str, np.ndarray] | None = None) -> bytes:
+def _to_bytes(
+    model: Module, extra: dict[str, Any] | None = None, tensors: dict[str, np.ndarray] | None = None
+) -> bytes:
     if tensors is None:
         tensors = {n: np.ascontiguousarray(p.data) for n, p in model.named_parameters()}
     arch = {"type": type(model).__name__, "config": model.get_config()}
@@ -80,8 +81,9 @@ def read_header(path: str | os.PathLike[str], data: bytes) -> dict[str, Any]:
     (n,) = struct.unpack("<Q", data[:8])
     if n > MAX_HEADER or 8 + n > len(data):
         raise ModelFileError(
-            path, f"file is truncated or not a safetensors file (header claims {n} bytes, "
-            f"file has {len(data)})"
+            path,
+            f"file is truncated or not a safetensors file (header claims {n} bytes, "
+            f"file has {len(data)})",
         )
     try:
         header = json.loads(data[8 : 8 + n].decode("utf-8"))
@@ -150,14 +152,16 @@ def load_with_extra(path: str | os.PathLike[str]) -> tuple[Module, dict[str, Any
     missing, unexpected = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
     if missing or unexpected:
         raise ModelFileError(
-            path, f"weights do not match the architecture: missing {missing}, unexpected {unexpected}"
+            path,
+            f"weights do not match the architecture: missing {missing}, unexpected {unexpected}",
         )
     for name, p in own.items():
         t = tensors[name]
         if t.shape != p.shape or t.dtype != p.dtype:
             raise ModelFileError(
-                path, f"weight {name} has shape {t.shape} {t.dtype}, the architecture needs "
-                f"{p.shape} {p.dtype}"
+                path,
+                f"weight {name} has shape {t.shape} {t.dtype}, the architecture needs "
+                f"{p.shape} {p.dtype}",
             )
         if not np.isfinite(t).all():
             raise ModelFileError(path, f"weight {name} contains NaN or inf")
@@ -179,6 +183,6 @@ def load_weights(model: Module, path: str | os.PathLike[str]) -> Module:
     got = json.dumps(other.get_config(), sort_keys=True)
     if want != got:
         raise ModelFileError(path, f"architecture mismatch: file has {other!r}, model is {model!r}")
-    for (_, p), (_, q) in zip(model.named_parameters(), other.named_parameters()):
+    for (_, p), (_, q) in zip(model.named_parameters(), other.named_parameters(), strict=True):
         np.copyto(p.data, q.data)
     return model

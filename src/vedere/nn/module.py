@@ -1,4 +1,5 @@
-"""The layer contract: ``forward`` caches what ``backward`` needs; ``backward`` applies the chain rule.
+"""The layer contract: ``forward`` caches what ``backward`` needs; ``backward`` applies the chain
+rule.
 
 Every layer maps an input x to an output y = f(x; θ). Given the upstream gradient dL/dy,
 ``backward`` returns dL/dx = dL/dy · dy/dx and accumulates dL/dθ = dL/dy · dy/dθ into

@@ -62,7 +62,7 @@ class Optimizer:
     def step(self) -> None:
         """Update every parameter once from its current gradient."""
         self.t += 1
-        for p, state in zip(self.params, self.state):
+        for p, state in zip(self.params, self.state, strict=True):
             self._update(p, state)
 
     def _buffer(self, state: dict[str, np.ndarray], name: str, like: np.ndarray) -> np.ndarray:
@@ -138,12 +138,16 @@ class SGD(Optimizer):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
 
-def Momentum(params: Iterable[Parameter], lr: float = 0.01, momentum: float = 0.9, **kw: Any) -> SGD:
+def Momentum(
+    params: Iterable[Parameter], lr: float = 0.01, momentum: float = 0.9, **kw: Any
+) -> SGD:
     """SGD with (heavy-ball) momentum μ."""
     return SGD(params, lr=lr, momentum=momentum, **kw)
 
 
-def Nesterov(params: Iterable[Parameter], lr: float = 0.01, momentum: float = 0.9, **kw: Any) -> SGD:
+def Nesterov(
+    params: Iterable[Parameter], lr: float = 0.01, momentum: float = 0.9, **kw: Any
+) -> SGD:
     """SGD with Nesterov momentum μ."""
     return SGD(params, lr=lr, momentum=momentum, nesterov=True, **kw)
 

@@ -75,7 +75,10 @@ class Cosine(Schedule):
 
     def _lr(self, t: int) -> float:
         t = min(t, self.t_max)
-        return self.min_lr + (self.base_lr - self.min_lr) * (1 + math.cos(math.pi * t / self.t_max)) / 2
+        return (
+            self.min_lr
+            + (self.base_lr - self.min_lr) * (1 + math.cos(math.pi * t / self.t_max)) / 2
+        )
 
 
 class Warmup(Schedule):
@@ -84,7 +87,9 @@ class Warmup(Schedule):
     def __init__(self, after: Schedule, warmup: int, start_factor: float = 0.1) -> None:
         super().__init__(after.base_lr)
         if warmup < 0 or not 0 < start_factor <= 1:
-            raise ValueError(f"need warmup >= 0 and 0 < start_factor <= 1, got {warmup}, {start_factor}")
+            raise ValueError(
+                f"need warmup >= 0 and 0 < start_factor <= 1, got {warmup}, {start_factor}"
+            )
         self.after, self.warmup, self.start_factor = after, int(warmup), float(start_factor)
 
     def _lr(self, t: int) -> float:

@@ -8,6 +8,7 @@ evaluated right to left one factor per layer.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,9 @@ class Sequential(Module):
             layers = tuple(layers[0])
         for i, layer in enumerate(layers):
             if not isinstance(layer, Module):
-                raise ValueError(f"layer {i} must be a vedere.nn Module, got {type(layer).__name__}")
+                raise ValueError(
+                    f"layer {i} must be a vedere.nn Module, got {type(layer).__name__}"
+                )
         self.layers: list[Module] = list(layers)
         dtypes = {str(p.dtype) for p in self.parameters()}
         if len(dtypes) > 1:
@@ -89,7 +92,9 @@ class Sequential(Module):
         own = dict(self.named_parameters())
         missing, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
         if missing or extra:
-            raise ValueError(f"state does not match the model: missing {missing}, unexpected {extra}")
+            raise ValueError(
+                f"state does not match the model: missing {missing}, unexpected {extra}"
+            )
         for n, p in own.items():
             a = state[n]
             if a.shape != p.shape or a.dtype != p.dtype:
@@ -100,7 +105,9 @@ class Sequential(Module):
             np.copyto(p.data, state[n])
 
     def get_config(self) -> dict[str, Any]:
-        return {"layers": [{"type": type(m).__name__, "config": m.get_config()} for m in self.layers]}
+        return {
+            "layers": [{"type": type(m).__name__, "config": m.get_config()} for m in self.layers]
+        }
 
     def __repr__(self) -> str:
         inner = "\n".join(f"  ({i}) {m!r}" for i, m in enumerate(self.layers))
@@ -129,7 +136,7 @@ def mlp(
         raise ValueError(f"sizes needs at least an input and an output size, got {list(sizes)}")
     gen = as_generator(rng)
     layers: list[Module] = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (n_in, n_out) in enumerate(pairwise(sizes)):
         layers.append(Linear(n_in, n_out, init=init, rng=gen, dtype=dtype))
         if i < len(sizes) - 2:
             layers.append(make_activation(activation))

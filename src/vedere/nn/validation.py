@@ -24,7 +24,9 @@ def check_float_array(
     if not isinstance(x, np.ndarray):
         raise ValueError(f"{name} must be a numpy array, got {type(x).__name__}")
     if x.dtype not in FLOAT_DTYPES:
-        raise ValueError(f"{name} must be float32 or float64, got dtype {x.dtype} (shape {x.shape})")
+        raise ValueError(
+            f"{name} must be float32 or float64, got dtype {x.dtype} (shape {x.shape})"
+        )
     if dtype is not None and x.dtype != dtype:
         raise ValueError(
             f"{name} has dtype {x.dtype} but the model computes in {np.dtype(dtype)} "

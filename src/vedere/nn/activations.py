@@ -42,12 +42,11 @@ class ReLU(Module):
     """f = max(0, z);  f'(z) = 1 if z > 0 else 0.  Any shape in, same shape out."""
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
-        self._f = np.maximum(x, 0)
-        return self._f
+        self._pos = x > 0
+        return np.maximum(x, 0)
 
     def _backward(self, grad_out: np.ndarray, need_input_grad: bool) -> np.ndarray:
-        # f > 0 exactly where z > 0
-        return np.where(self._f > 0, grad_out, 0).astype(grad_out.dtype, copy=False)
+        return grad_out * self._pos  # dL/dz = dL/df · [z > 0]
 
 
 class LeakyReLU(Module):
@@ -60,12 +59,12 @@ class LeakyReLU(Module):
         self.negative_slope = float(negative_slope)
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
-        self._pos = x > 0
-        return np.where(self._pos, x, x * x.dtype.type(self.negative_slope))
+        # f'(z) as an array: 1 where z > 0, a elsewhere; then f = z · f'(z)
+        self._slope = np.where(x > 0, x.dtype.type(1), x.dtype.type(self.negative_slope))
+        return x * self._slope
 
     def _backward(self, grad_out: np.ndarray, need_input_grad: bool) -> np.ndarray:
-        slope = grad_out.dtype.type(self.negative_slope)
-        return np.where(self._pos, grad_out, grad_out * slope)
+        return grad_out * self._slope
 
     def get_config(self) -> dict[str, Any]:
         return {"negative_slope": self.negative_slope}

@@ -92,22 +92,29 @@ class SoftmaxCrossEntropy(Loss):
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
         s = _check_pred(pred, 2)
         n, k = s.shape
+        logp = F.log_softmax(s, axis=1)
+        p = np.exp(logp)
+        eps = self.label_smoothing
         if isinstance(target, np.ndarray) and target.ndim == 2:
             check_float_array(target, "target")
             check_same_shape(s, target, "pred", "target")
-            q = target.astype(s.dtype, copy=True)
-        else:
-            y = check_labels(target, "target", n, k)
-            q = F.one_hot(y, k, dtype=s.dtype)
-        if self.label_smoothing:
-            eps = self.label_smoothing
-            q *= 1 - eps
-            q += eps / k
-        logp = F.log_softmax(s, axis=1)
-        loss = -np.sum(q * logp) / n
-        p = np.exp(logp)
-        self._grad = (p - q) / s.dtype.type(n)
-        return float(loss)
+            q = target.astype(s.dtype, copy=False)
+            if eps:
+                q = q * s.dtype.type(1 - eps) + s.dtype.type(eps / k)
+            loss = -np.sum(q * logp) / n
+            self._grad = (p - q) / s.dtype.type(n)
+            return float(loss)
+        # class indices: q = (1 - ε)·onehot(y) + ε/K without forming the one-hot matrix
+        y = check_labels(target, "target", n, k)
+        rows = np.arange(n)
+        loss = -(1 - eps) * np.sum(logp[rows, y])
+        if eps:
+            loss -= eps / k * np.sum(logp)
+            p -= s.dtype.type(eps / k)
+        p[rows, y] -= s.dtype.type(1 - eps)  # p - q
+        p /= s.dtype.type(n)
+        self._grad = p
+        return float(loss / n)
 
     def get_config(self) -> dict[str, Any]:
         return {"label_smoothing": self.label_smoothing}

@@ -108,7 +108,6 @@ class Module:
         for p in self.parameters():
             p.data = p.data.astype(dtype)
             p.grad = np.zeros_like(p.data)
-            p._fresh = True
         return self
 
     # -- description -----------------------------------------------------------------

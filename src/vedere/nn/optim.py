@@ -12,6 +12,9 @@ written in place on the parameters. g = dL/dθ, t = step number (from 1), α = `
 - AdamW:     θ ← θ(1 - α λ), then the Adam step (decoupled weight decay)
 
 ``weight_decay`` λ in SGD, AdaGrad, RMSProp and Adam adds λθ to g (coupled, = L2 penalty).
+
+The updates run in place through BLAS ``axpy``/``scal`` (:mod:`vedere.nn.blas`) and reuse one
+scratch buffer per parameter, so a step allocates nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .blas import axpby, axpy, scal
 from .parameter import Parameter
 
 
@@ -53,6 +57,7 @@ class Optimizer:
         self.weight_decay = _check_positive("weight_decay", weight_decay, allow_zero=True)
         self.t = 0
         self.state: list[dict[str, np.ndarray]] = [{} for _ in self.params]
+        self._scratch: dict[int, np.ndarray] = {}
 
     def zero_grad(self) -> None:
         """Reset every parameter's gradient to zero."""
@@ -69,6 +74,13 @@ class Optimizer:
         buf = state.get(name)
         if buf is None:
             buf = state[name] = np.zeros_like(like)
+        return buf
+
+    def _scratch_for(self, p: Parameter) -> np.ndarray:
+        """A reusable work array shaped like ``p`` (not part of the saved state)."""
+        buf = self._scratch.get(id(p))
+        if buf is None or buf.shape != p.shape or buf.dtype != p.dtype:
+            buf = self._scratch[id(p)] = np.empty_like(p.data)
         return buf
 
     def _grad(self, p: Parameter) -> np.ndarray:
@@ -123,16 +135,16 @@ class SGD(Optimizer):
 
     def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
         g = self._grad(p)
-        lr = p.dtype.type(self.lr)
         if not self.momentum:
-            p.data -= lr * g
+            axpy(-self.lr, g, p.data)  # θ ← θ - α g
             return
-        mu = p.dtype.type(self.momentum)
         v = self._buffer(state, "velocity", p.data)
-        v *= mu
-        v += g  # v ← μ v + g
-        step = g + mu * v if self.nesterov else v
-        p.data -= lr * step
+        axpby(1.0, g, self.momentum, v)  # v ← μ v + g
+        if self.nesterov:
+            axpy(-self.lr, g, p.data)
+            axpy(-self.lr * self.momentum, v, p.data)  # θ ← θ - α (g + μ v)
+        else:
+            axpy(-self.lr, v, p.data)  # θ ← θ - α v
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
@@ -168,8 +180,13 @@ class AdaGrad(Optimizer):
     def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
         g = self._grad(p)
         acc = self._buffer(state, "sum_sq", p.data)
-        acc += g * g  # G ← G + g²
-        p.data -= p.dtype.type(self.lr) * g / (np.sqrt(acc) + p.dtype.type(self.eps))
+        work = self._scratch_for(p)
+        np.multiply(g, g, out=work)
+        axpy(1.0, work, acc)  # G ← G + g²
+        np.sqrt(acc, out=work)
+        work += p.dtype.type(self.eps)
+        np.divide(g, work, out=work)
+        axpy(-self.lr, work, p.data)  # θ ← θ - α g / (√G + ε)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "eps": self.eps}
@@ -192,11 +209,14 @@ class RMSProp(Optimizer):
 
     def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
         g = self._grad(p)
-        rho = p.dtype.type(self.alpha)
         s = self._buffer(state, "mean_sq", p.data)
-        s *= rho
-        s += (1 - rho) * g * g  # s ← ρ s + (1-ρ) g²
-        p.data -= p.dtype.type(self.lr) * g / (np.sqrt(s) + p.dtype.type(self.eps))
+        work = self._scratch_for(p)
+        np.multiply(g, g, out=work)
+        axpby(1 - self.alpha, work, self.alpha, s)  # s ← ρ s + (1-ρ) g²
+        np.sqrt(s, out=work)
+        work += p.dtype.type(self.eps)
+        np.divide(g, work, out=work)
+        axpy(-self.lr, work, p.data)  # θ ← θ - α g / (√s + ε)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "alpha": self.alpha, "eps": self.eps}
@@ -221,22 +241,25 @@ class Adam(Optimizer):
 
     def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
         if self.decoupled:
-            p.data *= p.dtype.type(1 - self.lr * self.weight_decay)  # θ ← θ(1 - αλ)
+            if self.weight_decay:
+                scal(1 - self.lr * self.weight_decay, p.data)  # θ ← θ(1 - αλ)
             g = p.grad
         else:
             g = self._grad(p)
         b1, b2 = self.betas
         m = self._buffer(state, "m", p.data)
         v = self._buffer(state, "v", p.data)
-        m *= p.dtype.type(b1)
-        m += p.dtype.type(1 - b1) * g  # m ← β₁m + (1-β₁)g
-        v *= p.dtype.type(b2)
-        v += p.dtype.type(1 - b2) * g * g  # v ← β₂v + (1-β₂)g²
+        work = self._scratch_for(p)
+        axpby(1 - b1, g, b1, m)  # m ← β₁m + (1-β₁)g
+        np.multiply(g, g, out=work)
+        axpby(1 - b2, work, b2, v)  # v ← β₂v + (1-β₂)g²
         bc1 = 1 - b1**self.t
         bc2 = 1 - b2**self.t
-        denom = np.sqrt(v) / p.dtype.type(math.sqrt(bc2))
-        denom += p.dtype.type(self.eps)
-        p.data -= p.dtype.type(self.lr / bc1) * m / denom
+        np.sqrt(v, out=work)
+        work *= p.dtype.type(1 / math.sqrt(bc2))
+        work += p.dtype.type(self.eps)  # √v / √(1-β₂ᵗ) + ε
+        np.divide(m, work, out=work)
+        axpy(-self.lr / bc1, work, p.data)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "betas": list(self.betas), "eps": self.eps}
@@ -290,5 +313,5 @@ def clip_grad_norm(params: Iterable[Parameter], max_norm: float) -> float:
     coef = max_norm / (total + 1e-6)
     if coef < 1:
         for p in params:
-            p.grad *= p.dtype.type(coef)
+            scal(coef, p.grad)
     return total

@@ -12,16 +12,38 @@ class Parameter:
     *accumulate* across ``backward`` calls until :meth:`zero_grad`, as in the course's
     loop (compute the gradient, step, reset). ``decay`` says whether L1/L2 penalties apply
     (weights: yes; biases: no).
+
+    :meth:`zero_grad` does not touch memory: it marks the gradient as zero, and the next
+    contribution overwrites the buffer instead of adding to it (reading ``grad`` in between
+    fills it with zeros first). On a 3072×512 layer this saves a full pass over 6 MB per step.
     """
 
-    __slots__ = ("_fresh", "data", "decay", "grad", "name")
+    __slots__ = ("_grad", "_zero", "data", "decay", "name")
 
     def __init__(self, data: np.ndarray, name: str = "", decay: bool = True) -> None:
         self.data = data
-        self.grad = np.zeros_like(data)
+        self._grad = np.zeros_like(data)
+        self._zero = False
         self.name = name
         self.decay = decay
-        self._fresh = True  # grad is all zeros: the next contribution may overwrite it
+
+    @property
+    def grad(self) -> np.ndarray:
+        """dL/dθ, shape and dtype of ``data``."""
+        if self._zero:
+            self._grad.fill(0)
+            self._zero = False
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: np.ndarray) -> None:
+        if value.shape != self.data.shape or value.dtype != self.data.dtype:
+            raise ValueError(
+                f"gradient of {self.name or 'parameter'} must have shape {self.data.shape} and "
+                f"dtype {self.data.dtype}, got {value.shape} {value.dtype}"
+            )
+        self._grad = value
+        self._zero = False
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -33,24 +55,23 @@ class Parameter:
 
     def zero_grad(self) -> None:
         """Reset dL/dθ to zero."""
-        self.grad.fill(0)
-        self._fresh = True
+        self._zero = True
 
     def add_grad(self, g: np.ndarray) -> None:
         """Accumulate a gradient contribution: grad += g."""
-        if self._fresh:
-            np.copyto(self.grad, g)
-            self._fresh = False
+        if self._zero:
+            np.copyto(self._grad, g)
+            self._zero = False
         else:
-            self.grad += g
+            self._grad += g
 
     def add_matmul_grad(self, a: np.ndarray, b: np.ndarray) -> None:
-        """Accumulate grad += a @ b, writing the product in place when grad is still zero."""
-        if self._fresh:
-            np.matmul(a, b, out=self.grad)
-            self._fresh = False
+        """Accumulate grad += a @ b, writing the product in place when grad is zero."""
+        if self._zero:
+            np.matmul(a, b, out=self._grad)
+            self._zero = False
         else:
-            self.grad += a @ b
+            self._grad += a @ b
 
     def __repr__(self) -> str:
         return f"Parameter(name={self.name!r}, shape={self.data.shape}, dtype={self.data.dtype})"

@@ -8,7 +8,10 @@ import click
 
 from .. import __version__
 from .demo import demo
+from .evaluate import evaluate
 from .gradcheck import gradcheck_cmd
+from .predict import predict
+from .train import train
 
 
 class VedereGroup(click.Group):
@@ -28,6 +31,9 @@ def cli() -> None:
     """vedere — teach a computer to see, from first principles."""
 
 
+cli.add_command(train)
+cli.add_command(evaluate)
+cli.add_command(predict)
 cli.add_command(demo)
 cli.add_command(gradcheck_cmd)
 

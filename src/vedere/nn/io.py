@@ -49,20 +49,20 @@ def _digest(tensors: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def _to_bytes(
-    model: Module, extra: dict[str, Any] | None = None, tensors: dict[str, np.ndarray] | None = None
-) -> bytes:
-    if tensors is None:
-        tensors = {n: np.ascontiguousarray(p.data) for n, p in model.named_parameters()}
-    arch = {"type": type(model).__name__, "config": model.get_config()}
-    meta = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "vedere.architecture": json.dumps(arch, sort_keys=True),
-        "vedere.extra": json.dumps(extra or {}, sort_keys=True),
-        "vedere.sha256": _digest(tensors),
-    }
+def pack(tensors: dict[str, np.ndarray], fields: dict[str, Any], fmt: str = FORMAT) -> bytes:
+    """Safetensors bytes: ``tensors`` plus each of ``fields`` as JSON in the header, the
+    format name and version, and a SHA-256 of the tensors."""
+    tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    meta = {f"vedere.{k}": json.dumps(v, sort_keys=True) for k, v in fields.items()}
+    meta.update(format=fmt, format_version=FORMAT_VERSION)
+    meta["vedere.sha256"] = _digest(tensors)
     return st_save(tensors, metadata=meta)
+
+
+def _to_bytes(model: Module, extra: dict[str, Any] | None = None) -> bytes:
+    tensors = {n: p.data for n, p in model.named_parameters()}
+    arch = {"type": type(model).__name__, "config": model.get_config()}
+    return pack(tensors, {"architecture": arch, "extra": extra or {}})
 
 
 def save(model: Module, path: str | os.PathLike[str], extra: dict[str, Any] | None = None) -> Path:
@@ -94,8 +94,11 @@ def read_header(path: str | os.PathLike[str], data: bytes) -> dict[str, Any]:
     return header
 
 
-def read_tensors(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """All tensors and the string metadata of a safetensors file, with the digest verified."""
+def read_tensors(
+    path: str | os.PathLike[str], fmt: str = FORMAT
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """All tensors and the string metadata of a safetensors file of format ``fmt``, with the
+    digest verified."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -107,8 +110,9 @@ def read_tensors(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], d
         raise ModelFileError(path, f"cannot read ({e.strerror})") from None
     header = read_header(path, data)
     meta = header.get("__metadata__") or {}
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ModelFileError(path, "not a vedere model file (missing vedere metadata)")
+    if not isinstance(meta, dict) or meta.get("format") != fmt:
+        what = "model" if fmt == FORMAT else "checkpoint"
+        raise ModelFileError(path, f"not a vedere {what} file (format {meta.get('format')!r})")
     if meta.get("format_version") != FORMAT_VERSION:
         raise ModelFileError(path, f"unsupported format version {meta.get('format_version')!r}")
     try:
@@ -118,6 +122,18 @@ def read_tensors(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], d
     if _digest(tensors) != meta.get("vedere.sha256"):
         raise ModelFileError(path, "checksum mismatch: the weights were modified or damaged")
     return tensors, meta
+
+
+def unpack(path: str | os.PathLike[str], fmt: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Tensors and the JSON fields written by :func:`pack`, verified."""
+    path = Path(path)
+    tensors, meta = read_tensors(path, fmt)
+    fields = {
+        k[len("vedere.") :]: _json_field(path, meta, k)
+        for k in meta
+        if k.startswith("vedere.") and k != "vedere.sha256"
+    }
+    return tensors, fields
 
 
 def _json_field(path: Path, meta: dict[str, str], key: str) -> Any:

@@ -172,7 +172,7 @@ class MulticlassHinge(Loss):
 class PerceptronCriterion(Loss):
     """Rosenblatt's perceptron criterion: pay only for mistakes, in proportion to the score.
 
-    Binary — pred z (N,), target y ∈ {0, 1} (read as t = 2y - 1 ∈ {-1, +1}):
+    Binary — pred z (N,) or (N, 1), target y ∈ {0, 1} of the same shape (t = 2y - 1 ∈ {-1, +1}):
         J = (1/N) Σ_i max(0, -t_i z_i),        dJ/dz_i = -t_i / N where t_i z_i < 0.
     Multiclass — pred s (N, K), target class indices (N,):
         J = (1/N) Σ_i (max_j s_ij - s_iy_i),   dJ/ds: +1/N at the arg-max, -1/N at y_i
@@ -183,7 +183,7 @@ class PerceptronCriterion(Loss):
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
         s = _check_pred(pred, (1, 2))
         n = s.shape[0]
-        if s.ndim == 1:
+        if s.ndim == 1 or s.shape[1] == 1:
             t = 2 * _binary_targets(target, s) - 1
             margin = -t * s
             self._grad = np.where(margin > 0, -t, 0).astype(s.dtype) / s.dtype.type(n)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .blas import axpy
 from .losses import Loss
 from .module import Module
 from .parameter import Parameter
@@ -36,7 +37,7 @@ class Penalty:
             return
         for p in params:
             if p.decay:
-                p.add_grad(self._dr(p.data) * p.dtype.type(self.lam))
+                axpy(self.lam, self._dr(p.data), p.grad)  # grad ← grad + λ dR/dw
 
     def _r(self, w: np.ndarray) -> float:
         raise NotImplementedError

@@ -1,0 +1,24 @@
+"""The course's classifiers on the engine, a trainer, and metrics."""
+
+from .estimators import (
+    LinearSVM,
+    LogisticRegression,
+    MLPClassifier,
+    Perceptron,
+    SoftmaxClassifier,
+    load_classifier,
+)
+from .trainer import Diverged, History, TrainConfig, Trainer
+
+__all__ = [
+    "Diverged",
+    "History",
+    "LinearSVM",
+    "LogisticRegression",
+    "MLPClassifier",
+    "Perceptron",
+    "SoftmaxClassifier",
+    "TrainConfig",
+    "Trainer",
+    "load_classifier",
+]

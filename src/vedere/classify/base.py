@@ -1,0 +1,333 @@
+"""What every vedere classifier shares: scikit-learn's estimator contract on the engine.
+
+The constructor only stores parameters; ``fit`` learns attributes ending in ``_``
+(``classes_``, ``n_features_in_``, ``network_``, ``history_``, ``preprocess_``);
+``predict_proba`` rows sum to 1; ``get_params`` / ``set_params`` work, so the estimators drop
+into scikit-learn pipelines and grid searches (scikit-learn itself is not needed to use them).
+
+``X`` is either a 2-D array of features (N, D), standardised per feature with statistics
+fitted on the training data, or a batch of images (N, H, W, C) ``uint8``, normalised per
+channel (and, with ``augment=True``, flipped and shifted while training).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import nn
+from ..data.split import stratified_split
+from ..data.transforms import Normalizer, augment
+from ..nn.losses import Loss
+from .history import History
+from .trainer import TrainConfig, Trainer
+
+TRAIN_PARAMS = tuple(f for f in TrainConfig.__dataclass_fields__ if f != "eval_batch_size")
+
+
+class Standardizer:
+    """Per-feature standardisation x' = (x - μ) / σ (σ = 1 where a feature is constant)."""
+
+    def __init__(self, mean: np.ndarray | None = None, std: np.ndarray | None = None) -> None:
+        self.mean, self.std = mean, std
+
+    def fit(self, x: np.ndarray) -> Standardizer:
+        self.mean = x.mean(axis=0, dtype=np.float64).astype(np.float32)
+        std = x.std(axis=0, dtype=np.float64)
+        self.std = np.where(std > 1e-12, std, 1.0).astype(np.float32)
+        return self
+
+    def __call__(self, x: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
+        out = np.asarray(x, dtype=dtype) - self.mean
+        out /= self.std
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "vector", "mean": self.mean.tolist(), "std": self.std.tolist()}
+
+
+class Preprocess:
+    """Raw X → float32 network input: images (normaliser + optional augmentation) or vectors."""
+
+    def __init__(
+        self,
+        kind: str,
+        shape: tuple[int, ...],
+        scaler: Normalizer | Standardizer,
+        do_augment: bool = False,
+    ) -> None:
+        self.kind, self.shape, self.scaler, self.do_augment = kind, tuple(shape), scaler, do_augment
+
+    def __call__(self, raw: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+        raw = np.asarray(raw)
+        if self.kind == "image":
+            if self.do_augment and rng is not None:
+                raw = augment(raw, rng)
+            return self.scaler(raw)
+        return self.scaler(raw)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"kind": self.kind, "shape": list(self.shape)}
+        if self.kind == "image":
+            d.update(self.scaler.to_dict())  # type: ignore[union-attr]
+        else:
+            d["mean"] = self.scaler.mean.tolist()  # type: ignore[union-attr]
+            d["std"] = self.scaler.std.tolist()  # type: ignore[union-attr]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Preprocess:
+        kind = d["kind"]
+        if kind == "image":
+            return cls(kind, tuple(d["shape"]), Normalizer.from_dict(d))
+        if kind == "vector":
+            return cls(
+                kind,
+                tuple(d["shape"]),
+                Standardizer(np.asarray(d["mean"], np.float32), np.asarray(d["std"], np.float32)),
+            )
+        raise ValueError(f"unknown input kind {kind!r}")
+
+
+def check_X(X: Any, name: str = "X") -> np.ndarray:
+    """A 2-D numeric array or a 4-D uint8 image batch, finite, with at least one sample."""
+    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+        raise TypeError(f"{name}: sparse input is not supported; pass a dense array")
+    if not isinstance(X, np.ndarray):
+        X = np.asarray(X)
+    if X.dtype == object or X.dtype.kind in "USV":
+        try:
+            X = X.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must hold numbers, got dtype {X.dtype}") from None
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold numbers, got dtype {X.dtype}")
+    if X.ndim == 1:
+        raise ValueError(
+            f"Expected 2D array, got 1D array instead: {name} has shape {X.shape}; "
+            "reshape it with X.reshape(-1, 1) (one feature) or X.reshape(1, -1) (one sample)"
+        )
+    if X.ndim not in (2, 4):
+        raise ValueError(
+            f"{name} must be (N, D) features or (N, H, W, C) images, got shape {X.shape}"
+        )
+    if X.ndim == 4 and X.dtype != np.uint8:
+        raise ValueError(f"images in {name} must be uint8 (N, H, W, C), got {X.dtype}")
+    if X.shape[0] == 0:
+        raise ValueError(
+            f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required."
+        )
+    if X.ndim == 2 and X.shape[1] == 0:
+        raise ValueError(
+            f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required."
+        )
+    if X.dtype.kind == "f" and not np.isfinite(X).all():
+        raise ValueError(f"Input {name} contains NaN or infinity.")
+    return X
+
+
+class BaseClassifier:
+    """Shared fit / predict / predict_proba / score / save of the course's classifiers."""
+
+    _estimator_type = "classifier"
+
+    # -- scikit-learn's parameter protocol ------------------------------------------------
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p for p in sig.parameters if p != "self"]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> BaseClassifier:
+        valid = self._param_names()
+        for k, v in params.items():
+            if k not in valid:
+                raise ValueError(
+                    f"Invalid parameter {k!r} for estimator {type(self).__name__}; valid: {valid}"
+                )
+            setattr(self, k, v)
+        return self
+
+    def __repr__(self) -> str:
+        sig = inspect.signature(type(self).__init__)
+        changed = [
+            f"{k}={v!r}"
+            for k, v in self.get_params().items()
+            if sig.parameters[k].default is inspect.Parameter.empty
+            or sig.parameters[k].default != v
+        ]
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    def __sklearn_tags__(self) -> Any:  # only called by scikit-learn, so import it lazily
+        from sklearn.utils import ClassifierTags, InputTags, Tags, TargetTags
+
+        return Tags(
+            estimator_type="classifier",
+            target_tags=TargetTags(required=True),
+            classifier_tags=ClassifierTags(),
+            input_tags=InputTags(),
+        )
+
+    # -- what subclasses define -------------------------------------------------------------
+    def _build(self, n_in: int, n_classes: int, rng: np.random.Generator) -> nn.Module:
+        raise NotImplementedError
+
+    def _make_loss(self, n_classes: int) -> Loss:
+        raise NotImplementedError
+
+    def _target(self, n_classes: int) -> Any:
+        return None
+
+    def _indices(self, out: np.ndarray) -> np.ndarray:
+        return out.argmax(axis=1) if out.shape[1] > 1 else (out[:, 0] > 0).astype(np.int64)
+
+    def _proba(self, out: np.ndarray) -> np.ndarray:
+        return nn.functional.softmax(out.astype(np.float64), axis=1)
+
+    # -- fitting -------------------------------------------------------------------------------
+    def _train_config(self) -> TrainConfig:
+        return TrainConfig(**{k: getattr(self, k) for k in TRAIN_PARAMS if hasattr(self, k)})
+
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        X_val: Any = None,
+        y_val: Any = None,
+        *,
+        checkpoint: str | os.PathLike[str] | None = None,
+        resume: bool = False,
+        history_dir: str | os.PathLike[str] | None = None,
+        callback: Any = None,
+    ) -> BaseClassifier:
+        """Train on (X, y); (X_val, y_val), or a stratified ``validation_split`` of X, is used
+        for the per-epoch validation measures and early stopping."""
+        X = check_X(X)
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise ValueError(f"y must be 1-D (one label per sample), got shape {y.shape}")
+        if len(y) != X.shape[0]:
+            raise ValueError(
+                "Found input variables with inconsistent numbers of samples: "
+                f"X has {X.shape[0]}, y has {len(y)}"
+            )
+        if y.dtype.kind == "f" and not np.isfinite(y).all():
+            raise ValueError("Input y contains NaN or infinity.")
+        if y.dtype.kind == "f" and not np.all(y == np.round(y)):
+            raise ValueError(
+                "Unknown label type: continuous targets; a classifier needs class labels"
+            )
+        classes, y_idx = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes; got 1 class"
+            )
+        self.classes_ = classes
+        cfg = self._train_config()
+        if X_val is None and getattr(self, "validation_split", 0):
+            tr, va = stratified_split(y_idx, self.validation_split, seed=cfg.seed)
+            X, X_val, y_idx, yv_idx = X[tr], X[va], y_idx[tr], y_idx[va]
+        elif X_val is not None:
+            X_val = check_X(X_val, "X_val")
+            lookup = {c: i for i, c in enumerate(classes.tolist())}
+            try:
+                yv_idx = np.array([lookup[v] for v in np.asarray(y_val).tolist()], dtype=np.int64)
+            except KeyError as e:
+                raise ValueError(f"y_val holds a class not seen in y: {e.args[0]!r}") from None
+        else:
+            yv_idx = None
+        if X.ndim == 4:
+            scaler: Normalizer | Standardizer = Normalizer().fit(X)
+            pre = Preprocess("image", X.shape[1:], scaler, bool(getattr(self, "augment", False)))
+        else:
+            pre = Preprocess("vector", X.shape[1:], Standardizer().fit(X))
+        if X_val is not None and X_val.shape[1:] != X.shape[1:]:
+            raise ValueError(f"X_val has samples of shape {X_val.shape[1:]}, X has {X.shape[1:]}")
+        self.preprocess_ = pre
+        self.n_features_in_ = int(np.prod(X.shape[1:]))
+        n_classes = len(classes)
+        self.network_ = self._build(
+            self.n_features_in_, n_classes, np.random.default_rng([cfg.seed, 0])
+        )
+        trainer = Trainer(
+            self.network_,
+            self._make_loss(n_classes),
+            cfg,
+            transform=pre,
+            target=self._target(n_classes),
+            predict=self._indices,
+            checkpoint=checkpoint,
+            progress=bool(getattr(self, "verbose", False)),
+            callback=callback,
+            history_dir=history_dir,
+        )
+        self.trainer_ = trainer
+        try:
+            self.history_: History = trainer.fit(X, y_idx, X_val, yv_idx, resume=resume)
+        finally:
+            self.network_.eval()
+        return self
+
+    # -- prediction ---------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "network_"):
+            from ..errors import NotFittedError
+
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. "
+                "Call 'fit' with appropriate arguments first."
+            )
+
+    def decision_function(self, X: Any, batch_size: int = 4096) -> np.ndarray:
+        """Raw scores (N, K) — or (N, 1) for a binary model with one output."""
+        self._check_fitted()
+        X = check_X(X)
+        if X.shape[1:] != self.preprocess_.shape:
+            want = "x".join(map(str, self.preprocess_.shape))
+            got = "x".join(map(str, X.shape[1:]))
+            what = "images" if self.preprocess_.kind == "image" else "features"
+            raise ValueError(
+                f"X has {got} {what}, but {type(self).__name__} is expecting {want} {what} as input"
+            )
+        self.network_.eval()
+        outs = [
+            self.network_.forward(self.preprocess_(X[i : i + batch_size], None))
+            for i in range(0, X.shape[0], batch_size)
+        ]
+        return np.concatenate(outs)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities (N, K), rows summing to 1, columns in the order of ``classes_``."""
+        return self._proba(self.decision_function(X))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class of each sample, as labels from ``classes_``."""
+        return self.classes_[self._indices(self.decision_function(X))]
+
+    def score(self, X: Any, y: Any) -> float:
+        """Accuracy on (X, y)."""
+        return float(np.mean(self.predict(X) == np.asarray(y)))
+
+    # -- files -----------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str], extra: dict[str, Any] | None = None) -> Path:
+        """Write the fitted classifier (network, classes, preprocessing, parameters) to ``path``."""
+        self._check_fitted()
+        meta = {
+            "estimator": type(self).__name__,
+            "params": self.get_params(),
+            "classes": self.classes_.tolist(),
+            "classes_dtype": self.classes_.dtype.str,
+            "preprocess": self.preprocess_.to_dict(),
+            **(extra or {}),
+        }
+        json.dumps(meta)  # fail early on anything not JSON-serialisable
+        return nn.save(self.network_, path, extra=meta)

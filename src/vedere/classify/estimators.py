@@ -1,0 +1,291 @@
+"""The course's classifiers, each a scikit-learn-compatible estimator on the engine.
+
+==================  ========================================  =================================
+estimator           model                                     loss
+==================  ========================================  =================================
+Perceptron          step(W·x + b) — Rosenblatt                perceptron criterion (SGD, lr 1)
+LogisticRegression  σ(w·x + b): P(cat | x) (one-vs-rest >2)   binary cross-entropy
+SoftmaxClassifier   softmax(W·x + b)                          cross-entropy (+ label smoothing)
+LinearSVM           W·x + b                                   multiclass hinge
+MLPClassifier       Linear → g → … → Linear, softmax          cross-entropy, dropout, L1/L2
+==================  ========================================  =================================
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from .. import nn
+from ..nn.io import ModelFileError, load_with_extra
+from ..nn.losses import Loss
+from .base import BaseClassifier, Preprocess
+
+
+class Perceptron(BaseClassifier):
+    """Rosenblatt's perceptron: ŷ = step(w·x + b), trained one sample at a time by
+    w ← w + y·x on mistakes (SGD with lr 1 on the perceptron criterion), starting at zero.
+    Two classes give one output; more give one output per class (the arg-max wins).
+    ``predict_proba`` is the softmax of the scores: a ranking, not calibrated probabilities."""
+
+    def __init__(
+        self,
+        epochs: int = 5,
+        batch_size: int = 1,
+        lr: float = 1.0,
+        optimizer: str = "sgd",
+        momentum: float = 0.0,
+        schedule: str = "constant",
+        warmup: int = 0,
+        l1: float = 0.0,
+        l2: float = 0.0,
+        clip_norm: float = 0.0,
+        early_stopping: int = 0,
+        tol: float = 0.0,
+        validation_split: float = 0.0,
+        seed: int = 0,
+        verbose: bool = False,
+    ) -> None:
+        self.epochs, self.batch_size, self.lr, self.optimizer = epochs, batch_size, lr, optimizer
+        self.momentum, self.schedule, self.warmup = momentum, schedule, warmup
+        self.l1, self.l2, self.clip_norm = l1, l2, clip_norm
+        self.early_stopping, self.tol, self.validation_split = early_stopping, tol, validation_split
+        self.seed, self.verbose = seed, verbose
+
+    def _build(self, n_in: int, n_classes: int, rng: np.random.Generator) -> nn.Module:
+        return nn.Sequential(
+            nn.Linear(n_in, 1 if n_classes == 2 else n_classes, init="zeros", rng=rng)
+        )
+
+    def _make_loss(self, n_classes: int) -> Loss:
+        return nn.PerceptronCriterion()
+
+    def _target(self, n_classes: int) -> Any:
+        if n_classes == 2:
+            return lambda yb: yb.astype(np.float32)[:, None]
+        return None
+
+    def _proba(self, out: np.ndarray) -> np.ndarray:
+        if out.shape[1] == 1:
+            p = nn.functional.sigmoid(out[:, 0].astype(np.float64))
+            return np.stack([1 - p, p], axis=1)
+        return super()._proba(out)
+
+
+class LogisticRegression(BaseClassifier):
+    """Logistic regression: P(y = 1 | x) = σ(w·x + b), trained on binary cross-entropy —
+    the course's cat-vs-not-cat. With more than two classes: one sigmoid per class
+    (one-vs-rest), probabilities normalised to sum to 1."""
+
+    def __init__(
+        self,
+        epochs: int = 20,
+        batch_size: int = 256,
+        lr: float = 0.01,
+        optimizer: str = "momentum",
+        momentum: float = 0.9,
+        schedule: str = "constant",
+        warmup: int = 0,
+        l1: float = 0.0,
+        l2: float = 0.0,
+        clip_norm: float = 0.0,
+        early_stopping: int = 0,
+        tol: float = 0.0,
+        validation_split: float = 0.0,
+        seed: int = 0,
+        verbose: bool = False,
+    ) -> None:
+        self.epochs, self.batch_size, self.lr, self.optimizer = epochs, batch_size, lr, optimizer
+        self.momentum, self.schedule, self.warmup = momentum, schedule, warmup
+        self.l1, self.l2, self.clip_norm = l1, l2, clip_norm
+        self.early_stopping, self.tol, self.validation_split = early_stopping, tol, validation_split
+        self.seed, self.verbose = seed, verbose
+
+    def _build(self, n_in: int, n_classes: int, rng: np.random.Generator) -> nn.Module:
+        return nn.Sequential(
+            nn.Linear(n_in, 1 if n_classes == 2 else n_classes, init="zeros", rng=rng)
+        )
+
+    def _make_loss(self, n_classes: int) -> Loss:
+        return nn.BCEWithLogits()
+
+    def _target(self, n_classes: int) -> Any:
+        if n_classes == 2:
+            return lambda yb: yb.astype(np.float32)[:, None]
+        eye = np.eye(n_classes, dtype=np.float32)
+        return lambda yb: eye[yb]
+
+    def _proba(self, out: np.ndarray) -> np.ndarray:
+        p = nn.functional.sigmoid(out.astype(np.float64))
+        if out.shape[1] == 1:
+            return np.hstack([1 - p, p])
+        total = p.sum(axis=1, keepdims=True)
+        return p / np.where(total > 0, total, 1.0)
+
+
+class SoftmaxClassifier(BaseClassifier):
+    """Multinomial logistic regression: P(y = k | x) = softmax(W·x + b)_k, trained on
+    cross-entropy (optionally with label smoothing)."""
+
+    def __init__(
+        self,
+        epochs: int = 20,
+        batch_size: int = 256,
+        lr: float = 0.01,
+        optimizer: str = "momentum",
+        momentum: float = 0.9,
+        schedule: str = "cosine",
+        warmup: int = 0,
+        l1: float = 0.0,
+        l2: float = 0.0,
+        label_smoothing: float = 0.0,
+        clip_norm: float = 0.0,
+        early_stopping: int = 0,
+        tol: float = 0.0,
+        validation_split: float = 0.0,
+        augment: bool = False,
+        seed: int = 0,
+        verbose: bool = False,
+    ) -> None:
+        self.epochs, self.batch_size, self.lr, self.optimizer = epochs, batch_size, lr, optimizer
+        self.momentum, self.schedule, self.warmup = momentum, schedule, warmup
+        self.l1, self.l2, self.label_smoothing, self.clip_norm = l1, l2, label_smoothing, clip_norm
+        self.early_stopping, self.tol, self.validation_split = early_stopping, tol, validation_split
+        self.augment, self.seed, self.verbose = augment, seed, verbose
+
+    def _build(self, n_in: int, n_classes: int, rng: np.random.Generator) -> nn.Module:
+        return nn.Sequential(nn.Linear(n_in, n_classes, init="zeros", rng=rng))
+
+    def _make_loss(self, n_classes: int) -> Loss:
+        return nn.SoftmaxCrossEntropy(self.label_smoothing)
+
+
+class LinearSVM(BaseClassifier):
+    """Linear multiclass SVM: scores W·x + b trained on the hinge loss
+    Σ_{j≠y} max(0, s_j - s_y + Δ) with an L2 penalty. ``predict_proba`` is the softmax of
+    the scores (a ranking, not calibrated probabilities)."""
+
+    def __init__(
+        self,
+        epochs: int = 20,
+        batch_size: int = 256,
+        lr: float = 0.001,
+        optimizer: str = "momentum",
+        momentum: float = 0.9,
+        schedule: str = "cosine",
+        warmup: int = 0,
+        margin: float = 1.0,
+        l1: float = 0.0,
+        l2: float = 1e-3,
+        clip_norm: float = 0.0,
+        early_stopping: int = 0,
+        tol: float = 0.0,
+        validation_split: float = 0.0,
+        augment: bool = False,
+        seed: int = 0,
+        verbose: bool = False,
+    ) -> None:
+        self.epochs, self.batch_size, self.lr, self.optimizer = epochs, batch_size, lr, optimizer
+        self.momentum, self.schedule, self.warmup, self.margin = momentum, schedule, warmup, margin
+        self.l1, self.l2, self.clip_norm = l1, l2, clip_norm
+        self.early_stopping, self.tol, self.validation_split = early_stopping, tol, validation_split
+        self.augment, self.seed, self.verbose = augment, seed, verbose
+
+    def _build(self, n_in: int, n_classes: int, rng: np.random.Generator) -> nn.Module:
+        return nn.Sequential(nn.Linear(n_in, n_classes, init="zeros", rng=rng))
+
+    def _make_loss(self, n_classes: int) -> Loss:
+        return nn.MulticlassHinge(self.margin)
+
+
+class MLPClassifier(BaseClassifier):
+    """A multi-layer perceptron: Linear → activation (→ dropout) … → Linear → softmax,
+    trained on cross-entropy with any optimiser, schedule, L1/L2, dropout, label smoothing
+    and augmentation. The defaults are the configuration `vedere train --model mlp` uses."""
+
+    def __init__(
+        self,
+        hidden_sizes: tuple[int, ...] = (1024, 512),
+        activation: str = "relu",
+        init: str = "he",
+        dropout: float = 0.2,
+        epochs: int = 30,
+        batch_size: int = 128,
+        lr: float = 0.02,
+        optimizer: str = "nesterov",
+        momentum: float = 0.9,
+        schedule: str = "cosine",
+        warmup: int = 1,
+        l1: float = 0.0,
+        l2: float = 5e-4,
+        label_smoothing: float = 0.1,
+        clip_norm: float = 0.0,
+        early_stopping: int = 0,
+        tol: float = 0.0,
+        validation_split: float = 0.0,
+        augment: bool = True,
+        seed: int = 0,
+        verbose: bool = False,
+    ) -> None:
+        self.hidden_sizes, self.activation, self.init, self.dropout = (
+            hidden_sizes,
+            activation,
+            init,
+            dropout,
+        )
+        self.epochs, self.batch_size, self.lr, self.optimizer = epochs, batch_size, lr, optimizer
+        self.momentum, self.schedule, self.warmup = momentum, schedule, warmup
+        self.l1, self.l2, self.label_smoothing, self.clip_norm = l1, l2, label_smoothing, clip_norm
+        self.early_stopping, self.tol, self.validation_split = early_stopping, tol, validation_split
+        self.augment, self.seed, self.verbose = augment, seed, verbose
+
+    def _build(self, n_in: int, n_classes: int, rng: np.random.Generator) -> nn.Module:
+        sizes = [n_in, *[int(h) for h in self.hidden_sizes], n_classes]
+        return nn.mlp(
+            sizes, activation=self.activation, init=self.init, dropout=self.dropout, rng=rng
+        )
+
+    def _make_loss(self, n_classes: int) -> Loss:
+        return nn.SoftmaxCrossEntropy(self.label_smoothing)
+
+
+ESTIMATORS: dict[str, type[BaseClassifier]] = {
+    "perceptron": Perceptron,
+    "logistic": LogisticRegression,
+    "softmax": SoftmaxClassifier,
+    "svm": LinearSVM,
+    "mlp": MLPClassifier,
+}
+
+
+def load_classifier(path: str | os.PathLike[str]) -> BaseClassifier:
+    """A fitted classifier saved by ``save`` (network, classes, preprocessing, parameters).
+
+    A model file without classifier metadata, or whose metadata does not match its
+    network, raises :class:`~vedere.nn.io.ModelFileError` naming the file.
+    """
+    network, extra = load_with_extra(path)
+    name = extra.get("estimator")
+    by_name = {cls.__name__: cls for cls in ESTIMATORS.values()}
+    if name not in by_name:
+        raise ModelFileError(path, "not a vedere classifier (no estimator metadata)")
+    try:
+        est = by_name[name](**extra.get("params", {}))
+        classes = np.asarray(extra["classes"], dtype=np.dtype(extra.get("classes_dtype", "<U0")))
+        pre = Preprocess.from_dict(extra["preprocess"])
+    except (TypeError, KeyError, ValueError) as e:
+        raise ModelFileError(path, f"invalid classifier metadata ({e})") from None
+    n_in = int(np.prod(pre.shape))
+    params = network.parameters()
+    if not params or params[0].shape[1] != n_in:
+        raise ModelFileError(
+            path, f"network input does not match the {pre.shape} input it declares"
+        )
+    est.classes_ = classes
+    est.preprocess_ = pre
+    est.n_features_in_ = n_in
+    est.network_ = network
+    est.run_meta_ = extra.get("run") or {}
+    return est

@@ -1,0 +1,63 @@
+"""One entry point for every image source: ``load_split(source, split)``.
+
+``source`` may be
+
+- an official CIFAR-10 archive or extracted folder (python or binary version);
+- an image-folder tree ``<split>/<class>/<image>`` or a ``.tar.gz`` of one;
+- ``None`` or ``"sample"``: the small CIFAR-10 sample shipped inside vedere (1,200 training
+  and 300 test images, 32×32, taken from CIFAR-10's training set), so that everything runs
+  on a fresh machine with no dataset and no network.
+
+Decoded images are cached (see :mod:`vedere.data.cache`).
+"""
+
+from __future__ import annotations
+
+import os
+from importlib.resources import files
+from pathlib import Path
+
+from . import cifar10
+from .cache import cached
+from .folder import load_folder
+from .imageset import ImageSet
+
+SAMPLE = "sample"
+
+
+def sample_path() -> Path:
+    """Path of the embedded CIFAR-10 sample archive."""
+    return Path(str(files("vedere.data") / "sample" / "cifar10-sample.tar.gz"))
+
+
+def resolve(source: str | os.PathLike[str] | None) -> Path:
+    """The path behind a source name (``None``/``"sample"`` → the embedded sample)."""
+    if source is None or str(source) == SAMPLE:
+        return sample_path()
+    return Path(source)
+
+
+def is_sample(source: str | os.PathLike[str] | None) -> bool:
+    return source is None or str(source) == SAMPLE
+
+
+def load_split(
+    source: str | os.PathLike[str] | None,
+    split: str = "train",
+    size: tuple[int, int] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    verify: bool = True,
+    progress: bool = True,
+) -> ImageSet:
+    """The images and labels of ``split`` from ``source`` (see the module docstring)."""
+    path = resolve(source)
+    if cifar10.detect(path) is not None:
+        return cached(
+            path,
+            split,
+            f"cifar10|verify={verify}",
+            lambda: cifar10.load_cifar10(path, split, verify=verify),
+            cache_dir,
+        )
+    key = f"folder|size={size}"
+    return cached(path, split, key, lambda: load_folder(path, split, size, progress), cache_dir)

@@ -23,6 +23,7 @@ import numpy as np
 from .. import nn
 from ..data.split import stratified_split
 from ..data.transforms import Normalizer, augment
+from ..errors import not_fitted, warn_data_conversion
 from ..nn.losses import Loss
 from .history import History
 from .trainer import TrainConfig, Trainer
@@ -100,17 +101,19 @@ def check_X(X: Any, name: str = "X") -> np.ndarray:
         raise TypeError(f"{name}: sparse input is not supported; pass a dense array")
     if not isinstance(X, np.ndarray):
         X = np.asarray(X)
+    if X.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {name} has dtype {X.dtype}")
     if X.dtype == object or X.dtype.kind in "USV":
         try:
             X = X.astype(np.float64)
-        except (TypeError, ValueError):
+        except ValueError:
             raise ValueError(f"{name} must hold numbers, got dtype {X.dtype}") from None
     if X.dtype.kind not in "biuf":
         raise ValueError(f"{name} must hold numbers, got dtype {X.dtype}")
     if X.ndim == 1:
         raise ValueError(
-            f"Expected 2D array, got 1D array instead: {name} has shape {X.shape}; "
-            "reshape it with X.reshape(-1, 1) (one feature) or X.reshape(1, -1) (one sample)"
+            f"Expected 2D array, got 1D array instead: {name} has shape {X.shape}. Reshape your "
+            "data with X.reshape(-1, 1) (one feature) or X.reshape(1, -1) (one sample)"
         )
     if X.ndim not in (2, 4):
         raise ValueError(
@@ -209,9 +212,16 @@ class BaseClassifier:
     ) -> BaseClassifier:
         """Train on (X, y); (X_val, y_val), or a stratified ``validation_split`` of X, is used
         for the per-epoch validation measures and early stopping."""
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None"
+            )
         X = check_X(X)
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:
+            warn_data_conversion(
+                "A column-vector y was passed when a 1d array was expected; it was raveled"
+            )
             y = y[:, 0]
         if y.ndim != 1:
             raise ValueError(f"y must be 1-D (one label per sample), got shape {y.shape}")
@@ -270,7 +280,6 @@ class BaseClassifier:
             callback=callback,
             history_dir=history_dir,
         )
-        self.trainer_ = trainer
         try:
             self.history_: History = trainer.fit(X, y_idx, X_val, yv_idx, resume=resume)
         finally:
@@ -280,15 +289,23 @@ class BaseClassifier:
     # -- prediction ---------------------------------------------------------------------------
     def _check_fitted(self) -> None:
         if not hasattr(self, "network_"):
-            from ..errors import NotFittedError
-
-            raise NotFittedError(
+            raise not_fitted(
                 f"This {type(self).__name__} instance is not fitted yet. "
                 "Call 'fit' with appropriate arguments first."
             )
 
-    def decision_function(self, X: Any, batch_size: int = 4096) -> np.ndarray:
-        """Raw scores (N, K) — or (N, 1) for a binary model with one output."""
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Scores: (N, K) for K > 2 classes; for two classes one score per sample (N,),
+        positive for ``classes_[1]`` (scikit-learn's convention)."""
+        out = self._scores(X)
+        if out.shape[1] == 1:
+            return out[:, 0]
+        if out.shape[1] == 2:
+            return out[:, 1] - out[:, 0]
+        return out
+
+    def _scores(self, X: Any, batch_size: int = 4096) -> np.ndarray:
+        """The network's raw outputs (N, K), or (N, 1) for a binary model with one output."""
         self._check_fitted()
         X = check_X(X)
         if X.shape[1:] != self.preprocess_.shape:
@@ -307,11 +324,12 @@ class BaseClassifier:
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (N, K), rows summing to 1, columns in the order of ``classes_``."""
-        return self._proba(self.decision_function(X))
+        return self._proba(self._scores(X))
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each sample, as labels from ``classes_``."""
-        return self.classes_[self._indices(self.decision_function(X))]
+        indices = self._indices(self._scores(X))
+        return self.classes_[indices]
 
     def score(self, X: Any, y: Any) -> float:
         """Accuracy on (X, y)."""

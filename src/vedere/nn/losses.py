@@ -173,11 +173,12 @@ class PerceptronCriterion(Loss):
     """Rosenblatt's perceptron criterion: pay only for mistakes, in proportion to the score.
 
     Binary — pred z (N,) or (N, 1), target y ∈ {0, 1} of the same shape (t = 2y - 1 ∈ {-1, +1}):
-        J = (1/N) Σ_i max(0, -t_i z_i),        dJ/dz_i = -t_i / N where t_i z_i < 0.
-    Multiclass — pred s (N, K), target class indices (N,):
-        J = (1/N) Σ_i (max_j s_ij - s_iy_i),   dJ/ds: +1/N at the arg-max, -1/N at y_i
-        (zero when the arg-max is already y_i).
-    Gradient descent on it with lr 1 is the perceptron learning rule w += t·x on errors.
+        J = (1/N) Σ_i max(0, -t_i z_i),        dJ/dz_i = -t_i / N where t_i z_i ≤ 0.
+    Multiclass — pred s (N, K), target class indices (N,), r_i = arg max_{j≠y_i} s_ij:
+        J = (1/N) Σ_i max(0, s_ir_i - s_iy_i), dJ/ds: +1/N at r_i, -1/N at y_i where s_ir_i ≥ s_iy_i.
+    A tie counts as a mistake (the sub-gradient at the kink), as in Rosenblatt's rule, so a
+    perceptron that starts at zero learns. Gradient descent on it with lr 1 is the perceptron
+    learning rule w ← w + t·x on every mistake.
     """
 
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
@@ -186,17 +187,21 @@ class PerceptronCriterion(Loss):
         if s.ndim == 1 or s.shape[1] == 1:
             t = 2 * _binary_targets(target, s) - 1
             margin = -t * s
-            self._grad = np.where(margin > 0, -t, 0).astype(s.dtype) / s.dtype.type(n)
+            self._grad = np.where(margin >= 0, -t, 0).astype(s.dtype) / s.dtype.type(n)
             return float(np.sum(np.maximum(margin, 0)) / n)
         k = s.shape[1]
         y = check_labels(target, "target", n, k)
         rows = np.arange(n)
-        top = s.argmax(axis=1)
+        others = s.copy()
+        others[rows, y] = -np.inf
+        rival = others.argmax(axis=1)
+        gap = s[rows, rival] - s[rows, y]
+        wrong = (gap >= 0).astype(s.dtype) / s.dtype.type(n)
         grad = np.zeros_like(s)
-        grad[rows, top] += 1
-        grad[rows, y] -= 1
-        self._grad = grad / s.dtype.type(n)
-        return float(np.sum(s[rows, top] - s[rows, y]) / n)
+        grad[rows, rival] += wrong
+        grad[rows, y] -= wrong
+        self._grad = grad
+        return float(np.sum(np.maximum(gap, 0)) / n)
 
 
 LOSSES: dict[str, type[Loss]] = {

@@ -1,0 +1,118 @@
+"""The classifiers: scikit-learn's estimator battery, accuracy against scikit-learn, files."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_blobs, make_classification
+from sklearn.linear_model import LogisticRegression as SkLogistic
+from sklearn.utils.estimator_checks import check_estimator
+
+from vedere.classify import (
+    LinearSVM,
+    LogisticRegression,
+    MLPClassifier,
+    Perceptron,
+    SoftmaxClassifier,
+    load_classifier,
+)
+from vedere.errors import NotFittedError
+from vedere.nn import ModelFileError
+
+ALL = [Perceptron, LogisticRegression, SoftmaxClassifier, LinearSVM, MLPClassifier]
+
+
+def small(cls, **kw):
+    if cls is MLPClassifier:
+        kw = {"hidden_sizes": (16,), "augment": False, "dropout": 0.0, **kw}
+    return cls(**{"epochs": 40, **kw})
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+def test_scikit_learn_check_estimator(cls):
+    # every check of scikit-learn's battery passes; the two it skips need pandas or the
+    # array API, which vedere does not claim to support
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = check_estimator(small(cls), on_fail=None)
+    failed = [
+        (r["check_name"], str(r["exception"])[:300]) for r in results if r["status"] == "failed"
+    ]
+    assert not failed
+    skipped = {r["check_name"] for r in results if r["status"] == "skipped"}
+    assert skipped <= {"check_array_api_input", "check_classifier_data_not_an_array"}
+    assert len(results) >= 50
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+def test_accuracy_close_to_scikit_learn(cls):
+    X, y = make_classification(
+        1200, 20, n_informative=8, n_classes=3, n_clusters_per_class=1, random_state=0
+    )
+    Xtr, ytr, Xte, yte = X[:900], y[:900], X[900:], y[900:]
+    ref = SkLogistic(max_iter=2000).fit(Xtr, ytr).score(Xte, yte)
+    est = small(cls, epochs=30).fit(Xtr, ytr)
+    slack = 0.12 if cls is Perceptron else 0.05
+    assert est.score(Xte, yte) >= ref - slack
+    proba = est.predict_proba(Xte)
+    assert proba.shape == (300, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_string_labels_and_binary_decision_function():
+    X, y = make_blobs(200, centers=2, random_state=1)
+    names = np.where(y == 1, "cat", "not-cat")
+    est = LogisticRegression(epochs=20).fit(X, names)
+    assert est.classes_.tolist() == ["cat", "not-cat"]
+    d = est.decision_function(X)
+    assert d.shape == (200,)
+    np.testing.assert_array_equal(est.predict(X), est.classes_[(d > 0).astype(int)])
+    assert est.score(X, names) > 0.95
+
+
+def test_params_round_trip_and_validation():
+    est = MLPClassifier(hidden_sizes=(8, 4), lr=0.1)
+    assert est.get_params()["hidden_sizes"] == (8, 4)
+    est.set_params(dropout=0.5)
+    assert est.dropout == 0.5
+    with pytest.raises(ValueError, match="Invalid parameter 'bogus'"):
+        est.set_params(bogus=1)
+    assert repr(MLPClassifier(lr=0.5)) == "MLPClassifier(lr=0.5)"
+    with pytest.raises(NotFittedError):
+        est.predict(np.zeros((2, 3)))
+
+
+def test_images_path_with_augmentation_and_save_load(tmp_path, rng):
+    # two classes of 8x8 images: bright left half vs bright right half
+    n = 200
+    images = rng.integers(0, 60, (n, 8, 8, 3), dtype=np.uint8)
+    y = np.arange(n) % 2
+    images[y == 0, :, :4] += 150
+    images[y == 1, :, 4:] += 150
+    est = SoftmaxClassifier(epochs=15, augment=True, batch_size=32).fit(images[:150], y[:150])
+    assert est.preprocess_.kind == "image" and est.preprocess_.shape == (8, 8, 3)
+    assert est.score(images[150:], y[150:]) > 0.9
+    path = est.save(tmp_path / "m.safetensors")
+    again = load_classifier(path)
+    np.testing.assert_array_equal(again.predict_proba(images), est.predict_proba(images))
+    assert again.get_params() == est.get_params()
+    with pytest.raises(
+        ValueError, match="X has 4x4x3 images, but SoftmaxClassifier is expecting 8x8x3"
+    ):
+        again.predict(images[:, :4, :4])
+
+
+def test_plain_network_is_not_a_classifier(tmp_path):
+    import vedere.nn as nn
+
+    path = nn.save(nn.mlp([4, 2]), tmp_path / "net.safetensors")
+    with pytest.raises(ModelFileError, match="not a vedere classifier"):
+        load_classifier(path)
+
+
+def test_validation_split_and_early_stopping_attributes():
+    X, y = make_classification(600, 10, random_state=0)
+    est = SoftmaxClassifier(epochs=50, validation_split=0.2, early_stopping=3, lr=0.05).fit(X, y)
+    rows = est.history_.rows
+    assert all(np.isfinite(r["val_loss"]) for r in rows)
+    assert est.history_.stopped in ("early_stopping", "epochs")

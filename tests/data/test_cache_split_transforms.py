@@ -49,7 +49,7 @@ def test_stratified_split_keeps_proportions():
     assert len(va) == 500 and len(tr) == 4500
     assert np.bincount(labels[va]).tolist() == [50] * 10
     assert not set(tr) & set(va)
-    tr2, va2 = stratified_split(labels, 500, seed=3)
+    _, va2 = stratified_split(labels, 500, seed=3)
     np.testing.assert_array_equal(va, va2)
     assert not np.array_equal(va, stratified_split(labels, 500, seed=4)[1])
 

@@ -175,7 +175,7 @@ class PerceptronCriterion(Loss):
     Binary — pred z (N,) or (N, 1), target y ∈ {0, 1} of the same shape (t = 2y - 1 ∈ {-1, +1}):
         J = (1/N) Σ_i max(0, -t_i z_i),        dJ/dz_i = -t_i / N where t_i z_i ≤ 0.
     Multiclass — pred s (N, K), target class indices (N,), r_i = arg max_{j≠y_i} s_ij:
-        J = (1/N) Σ_i max(0, s_ir_i - s_iy_i), dJ/ds: +1/N at r_i, -1/N at y_i where s_ir_i ≥ s_iy_i.
+        J = (1/N) Σ_i max(0, s_ir_i - s_iy_i); dJ/ds: +1/N at r_i, -1/N at y_i if s_ir_i ≥ s_iy_i.
     A tie counts as a mistake (the sub-gradient at the kink), as in Rosenblatt's rule, so a
     perceptron that starts at zero learns. Gradient descent on it with lr 1 is the perceptron
     learning rule w ← w + t·x on every mistake.

@@ -1,5 +1,18 @@
+import os
+import shutil
+import tempfile
+
 import numpy as np
 import pytest
+
+# every test (and every `vedere` subprocess a test starts) caches decoded images in a
+# private folder, never in the user's ~/.cache
+_CACHE = tempfile.mkdtemp(prefix="vedere-test-cache-")
+os.environ["VEDERE_CACHE"] = _CACHE
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_CACHE, ignore_errors=True)
 
 
 @pytest.fixture

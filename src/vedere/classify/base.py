@@ -68,7 +68,7 @@ class Preprocess:
         raw = np.asarray(raw)
         if self.kind == "image":
             if self.do_augment and rng is not None:
-                raw = augment(raw, rng)
+                raw = augment(raw, rng, pad=self.pad)
             return self.scaler(raw)
         return self.scaler(raw)
 
@@ -257,7 +257,13 @@ class BaseClassifier:
             yv_idx = None
         if X.ndim == 4:
             scaler: Normalizer | Standardizer = Normalizer().fit(X)
-            pre = Preprocess("image", X.shape[1:], scaler, bool(getattr(self, "augment", False)))
+            pre = Preprocess(
+                "image",
+                X.shape[1:],
+                scaler,
+                bool(getattr(self, "augment", False)),
+                int(getattr(self, "crop_padding", 4)),
+            )
         else:
             pre = Preprocess("vector", X.shape[1:], Standardizer().fit(X))
         if X_val is not None and X_val.shape[1:] != X.shape[1:]:

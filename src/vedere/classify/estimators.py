@@ -146,6 +146,7 @@ class SoftmaxClassifier(BaseClassifier):
         tol: float = 0.0,
         validation_split: float = 0.0,
         augment: bool = False,
+        crop_padding: int = 4,
         seed: int = 0,
         verbose: bool = False,
     ) -> None:
@@ -153,7 +154,12 @@ class SoftmaxClassifier(BaseClassifier):
         self.momentum, self.schedule, self.warmup = momentum, schedule, warmup
         self.l1, self.l2, self.label_smoothing, self.clip_norm = l1, l2, label_smoothing, clip_norm
         self.early_stopping, self.tol, self.validation_split = early_stopping, tol, validation_split
-        self.augment, self.seed, self.verbose = augment, seed, verbose
+        self.augment, self.crop_padding, self.seed, self.verbose = (
+            augment,
+            crop_padding,
+            seed,
+            verbose,
+        )
 
     def _build(self, n_in: int, n_classes: int, rng: np.random.Generator) -> nn.Module:
         return nn.Sequential(nn.Linear(n_in, n_classes, init="zeros", rng=rng))
@@ -184,6 +190,7 @@ class LinearSVM(BaseClassifier):
         tol: float = 0.0,
         validation_split: float = 0.0,
         augment: bool = False,
+        crop_padding: int = 4,
         seed: int = 0,
         verbose: bool = False,
     ) -> None:
@@ -191,7 +198,12 @@ class LinearSVM(BaseClassifier):
         self.momentum, self.schedule, self.warmup, self.margin = momentum, schedule, warmup, margin
         self.l1, self.l2, self.clip_norm = l1, l2, clip_norm
         self.early_stopping, self.tol, self.validation_split = early_stopping, tol, validation_split
-        self.augment, self.seed, self.verbose = augment, seed, verbose
+        self.augment, self.crop_padding, self.seed, self.verbose = (
+            augment,
+            crop_padding,
+            seed,
+            verbose,
+        )
 
     def _build(self, n_in: int, n_classes: int, rng: np.random.Generator) -> nn.Module:
         return nn.Sequential(nn.Linear(n_in, n_classes, init="zeros", rng=rng))
@@ -226,6 +238,7 @@ class MLPClassifier(BaseClassifier):
         tol: float = 0.0,
         validation_split: float = 0.0,
         augment: bool = True,
+        crop_padding: int = 4,
         seed: int = 0,
         verbose: bool = False,
     ) -> None:
@@ -239,7 +252,12 @@ class MLPClassifier(BaseClassifier):
         self.momentum, self.schedule, self.warmup = momentum, schedule, warmup
         self.l1, self.l2, self.label_smoothing, self.clip_norm = l1, l2, label_smoothing, clip_norm
         self.early_stopping, self.tol, self.validation_split = early_stopping, tol, validation_split
-        self.augment, self.seed, self.verbose = augment, seed, verbose
+        self.augment, self.crop_padding, self.seed, self.verbose = (
+            augment,
+            crop_padding,
+            seed,
+            verbose,
+        )
 
     def _build(self, n_in: int, n_classes: int, rng: np.random.Generator) -> nn.Module:
         sizes = [n_in, *[int(h) for h in self.hidden_sizes], n_classes]

@@ -216,7 +216,8 @@ class Trainer:
                     f"this run has {n}"
                 )
         self.network.train()
-        with self._sigint_between_steps():
+        # overflow in a diverging run is reported by the divergence guard, not as warnings
+        with self._sigint_between_steps(), np.errstate(over="ignore", invalid="ignore"):
             return self._loop(x, y, x_val, y_val, has_val, bs, n_steps)
 
     @contextlib.contextmanager

@@ -92,6 +92,11 @@ def _val_split(ctx: click.Context, param: click.Parameter, value: str | None) ->
     "--val-split", callback=_val_split, help="validation images: a count (5000) or a fraction (0.1)"
 )
 @click.option("--augment/--no-augment", default=None, help="random flips and shifts while training")
+@click.option(
+    "--crop-padding",
+    type=click.IntRange(0),
+    help="random shifts of up to this many pixels with --augment (0: flips only)",
+)
 @click.option("--image-size", type=click.IntRange(4), help="resize images to this square size")
 @click.option(
     "--limit", type=click.IntRange(2), help="train on a stratified subset of this many images"
@@ -141,6 +146,7 @@ def train(**kw: object) -> None:
             "early_stopping": kw["early_stopping"],
             "tol": kw["tol"],
             "augment": kw["augment"],
+            "crop_padding": kw["crop_padding"],
         }
         est_cls = ESTIMATORS[str(kw["model"])]
         accepted = set(est_cls._param_names())

@@ -33,6 +33,18 @@ def _check_name(archive: str | os.PathLike[str], member: tarfile.TarInfo) -> Pur
     return p
 
 
+def _check_complete(archive: str | os.PathLike[str], tar: tarfile.TarFile) -> None:
+    """tarfile ends a stream silently at a truncated header; a complete archive has its
+    end-of-archive marker (two zero blocks, tarfile has read the first) and, if compressed, a
+    whole compressed stream. Reading what is left checks both (a cut gzip raises EOFError)."""
+    rest = bytearray()
+    while block := tar.fileobj.read(1 << 16):  # type: ignore[union-attr]
+        if len(rest) < tarfile.BLOCKSIZE:
+            rest += block
+    if len(rest) < tarfile.BLOCKSIZE or any(rest[: tarfile.BLOCKSIZE]):
+        raise DataError(archive, "truncated archive (no end-of-archive marker)")
+
+
 def iter_files(
     archive: str | os.PathLike[str],
     max_total: int = MAX_TOTAL_BYTES,
@@ -82,6 +94,7 @@ def iter_files(
                 if len(data) != member.size:
                     raise DataError(archive, f"truncated archive (member {member.name!r} is short)")
                 yield path, data
+            _check_complete(archive, tar)
     except FileNotFoundError:
         raise DataError(archive, "no such file") from None
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:

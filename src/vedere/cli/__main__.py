@@ -1,0 +1,5 @@
+"""``python -m vedere.cli`` runs the ``vedere`` command."""
+
+from .main import main
+
+main()

@@ -61,8 +61,10 @@ class Preprocess:
         shape: tuple[int, ...],
         scaler: Normalizer | Standardizer,
         do_augment: bool = False,
+        pad: int = 4,
     ) -> None:
-        self.kind, self.shape, self.scaler, self.do_augment = kind, tuple(shape), scaler, do_augment
+        self.kind, self.shape, self.scaler = kind, tuple(shape), scaler
+        self.do_augment, self.pad = do_augment, pad
 
     def __call__(self, raw: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
         raw = np.asarray(raw)

@@ -18,6 +18,7 @@ import contextlib
 import math
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -346,6 +347,13 @@ class Trainer:
         if has_val:
             row["val_loss"], row["val_acc"] = self.evaluate(x_val, y_val)  # type: ignore[arg-type]
         self.history.append(row)
+        if self.progress:
+            val = f"  val loss {row['val_loss']:.4f} acc {row['val_acc']:.3f}" if has_val else ""
+            tqdm.write(
+                f"epoch {row['epoch']:>3}/{cfg.epochs}  train loss {row['train_loss']:.4f} "
+                f"acc {row['train_acc']:.3f}{val}  lr {row['lr']:.3g}  {row['seconds']:.1f}s",
+                file=sys.stderr,
+            )
         monitored = row["val_loss"] if has_val else row["train_loss"]
         previous = (
             self.history.rows[-2]["val_loss" if has_val else "train_loss"]

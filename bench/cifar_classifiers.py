@@ -39,7 +39,7 @@ CONFIGS: dict[str, tuple[str, dict]] = {
     "mlp": ("mlp", {}),  # the defaults of `vedere train --model mlp`
     "mlp-best": (
         "mlp",
-        {"hidden_sizes": (2048, 2048), "epochs": 60, "dropout": 0.2, "l2": 2e-4, "crop_padding": 2},
+        {"hidden_sizes": (2048, 1024), "epochs": 50, "dropout": 0.2, "crop_padding": 1},
     ),
 }
 

@@ -188,3 +188,47 @@ def test_resume_continues_a_run(tmp_path):
 def test_flags_that_do_not_apply():
     r = vedere("train", "--model", "softmax", "--hidden", "10,10", "--quiet")
     assert r.returncode != 0 and "--hidden do not apply to --model softmax" in r.stderr
+
+
+def test_ctrl_c_saves_a_checkpoint_and_resume_is_bit_identical(tmp_path):
+    import signal
+    import time
+
+    from safetensors.numpy import load_file
+
+    # small batches make each of the 6 epochs take a while, so the interrupt lands mid-run
+    args = [
+        "train",
+        "--model",
+        "mlp",
+        "--hidden",
+        "64",
+        "--batch-size",
+        "8",
+        "--epochs",
+        "20",
+        "--quiet",
+    ]
+    ref, run = tmp_path / "ref", tmp_path / "run"
+    r = vedere(*args, "--out", ref)
+    assert r.returncode == 0, r.stderr
+    p = subprocess.Popen(
+        [*VEDERE, *args, "--out", str(run)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    ckpt = run / "checkpoint.safetensors"
+    deadline = time.time() + 120
+    while time.time() < deadline and not ckpt.exists():
+        time.sleep(0.02)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, "training should have been interrupted mid-run"
+    assert "checkpoint saved" in err and "--resume" in err
+    r = vedere("train", "--out", run, "--resume", "--quiet")
+    assert r.returncode == 0, r.stderr
+    a, b = load_file(str(ref / "model.safetensors")), load_file(str(run / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])

@@ -147,6 +147,12 @@ class BaseClassifier:
         sig = inspect.signature(cls.__init__)
         return [p for p in sig.parameters if p != "self"]
 
+    def _store(self, arguments: dict[str, Any]) -> None:
+        """Keep each constructor argument as an attribute of the same name, unchanged
+        (scikit-learn's rule: the constructor only stores its parameters)."""
+        for name in self._param_names():
+            setattr(self, name, arguments[name])
+
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self._param_names()}
 

@@ -48,11 +48,7 @@ class Perceptron(BaseClassifier):
         seed: int = 0,
         verbose: bool = False,
     ) -> None:
-        self.epochs, self.batch_size, self.lr, self.optimizer = epochs, batch_size, lr, optimizer
-        self.momentum, self.schedule, self.warmup = momentum, schedule, warmup
-        self.l1, self.l2, self.clip_norm = l1, l2, clip_norm
-        self.early_stopping, self.tol, self.validation_split = early_stopping, tol, validation_split
-        self.seed, self.verbose = seed, verbose
+        self._store(locals())
 
     def _build(self, n_in: int, n_classes: int, rng: np.random.Generator) -> nn.Module:
         return nn.Sequential(
@@ -97,11 +93,7 @@ class LogisticRegression(BaseClassifier):
         seed: int = 0,
         verbose: bool = False,
     ) -> None:
-        self.epochs, self.batch_size, self.lr, self.optimizer = epochs, batch_size, lr, optimizer
-        self.momentum, self.schedule, self.warmup = momentum, schedule, warmup
-        self.l1, self.l2, self.clip_norm = l1, l2, clip_norm
-        self.early_stopping, self.tol, self.validation_split = early_stopping, tol, validation_split
-        self.seed, self.verbose = seed, verbose
+        self._store(locals())
 
     def _build(self, n_in: int, n_classes: int, rng: np.random.Generator) -> nn.Module:
         return nn.Sequential(
@@ -150,16 +142,7 @@ class SoftmaxClassifier(BaseClassifier):
         seed: int = 0,
         verbose: bool = False,
     ) -> None:
-        self.epochs, self.batch_size, self.lr, self.optimizer = epochs, batch_size, lr, optimizer
-        self.momentum, self.schedule, self.warmup = momentum, schedule, warmup
-        self.l1, self.l2, self.label_smoothing, self.clip_norm = l1, l2, label_smoothing, clip_norm
-        self.early_stopping, self.tol, self.validation_split = early_stopping, tol, validation_split
-        self.augment, self.crop_padding, self.seed, self.verbose = (
-            augment,
-            crop_padding,
-            seed,
-            verbose,
-        )
+        self._store(locals())
 
     def _build(self, n_in: int, n_classes: int, rng: np.random.Generator) -> nn.Module:
         return nn.Sequential(nn.Linear(n_in, n_classes, init="zeros", rng=rng))
@@ -194,16 +177,7 @@ class LinearSVM(BaseClassifier):
         seed: int = 0,
         verbose: bool = False,
     ) -> None:
-        self.epochs, self.batch_size, self.lr, self.optimizer = epochs, batch_size, lr, optimizer
-        self.momentum, self.schedule, self.warmup, self.margin = momentum, schedule, warmup, margin
-        self.l1, self.l2, self.clip_norm = l1, l2, clip_norm
-        self.early_stopping, self.tol, self.validation_split = early_stopping, tol, validation_split
-        self.augment, self.crop_padding, self.seed, self.verbose = (
-            augment,
-            crop_padding,
-            seed,
-            verbose,
-        )
+        self._store(locals())
 
     def _build(self, n_in: int, n_classes: int, rng: np.random.Generator) -> nn.Module:
         return nn.Sequential(nn.Linear(n_in, n_classes, init="zeros", rng=rng))
@@ -242,22 +216,7 @@ class MLPClassifier(BaseClassifier):
         seed: int = 0,
         verbose: bool = False,
     ) -> None:
-        self.hidden_sizes, self.activation, self.init, self.dropout = (
-            hidden_sizes,
-            activation,
-            init,
-            dropout,
-        )
-        self.epochs, self.batch_size, self.lr, self.optimizer = epochs, batch_size, lr, optimizer
-        self.momentum, self.schedule, self.warmup = momentum, schedule, warmup
-        self.l1, self.l2, self.label_smoothing, self.clip_norm = l1, l2, label_smoothing, clip_norm
-        self.early_stopping, self.tol, self.validation_split = early_stopping, tol, validation_split
-        self.augment, self.crop_padding, self.seed, self.verbose = (
-            augment,
-            crop_padding,
-            seed,
-            verbose,
-        )
+        self._store(locals())
 
     def _build(self, n_in: int, n_classes: int, rng: np.random.Generator) -> nn.Module:
         sizes = [n_in, *[int(h) for h in self.hidden_sizes], n_classes]

@@ -43,6 +43,24 @@ def _check_unit(name: str, value: float) -> float:
     return float(value)
 
 
+def _adaptive_step(
+    p: Parameter,
+    num: np.ndarray,
+    acc: np.ndarray,
+    work: np.ndarray,
+    lr: float,
+    eps: float,
+    scale: float = 1.0,
+) -> None:
+    """θ ← θ - lr · num / (scale·√acc + ε), in place, with ``work`` as scratch space."""
+    np.sqrt(acc, out=work)
+    if scale != 1.0:
+        work *= p.dtype.type(scale)
+    work += p.dtype.type(eps)
+    np.divide(num, work, out=work)
+    axpy(-lr, work, p.data)
+
+
 class Optimizer:
     """Base class: holds the parameters, the learning rate ``lr`` and per-parameter state."""
 
@@ -183,10 +201,7 @@ class AdaGrad(Optimizer):
         work = self._scratch_for(p)
         np.multiply(g, g, out=work)
         axpy(1.0, work, acc)  # G ← G + g²
-        np.sqrt(acc, out=work)
-        work += p.dtype.type(self.eps)
-        np.divide(g, work, out=work)
-        axpy(-self.lr, work, p.data)  # θ ← θ - α g / (√G + ε)
+        _adaptive_step(p, g, acc, work, self.lr, self.eps)  # θ ← θ - α g / (√G + ε)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "eps": self.eps}
@@ -213,10 +228,7 @@ class RMSProp(Optimizer):
         work = self._scratch_for(p)
         np.multiply(g, g, out=work)
         axpby(1 - self.alpha, work, self.alpha, s)  # s ← ρ s + (1-ρ) g²
-        np.sqrt(s, out=work)
-        work += p.dtype.type(self.eps)
-        np.divide(g, work, out=work)
-        axpy(-self.lr, work, p.data)  # θ ← θ - α g / (√s + ε)
+        _adaptive_step(p, g, s, work, self.lr, self.eps)  # θ ← θ - α g / (√s + ε)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "alpha": self.alpha, "eps": self.eps}
@@ -255,11 +267,8 @@ class Adam(Optimizer):
         axpby(1 - b2, work, b2, v)  # v ← β₂v + (1-β₂)g²
         bc1 = 1 - b1**self.t
         bc2 = 1 - b2**self.t
-        np.sqrt(v, out=work)
-        work *= p.dtype.type(1 / math.sqrt(bc2))
-        work += p.dtype.type(self.eps)  # √v / √(1-β₂ᵗ) + ε
-        np.divide(m, work, out=work)
-        axpy(-self.lr / bc1, work, p.data)
+        # θ ← θ - α/(1-β₁ᵗ) · m / (√v/√(1-β₂ᵗ) + ε)
+        _adaptive_step(p, m, v, work, self.lr / bc1, self.eps, 1 / math.sqrt(bc2))
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "betas": list(self.betas), "eps": self.eps}

@@ -187,3 +187,13 @@ def test_killed_process_resumes_bit_identical(tmp_path):
     assert ckpt.exists() and not (run / "final.npy").exists()
     assert _run(run, True, False).wait(120) == 0
     np.testing.assert_array_equal(np.load(run / "final.npy"), np.load(ref / "final.npy"))
+
+
+def test_momentum_flag_reaches_the_momentum_methods_only():
+    def opt(name, momentum):
+        cfg = TrainConfig(optimizer=name, momentum=momentum, lr=0.1)
+        return Trainer(nn.mlp([2, 3]), nn.SoftmaxCrossEntropy(), cfg, progress=False).optimizer
+
+    assert opt("momentum", 0.5).momentum == 0.5
+    assert opt("nesterov", 0.7).momentum == 0.7 and opt("nesterov", 0.7).nesterov
+    assert opt("sgd", 0.9).momentum == 0.0  # plain gradient descent

@@ -141,9 +141,9 @@ class Trainer:
         self.progress = progress
         self.callback = callback
         self.history_dir = Path(history_dir) if history_dir else None
-        extra = (
-            {"momentum": config.momentum} if config.optimizer == "sgd" and config.momentum else {}
-        )
+        # momentum belongs to the momentum methods; plain "sgd" is the course's θ ← θ - α g
+        uses_momentum = config.optimizer in ("momentum", "nesterov")
+        extra = {"momentum": config.momentum} if uses_momentum else {}
         self.optimizer = optim.make_optimizer(
             config.optimizer, network.parameters(), config.lr, **extra
         )

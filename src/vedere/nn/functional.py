@@ -78,10 +78,3 @@ def leaky_relu(z: np.ndarray, slope: float = 0.01) -> np.ndarray:
 def leaky_relu_grad(z: np.ndarray, slope: float = 0.01) -> np.ndarray:
     """LeakyReLU'(z) = 1 if z > 0 else slope."""
     return np.where(z > 0, 1, slope).astype(z.dtype)
-
-
-def one_hot(y: np.ndarray, n_classes: int, dtype: np.dtype = np.float32) -> np.ndarray:
-    """Rows of the identity: (N,) integer labels -> (N, n_classes) with a single 1 per row."""
-    out = np.zeros((y.shape[0], n_classes), dtype=dtype)
-    out[np.arange(y.shape[0]), y] = 1
-    return out

@@ -202,12 +202,3 @@ class PerceptronCriterion(Loss):
         grad[rows, y] -= wrong
         self._grad = grad
         return float(np.sum(np.maximum(gap, 0)) / n)
-
-
-LOSSES: dict[str, type[Loss]] = {
-    "mse": MSE,
-    "cross_entropy": SoftmaxCrossEntropy,
-    "bce": BCEWithLogits,
-    "hinge": MulticlassHinge,
-    "perceptron": PerceptronCriterion,
-}

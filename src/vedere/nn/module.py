@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .parameter import Parameter
-from .validation import check_float_array, check_same_shape
+from .validation import check_float_array
 
 LAYER_TYPES: dict[str, type[Module]] = {}
 
@@ -118,8 +118,3 @@ class Module:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
-
-
-def check_grad_shape(grad: np.ndarray, like: np.ndarray, name: str = "grad_out") -> None:
-    """Raise ValueError unless ``grad`` has exactly the shape of ``like``."""
-    check_same_shape(like, grad, "the output", name)

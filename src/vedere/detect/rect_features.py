@@ -1,0 +1,150 @@
+"""Haar features as OpenCV stores them: up to three weighted rectangles.
+
+A feature's value on a window is Σ_k weight_k · sum(rect_k), each rect (x, y, w, h) in window
+coordinates. The five Viola–Jones types of :mod:`vedere.detect.haar` become:
+
+- two-rectangle [A | B], value B − A:        rect A with −1, rect B with +1;
+- three-rectangle [A | B | C], B − A − C:    the whole A∪B∪C with −1, B with +2;
+- four-rectangle [A B / D C], (B+D) − (A+C): the whole with −1, B with +2, D with +2
+
+(OpenCV allows at most three rectangles per feature, hence the "whole minus twice" forms; the
+values are identical). Loaded OpenCV cascades use whatever weights their files hold.
+
+Evaluated on padded integral images (:func:`vedere.detect.integral.integral_image`), each
+feature is 12 signed look-ups ("corners"): :meth:`RectFeatures.corners` gives their flat
+offsets for a given row stride and their float32 weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vedere.detect.haar import LAYOUT, TYPES, HaarFeatures
+
+MAX_RECTS = 3
+
+
+@dataclass
+class RectFeatures:
+    """``rects`` (F, 3, 4) int32 rows (x, y, w, h); ``weights`` (F, 3) float32, 0 for unused."""
+
+    rects: np.ndarray
+    weights: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.rects = np.asarray(self.rects, dtype=np.int32).reshape(-1, MAX_RECTS, 4)
+        self.weights = np.asarray(self.weights, dtype=np.float32).reshape(-1, MAX_RECTS)
+        if self.rects.shape[0] != self.weights.shape[0]:
+            raise ValueError(
+                f"rects {self.rects.shape} and weights {self.weights.shape} disagree in length"
+            )
+
+    def __len__(self) -> int:
+        return int(self.rects.shape[0])
+
+    def __getitem__(self, index: slice | np.ndarray | list[int]) -> RectFeatures:
+        return RectFeatures(self.rects[index], self.weights[index])
+
+    def check_window(self, height: int, width: int) -> None:
+        """Raise ValueError if a used rectangle is empty or leaves the height×width window."""
+        used = self.weights != 0
+        x, y, w, h = (self.rects[..., i] for i in range(4))
+        bad = used & ((x < 0) | (y < 0) | (w <= 0) | (h <= 0) | (x + w > width) | (y + h > height))
+        if bad.any():
+            f = int(np.argwhere(bad)[0][0])
+            raise ValueError(
+                f"feature {f} has a rectangle outside the {width}x{height} window: "
+                f"{self.rects[f].tolist()}"
+            )
+
+    def corners(self, stride: int) -> tuple[np.ndarray, np.ndarray]:
+        """Flat offsets (F, 12) int64 into an integral image with row length ``stride`` (the
+        image width + 1), relative to the window's top-left corner, and weights (F, 12)
+        float32: value = Σ_j weight_j · ii.flat[origin + offset_j]."""
+        x, y, w, h = (self.rects[..., i].astype(np.int64) for i in range(4))
+        wt = self.weights
+        # rect sum = ii[y+h, x+w] - ii[y, x+w] - ii[y+h, x] + ii[y, x]
+        offs = np.stack(
+            [
+                (y + h) * stride + x + w,
+                y * stride + x + w,
+                (y + h) * stride + x,
+                y * stride + x,
+            ],
+            axis=-1,
+        )  # (F, 3, 4)
+        signs = np.array([1, -1, -1, 1], dtype=np.float32)
+        weights = wt[..., None] * signs  # (F, 3, 4)
+        return offs.reshape(len(self), -1), weights.reshape(len(self), -1).astype(np.float32)
+
+    def dense(self, height: int, width: int) -> np.ndarray:
+        """The features as a (F, (H+1)(W+1)) float32 matrix over flattened integral images:
+        values = dense @ ii_flat. With integer images and small integer weights every product
+        and partial sum is an integer below 2^24, so float32 gives the exact values."""
+        offs, wt = self.corners(width + 1)
+        out = np.zeros((len(self), (height + 1) * (width + 1)), dtype=np.float32)
+        rows = np.repeat(np.arange(len(self)), offs.shape[1])
+        np.add.at(out, (rows, offs.ravel()), wt.ravel())
+        return out
+
+    def values(self, ii: np.ndarray) -> np.ndarray:
+        """Raw (un-normalised) values on a stack of padded integral images (N, H+1, W+1):
+        (F, N) float32, summed in OpenCV's order (rect by rect, in float32)."""
+        stack = ii.reshape(ii.shape[0], -1)
+        offs, wt = self.corners(ii.shape[-1])
+        out = np.zeros((len(self), stack.shape[0]), dtype=np.float32)
+        for k in range(MAX_RECTS):
+            sums = (
+                stack[:, offs[:, 4 * k]]
+                - stack[:, offs[:, 4 * k + 1]]
+                - stack[:, offs[:, 4 * k + 2]]
+                + stack[:, offs[:, 4 * k + 3]]
+            )  # (N, F) exact integers
+            out += self.weights[:, k : k + 1] * sums.T.astype(np.float32)
+        return out
+
+    def bounding_boxes(self) -> np.ndarray:
+        """(F, 4) x0, y0, x1, y1 of each feature's used rectangles (for drawing)."""
+        used = self.weights != 0
+        x, y, w, h = (self.rects[..., i] for i in range(4))
+        big = np.iinfo(np.int32).max
+        x0 = np.where(used, x, big).min(1)
+        y0 = np.where(used, y, big).min(1)
+        x1 = np.where(used, x + w, -big).max(1)
+        y1 = np.where(used, y + h, -big).max(1)
+        return np.stack([x0, y0, x1, y1], axis=1)
+
+
+def from_haar(features: HaarFeatures) -> RectFeatures:
+    """Viola–Jones features (:mod:`vedere.detect.haar`) in OpenCV's weighted-rectangle form,
+    with values identical to :func:`vedere.detect.haar.feature_values`."""
+    n = len(features)
+    rects = np.zeros((n, MAX_RECTS, 4), dtype=np.int32)
+    weights = np.zeros((n, MAX_RECTS), dtype=np.float32)
+    r, c = features.r.astype(np.int32), features.c.astype(np.int32)
+    h, w = features.h.astype(np.int32), features.w.astype(np.int32)
+    for t_i, t in enumerate(TYPES):
+        sel = features.kind == t_i
+        if not sel.any():
+            continue
+        layout = LAYOUT[t]
+        if len(layout) == 2:  # A with its sign, B with its sign
+            for k, (dr, dc, s) in enumerate(layout):
+                rects[sel, k] = np.stack(
+                    [c[sel] + dc * w[sel], r[sel] + dr * h[sel], w[sel], h[sel]], axis=1
+                )
+                weights[sel, k] = s
+            continue
+        ey = max(dr for dr, _, _ in layout) + 1
+        ex = max(dc for _, dc, _ in layout) + 1
+        rects[sel, 0] = np.stack([c[sel], r[sel], ex * w[sel], ey * h[sel]], axis=1)
+        weights[sel, 0] = -1
+        plus = [(dr, dc) for dr, dc, s in layout if s > 0]
+        for k, (dr, dc) in enumerate(plus, start=1):
+            rects[sel, k] = np.stack(
+                [c[sel] + dc * w[sel], r[sel] + dr * h[sel], w[sel], h[sel]], axis=1
+            )
+            weights[sel, k] = 2
+    return RectFeatures(rects, weights)

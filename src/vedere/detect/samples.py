@@ -1,0 +1,112 @@
+"""Training windows for the detector: folders (or ``.tar.gz`` archives) of small grey images,
+and face-free background photos for hard-negative mining.
+
+- :func:`load_windows`: every image under a folder (or archive) that holds a ``face`` /
+  ``nonface`` style class folder, as (N, H, W) uint8 grey levels of one window size.
+- :func:`load_backgrounds`: every image of a folder as a list of grey images of any size.
+
+Colour images become grey with ITU-R BT.601 weights (0.299 R + 0.587 G + 0.114 B, as Pillow's
+"L" mode and OpenCV compute it); 16-bit images are scaled to 8 bits.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from vedere.data import archive
+from vedere.data.errors import DataError
+from vedere.data.images import decode, is_image_name
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """(H, W), (H, W, 1), (H, W, 3) or (H, W, 4) array of any integer or float type in its
+    usual range → (H, W) uint8 grey levels (alpha ignored; 16-bit scaled by 1/257)."""
+    a = np.asarray(image)
+    if a.ndim == 3 and a.shape[2] in (1, 3, 4):
+        a = a[..., 0] if a.shape[2] == 1 else a[..., :3]
+    elif a.ndim != 2:
+        raise ValueError(f"image must be (H, W) or (H, W, 1|3|4), got shape {a.shape}")
+    if a.dtype == np.uint16 or (a.dtype.kind in "iu" and a.size and a.max() > 255):
+        a = a.astype(np.float64) / 257.0
+    elif a.dtype.kind == "f":
+        if not np.isfinite(a).all():
+            raise ValueError("image has NaN or infinite values")
+        a = a * 255.0 if a.size and a.max() <= 1.0 else a
+    if a.ndim == 3:
+        a = a.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    return np.clip(np.rint(a), 0, 255).astype(np.uint8)
+
+
+def read_gray(path: str | os.PathLike[str] | bytes, name: str | None = None) -> np.ndarray:
+    """Decode an image file (any mode: RGB, RGBA, palette, grey, 16-bit) to (H, W) uint8."""
+    label = name or (str(path) if not isinstance(path, bytes) else "<bytes>")
+    if not isinstance(path, bytes):
+        try:
+            with Image.open(path) as img:
+                if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+                    return to_gray(np.asarray(img))
+        except (OSError, ValueError, SyntaxError):
+            pass  # decode() below reports the problem with the file's name
+    return to_gray(decode(path, label))
+
+
+def _image_files(source: Path) -> list[tuple[str, bytes | Path]]:
+    if archive.is_tar(source):
+        return sorted(
+            (str(rel), data)
+            for rel, data in archive.iter_files(source)
+            if data is not None and is_image_name(rel.name)
+        )
+    if not source.is_dir():
+        raise DataError(source, "not a directory or a .tar.gz archive of images")
+    out = []
+    for dirpath, dirnames, filenames in os.walk(source):
+        dirnames.sort()
+        for f in sorted(filenames):
+            if is_image_name(f):
+                p = Path(dirpath) / f
+                out.append((str(p.relative_to(source)), p))
+    return out
+
+
+def load_windows(
+    source: str | os.PathLike[str], subfolder: str | None = None, size: int | None = None
+) -> np.ndarray:
+    """Every image under ``source`` (a folder or ``.tar.gz``), optionally only those inside a
+    folder named ``subfolder`` (e.g. ``face``), as (N, S, S) uint8. Images must be square and
+    of one size, or are resized to ``size``."""
+    source = Path(source)
+    if not source.exists():
+        raise DataError(source, "no such file or directory")
+    files = _image_files(source)
+    if subfolder is not None:
+        files = [(r, d) for r, d in files if subfolder in Path(r).parts[:-1]]
+    if not files:
+        where = f" in a '{subfolder}' folder" if subfolder else ""
+        raise DataError(source, f"no images{where}")
+    out = []
+    for rel, data in files:
+        g = read_gray(data if isinstance(data, bytes) else data, f"{source}:{rel}")
+        if size is not None and g.shape != (size, size):
+            g = np.asarray(Image.fromarray(g).resize((size, size), Image.Resampling.BILINEAR))
+        if out and g.shape != out[0].shape:
+            raise DataError(
+                f"{source}:{rel}", f"window is {g.shape} but the first one is {out[0].shape}"
+            )
+        out.append(g)
+    return np.stack(out)
+
+
+def load_backgrounds(source: str | os.PathLike[str]) -> list[np.ndarray]:
+    """Every image under a folder or ``.tar.gz`` as grey (H, W) uint8 arrays of any size."""
+    source = Path(source)
+    if not source.exists():
+        raise DataError(source, "no such file or directory")
+    files = _image_files(source)
+    if not files:
+        raise DataError(source, "no images")
+    return [read_gray(d, f"{source}:{r}") for r, d in files]

@@ -123,7 +123,8 @@ class Cascade:
         and the last evaluated stage's sum (N,) float64)."""
         windows = np.asarray(windows)
         if windows.ndim != 3 or windows.shape[1:] != self.window:
-            raise ValueError(f"windows must be (N, {self.window[0]}, {self.window[1]}), got {windows.shape}")
+            h, w = self.window
+            raise ValueError(f"windows must be (N, {h}, {w}), got {windows.shape}")
         ii, inv, ok = window_integrals(windows)
         passed = np.where(ok, 0, -1)
         sums = np.zeros(len(windows))
@@ -155,7 +156,12 @@ class Cascade:
                 {
                     "threshold": float(self.stage_threshold[s]),
                     "stumps": [
-                        [int(self.feature[k]), float(self.threshold[k]), float(self.left[k]), float(self.right[k])]
+                        [
+                            int(self.feature[k]),
+                            float(self.threshold[k]),
+                            float(self.left[k]),
+                            float(self.right[k]),
+                        ]
                         for k in range(sl.start, sl.stop)
                     ],
                 }
@@ -181,7 +187,8 @@ class Cascade:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Cascade:
         if not isinstance(d, dict) or d.get("format") != FORMAT:
-            raise ValueError(f"not a {FORMAT} file (format field is {d.get('format') if isinstance(d, dict) else None!r})")
+            got = d.get("format") if isinstance(d, dict) else None
+            raise ValueError(f"not a {FORMAT} file (format field is {got!r})")
         if d.get("version") != 1:
             raise ValueError(f"unsupported version {d.get('version')!r}")
         feats = d["features"]
@@ -244,7 +251,9 @@ def load_cascade(path: str | os.PathLike[str]) -> Cascade:
         d = json.loads(data)
         return Cascade.from_dict(d)
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise CascadeFileError(path, "neither a vedere JSON cascade nor an OpenCV XML cascade") from None
+        raise CascadeFileError(
+            path, "neither a vedere JSON cascade nor an OpenCV XML cascade"
+        ) from None
     except (KeyError, TypeError, ValueError, IndexError) as e:
         msg = f"missing field {e}" if isinstance(e, KeyError) else str(e)
         raise CascadeFileError(path, f"malformed cascade: {msg}") from None

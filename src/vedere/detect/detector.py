@@ -111,7 +111,12 @@ class _Compiled:
             offs, wts = self.rect_features.corners(stride)
             x, y, w, h = self.norm
             norm = np.array(
-                [(y + h) * stride + x + w, y * stride + x + w, (y + h) * stride + x, y * stride + x],
+                [
+                    (y + h) * stride + x + w,
+                    y * stride + x + w,
+                    (y + h) * stride + x,
+                    y * stride + x,
+                ],
                 dtype=np.int64,
             )
             self._by_stride[stride] = (
@@ -139,7 +144,7 @@ def scan_level(
     cap = len(ys) * ((n_x + step - 1) // step)
     out_xy = np.empty((cap, 2), dtype=np.int64)
     out_score = np.empty(cap, dtype=np.float64)
-    x, y, w, h = compiled.norm
+    _, _, w, h = compiled.norm
     n = kernels.scan_cascade(
         ii.ravel(),
         sq.ravel(),

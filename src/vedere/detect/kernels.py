@@ -22,7 +22,8 @@ def stump_errors(
 ) -> None:
     """out[f] = min over allowed splits k of min(T₊ − c_k, T₋ + c_k), c_k the running sum of
     ``signed`` in feature f's ``order``; a split after position k is allowed unless k's tie
-    flag (``flag``, the top bit) says the next value is equal. The empty prefix (c = 0) is allowed."""
+    flag (``flag``, the top bit) says the next value is equal. The empty prefix (c = 0) is
+    allowed."""
     n_f, n = order.shape
     mask = flag - 1
     for f in numba.prange(n_f):

@@ -113,9 +113,7 @@ def _parse(root: ET.Element) -> Cascade:
             ww[r] = v[4]
         rects_l.append(rr)
         weights_l.append(ww)
-    features = RectFeatures(
-        np.array(rects_l).reshape(-1, 3, 4), np.array(weights_l).reshape(-1, 3)
-    )
+    features = RectFeatures(np.array(rects_l).reshape(-1, 3, 4), np.array(weights_l).reshape(-1, 3))
 
     stages_el = node.find("stages")
     assert stages_el is not None
@@ -189,12 +187,9 @@ def to_xml(cascade: Cascade) -> bytes:
         out.append("      <weakClassifiers>")
         for k in range(sl.start, sl.stop):
             out.append("        <_>")
-            out.append(
-                f"          <internalNodes>0 -1 {int(c.feature[k])} {_f(c.threshold[k])}</internalNodes>"
-            )
-            out.append(
-                f"          <leafValues>{_f(c.left[k])} {_f(c.right[k])}</leafValues></_>"
-            )
+            node = f"0 -1 {int(c.feature[k])} {_f(c.threshold[k])}"
+            out.append(f"          <internalNodes>{node}</internalNodes>")
+            out.append(f"          <leafValues>{_f(c.left[k])} {_f(c.right[k])}</leafValues></_>")
         out.append("      </weakClassifiers></_>")
     out.append("  </stages>")
     out.append("  <features>")

@@ -93,7 +93,7 @@ class RectFeatures:
         """Raw (un-normalised) values on a stack of padded integral images (N, H+1, W+1):
         (F, N) float32, summed in OpenCV's order (rect by rect, in float32)."""
         stack = ii.reshape(ii.shape[0], -1)
-        offs, wt = self.corners(ii.shape[-1])
+        offs, _ = self.corners(ii.shape[-1])
         out = np.zeros((len(self), stack.shape[0]), dtype=np.float32)
         for k in range(MAX_RECTS):
             sums = (

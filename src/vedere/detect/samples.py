@@ -90,7 +90,7 @@ def load_windows(
         raise DataError(source, f"no images{where}")
     out = []
     for rel, data in files:
-        g = read_gray(data if isinstance(data, bytes) else data, f"{source}:{rel}")
+        g = read_gray(data, f"{source}:{rel}")
         if size is not None and g.shape != (size, size):
             g = np.asarray(Image.fromarray(g).resize((size, size), Image.Resampling.BILINEAR))
         if out and g.shape != out[0].shape:

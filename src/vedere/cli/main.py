@@ -8,10 +8,12 @@ import click
 
 from .. import __version__
 from .demo import demo
+from .detect import detect
 from .evaluate import evaluate
 from .gradcheck import gradcheck_cmd
 from .predict import predict
 from .train import train
+from .train_detector import train_detector
 
 
 class VedereGroup(click.Group):
@@ -36,6 +38,8 @@ cli.add_command(evaluate)
 cli.add_command(predict)
 cli.add_command(demo)
 cli.add_command(gradcheck_cmd)
+cli.add_command(detect)
+cli.add_command(train_detector)
 
 
 def main() -> None:

@@ -193,7 +193,10 @@ def detect_raw(
         bx = np.rint(xy.astype(np.float32) * f32).astype(np.int64)
         win_w = round_half_even(window[1] * f32)
         win_h = round_half_even(window[0] * f32)
-        boxes.append(np.column_stack([bx, np.full(len(bx), win_w), np.full(len(bx), win_h)]))
+        # OpenCV clips each box to the image (windows at the last position can overhang it)
+        bw = np.minimum(win_w, w - bx[:, 0])
+        bh = np.minimum(win_h, h - bx[:, 1])
+        boxes.append(np.column_stack([bx, bw, bh]))
         scores.append(sc)
     if not boxes:
         return np.zeros((0, 4), np.int64), np.zeros(0)

@@ -1,0 +1,98 @@
+"""``vedere detect``: find faces (or whatever a cascade was trained on) in images."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "--cascade",
+    default="frontalface",
+    show_default=True,
+    help="frontalface (vedere's own), opencv:NAME (an installed OpenCV's stock cascade, e.g. "
+    "opencv:frontalface_default) or a .json / .xml cascade file",
+)
+@click.option(
+    "--scale-factor", type=click.FloatRange(1.0, min_open=True), default=1.1, show_default=True
+)
+@click.option("--min-neighbors", type=click.IntRange(0), default=3, show_default=True)
+@click.option("--min-size", type=click.IntRange(1), help="smallest box side in pixels")
+@click.option("--max-size", type=click.IntRange(1), help="largest box side in pixels")
+@click.option(
+    "--grouping",
+    type=click.Choice(["opencv", "nms", "none"]),
+    default="opencv",
+    show_default=True,
+    help="merge overlapping windows by OpenCV's minNeighbors clustering or by NMS",
+)
+@click.option("--mirror", is_flag=True, help="also scan the mirrored image (profile cascades)")
+@click.option(
+    "--out",
+    type=click.Path(),
+    help="annotated PNG (one image) or a folder for one PNG per image",
+)
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+def detect(
+    images: tuple[str, ...],
+    cascade: str,
+    scale_factor: float,
+    min_neighbors: int,
+    min_size: int | None,
+    max_size: int | None,
+    grouping: str,
+    mirror: bool,
+    out: str | None,
+    as_json: bool,
+) -> None:
+    """Print one line per box found in each IMAGE (any size or mode: RGB, RGBA, grey,
+    16-bit): x y w h and how many windows agreed. Images smaller than the cascade's window
+    give no boxes."""
+    from ..detect import detector
+    from ..detect.library import resolve_cascade
+    from ..detect.samples import read_gray
+    from ..viz.boxes import save_annotated
+
+    c = resolve_cascade(cascade)
+    out_dir = None
+    if out is not None and len(images) > 1:
+        out_dir = Path(out)
+        if out_dir.suffix.lower() == ".png":
+            raise click.UsageError("--out must be a folder when several images are given")
+        out_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+    for image in images:
+        gray = read_gray(image)
+        found = detector.detect(
+            gray,
+            c,
+            scale_factor,
+            min_neighbors,
+            min_size=(min_size, min_size) if min_size else None,
+            max_size=(max_size, max_size) if max_size else None,
+            grouping=grouping,
+            mirror=mirror,
+        )
+        results.append(
+            {
+                "image": image,
+                "width": gray.shape[1],
+                "height": gray.shape[0],
+                "boxes": found.to_list(),
+            }
+        )
+        if out is not None:
+            target = out_dir / f"{Path(image).stem}.png" if out_dir else Path(out)
+            save_annotated(target, gray, found.boxes, [f"{int(n)}" for n in found.neighbors])
+    if as_json:
+        click.echo(json.dumps(results, indent=1))
+        return
+    for r in results:
+        n = len(r["boxes"])
+        click.echo(f"{r['image']}: {n} {'box' if n == 1 else 'boxes'} ({r['width']}x{r['height']})")
+        for b in r["boxes"]:
+            click.echo(f"  x={b['x']} y={b['y']} w={b['w']} h={b['h']} neighbors={b['neighbors']}")

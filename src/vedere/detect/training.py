@@ -1,0 +1,238 @@
+"""Training an attentional cascade (Viola–Jones §4, Table 2).
+
+Stage by stage:
+
+1. Positives: the training faces the cascade so far still accepts (and likewise for the
+   validation faces). Negatives: windows the cascade so far wrongly accepts, mined from the
+   non-face windows and the background photos (:mod:`vedere.detect.mining`) — a fresh set
+   for training and another for validation.
+2. AdaBoost (:mod:`vedere.detect.adaboost`) adds one stump at a time. After each, the stage
+   threshold is lowered until the stage keeps at least ``min_detection`` of the validation
+   faces, and the stage's false-positive rate is measured on the validation negatives; the
+   stage is done when that rate is at most ``max_false_positive`` (or at ``max_weak``
+   stumps).
+3. Training stops after ``stages`` stages, when the mined false-positive rate of the whole
+   cascade reaches ``target_false_positive``, or when the backgrounds are exhausted (fewer
+   than a tenth of the wanted negatives can be found).
+
+Every random choice (splits, feature subset, mining order) comes from ``seed``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from vedere.detect.adaboost import AdaBoost
+from vedere.detect.cascade import THRESHOLD_EPS, Cascade
+from vedere.detect.haar import enumerate_features
+from vedere.detect.mining import NegativeMiner
+from vedere.detect.normalize import window_integrals
+from vedere.detect.rect_features import RectFeatures, from_haar
+
+
+@dataclass
+class TrainParams:
+    """Settings of :func:`train_cascade` (all saved in the cascade's ``meta``)."""
+
+    stages: int = 20
+    min_detection: float = 0.995
+    max_false_positive: float = 0.5
+    target_false_positive: float = 1e-6
+    max_weak: int = 200
+    negatives: int | None = None  # per stage; default: as many as the training faces
+    validation_faces: float = 0.2  # fraction of the faces held out for stage thresholds
+    validation_negatives: int = 1000
+    max_features: int | None = None  # a random subset of the Haar pool (None: all)
+    seed: int = 0
+
+    def check(self) -> None:
+        if not 0 < self.min_detection <= 1:
+            raise ValueError(f"min_detection must be in (0, 1], got {self.min_detection}")
+        if not 0 < self.max_false_positive < 1:
+            raise ValueError(f"max_false_positive must be in (0, 1), got {self.max_false_positive}")
+        if self.stages < 1 or self.max_weak < 1:
+            raise ValueError("stages and max_weak must be at least 1")
+        if not 0 < self.validation_faces < 1:
+            raise ValueError(f"validation_faces must be in (0, 1), got {self.validation_faces}")
+
+
+@dataclass
+class StageReport:
+    stage: int
+    features: int
+    detection_rate: float  # on the validation faces that reached the stage
+    false_positive_rate: float  # on the validation negatives mined for the stage
+    cascade_false_positive_rate: float  # mined estimate of the whole cascade so far
+    negatives: int
+    seconds: float
+
+    def line(self) -> str:
+        return (
+            f"stage {self.stage:2d}: {self.features:3d} features, "
+            f"detection {self.detection_rate:.4f}, false positives {self.false_positive_rate:.3f}"
+            f" (validation); cascade false-positive rate {self.cascade_false_positive_rate:.2e}"
+            f", {self.negatives} negatives, {self.seconds:.1f} s"
+        )
+
+
+class _Pool:
+    """The candidate features and their values on a set of windows (dense matmul)."""
+
+    def __init__(self, features: RectFeatures, window: tuple[int, int]) -> None:
+        self.features = features
+        self.dense = features.dense(*window)
+
+    def values_fn(self, windows: np.ndarray) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
+        ii, inv, _ = window_integrals(windows)
+        flat = ii.reshape(len(windows), -1).astype(np.float32)
+
+        def values(idx: np.ndarray) -> np.ndarray:
+            return (self.dense[idx] @ flat.T) * inv
+
+        return values, len(self.features)
+
+
+def _examined(windows: np.ndarray) -> np.ndarray:
+    return windows[window_integrals(windows)[2]]
+
+
+def _threshold(pos_scores: np.ndarray, min_detection: float) -> float:
+    """The highest stage threshold that keeps at least ``min_detection`` of the faces."""
+    s = np.sort(pos_scores)[::-1]
+    k = max(0, math.ceil(min_detection * len(s)) - 1)
+    return float(np.float32(s[k]))
+
+
+def _passes(scores: np.ndarray, thr: float) -> np.ndarray:
+    return scores >= np.float32(np.float64(np.float32(thr)) - THRESHOLD_EPS)
+
+
+def train_cascade(
+    faces: np.ndarray,
+    nonfaces: np.ndarray | None,
+    backgrounds: list[np.ndarray],
+    params: TrainParams | None = None,
+    log: Callable[[str], None] | None = None,
+) -> tuple[Cascade, list[StageReport]]:
+    """Train a cascade on ``faces`` (N, h, w) uint8 windows; negatives come from ``nonfaces``
+    (M, h, w) and the ``backgrounds`` (grey photos without faces). Returns the cascade and a
+    report per stage; ``log`` receives one line per stage."""
+    p = params or TrainParams()
+    p.check()
+    faces = np.asarray(faces)
+    if faces.ndim != 3 or faces.dtype != np.uint8 or len(faces) < 10:
+        raise ValueError(
+            f"faces must be (N >= 10, h, w) uint8 windows, got {faces.dtype} {faces.shape}"
+        )
+    window = (int(faces.shape[1]), int(faces.shape[2]))
+    rng = np.random.default_rng(p.seed)
+    say = log or (lambda _line: None)
+
+    faces = _examined(faces)
+    perm = rng.permutation(len(faces))
+    n_val = max(1, round(p.validation_faces * len(faces)))
+    val_faces, train_faces = faces[perm[:n_val]], faces[perm[n_val:]]
+    n_neg = p.negatives or len(train_faces)
+
+    pool_all = from_haar(enumerate_features(*window))
+    if p.max_features is not None and p.max_features < len(pool_all):
+        pick = np.sort(rng.choice(len(pool_all), p.max_features, replace=False))
+        pool_all = pool_all[pick]
+    pool = _Pool(pool_all, window)
+    say(
+        f"training on {len(train_faces)} faces ({len(val_faces)} for validation), "
+        f"{n_neg} negatives per stage, {len(pool_all)} candidate features"
+    )
+
+    miner = NegativeMiner(window, nonfaces, backgrounds)
+    stumps: list = []
+    ends: list[int] = []
+    stage_thr: list[float] = []
+    reports: list[StageReport] = []
+    cascade: Cascade | None = None
+
+    def build() -> Cascade | None:
+        if not ends:
+            return None
+        used = sorted({s.feature for s in stumps})
+        remap = {f: i for i, f in enumerate(used)}
+        return Cascade(
+            window,
+            pool_all[np.array(used)],
+            [remap[s.feature] for s in stumps],
+            [s.threshold for s in stumps],
+            [s.leaves[0] for s in stumps],
+            [s.leaves[1] for s in stumps],
+            ends,
+            stage_thr,
+            {"trainer": "vedere", "params": asdict(p), "stages": [asdict(r) for r in reports]},
+        )
+
+    for stage in range(p.stages):
+        t0 = time.perf_counter()
+        pos_tr = train_faces if cascade is None else train_faces[cascade.accepts(train_faces)]
+        pos_va = val_faces if cascade is None else val_faces[cascade.accepts(val_faces)]
+        mined = miner.collect(cascade, n_neg + p.validation_negatives, rng)
+        negs = _examined(mined.windows)
+        if mined.exhausted and len(negs) < max(10, (n_neg + p.validation_negatives) // 10):
+            say(f"backgrounds exhausted: only {len(negs)} negatives left; stopping")
+            break
+        rate = mined.false_positive_rate
+        if cascade is not None and rate is not None and rate <= p.target_false_positive:
+            say(f"target false-positive rate reached ({rate:.2e}); stopping")
+            break
+        n_va = min(p.validation_negatives, len(negs) // 3)
+        neg_va, neg_tr = negs[:n_va], negs[n_va:]
+        if len(pos_tr) < 2 or len(neg_tr) < 2:
+            say("too few samples left to train another stage; stopping")
+            break
+
+        X = np.concatenate([pos_tr, neg_tr])
+        y = np.r_[np.ones(len(pos_tr), np.int8), np.zeros(len(neg_tr), np.int8)]
+        values, n_feat = pool.values_fn(X)
+        boost = AdaBoost(values, n_feat, y)
+        val_sets = [window_integrals(pos_va), window_integrals(neg_va)]
+        val_scores = [np.zeros(len(pos_va)), np.zeros(len(neg_va))]
+        thr, det, fpr = 0.0, 1.0, 1.0
+        for _ in range(p.max_weak):
+            s = boost.step()
+            feat = pool_all[np.array([s.feature])]
+            for (ii, inv, _), sc in zip(val_sets, val_scores, strict=True):
+                v = feat.values(ii)[0] * inv
+                sc += np.where(v < np.float32(s.threshold), s.leaves[0], s.leaves[1])
+            thr = _threshold(val_scores[0], p.min_detection) if len(pos_va) else 0.0
+            det = float(_passes(val_scores[0], thr).mean()) if len(pos_va) else 1.0
+            fpr = float(_passes(val_scores[1], thr).mean()) if len(neg_va) else 0.0
+            if fpr <= p.max_false_positive:
+                break
+        stumps.extend(boost.stumps)
+        ends.append(len(stumps))
+        stage_thr.append(thr)
+        if cascade is None:
+            cascade_fpr = fpr
+        elif rate is not None:
+            cascade_fpr = rate * fpr
+        else:
+            cascade_fpr = reports[-1].cascade_false_positive_rate * fpr
+        reports.append(
+            StageReport(
+                stage + 1,
+                len(boost.stumps),
+                det,
+                fpr,
+                cascade_fpr,
+                len(neg_tr),
+                time.perf_counter() - t0,
+            )
+        )
+        say(reports[-1].line())
+        cascade = build()
+    final = build()
+    if final is None:
+        raise ValueError("no stage could be trained (too few faces or negatives)")
+    return final, reports

@@ -1,0 +1,118 @@
+"""The detector against OpenCV: pyramid pixels, grouping, and whole detections with OpenCV's
+stock cascade and with a cascade vedere trained and exported."""
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.detect.photos import PHOTOS
+from vedere.detect.detector import detect, detect_raw
+from vedere.detect.grouping import group_rectangles, iou, non_max_suppression
+from vedere.detect.opencv_xml import from_xml, opencv_cascade_path
+from vedere.detect.resize import resize_linear
+
+
+@pytest.fixture(scope="module")
+def stock():
+    path = opencv_cascade_path("frontalface_default")
+    return from_xml(path.read_bytes(), path), cv2.CascadeClassifier(str(path))
+
+
+def as_set(boxes):
+    return sorted(map(tuple, np.asarray(boxes).reshape(-1, 4).tolist()))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(25, 300),
+    st.integers(25, 300),
+    st.floats(1.0, 12.0),
+    st.integers(0, 2**31),
+)
+def test_pyramid_levels_equal_opencv_resize_bit_for_bit(h, w, factor, seed):
+    img = np.random.default_rng(seed).integers(0, 256, (h, w), dtype=np.uint8)
+    dw, dh = max(1, round(w / factor)), max(1, round(h / factor))
+    expect = cv2.resize(img, (dw, dh), interpolation=cv2.INTER_LINEAR_EXACT)
+    np.testing.assert_array_equal(resize_linear(img, dw, dh), expect)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(0, 2**31), st.integers(1, 4), st.sampled_from([0.1, 0.2, 0.4]))
+def test_grouping_equals_opencv_group_rectangles(seed, min_neighbors, eps):
+    rng = np.random.default_rng(seed)
+    centres = rng.integers(0, 300, (rng.integers(1, 6), 2))
+    boxes = []
+    for cx, cy in centres:
+        s = int(rng.integers(20, 120))
+        for _ in range(rng.integers(1, 9)):
+            j = rng.integers(-6, 7, 3)
+            boxes.append([cx + j[0], cy + j[1], s + j[2], s + j[2]])
+    boxes = np.array(boxes)
+    ours, counts = group_rectangles(boxes, min_neighbors, eps)
+    theirs, weights = cv2.groupRectangles(boxes.tolist(), min_neighbors, eps)
+    assert as_set(ours) == as_set(theirs)
+    assert sorted(counts.tolist()) == sorted(np.asarray(weights).ravel().tolist())
+
+
+def test_nms_keeps_the_best_of_each_overlapping_group():
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [50, 50, 10, 10], [0, 0, 30, 30]])
+    scores = np.array([1.0, 2.0, 0.5, 0.1])
+    kept, sc, support = non_max_suppression(boxes, scores, overlap=0.3)
+    assert as_set(kept) == as_set([[1, 1, 10, 10], [50, 50, 10, 10], [0, 0, 30, 30]])
+    assert sc.tolist() == [2.0, 0.5, 0.1] and support.tolist() == [2, 1, 1]
+    assert iou(boxes[:1], boxes[1:2])[0, 0] == pytest.approx(81 / 119)
+
+
+@pytest.mark.parametrize("name", sorted(PHOTOS))
+def test_stock_opencv_cascade_gives_opencvs_boxes(stock, name):
+    cascade, cv = stock
+    gray = PHOTOS[name]()
+    raw, _ = detect_raw(gray, cascade, 1.1)
+    assert as_set(raw) == as_set(cv.detectMultiScale(gray, 1.1, 0))  # every window
+    found = detect(gray, cascade, 1.1, 3)
+    expect = np.asarray(cv.detectMultiScale(gray, 1.1, 3)).reshape(-1, 4)
+    assert len(expect) >= 1
+    assert len(found) == len(expect)
+    assert iou(found.boxes, expect).max(axis=1).min() >= 0.9
+    assert as_set(found.boxes) == as_set(expect)
+
+
+def test_scale_factor_and_size_limits_match_opencv(stock):
+    cascade, cv = stock
+    gray = PHOTOS["tiled_heads"]()
+    for sf, mn, min_size, max_size in ((1.2, 2, (60, 60), None), (1.05, 4, None, (150, 150))):
+        found = detect(gray, cascade, sf, mn, min_size=min_size, max_size=max_size)
+        expect = cv.detectMultiScale(
+            gray, sf, mn, minSize=min_size or (0, 0), maxSize=max_size or (0, 0)
+        )
+        assert as_set(found.boxes) == as_set(expect)
+
+
+def test_small_images_give_no_boxes(stock):
+    cascade, _ = stock
+    assert len(detect(np.zeros((10, 30), np.uint8), cascade)) == 0
+    assert len(detect(np.full((24, 24), 128, np.uint8), cascade)) == 0
+
+
+def test_mirror_finds_the_mirrored_boxes_too(stock):
+    cascade, _ = stock
+    gray = PHOTOS["astronaut"]()
+    plain = detect(gray, cascade, 1.1, 3)
+    flipped = detect(np.ascontiguousarray(gray[:, ::-1]), cascade, 1.1, 3)
+    both = detect(gray, cascade, 1.1, 3, mirror=True)
+    mapped = flipped.boxes.copy()
+    mapped[:, 0] = gray.shape[1] - mapped[:, 0] - mapped[:, 2]
+    for b in np.concatenate([plain.boxes, mapped]):
+        assert iou(b[None], both.boxes).max() > 0.7
+
+
+def test_bad_arguments(stock):
+    cascade, _ = stock
+    with pytest.raises(ValueError, match="grey image"):
+        detect(np.zeros((30, 30, 3), np.uint8), cascade)
+    with pytest.raises(ValueError, match="scale_factor"):
+        detect(np.zeros((30, 30), np.uint8), cascade, scale_factor=1.0)
+    with pytest.raises(ValueError, match="grouping"):
+        detect(np.zeros((30, 30), np.uint8), cascade, grouping="magic")

@@ -151,7 +151,7 @@ def feature_values(ii: np.ndarray, features: HaarFeatures, chunk: int = 8192) ->
         raise ValueError(
             f"integral images must be {(h + 1, w + 1)} for a {h}×{w} window, got {stack.shape[1:]}"
         )
-    flat = stack.reshape(stack.shape[0], -1)
+    flat = stack.reshape(stack.shape[0], stack.shape[1] * stack.shape[2])
     out = np.empty((len(features), stack.shape[0]), dtype=flat.dtype)
     for s in range(0, len(features), chunk):
         idx, wt = corner_weights(features[s : s + chunk])

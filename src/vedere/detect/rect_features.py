@@ -77,7 +77,8 @@ class RectFeatures:
         )  # (F, 3, 4)
         signs = np.array([1, -1, -1, 1], dtype=np.float32)
         weights = wt[..., None] * signs  # (F, 3, 4)
-        return offs.reshape(len(self), -1), weights.reshape(len(self), -1).astype(np.float32)
+        k = offs.shape[1] * offs.shape[2]
+        return offs.reshape(len(self), k), weights.reshape(len(self), k).astype(np.float32)
 
     def dense(self, height: int, width: int) -> np.ndarray:
         """The features as a (F, (H+1)(W+1)) float32 matrix over flattened integral images:
@@ -92,7 +93,7 @@ class RectFeatures:
     def values(self, ii: np.ndarray) -> np.ndarray:
         """Raw (un-normalised) values on a stack of padded integral images (N, H+1, W+1):
         (F, N) float32, summed in OpenCV's order (rect by rect, in float32)."""
-        stack = ii.reshape(ii.shape[0], -1)
+        stack = ii.reshape(ii.shape[0], ii.shape[1] * ii.shape[2])
         offs, _ = self.corners(ii.shape[-1])
         out = np.zeros((len(self), stack.shape[0]), dtype=np.float32)
         for k in range(MAX_RECTS):

@@ -89,7 +89,7 @@ class _Pool:
 
     def values_fn(self, windows: np.ndarray) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
         ii, inv, _ = window_integrals(windows)
-        flat = ii.reshape(len(windows), -1).astype(np.float32)
+        flat = ii.reshape(len(windows), ii.shape[1] * ii.shape[2]).astype(np.float32)
 
         def values(idx: np.ndarray) -> np.ndarray:
             return (self.dense[idx] @ flat.T) * inv

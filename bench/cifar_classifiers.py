@@ -39,7 +39,13 @@ CONFIGS: dict[str, tuple[str, dict]] = {
     "mlp": ("mlp", {}),  # the defaults of `vedere train --model mlp`
     "mlp-best": (
         "mlp",
-        {"hidden_sizes": (2048, 1024), "epochs": 50, "dropout": 0.2, "crop_padding": 1},
+        {
+            "hidden_sizes": (2048, 1024),
+            "epochs": 100,
+            "dropout": 0.2,
+            "crop_padding": 2,
+            "l2": 5e-4,
+        },
     ),
 }
 

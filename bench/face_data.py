@@ -18,7 +18,7 @@ from PIL import Image
 
 from vedere.detect.samples import load_windows, to_gray
 
-SHARED = Path(os.environ.get("VEDERE_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
+SHARED = Path(os.environ.get("VEDERE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 FACES = SHARED / "datasets" / "faces24-train.tar.gz"
 CIFAR = SHARED / "datasets" / "cifar10-train.tar.gz"
 TRAIN_PHOTOS = (

@@ -14,6 +14,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("VEDERE_SHARED", REPO.parent / "shared"))
 CIFAR_TRAIN = SHARED / "datasets" / "cifar10-train.tar.gz"
+FACES24 = SHARED / "datasets" / "faces24-train.tar.gz"
 
 
 def cifar_batches(n_per_batch: int = 6, seed: int = 0) -> dict[str, tuple[np.ndarray, list[int]]]:

@@ -1,7 +1,6 @@
 """``vedere detect`` and ``vedere train-detector``."""
 
 import json
-import os
 from pathlib import Path
 
 import cv2
@@ -11,11 +10,10 @@ from click.testing import CliRunner
 from PIL import Image
 
 from tests.detect.photos import astronaut
+from tests.helpers import FACES24 as FACES
 from vedere.cli.main import cli
 from vedere.detect.samples import load_windows
 
-SHARED = Path(os.environ.get("VEDERE_SHARED_DIR", Path(__file__).resolve().parents[3] / "shared"))
-FACES = SHARED / "datasets" / "faces24-train.tar.gz"
 STOCK = "opencv:frontalface_default"
 
 

@@ -1,23 +1,19 @@
 """Training a small cascade, its files (vedere JSON, OpenCV XML) and OpenCV running our export."""
 
 import json
-import os
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
 from tests.detect.photos import PHOTOS
+from tests.helpers import FACES24 as FACES
 from vedere.detect.cascade import CascadeFileError, load_cascade
 from vedere.detect.detector import detect, detect_raw
 from vedere.detect.mining import NegativeMiner
 from vedere.detect.opencv_xml import from_xml, opencv_cascade_path, to_xml
 from vedere.detect.samples import load_windows, to_gray
 from vedere.detect.training import TrainParams, train_cascade
-
-SHARED = Path(os.environ.get("VEDERE_SHARED_DIR", Path(__file__).resolve().parents[3] / "shared"))
-FACES = SHARED / "datasets" / "faces24-train.tar.gz"
 
 
 @pytest.fixture(scope="module")

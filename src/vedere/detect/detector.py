@@ -141,11 +141,11 @@ def scan_level(
     stride = sw + 1
     offs, wts, norm = compiled.for_stride(stride)
     ys = np.arange(0, n_y, step, dtype=np.int64)
-    cap = len(ys) * ((n_x + step - 1) // step)
-    out_xy = np.empty((cap, 2), dtype=np.int64)
-    out_score = np.empty(cap, dtype=np.float64)
+    n_cols = (n_x + step - 1) // step
+    hit = np.zeros((len(ys), n_cols), dtype=np.uint8)
+    score = np.zeros((len(ys), n_cols), dtype=np.float64)
     _, _, w, h = compiled.norm
-    n = kernels.scan_cascade(
+    kernels.scan_cascade(
         ii.ravel(),
         sq.ravel(),
         stride,
@@ -162,10 +162,11 @@ def scan_level(
         compiled.left,
         compiled.right,
         skip_rejected,
-        out_xy,
-        out_score,
+        hit,
+        score,
     )
-    return out_xy[:n].copy(), out_score[:n].copy()
+    r, c = np.nonzero(hit)
+    return np.column_stack([c * step, ys[r]]).astype(np.int64), score[r, c]
 
 
 def detect_raw(

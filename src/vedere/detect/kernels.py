@@ -42,7 +42,7 @@ def stump_errors(
         out[f] = min(t_pos - hi, t_neg + lo)
 
 
-@numba.njit(cache=True)
+@numba.njit(parallel=True, cache=True)
 def scan_cascade(
     ii: np.ndarray,
     sq: np.ndarray,
@@ -60,26 +60,26 @@ def scan_cascade(
     left: np.ndarray,
     right: np.ndarray,
     skip_rejected: bool,
-    out_xy: np.ndarray,
-    out_score: np.ndarray,
-) -> int:
+    hit: np.ndarray,
+    score: np.ndarray,
+) -> None:
     """OpenCV's scan of one pyramid level (``CascadeClassifierInvoker``): windows at x = 0,
-    step, 2·step, … < ``n_x`` on each row y of ``ys``. A window whose variance is too low is
-    passed over; otherwise each stage sums its stumps' leaves (feature value = Σ wᵢ·rectᵢ /
-    n_f, the left leaf when value < threshold) and rejects the window when the sum is below
-    the stage threshold; a window rejected by the first stage makes the scan skip the next
-    position (``skip_rejected``, as OpenCV does).
+    step, 2·step, … < ``n_x`` on each row y of ``ys`` (rows in parallel). A window whose
+    variance is too low is passed over; otherwise each stage sums its stumps' leaves (feature
+    value = Σ wᵢ·rectᵢ / n_f, the left leaf when value < threshold) and rejects the window
+    when the sum is below the stage threshold; a window rejected by the first stage makes
+    the scan skip the next position (``skip_rejected``, as OpenCV does).
 
     ``ii``, ``sq``: flattened padded integral images (int64) of the level and of its square,
     rows of length ``stride``; ``norm_offs`` (4,) the inner rectangle's corner offsets;
     ``offs`` (K, 12) corner offsets and ``wts`` (K, 12) float32 corner weights of the K weak
     classifiers' features, stage s owning weak classifiers [stage_ends[s-1], stage_ends[s]).
-    Writes accepted windows' (x, y) and last stage sums; returns how many."""
-    count = 0
+    Marks accepted windows in ``hit`` (len(ys), columns) and stores their last stage sums
+    in ``score``; column j is x = j·step."""
     n_s = stage_ends.shape[0]
     area32 = np.float32(norm_area)
     limit = np.float32(0.1)
-    for yi in range(ys.shape[0]):
+    for yi in numba.prange(ys.shape[0]):
         y = ys[yi]
         x = 0
         while x < n_x:
@@ -124,9 +124,6 @@ def scan_cascade(
                         x += step
                     break
             if passed:
-                out_xy[count, 0] = x
-                out_xy[count, 1] = y
-                out_score[count] = total
-                count += 1
+                hit[yi, x // step] = 1
+                score[yi, x // step] = total
             x += step
-    return count

@@ -141,3 +141,20 @@ def test_train_detector_writes_a_cascade_opencv_can_run(tmp_path):
     assert (tmp_path / "mine_features.png").stat().st_size > 1000
     r = run("detect", tmp_path / "bg" / "coffee.jpg", "--cascade", out, "--json")
     assert r.exit_code == 0, r.output
+
+
+def test_default_cascade_is_vedere_own_and_finds_the_astronaut(photo_files, tmp_path):
+    r = run("detect", photo_files / "rgb.png", "--json")
+    assert r.exit_code == 0, r.output
+    boxes = json.loads(r.output)[0]["boxes"]
+    assert len(boxes) == 1
+    b = boxes[0]
+    # the astronaut's face: inside the box OpenCV's stock cascade finds (177, 66, 95, 95)
+    assert 170 <= b["x"] and b["x"] + b["w"] <= 280 and 60 <= b["y"] and b["y"] + b["h"] <= 170
+    # the shipped cascade exported to OpenCV's format runs identically in OpenCV
+    from vedere.detect.library import resolve_cascade
+
+    xml = resolve_cascade("frontalface").save(tmp_path / "frontalface.xml")
+    cv = cv2.CascadeClassifier(str(xml))
+    got = np.asarray(cv.detectMultiScale(astronaut(), 1.1, 3)).reshape(-1, 4).tolist()
+    assert got == [[b["x"], b["y"], b["w"], b["h"]]]

@@ -10,6 +10,7 @@ from .. import __version__
 from .demo import demo
 from .detect import detect
 from .evaluate import evaluate
+from .experiment import experiment
 from .gradcheck import gradcheck_cmd
 from .predict import predict
 from .train import train
@@ -40,6 +41,7 @@ cli.add_command(demo)
 cli.add_command(gradcheck_cmd)
 cli.add_command(detect)
 cli.add_command(train_detector)
+cli.add_command(experiment)
 
 
 def main() -> None:

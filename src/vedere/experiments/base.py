@@ -1,0 +1,148 @@
+"""What every experiment shares: where it writes, how runs are resumed, and its report.
+
+An experiment is a function ``run(ctx) -> dict`` in its own module. It asks ``ctx`` for data,
+trains through :meth:`Context.cached` (each finished run is stored as JSON under
+``OUT/runs/``, so an interrupted experiment resumes without redoing finished runs), draws PNG
+figures under ``OUT/`` and fills a :class:`Report`, written as ``OUT/report.md``: what was
+run, the table of results, the figures, and a two-line reading. The returned dict holds the
+numbers the tests check against what the course says.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..fileio import atomic_write_text
+
+
+@dataclass
+class Context:
+    """``out``: the output folder; ``quick``: the small version (under a minute);
+    ``data``: a CIFAR-10 source (None: the embedded sample); every random choice flows
+    from ``seed``."""
+
+    name: str
+    out: Path
+    quick: bool = False
+    seed: int = 0
+    data: str | None = None
+    log: Callable[[str], None] = field(default=lambda s: print(s, file=sys.stderr))
+
+    def __post_init__(self) -> None:
+        self.out = Path(self.out)
+        (self.out / "runs").mkdir(parents=True, exist_ok=True)
+
+    def rng(self, *key: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, *key])
+
+    def cached(self, key: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """The result of run ``key``: read from ``runs/key.json`` if an earlier (possibly
+        interrupted) invocation finished it, else computed now and stored atomically."""
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in key)
+        path = self.out / "runs" / f"{safe}.json"
+        if path.exists():
+            try:
+                stored = json.loads(path.read_text())
+                if stored.get("key") == key and stored.get("quick") == self.quick:
+                    self.log(f"[{self.name}] {key}: done earlier (resumed)")
+                    return stored["result"]
+            except (json.JSONDecodeError, OSError, AttributeError):
+                pass  # unreadable: run again
+        self.log(f"[{self.name}] {key} ...")
+        result = fn()
+        blob = {"key": key, "quick": self.quick, "seed": self.seed, "result": _plain(result)}
+        atomic_write_text(path, json.dumps(blob))
+        return _plain(result)
+
+    def cifar(self, n_train: int | None = None, n_val: int | None = None) -> dict[str, Any]:
+        """CIFAR-10 (the embedded sample unless ``data`` was given), split stratified into
+        training and validation images with this experiment's seed."""
+        from ..data.dataset import load_split
+        from ..data.split import stratified_split
+
+        data = load_split(self.data, "train", progress=False)
+        labels = np.asarray(data.labels)
+        n_val = n_val or (120 if self.data is None else 5000)
+        tr, va = stratified_split(labels, n_val, seed=self.seed)
+        if n_train is not None and n_train < len(tr):
+            tr = tr[self.rng(7).permutation(len(tr))[:n_train]]
+        images = np.asarray(data.images)
+        return {
+            "x_train": images[tr],
+            "y_train": labels[tr],
+            "x_val": images[va],
+            "y_val": labels[va],
+            "classes": list(data.classes),
+            "source": "embedded CIFAR-10 sample" if self.data is None else str(self.data),
+        }
+
+
+def _plain(obj: Any) -> Any:
+    """JSON-ready copy: NumPy scalars and arrays become Python numbers and lists."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None if np.isnan(obj) else (1e308 if obj > 0 else -1e308)
+    return obj
+
+
+class Report:
+    """The Markdown report of one experiment."""
+
+    def __init__(self, ctx: Context, title: str, what: str) -> None:
+        self.ctx, self.title = ctx, title
+        mode = " --quick" if ctx.quick else ""
+        data = f" --data-dir {ctx.data}" if ctx.data else ""
+        self.parts = [
+            f"# {title}",
+            "",
+            f"Command: `vedere experiment {ctx.name}{mode}{data} --seed {ctx.seed} "
+            f"--out {ctx.out}`",
+            "",
+            what,
+            "",
+        ]
+
+    def table(self, headers: list[str], rows: list[list[Any]]) -> None:
+        def cell(v: Any) -> str:
+            if isinstance(v, float):
+                return f"{v:.4g}"
+            return str(v)
+
+        self.parts.append("| " + " | ".join(headers) + " |")
+        self.parts.append("|" + "---|" * len(headers))
+        for r in rows:
+            self.parts.append("| " + " | ".join(cell(v) for v in r) + " |")
+        self.parts.append("")
+
+    def figure(self, path: Path, caption: str) -> None:
+        self.parts.append(f"![{caption}]({Path(path).name})")
+        self.parts.append("")
+
+    def text(self, s: str) -> None:
+        self.parts.append(s)
+        self.parts.append("")
+
+    def reading(self, s: str) -> None:
+        self.parts.append("**Reading.** " + s)
+        self.parts.append("")
+
+    def write(self) -> Path:
+        return atomic_write_text(self.ctx.out / "report.md", "\n".join(self.parts))
+
+
+def figure_path(ctx: Context, name: str) -> Path:
+    return ctx.out / f"{name}.png"

@@ -1,0 +1,100 @@
+"""One training run for the experiments: an MLP (or a linear layer) on CIFAR-10 images or 2-D
+points, through vedere's own Trainer, returning its per-epoch history as plain lists.
+
+A run that diverges is not an error here: the experiments show it (``diverged`` is True and
+the history ends at the last finite epoch)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from ..classify.trainer import Diverged, TrainConfig, Trainer
+from ..data.transforms import Normalizer
+from ..nn import SoftmaxCrossEntropy, mlp
+
+
+class _Scaler:
+    """Standardise 2-D points / flattened images with statistics of the training set."""
+
+    def __init__(self, x: np.ndarray) -> None:
+        if x.ndim == 4:
+            self.norm: Normalizer | None = Normalizer().fit(x)
+        else:
+            self.norm = None
+            self.mean = x.mean(axis=0).astype(np.float32)
+            self.std = np.maximum(x.std(axis=0), 1e-6).astype(np.float32)
+
+    def __call__(self, xb: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        if self.norm is not None:
+            return self.norm(xb)
+        return ((xb - self.mean) / self.std).astype(np.float32)
+
+
+def train(
+    data: dict[str, Any],
+    hidden: tuple[int, ...] = (256,),
+    activation: str = "relu",
+    init: str = "he",
+    dropout: float = 0.0,
+    label_smoothing: float = 0.0,
+    seed: int = 0,
+    keep_model: bool = False,
+    **config: Any,
+) -> dict[str, Any]:
+    """Train on data["x_train"], data["y_train"], validating on x_val / y_val.
+
+    ``config``: TrainConfig fields (epochs, batch_size, optimizer, lr, l1, l2, …). Returns
+    the history columns, ``diverged``, ``seconds``, the final accuracies and (with
+    ``keep_model``) the network and the input scaler."""
+    x, y = data["x_train"], np.asarray(data["y_train"])
+    xv, yv = data["x_val"], np.asarray(data["y_val"])
+    n_in = int(np.prod(x.shape[1:]))
+    n_out = int(max(y.max(), yv.max())) + 1
+    net = mlp([n_in, *hidden, n_out], activation, init, dropout, rng=seed)
+    scaler = _Scaler(x)
+    cfg = TrainConfig(seed=seed, **config)
+    trainer = Trainer(
+        net,
+        SoftmaxCrossEntropy(label_smoothing=label_smoothing),
+        cfg,
+        transform=lambda xb, rng: scaler(xb.reshape(len(xb), *x.shape[1:])),
+        progress=False,
+    )
+    t0 = time.perf_counter()
+    diverged = False
+    try:
+        trainer.fit(x, y, xv, yv)
+    except Diverged:
+        diverged = True
+    h = trainer.history
+    out: dict[str, Any] = {
+        "epoch": h.column("epoch"),
+        "train_loss": h.column("train_loss"),
+        "train_acc": h.column("train_acc"),
+        "val_loss": h.column("val_loss"),
+        "val_acc": h.column("val_acc"),
+        "seconds_per_epoch": h.column("seconds"),
+        "diverged": diverged,
+        "seconds": time.perf_counter() - t0,
+    }
+    out["final_val_acc"] = out["val_acc"][-1] if out["val_acc"] else None
+    out["final_train_loss"] = out["train_loss"][-1] if out["train_loss"] else None
+    if keep_model:
+        out["model"] = net
+        out["scaler"] = scaler
+    return out
+
+
+def predict_proba(result: dict[str, Any], x: np.ndarray) -> np.ndarray:
+    """Class probabilities of a kept model (``keep_model=True``) on raw inputs."""
+    from ..nn.functional import softmax
+
+    net = result["model"]
+    net.eval()
+    out = []
+    for i in range(0, len(x), 1024):
+        out.append(softmax(net.forward(result["scaler"](x[i : i + 1024]))))
+    return np.concatenate(out)

@@ -2,8 +2,8 @@
 shape the course predicts."""
 
 import json
+from itertools import pairwise
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -96,7 +96,7 @@ def test_nonlinear_mlp_beats_the_linear_models(outdir):
 def test_difficulties_accuracy_falls_with_occlusion(outdir):
     r = result("difficulties", outdir)
     acc = r["occlusion"]["accuracy"]
-    assert all(b <= a + 0.02 for a, b in zip(acc, acc[1:], strict=False)), acc
+    assert all(b <= a + 0.02 for a, b in pairwise(acc)), acc
     assert acc[-1] < acc[0] - 0.1
     for name in ("brightness", "contrast", "rotation", "clutter"):
         assert r[name]["accuracy"][-1] < r[name]["accuracy"][0], name
@@ -118,7 +118,7 @@ def test_gradient_check_passes(outdir):
 def test_viola_jones_cascade_rejects_most_windows_early(outdir):
     r = result("viola-jones", outdir)
     s = r["survivors"]
-    assert all(b <= a for a, b in zip(s, s[1:], strict=False))
+    assert all(b <= a for a, b in pairwise(s))
     assert s[1] < 0.5 * s[0]
     assert r["features_per_window"] < 30
 
@@ -161,4 +161,3 @@ def test_cli_runs_an_experiment_and_rejects_unknown_ones(tmp_path):
     assert (tmp_path / "report.md").exists()
     r = CliRunner().invoke(cli, ["experiment", "nope", "--out", str(tmp_path)])
     assert r.exit_code == 2
-    _ = np

@@ -53,10 +53,7 @@ def stage_survivors(gray: np.ndarray, cascade) -> tuple[list[int], int]:
 def run(ctx: Context, image: str | None = None) -> dict[str, Any]:
     cascade = resolve_cascade("frontalface")
     gray, label = photo(image)
-    rng = ctx.rng(0)
-    # an average face: the mean of the windows the cascade accepts on the photo is too few;
-    # use a synthetic average from the cascade's own figure (the mean face of faces24 if the
-    # shared data is there, else the photo's detections)
+    # the face the features are drawn over: the first one the cascade finds in the photo
     found = detect(gray, cascade, 1.1, 3)
     if len(found):
         x, y, w, h = found.boxes[0]
@@ -101,7 +98,6 @@ def run(ctx: Context, image: str | None = None) -> dict[str, Any]:
         "features, not hundreds, which is what makes the detector fast."
     )
     rep.write()
-    _ = rng
     return {
         "survivors": survivors,
         "total": total,

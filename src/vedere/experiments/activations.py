@@ -46,7 +46,7 @@ def run(ctx: Context) -> dict[str, Any]:
     a2.grid(alpha=0.3)
     p1 = save_png(fig, figure_path(ctx, "functions"))
 
-    data = ctx.cifar(n_train=600 if ctx.quick else None)
+    data = ctx.cifar(n_train=600 if ctx.quick else 10000)
     epochs = 6 if ctx.quick else 20
     runs = {}
     for name in NAMES:

@@ -54,7 +54,7 @@ def range_test(data: dict, seed: int, steps: int, lo: float = 1e-5, hi: float = 
 
 
 def run(ctx: Context) -> dict[str, Any]:
-    data = ctx.cifar(n_train=800 if ctx.quick else None)
+    data = ctx.cifar(n_train=800 if ctx.quick else 10000)
     epochs = 5 if ctx.quick else 20
     runs = {}
     for lr in RATES:

@@ -101,7 +101,7 @@ def run(ctx: Context) -> dict[str, Any]:
     axes[0].legend(fontsize=7)
     p1 = save_png(fig, figure_path(ctx, "surfaces"))
 
-    data = ctx.cifar(n_train=600 if ctx.quick else None)
+    data = ctx.cifar(n_train=600 if ctx.quick else 10000)
     epochs = 4 if ctx.quick else 15
     lrs = {
         "sgd": 0.05,

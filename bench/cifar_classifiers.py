@@ -50,6 +50,23 @@ CONFIGS: dict[str, tuple[str, dict]] = {
 }
 
 
+def torch_mlp(sizes: list[int], dropout: float):
+    """vedere's MLP in PyTorch: He-initialised Linear layers, ReLU, optional dropout."""
+    import torch
+
+    layers: list = []
+    for i in range(len(sizes) - 1):
+        lin = torch.nn.Linear(sizes[i], sizes[i + 1])
+        torch.nn.init.kaiming_normal_(lin.weight, nonlinearity="relu")
+        torch.nn.init.zeros_(lin.bias)
+        layers.append(lin)
+        if i < len(sizes) - 2:
+            layers.append(torch.nn.ReLU())
+            if dropout:
+                layers.append(torch.nn.Dropout(dropout))
+    return torch.nn.Sequential(*layers)
+
+
 def torch_fit(est, x_tr, y_tr, x_va, y_va, threads: int = 2) -> tuple[float, float, np.ndarray]:
     """The estimator's configuration trained in PyTorch; returns (seconds, accuracy, proba)."""
     import torch
@@ -60,18 +77,7 @@ def torch_fit(est, x_tr, y_tr, x_va, y_va, threads: int = 2) -> tuple[float, flo
     k = len(est.classes_)
     d = int(np.prod(x_tr.shape[1:]))
     if isinstance(est, estimators.MLPClassifier):
-        sizes = [d, *p["hidden_sizes"], k]
-        layers: list = []
-        for i in range(len(sizes) - 1):
-            lin = torch.nn.Linear(sizes[i], sizes[i + 1])
-            torch.nn.init.kaiming_normal_(lin.weight, nonlinearity="relu")
-            torch.nn.init.zeros_(lin.bias)
-            layers.append(lin)
-            if i < len(sizes) - 2:
-                layers.append(torch.nn.ReLU())
-                if p["dropout"]:
-                    layers.append(torch.nn.Dropout(p["dropout"]))
-        model = torch.nn.Sequential(*layers)
+        model = torch_mlp([d, *p["hidden_sizes"], k], p["dropout"])
     else:
         out = (
             1

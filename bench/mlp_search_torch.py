@@ -2,7 +2,7 @@
 tool: the configuration it finds is then trained and measured with vedere itself by
 ``bench/cifar_classifiers.py``).
 
-    python bench/mlp_search_torch.py --data cifar10-train.tar.gz [--device cuda] [--out r.json]
+    PYTHONPATH=bench python bench/mlp_search_torch.py --data cifar10-train.tar.gz [--out r.json]
 
 Same data, split (45,000 / 5,000, seed 0), preprocessing (per-channel normalisation fitted
 on the training split; flip; shifts by zero padding and random crop), network (He init, ReLU,
@@ -19,6 +19,7 @@ import time
 import numpy as np
 import torch
 
+from cifar_classifiers import torch_mlp
 from vedere.data.dataset import load_split
 from vedere.data.split import stratified_split
 from vedere.nn import schedules
@@ -41,16 +42,7 @@ CONFIGS = [
 def run(cfg, xtr, ytr, xva, yva, mean, std, device, seed=0) -> dict:
     name, hidden, dropout, pad, epochs, lr, l2, ls = cfg
     torch.manual_seed(seed)
-    sizes = [3072, *hidden, 10]
-    layers: list = []
-    for i in range(len(sizes) - 1):
-        lin = torch.nn.Linear(sizes[i], sizes[i + 1])
-        torch.nn.init.kaiming_normal_(lin.weight, nonlinearity="relu")
-        torch.nn.init.zeros_(lin.bias)
-        layers.append(lin)
-        if i < len(sizes) - 2:
-            layers += [torch.nn.ReLU(), torch.nn.Dropout(dropout)]
-    net = torch.nn.Sequential(*layers).to(device)
+    net = torch_mlp([3072, *hidden, 10], dropout).to(device)
     weights = [p for n, p in net.named_parameters() if n.endswith("weight")]
     biases = [p for n, p in net.named_parameters() if n.endswith("bias")]
     opt = torch.optim.SGD(

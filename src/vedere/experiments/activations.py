@@ -10,7 +10,7 @@ import numpy as np
 
 from ..nn import activation
 from ..viz.figure import new_figure, save_png
-from .base import Context, Report, figure_path
+from .base import Context, Report, figure_path, finals, plot_runs
 from .training import train
 
 NAMES = ("sigmoid", "tanh", "relu", "leaky_relu")
@@ -64,17 +64,7 @@ def run(ctx: Context) -> dict[str, Any]:
                 lr=0.01,
             ),
         )
-    fig = new_figure(9, 3.4)
-    b1, b2 = fig.subplots(1, 2)
-    for name, r in runs.items():
-        b1.plot(r["epoch"], r["train_loss"], label=name)
-        b2.plot(r["epoch"], r["val_acc"], label=name)
-    b1.set_xlabel("epoch")
-    b1.set_ylabel("training loss")
-    b2.set_xlabel("epoch")
-    b2.set_ylabel("validation accuracy")
-    b1.legend(fontsize=8)
-    p2 = save_png(fig, figure_path(ctx, "training"))
+    p2 = plot_runs(ctx, "training", runs)
     rep = Report(
         ctx,
         "Activation functions and their derivatives",
@@ -99,7 +89,5 @@ def run(ctx: Context) -> dict[str, Any]:
     rep.write()
     return {
         "derivative_errors": errors,
-        "runs": {
-            k: {kk: v[kk] for kk in ("final_train_loss", "final_val_acc")} for k, v in runs.items()
-        },
+        "runs": finals(runs),
     }

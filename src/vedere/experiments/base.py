@@ -146,3 +146,26 @@ class Report:
 
 def figure_path(ctx: Context, name: str) -> Path:
     return ctx.out / f"{name}.png"
+
+
+def plot_runs(ctx: Context, name: str, runs: dict[str, dict[str, Any]]) -> Path:
+    """Training loss and validation accuracy against epochs, one line per run."""
+    from ..viz.figure import new_figure, save_png
+
+    fig = new_figure(10, 3.6)
+    left, right = fig.subplots(1, 2)
+    for label, r in runs.items():
+        left.plot(r["epoch"], r["train_loss"], label=label)
+        right.plot(r["epoch"], r["val_acc"], label=label)
+    left.set_ylabel("training loss")
+    right.set_ylabel("validation accuracy")
+    for ax in (left, right):
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    left.legend(fontsize=7)
+    return save_png(fig, figure_path(ctx, name))
+
+
+def finals(runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each run's final training loss and validation accuracy."""
+    return {k: {m: r[m] for m in ("final_train_loss", "final_val_acc")} for k, r in runs.items()}

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..nn import Parameter, optim
 from ..viz.figure import new_figure, save_png
-from .base import Context, Report, figure_path
+from .base import Context, Report, figure_path, finals, plot_runs
 from .training import train
 
 NAMES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
@@ -127,17 +127,7 @@ def run(ctx: Context) -> dict[str, Any]:
         )
         for name in NAMES
     }
-    fig = new_figure(10, 3.6)
-    a1, a2 = fig.subplots(1, 2)
-    for name, r in runs.items():
-        a1.plot(r["epoch"], r["train_loss"], label=name)
-        a2.plot(r["epoch"], r["val_acc"], label=name)
-    a1.set_ylabel("training loss")
-    a2.set_ylabel("validation accuracy")
-    for a in (a1, a2):
-        a.set_xlabel("epoch")
-    a1.legend(fontsize=7)
-    p2 = save_png(fig, figure_path(ctx, "cifar"))
+    p2 = plot_runs(ctx, "cifar", runs)
     rep = Report(
         ctx,
         "Optimisers on test surfaces and on CIFAR-10",
@@ -168,7 +158,5 @@ def run(ctx: Context) -> dict[str, Any]:
     rep.write()
     return {
         "surfaces": final,
-        "cifar": {
-            n: {k: r[k] for k in ("final_train_loss", "final_val_acc")} for n, r in runs.items()
-        },
+        "cifar": finals(runs),
     }

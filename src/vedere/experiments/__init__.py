@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import Context, _plain
+from .training import PROGRESS
 
 EXPERIMENTS = {
     "learning-rate": "learning_rate",
@@ -38,7 +39,11 @@ def run_experiment(
         raise ValueError(f"unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
     module = importlib.import_module(f".{EXPERIMENTS[name]}", __name__)
     ctx = Context(name, Path(out), quick=quick, seed=seed, data=data)
-    result = module.run(ctx, **options)
+    token = PROGRESS.set(not quick)
+    try:
+        result = module.run(ctx, **options)
+    finally:
+        PROGRESS.reset(token)
     # plain JSON types (string keys, lists): what a resumed run reads back is identical
     return json.loads(json.dumps(_plain(result)))
 

@@ -7,6 +7,7 @@ the history ends at the last finite epoch)."""
 from __future__ import annotations
 
 import time
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,10 @@ import numpy as np
 from ..classify.trainer import Diverged, TrainConfig, Trainer
 from ..data.transforms import Normalizer
 from ..nn import SoftmaxCrossEntropy, mlp
+
+
+# per-epoch progress bars on stderr: on for full experiments, off in --quick mode
+PROGRESS: ContextVar[bool] = ContextVar("progress", default=False)
 
 
 class _Scaler:
@@ -61,7 +66,7 @@ def train(
         SoftmaxCrossEntropy(label_smoothing=label_smoothing),
         cfg,
         transform=lambda xb, rng: scaler(xb.reshape(len(xb), *x.shape[1:])),
-        progress=False,
+        progress=PROGRESS.get(),
     )
     t0 = time.perf_counter()
     diverged = False

@@ -16,7 +16,6 @@ from ..classify.trainer import Diverged, TrainConfig, Trainer
 from ..data.transforms import Normalizer
 from ..nn import SoftmaxCrossEntropy, mlp
 
-
 # per-epoch progress bars on stderr: on for full experiments, off in --quick mode
 PROGRESS: ContextVar[bool] = ContextVar("progress", default=False)
 

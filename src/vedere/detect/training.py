@@ -138,6 +138,8 @@ def train_cascade(
     n_val = max(1, round(p.validation_faces * len(faces)))
     val_faces, train_faces = faces[perm[:n_val]], faces[perm[n_val:]]
     n_neg = p.negatives or len(train_faces)
+    # the average training face, kept in the cascade's meta for figures (window-sized)
+    mean_face = np.rint(train_faces.astype(np.float64).mean(axis=0)).astype(int).tolist()
 
     pool_all = from_haar(enumerate_features(*window))
     if p.max_features is not None and p.max_features < len(pool_all):
@@ -170,7 +172,12 @@ def train_cascade(
             [s.leaves[1] for s in stumps],
             ends,
             stage_thr,
-            {"trainer": "vedere", "params": asdict(p), "stages": [asdict(r) for r in reports]},
+            {
+                "trainer": "vedere",
+                "params": asdict(p),
+                "stages": [asdict(r) for r in reports],
+                "mean_face": mean_face,
+            },
         )
 
     for stage in range(p.stages):

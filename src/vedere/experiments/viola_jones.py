@@ -53,9 +53,12 @@ def stage_survivors(gray: np.ndarray, cascade) -> tuple[list[int], int]:
 def run(ctx: Context, image: str | None = None) -> dict[str, Any]:
     cascade = resolve_cascade("frontalface")
     gray, label = photo(image)
-    # the face the features are drawn over: the first one the cascade finds in the photo
+    # the face the features are drawn over: the average training face the cascade keeps
+    # (else the first face it finds in the photo)
     found = detect(gray, cascade, 1.1, 3)
-    if len(found):
+    if "mean_face" in cascade.meta:
+        face = np.asarray(cascade.meta["mean_face"], dtype=np.uint8)
+    elif len(found):
         x, y, w, h = found.boxes[0]
         face = resize_linear(np.ascontiguousarray(gray[y : y + h, x : x + w]), 24, 24)
     else:

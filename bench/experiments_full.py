@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 
 
-def publish(name: str, work: Path) -> str:
+def publish(name: str, work: Path, data: str) -> str:
     dst = DOCS / "experiments" / name
     if dst.exists():
         shutil.rmtree(dst)
@@ -32,8 +32,14 @@ def publish(name: str, work: Path) -> str:
     for png in sorted(work.glob("*.png")):
         with Image.open(png) as im:
             im.convert("RGB").quantize(256).save(dst / png.name, optimize=True)
-    report = (work / "report.md").read_text()
-    shutil.copy(work / "report.md", dst / "report.md")
+    # machine-specific paths → the ones a reader types (the archive beside the checkout)
+    report = (
+        (work / "report.md")
+        .read_text()
+        .replace(str(data), "../shared/datasets/cifar10-train.tar.gz")
+        .replace(str(work), f"runs/{name}")
+    )
+    (dst / "report.md").write_text(report)
     # in the gathered file, figures live one folder down and titles one level down
     lines = []
     for line in report.splitlines():
@@ -61,7 +67,7 @@ def main() -> None:
             run_experiment(name, out, quick=False, seed=0, data=args.data)
             print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
         if (out / "report.md").exists():
-            sections.append(publish(name, out))
+            sections.append(publish(name, out, args.data))
     head = (
         "# The course as experiments: full runs\n\n"
         "Every section below was produced by `vedere experiment NAME --data-dir "

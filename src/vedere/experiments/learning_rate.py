@@ -106,10 +106,21 @@ def run(ctx: Context) -> dict[str, Any]:
         ],
     )
     rep.figure(path, "loss curves and range test")
+    ok = {lr: r for lr, r in runs.items() if not r["diverged"]}
+    best = max(ok, key=lambda lr: ok[lr]["final_val_acc"]) if ok else None
+    gone = [f"{lr:g}" for lr, r in runs.items() if r["diverged"]]
+    lowest = min(RATES)
     rep.reading(
-        f"At 1e-4 the loss barely moves; around 1e-2 it falls fast; at 3 the first steps "
-        f"overshoot and the loss becomes NaN/inf (the divergence guard stops the run). The "
-        f"range test suggests {rt['suggested']:.2g}, where the loss falls fastest."
+        f"The lowest rate ({lowest:g}) ends with the highest loss of the stable runs "
+        f"({runs[lowest]['final_train_loss']:.3g}): it is too slow; "
+        + (f"{best:g} gives the best validation accuracy; " if best is not None else "")
+        + (
+            f"{' and '.join(gone)} overshoot until the loss is NaN/inf and the divergence "
+            "guard stops the run. "
+            if gone
+            else "no rate diverged. "
+        )
+        + f"The range test suggests {rt['suggested']:.2g}, where the loss falls fastest."
     )
     rep.write()
     return {

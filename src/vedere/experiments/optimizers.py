@@ -150,10 +150,14 @@ def run(ctx: Context) -> dict[str, Any]:
     )
     rep.figure(p1, "paths on the surfaces")
     rep.figure(p2, "CIFAR-10 training")
+    ros = final["Rosenbrock"]
+    best_cifar = min(runs, key=lambda n: runs[n]["final_train_loss"])
     rep.reading(
-        "Plain SGD crawls along Rosenbrock's curved valley and barely leaves the saddle's ridge; "
-        "momentum and Nesterov build speed along the valley and shoot off the saddle, and the "
-        "adaptive methods rescale each coordinate, so a tiny gradient still moves them."
+        f"On Rosenbrock's curved valley plain SGD is still at f = {ros['sgd']:.2g} after "
+        f"{steps} steps while momentum reaches {ros['momentum']:.2g} and Nesterov "
+        f"{ros['nesterov']:.2g}: velocity carries them along the valley. The adaptive methods "
+        "rescale each coordinate, so the tiny gradient across the saddle still moves them "
+        f"off it at once. On CIFAR-10, {best_cifar} ends with the lowest training loss."
     )
     rep.write()
     return {

@@ -95,11 +95,15 @@ def presort(values_fn: ValuesFn, n_features: int, chunk: int = 2048) -> np.ndarr
     return order
 
 
+def _totals(signed: np.ndarray) -> tuple[float, float]:
+    """T₊ and T₋: the total weight of the faces and of the non-faces."""
+    return float(signed[signed > 0].sum()), float(-signed[signed < 0].sum())
+
+
 def stump_errors(order: np.ndarray, signed: np.ndarray) -> np.ndarray:
     """The exact best-stump error of every feature, (F,) float64, from the flagged ``order``
     and the signed weights (N,) (+w faces, −w non-faces)."""
-    t_pos = float(signed[signed > 0].sum())
-    t_neg = float(-signed[signed < 0].sum())
+    t_pos, t_neg = _totals(signed)
     out = np.empty(order.shape[0], dtype=np.float64)
     flag = 1 << (8 * order.dtype.itemsize - 1)
     kernels.stump_errors(order, np.ascontiguousarray(signed, np.float64), t_pos, t_neg, flag, out)
@@ -113,8 +117,7 @@ def exact_stump(values: np.ndarray, signed: np.ndarray) -> tuple[float, float, i
     idx = np.argsort(v, kind="stable")
     sv = v[idx]
     c = np.cumsum(signed[idx].astype(np.float64))
-    t_pos = float(signed[signed > 0].sum())
-    t_neg = float(-signed[signed < 0].sum())
+    t_pos, t_neg = _totals(signed)
     ends = np.flatnonzero(np.append(sv[1:] != sv[:-1], True))  # last index of each run
     cs = np.concatenate([[0.0], c[ends]])  # prefix sums at allowed splits (first: empty)
     below = t_pos - cs  # faces below the threshold
@@ -133,16 +136,6 @@ def exact_stump(values: np.ndarray, signed: np.ndarray) -> tuple[float, float, i
         mid = np.float32((np.float64(a) + np.float64(b)) / 2)
         thr = float(mid if mid > a else b)
     return max(err, 0.0), thr, pol
-
-
-def best_stump(
-    order: np.ndarray, values_fn: ValuesFn, signed: np.ndarray
-) -> tuple[int, float, float, int]:
-    """The best stump over all features: (feature, error, threshold, polarity)."""
-    errors = stump_errors(order, signed)
-    f = int(np.argmin(errors))
-    err, thr, pol = exact_stump(values_fn(np.array([f]))[0], signed)
-    return f, err, thr, pol
 
 
 class AdaBoost:
@@ -174,11 +167,13 @@ class AdaBoost:
     def step(self) -> Stump:
         w = self.weights / self.weights.sum()
         signed = np.where(self.labels, w, -w)
-        f, err, thr, pol = best_stump(self.order, self.values_fn, signed)
+        f = int(np.argmin(stump_errors(self.order, signed)))
+        values = self.values_fn(np.array([f]))[0]
+        err, thr, pol = exact_stump(values, signed)
         e = min(max(err, 1e-10), 1 - 1e-10)
         beta = e / (1 - e)
         stump = Stump(f, thr, pol, err, math.log(1 / beta))
-        correct = stump.predict(self.values_fn(np.array([f]))[0]).astype(bool) == self.labels
+        correct = stump.predict(values).astype(bool) == self.labels
         self.weights = w * np.where(correct, beta, 1.0)
         self.stumps.append(stump)
         return stump
@@ -191,10 +186,19 @@ class AdaBoost:
         return strong_scores(self.stumps, values)
 
 
+def stump_sums(
+    values: np.ndarray, thresholds: np.ndarray, left: np.ndarray, right: np.ndarray
+) -> np.ndarray:
+    """Σ_k (left_k if values_k < thresholds_k else right_k) for values (K, M) of K stumps'
+    features on M samples: (M,) float64, summed stump by stump (as OpenCV does)."""
+    out = np.zeros(values.shape[1], dtype=np.float64)
+    for row, t, a, b in zip(values, thresholds, left, right, strict=True):
+        out += np.where(row < t, a, b)
+    return out
+
+
 def strong_scores(stumps: list[Stump], values: np.ndarray) -> np.ndarray:
     """Σ_t α_t h_t(x) for values (T, M) of the stumps' features on M samples: (M,) float64."""
-    out = np.zeros(values.shape[1], dtype=np.float64)
-    for s, row in zip(stumps, values, strict=True):
-        left, right = s.leaves
-        out += np.where(row < np.float32(s.threshold), left, right)
-    return out
+    thresholds = np.array([s.threshold for s in stumps], dtype=np.float32)
+    leaves = np.array([s.leaves for s in stumps], dtype=np.float64).reshape(-1, 2)
+    return stump_sums(values, thresholds, leaves[:, 0], leaves[:, 1])

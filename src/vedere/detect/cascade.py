@@ -25,12 +25,19 @@ from typing import Any
 
 import numpy as np
 
+from vedere.detect.adaboost import stump_sums
 from vedere.detect.normalize import window_integrals
 from vedere.detect.rect_features import RectFeatures
 from vedere.fileio import atomic_write_bytes
 
 FORMAT = "vedere-cascade"
 THRESHOLD_EPS = 1e-5
+
+
+def effective_threshold(threshold: float | np.ndarray) -> np.ndarray:
+    """A stage threshold as OpenCV compares a stage sum with it: float32(float32(t) − 1e-5)."""
+    t = np.asarray(threshold, dtype=np.float32).astype(np.float64)
+    return (t - THRESHOLD_EPS).astype(np.float32)
 
 
 class CascadeFileError(ValueError):
@@ -93,7 +100,7 @@ class Cascade:
 
     def effective_stage_thresholds(self) -> np.ndarray:
         """The thresholds as compared: float32(threshold − 1e-5), OpenCV's convention."""
-        return (self.stage_threshold.astype(np.float64) - THRESHOLD_EPS).astype(np.float32)
+        return effective_threshold(self.stage_threshold)
 
     def truncated(self, n_stages: int) -> Cascade:
         """The first ``n_stages`` stages (features pruned to those still used)."""
@@ -110,11 +117,6 @@ class Cascade:
             self.stage_threshold[:n_stages],
             dict(self.meta),
         )
-
-    def stump_values(self, ii: np.ndarray, inv: np.ndarray) -> np.ndarray:
-        """Normalised values of every stump's feature on windows given by their padded
-        integral images (N, H+1, W+1) and 1/n_f (N,): (K, N) float32."""
-        return self.features[self.feature].values(ii) * inv
 
     def evaluate_windows(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Run the cascade on (N, H, W) uint8 windows of exactly the window size.
@@ -134,9 +136,7 @@ class Cascade:
             if not len(alive):
                 break
             vals = self.features[self.feature[sl]].values(ii[alive]) * inv[alive]
-            total = np.zeros(len(alive))
-            for j, k in enumerate(range(sl.start, sl.stop)):
-                total += np.where(vals[j] < self.threshold[k], self.left[k], self.right[k])
+            total = stump_sums(vals, self.threshold[sl], self.left[sl], self.right[sl])
             sums[alive] = total
             keep = total >= thr[s]
             passed[alive[keep]] = s + 1

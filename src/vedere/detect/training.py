@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from vedere.detect.adaboost import AdaBoost
-from vedere.detect.cascade import THRESHOLD_EPS, Cascade
+from vedere.detect.adaboost import AdaBoost, strong_scores
+from vedere.detect.cascade import Cascade, effective_threshold
 from vedere.detect.haar import enumerate_features
 from vedere.detect.mining import NegativeMiner
 from vedere.detect.normalize import window_integrals
@@ -109,7 +109,7 @@ def _threshold(pos_scores: np.ndarray, min_detection: float) -> float:
 
 
 def _passes(scores: np.ndarray, thr: float) -> np.ndarray:
-    return scores >= np.float32(np.float64(np.float32(thr)) - THRESHOLD_EPS)
+    return scores >= effective_threshold(thr)
 
 
 def train_cascade(
@@ -210,8 +210,7 @@ def train_cascade(
             s = boost.step()
             feat = pool_all[np.array([s.feature])]
             for (ii, inv, _), sc in zip(val_sets, val_scores, strict=True):
-                v = feat.values(ii)[0] * inv
-                sc += np.where(v < np.float32(s.threshold), s.leaves[0], s.leaves[1])
+                sc += strong_scores([s], feat.values(ii) * inv)
             thr = _threshold(val_scores[0], p.min_detection) if len(pos_va) else 0.0
             det = float(_passes(val_scores[0], thr).mean()) if len(pos_va) else 1.0
             fpr = float(_passes(val_scores[1], thr).mean()) if len(neg_va) else 0.0

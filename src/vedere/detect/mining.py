@@ -64,17 +64,6 @@ class NegativeMiner:
                 f *= scale_factor
         self.per_level, self.step = per_level, step
 
-    @property
-    def total_windows(self) -> int:
-        """How many windows the backgrounds' pyramids and the non-face set hold."""
-        wh, ww = self.window
-        n = len(self.nonfaces)
-        for i, f in self.levels:
-            h, w = self.backgrounds[i].shape
-            sh, sw = round(h / f), round(w / f)
-            n += ((sh - wh) // self.step + 1) * ((sw - ww) // self.step + 1)
-        return n
-
     def collect(self, cascade: Cascade | None, n: int, rng: np.random.Generator) -> MiningResult:
         """Up to ``n`` windows accepted by ``cascade`` (every window when None)."""
         wh, ww = self.window

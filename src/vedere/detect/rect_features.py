@@ -106,17 +106,6 @@ class RectFeatures:
             out += self.weights[:, k : k + 1] * sums.T.astype(np.float32)
         return out
 
-    def bounding_boxes(self) -> np.ndarray:
-        """(F, 4) x0, y0, x1, y1 of each feature's used rectangles (for drawing)."""
-        used = self.weights != 0
-        x, y, w, h = (self.rects[..., i] for i in range(4))
-        big = np.iinfo(np.int32).max
-        x0 = np.where(used, x, big).min(1)
-        y0 = np.where(used, y, big).min(1)
-        x1 = np.where(used, x + w, -big).max(1)
-        y1 = np.where(used, y + h, -big).max(1)
-        return np.stack([x0, y0, x1, y1], axis=1)
-
 
 def from_haar(features: HaarFeatures) -> RectFeatures:
     """Viola–Jones features (:mod:`vedere.detect.haar`) in OpenCV's weighted-rectangle form,

@@ -20,6 +20,7 @@ default) or non-maximum suppression by the last stage's score.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -169,6 +170,22 @@ def scan_level(
     return np.column_stack([c * step, ys[r]]).astype(np.int64), score[r, c]
 
 
+def pyramid(
+    gray: np.ndarray,
+    window: tuple[int, int],
+    scale_factor: float = 1.1,
+    min_size: tuple[int, int] | None = None,
+    max_size: tuple[int, int] | None = None,
+) -> Iterator[tuple[np.float32, np.ndarray, int]]:
+    """The levels OpenCV scans: (scale factor as float32, the image resized to 1/factor, the
+    window step there — 2 pixels below factor 2, 1 above)."""
+    h, w = gray.shape
+    for f in scales((h, w), window, scale_factor, min_size, max_size):
+        f32 = np.float32(f)
+        level = resize_linear(gray, round_half_even(w / f32), round_half_even(h / f32))
+        yield f32, level, 1 if f32 >= 2 else 2
+
+
 def detect_raw(
     gray: np.ndarray,
     cascade: Cascade | _Compiled,
@@ -183,11 +200,7 @@ def detect_raw(
     window = compiled.cascade.window
     boxes, scores = [], []
     h, w = gray.shape
-    for f in scales((h, w), window, scale_factor, min_size, max_size):
-        f32 = np.float32(f)
-        sw, sh = round_half_even(w / f32), round_half_even(h / f32)
-        level = resize_linear(gray, sw, sh)
-        step = 1 if f32 >= 2 else 2
+    for f32, level, step in pyramid(gray, window, scale_factor, min_size, max_size):
         xy, sc = scan_level(level, compiled, step)
         if not len(xy):
             continue

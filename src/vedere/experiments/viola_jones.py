@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..detect.detector import _Compiled, detect, scales, scan_level
+from ..detect.detector import _Compiled, detect, pyramid, scan_level
 from ..detect.library import resolve_cascade
 from ..detect.resize import resize_linear
 from ..viz.figure import new_figure, save_png
@@ -35,12 +35,8 @@ def stage_survivors(gray: np.ndarray, cascade) -> tuple[list[int], int]:
     """Windows alive before each stage (index 0: all windows examined) over the pyramid."""
     counts = np.zeros(cascade.n_stages + 1, dtype=np.int64)
     total = 0
-    h, w = gray.shape
     compiled = [_Compiled(cascade.truncated(k)) for k in range(1, cascade.n_stages + 1)]
-    for f in scales((h, w), cascade.window, 1.25):
-        f32 = np.float32(f)
-        level = resize_linear(gray, int(np.rint(w / f32)), int(np.rint(h / f32)))
-        step = 1 if f32 >= 2 else 2
+    for _, level, step in pyramid(gray, cascade.window, 1.25):
         n_x = (level.shape[1] - cascade.window[1]) // step + 1
         n_y = (level.shape[0] - cascade.window[0]) // step + 1
         total += n_x * n_y

@@ -10,7 +10,7 @@ from .base import Context, Report
 
 
 def run(ctx: Context) -> dict[str, Any]:
-    rows, ok = ctx.cached("suite", lambda: _suite(ctx.seed))["rows"], None
+    rows = ctx.cached("suite", lambda: _suite(ctx.seed))["rows"]
     ok = all(r[2] for r in rows)
     rep = Report(
         ctx,

@@ -12,29 +12,13 @@ from typing import Any
 
 import numpy as np
 
+from ..classify.base import Standardizer
 from ..classify.trainer import Diverged, TrainConfig, Trainer
 from ..data.transforms import Normalizer
 from ..nn import SoftmaxCrossEntropy, mlp
 
 # per-epoch progress bars on stderr: on for full experiments, off in --quick mode
 PROGRESS: ContextVar[bool] = ContextVar("progress", default=False)
-
-
-class _Scaler:
-    """Standardise 2-D points / flattened images with statistics of the training set."""
-
-    def __init__(self, x: np.ndarray) -> None:
-        if x.ndim == 4:
-            self.norm: Normalizer | None = Normalizer().fit(x)
-        else:
-            self.norm = None
-            self.mean = x.mean(axis=0).astype(np.float32)
-            self.std = np.maximum(x.std(axis=0), 1e-6).astype(np.float32)
-
-    def __call__(self, xb: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
-        if self.norm is not None:
-            return self.norm(xb)
-        return ((xb - self.mean) / self.std).astype(np.float32)
 
 
 def train(
@@ -58,13 +42,14 @@ def train(
     n_in = int(np.prod(x.shape[1:]))
     n_out = int(max(y.max(), yv.max())) + 1
     net = mlp([n_in, *hidden, n_out], activation, init, dropout, rng=seed)
-    scaler = _Scaler(x)
+    # the estimators' own input scaling, fitted on the training set
+    scaler = Normalizer().fit(x) if x.ndim == 4 else Standardizer().fit(x)
     cfg = TrainConfig(seed=seed, **config)
     trainer = Trainer(
         net,
         SoftmaxCrossEntropy(label_smoothing=label_smoothing),
         cfg,
-        transform=lambda xb, rng: scaler(xb.reshape(len(xb), *x.shape[1:])),
+        transform=lambda xb, rng: scaler(xb),
         progress=PROGRESS.get(),
     )
     t0 = time.perf_counter()

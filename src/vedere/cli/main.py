@@ -12,6 +12,7 @@ from .detect import detect
 from .evaluate import evaluate
 from .experiment import experiment
 from .gradcheck import gradcheck_cmd
+from .playground import playground
 from .predict import predict
 from .train import train
 from .train_detector import train_detector
@@ -42,6 +43,7 @@ cli.add_command(gradcheck_cmd)
 cli.add_command(detect)
 cli.add_command(train_detector)
 cli.add_command(experiment)
+cli.add_command(playground)
 
 
 def main() -> None:

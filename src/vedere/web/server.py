@@ -1,0 +1,372 @@
+"""The playground's web server: the page, its static files, and a small JSON + SSE API.
+
+Routes (every error is JSON ``{"error": message, "field": name?}`` with a 4xx status):
+
+- ``GET /`` the page; ``GET /static/…`` its script and style (no CDN: all served from here)
+- ``GET /api/info`` choices and defaults for the page's controls, the image model's name
+- ``POST /api/sessions`` a new session → ``{"id", "config"}`` (503 when too many are open)
+- ``GET /api/sessions/{id}/events`` server-sent events: ``data`` (the points), ``frame``
+  (decision regions, neurons, losses; at most ``1/frame_interval`` a second) and ``closed``
+- ``POST /api/sessions/{id}/config`` new settings (400 naming the field when invalid)
+- ``POST /api/sessions/{id}/start|pause|step|reset|close`` and ``…/points`` (add a point)
+- ``GET /api/samples``, ``GET /api/samples/{i}.png`` CIFAR-10 sample images
+- ``POST /api/classify`` image bytes → top-5 classes; ``POST /api/detect`` → face boxes
+- ``GET /api/health`` open and training session counts
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import math
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ..classify.estimators import load_classifier
+from ..data.dataset import load_split
+from ..data.errors import DataError
+from ..data.toy import DATASETS
+from ..detect.library import resolve_cascade
+from ..nn.activations import ACTIVATIONS
+from ..nn.init import SCHEMES
+from ..nn.optim import OPTIMIZERS
+from . import uploads
+from .params import MAX_LAYERS, MAX_UNITS, ParamError, PlaygroundConfig, parse_config
+from .registry import Registry, RegistryFull, UnknownSession
+from .session import EXTENT, SessionError
+
+STATIC = Path(__file__).resolve().parent / "static"
+N_SAMPLES = 10
+
+
+def _finite(obj: Any) -> Any:
+    """JSON cannot carry NaN/inf: replace them by null, recursively."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _error(message: str, status: int = 400, field: str | None = None) -> JSONResponse:
+    body = {"error": message} | ({"field": field} if field else {})
+    return JSONResponse(body, status_code=status)
+
+
+def _sse(event: str, payload: Any) -> str:
+    return f"event: {event}\ndata: {json.dumps(_finite(payload), allow_nan=False)}\n\n"
+
+
+class Playground:
+    """The server's state: sessions, the image classifier and the face cascade."""
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | None = None,
+        max_sessions: int = 16,
+        linger: float = 5.0,
+        frame_interval: float = 0.1,
+    ) -> None:
+        self.model_path = Path(model) if model else uploads.SHIPPED_MODEL
+        if self.model_path.is_dir():
+            self.model_path = self.model_path / "model.safetensors"
+        self.classifier = load_classifier(self.model_path)
+        if self.classifier.preprocess_.kind != "image":
+            raise DataError(self.model_path, "this model was trained on feature vectors, not images")
+        self.cascade = resolve_cascade("frontalface")
+        self.registry = Registry(max_sessions, linger)
+        self.frame_interval = frame_interval
+        self._samples: list[tuple[str, bytes]] | None = None
+
+    def samples(self) -> list[tuple[str, bytes]]:
+        """The first test image of each class in the embedded CIFAR-10 sample, as PNG."""
+        if self._samples is None:
+            data = load_split(None, "test", progress=False)
+            out = []
+            for c, name in enumerate(data.classes[:N_SAMPLES]):
+                i = int(np.flatnonzero(data.labels == c)[0])
+                buf = io.BytesIO()
+                Image.fromarray(data.images[i]).save(buf, format="PNG")
+                out.append((name, buf.getvalue()))
+            self._samples = out
+        return self._samples
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "defaults": PlaygroundConfig().to_dict(),
+            "datasets": list(DATASETS),
+            "activations": list(ACTIVATIONS),
+            "inits": list(SCHEMES),
+            "optimizers": list(OPTIMIZERS),
+            "max_layers": MAX_LAYERS,
+            "max_units": MAX_UNITS,
+            "extent": EXTENT,
+            "model": uploads.model_name(self.model_path),
+            "classes": [str(c) for c in self.classifier.classes_],
+            "max_upload_bytes": uploads.MAX_BYTES,
+        }
+
+
+async def _json_body(request: Request) -> Any:
+    try:
+        return json.loads(await request.body() or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ParamError("body", "is not valid JSON") from None
+
+
+async def _upload(request: Request) -> bytes:
+    """The request body, refused with 413 as soon as it passes the size limit."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > uploads.MAX_BYTES:
+        raise uploads.UploadError(
+            f"the upload ({int(declared) / 2**20:.1f} MiB) is larger than the "
+            f"{uploads.MAX_BYTES // 2**20} MiB allowed",
+            413,
+        )
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > uploads.MAX_BYTES:
+            raise uploads.UploadError(
+                f"the upload is larger than the {uploads.MAX_BYTES // 2**20} MiB allowed", 413
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(playground: Playground) -> Starlette:
+    """The ASGI application serving ``playground``."""
+    pg = playground
+    reg = pg.registry
+
+    async def index(request: Request) -> Response:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+
+    async def info(request: Request) -> Response:
+        return JSONResponse(pg.info())
+
+    async def health(request: Request) -> Response:
+        return JSONResponse(reg.stats())
+
+    async def new_session(request: Request) -> Response:
+        raw = await _json_body(request)
+        config = parse_config(raw)
+        sid, session = await run_in_threadpool(reg.create, config)
+        return JSONResponse({"id": sid, "config": session.config.to_dict()}, status_code=201)
+
+    async def events(request: Request) -> Response:
+        sid = request.path_params["sid"]
+        session = reg.attach(sid)
+
+        async def stream() -> AsyncIterator[str]:
+            sent_data, sent_version, sent_hist, run = -1, -1, 0, None
+            idle = 0.0
+            try:
+                yield "retry: 2000\n\n"
+                while True:
+                    frame = session.frame
+                    if frame.get("closed"):
+                        yield _sse("closed", {"message": "this session was closed"})
+                        return
+                    if session.data_version != sent_data:
+                        points = await run_in_threadpool(session.points)
+                        sent_data = points["version"]
+                        yield _sse("data", points)
+                    if session.version != sent_version:
+                        sent_version = session.version
+                        history = session.history
+                        if run is not history:  # a new network: the curves start again
+                            run, sent_hist = history, 0
+                            frame = frame | {"new_run": True}
+                        new = history[sent_hist:]
+                        sent_hist += len(new)
+                        yield _sse("frame", frame | {"history": new})
+                        idle = 0.0
+                    elif idle >= 15.0:
+                        yield ": keep-alive\n\n"
+                        idle = 0.0
+                    await asyncio.sleep(pg.frame_interval / 2)
+                    idle += pg.frame_interval / 2
+            finally:
+                reg.detach(sid)
+
+        headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+    async def configure(request: Request) -> Response:
+        session = reg.get(request.path_params["sid"])
+        config = parse_config(await _json_body(request), session.config)
+        await run_in_threadpool(session.configure, config)
+        return JSONResponse({"config": config.to_dict()})
+
+    async def command(request: Request) -> Response:
+        sid, name = request.path_params["sid"], request.path_params["command"]
+        if name == "close":
+            await run_in_threadpool(reg.close, sid)
+            return JSONResponse({"closed": True})
+        session = reg.get(sid)
+        actions = {
+            "start": session.start,
+            "pause": session.pause,
+            "step": session.step,
+            "reset": session.reset,
+        }
+        if name not in actions:
+            return _error(f"unknown command {name!r}; use start, pause, step, reset or close", 404)
+        await run_in_threadpool(actions[name])
+        return JSONResponse({"epoch": session.epoch, "running": session.running})
+
+    async def add_point(request: Request) -> Response:
+        session = reg.get(request.path_params["sid"])
+        body = await _json_body(request)
+        if not isinstance(body, dict) or not {"x", "y", "label"} <= set(body):
+            raise ParamError("point", 'needs "x", "y" and "label"')
+        await run_in_threadpool(
+            session.add_point, body["x"], body["y"], body["label"], body.get("split", "train")
+        )
+        return JSONResponse({"points": len(session.y_train) + len(session.y_test)})
+
+    async def samples(request: Request) -> Response:
+        items = await run_in_threadpool(pg.samples)
+        return JSONResponse([{"index": i, "class": c} for i, (c, _) in enumerate(items)])
+
+    async def sample_png(request: Request) -> Response:
+        items = await run_in_threadpool(pg.samples)
+        i = request.path_params["index"]
+        if not 0 <= i < len(items):
+            return _error(f"no sample {i}; there are {len(items)}", 404)
+        return Response(items[i][1], media_type="image/png")
+
+    async def classify(request: Request) -> Response:
+        data = await _upload(request)
+        name = request.headers.get("x-filename", "upload")[:200]
+        rgb = await run_in_threadpool(uploads.read_image, data, name)
+        top = await run_in_threadpool(uploads.classify, pg.classifier, rgb)
+        return JSONResponse({"top": top, "model": uploads.model_name(pg.model_path)})
+
+    async def detect(request: Request) -> Response:
+        data = await _upload(request)
+        name = request.headers.get("x-filename", "upload")[:200]
+        rgb = await run_in_threadpool(uploads.read_image, data, name)
+        return JSONResponse(await run_in_threadpool(uploads.find_faces, pg.cascade, rgb))
+
+    async def reaper() -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            await run_in_threadpool(reg.reap)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(reaper())
+        try:
+            yield
+        finally:
+            task.cancel()
+            await run_in_threadpool(reg.close_all)
+
+    async def on_param_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ParamError)
+        return _error(str(exc), 400, exc.field)
+
+    async def on_missing(request: Request, exc: Exception) -> Response:
+        return _error("no such session (it was closed or the server restarted): reload", 404)
+
+    async def on_conflict(request: Request, exc: Exception) -> Response:
+        return _error(str(exc), 409)
+
+    async def on_full(request: Request, exc: Exception) -> Response:
+        return _error(str(exc), 503)
+
+    async def on_upload(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, uploads.UploadError)
+        return _error(str(exc), exc.status)
+
+    sid = "/api/sessions/{sid}"
+    routes = [
+        Route("/", index),
+        Route("/api/info", info),
+        Route("/api/health", health),
+        Route("/api/sessions", new_session, methods=["POST"]),
+        Route(f"{sid}/events", events),
+        Route(f"{sid}/config", configure, methods=["POST"]),
+        Route(f"{sid}/points", add_point, methods=["POST"]),
+        Route(f"{sid}/{{command}}", command, methods=["POST"]),
+        Route("/api/samples", samples),
+        Route("/api/samples/{index:int}.png", sample_png),
+        Route("/api/classify", classify, methods=["POST"]),
+        Route("/api/detect", detect, methods=["POST"]),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            ParamError: on_param_error,
+            UnknownSession: on_missing,
+            SessionError: on_conflict,
+            RegistryFull: on_full,
+            uploads.UploadError: on_upload,
+        },
+    )
+
+
+def serve(
+    playground: Playground, host: str = "127.0.0.1", port: int = 8000, open_browser: bool = True
+) -> None:
+    """Serve ``playground`` on ``host:port`` (port 0: any free one) until interrupted; print
+    the address, warn when it is reachable from other machines, open a browser if asked."""
+    import ipaddress
+    import socket
+    import sys
+    import threading
+    import webbrowser
+
+    import uvicorn
+
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as e:
+        raise ValueError(f"--host {host!r}: cannot resolve it ({e})") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(addr)
+    except OSError as e:
+        sock.close()
+        raise OSError(f"cannot listen on {host}:{port}: {e.strerror}") from None
+    sock.listen(128)  # connections wait in the backlog until the server accepts them
+    bound, real_port = sock.getsockname()[:2]
+    shown = f"[{bound}]" if family == socket.AF_INET6 else bound
+    url = f"http://{shown}:{real_port}/"
+    if not ipaddress.ip_address(bound).is_loopback:
+        print(
+            f"warning: listening on {bound}, reachable from other machines; "
+            "use --host 127.0.0.1 to keep the playground to this one",
+            file=sys.stderr,
+        )
+    print(f"vedere playground: {url}  (Ctrl-C to stop)", flush=True)
+    config = uvicorn.Config(
+        create_app(playground), log_level="warning", access_log=False, timeout_graceful_shutdown=2
+    )
+    if open_browser:
+        threading.Timer(0.5, webbrowser.open, [url]).start()
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C once it has shut down cleanly
+        pass
+    print("vedere playground: stopped", flush=True)

@@ -1,0 +1,290 @@
+"""One playground session: a 2-D toy data set, a vedere MLP, and its training loop.
+
+The network is ``nn.mlp([2, *layers, K])`` trained on softmax cross-entropy (+ L1/L2) by
+mini-batch gradient descent with the chosen optimiser; one *epoch* is one pass over the
+training points in shuffled batches of ``batch_size``. While training, a thread runs epochs
+and, every ``frame_interval`` seconds, publishes a *frame*:
+
+- ``regions``: over a ``grid`` × ``grid`` lattice of [-EXTENT, EXTENT]², the predicted class
+  c = argmax softmax(f(x)) and its confidence max softmax(f(x)) (one byte each, row 0 at the
+  top, y decreasing down the rows);
+- ``neurons``: for every hidden unit, its activation g(z) over a smaller lattice, scaled by
+  its largest magnitude to [-1, 1] and stored as a byte (0 ↔ -1, 255 ↔ +1);
+- the data loss (cross-entropy without penalties) and accuracy on the training and test points.
+
+All arrays travel base64-encoded. Every random choice (points, split, weights, batches,
+dropout masks) flows from the config's ``seed``.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from .. import nn
+from ..data import toy
+from ..nn.optim import make_optimizer
+from ..nn.regularizers import Regularized, penalties
+from .params import PlaygroundConfig, ParamError
+
+EXTENT = 1.6  # the plane shown: [-EXTENT, EXTENT]²
+
+
+class SessionError(ValueError):
+    """A request the session cannot carry out now (the server answers 409)."""
+
+
+def lattice(n: int) -> np.ndarray:
+    """(n·n, 2) float32 points of an n × n lattice over the plane, row-major, top row first."""
+    c = (np.arange(n) + 0.5) / n * 2 * EXTENT - EXTENT
+    gx, gy = np.meshgrid(c, c[::-1])
+    return np.column_stack([gx.ravel(), gy.ravel()]).astype(np.float32)
+
+
+def _b64(a: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(a, dtype=np.uint8).tobytes()).decode("ascii")
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class Session:
+    """Data, network and training state of one page; thread-safe (one lock guards it all)."""
+
+    def __init__(
+        self,
+        config: PlaygroundConfig | None = None,
+        grid: int = 64,
+        neuron_grid: int = 32,
+        frame_interval: float = 0.1,
+    ) -> None:
+        self.grid, self.neuron_grid, self.frame_interval = grid, neuron_grid, frame_interval
+        self._grid_x, self._neuron_x = lattice(grid), lattice(neuron_grid)
+        self.lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.closed = False
+        self.message = ""
+        self.data_version = 0
+        self.version = 0
+        self.frame: dict[str, Any] = {}
+        self.config = config or PlaygroundConfig()
+        self._new_data()
+        self._new_network()
+
+    # -- state ---------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _new_data(self) -> None:
+        c = self.config
+        x, y = toy.make(c.dataset, n=c.n_points, noise=c.noise, seed=c.seed)
+        perm = np.random.default_rng([c.seed, 1]).permutation(len(y))
+        n_test = max(1, round(len(y) * c.test_fraction))
+        te, tr = perm[:n_test], perm[n_test:]
+        self.x_train, self.y_train = x[tr], y[tr]
+        self.x_test, self.y_test = x[te], y[te]
+        self.n_classes = max(2, int(y.max()) + 1)
+        self.data_version += 1
+
+    def _new_network(self) -> None:
+        c = self.config
+        rng = np.random.default_rng([c.seed, 2])
+        self.model = nn.mlp(
+            [2, *c.layers, self.n_classes], activation=c.activation, init=c.init, dropout=c.dropout, rng=rng
+        )
+        self.loss = Regularized(nn.SoftmaxCrossEntropy(), self.model, penalties(c.l1, c.l2))
+        self.optimizer = make_optimizer(c.optimizer, self.model.parameters(), lr=c.lr)
+        self._batch_rng = np.random.default_rng([c.seed, 3])
+        self.epoch = 0
+        self.history: list[list[float]] = []
+        self.diverged = False
+        self.message = ""
+        self._publish()
+
+    # -- commands ------------------------------------------------------------------------
+    def configure(self, config: PlaygroundConfig) -> None:
+        """New settings: new points if a data field changed; always a fresh network (paused)."""
+        self.pause()
+        with self.lock:
+            old, self.config = self.config, config
+            if old.data_changed(config):
+                self._new_data()
+            self._new_network()
+
+    def reset(self) -> None:
+        """Pause and re-initialise the network (same seed: the same initial weights)."""
+        self.pause()
+        with self.lock:
+            self._new_network()
+
+    def add_point(self, x: float, y: float, label: int, split: str = "train") -> None:
+        """Add a point (x, y) of class ``label`` to the training (or test) points."""
+        for name, v in (("x", x), ("y", y)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+                raise ParamError(name, f"must be a finite number, got {v!r}")
+            if abs(v) > EXTENT:
+                raise ParamError(name, f"must lie in [-{EXTENT}, {EXTENT}], got {v:g}")
+        k = self.n_classes
+        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < k:
+            raise ParamError("label", f"must be a class index 0..{k - 1}, got {label!r}")
+        if split not in ("train", "test"):
+            raise ParamError("split", f"must be train or test, got {split!r}")
+        with self.lock:
+            p = np.array([[x, y]], np.float32)
+            if split == "train":
+                self.x_train = np.concatenate([self.x_train, p])
+                self.y_train = np.append(self.y_train, np.int64(label))
+            else:
+                self.x_test = np.concatenate([self.x_test, p])
+                self.y_test = np.append(self.y_test, np.int64(label))
+            self.data_version += 1
+            self._publish()
+
+    def step(self) -> None:
+        """Train one epoch now (paused sessions only) and publish a frame."""
+        if self.running:
+            raise SessionError("training is running: pause it before stepping")
+        with self.lock:
+            self._check_trainable()
+            self._epoch()
+            self._publish(record=True)
+
+    def start(self) -> None:
+        """Train epoch after epoch in a background thread until paused or closed."""
+        with self.lock:
+            if self.closed:
+                raise SessionError("this session is closed")
+            if self.running:
+                return
+            self._check_trainable()
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="vedere-session", daemon=True)
+            self._thread.start()
+
+    def pause(self) -> None:
+        """Stop the training thread (returns once it has stopped)."""
+        self._stop.set()
+        t = self._thread
+        if t is not None and t is not threading.current_thread():
+            t.join()
+        self._thread = None
+
+    def close(self) -> None:
+        """Stop training and drop the network and data (the session cannot be used again)."""
+        self.pause()
+        with self.lock:
+            self.closed = True
+            self.model = self.loss = self.optimizer = None  # type: ignore[assignment]
+            self.frame = {"closed": True}
+            self.version += 1
+
+    # -- training ------------------------------------------------------------------------
+    def _check_trainable(self) -> None:
+        if self.diverged:
+            raise SessionError("the loss diverged: lower the learning rate, then reset")
+
+    def _run(self) -> None:
+        last = time.monotonic()
+        while not self._stop.is_set():
+            with self.lock:
+                self._epoch()
+                now = time.monotonic()
+                if self.diverged or now - last >= self.frame_interval:
+                    self._publish(record=True)
+                    last = now
+            if self.diverged:
+                return
+            time.sleep(0)  # let the server and other sessions in between epochs
+        with self.lock:
+            if not self.closed:
+                self._publish(record=True)
+
+    def _epoch(self) -> None:
+        """One pass over the training points in shuffled mini-batches."""
+        n, bs = len(self.y_train), min(self.config.batch_size, len(self.y_train))
+        order = self._batch_rng.permutation(n)
+        self.model.train()
+        with np.errstate(all="ignore"):
+            for i in range(0, n, bs):
+                idx = order[i : i + bs]
+                self.loss.forward(self.model.forward(self.x_train[idx]), self.y_train[idx])
+                self.model.backward(self.loss.backward())
+                self.optimizer.step()
+                self.optimizer.zero_grad()
+        self.epoch += 1
+        if not all(np.isfinite(p.data).all() for p in self.model.parameters()):
+            self.diverged = True
+            self.message = (
+                f"the loss diverged at epoch {self.epoch} (learning rate {self.config.lr:g}): "
+                "lower the learning rate, then reset"
+            )
+
+    def _measure(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        if self.diverged:
+            return float("nan"), float("nan")
+        with np.errstate(all="ignore"):
+            p = _softmax(self.model.forward(x).astype(np.float64))
+        loss = float(-np.log(np.maximum(p[np.arange(len(y)), y], 1e-300)).mean())
+        return loss, float((p.argmax(axis=1) == y).mean())
+
+    def _neurons(self) -> list[list[str]]:
+        """Each hidden layer's units over the small lattice, scaled to [-1, 1] → bytes."""
+        layers: list[list[str]] = []
+        h = self._neuron_x
+        with np.errstate(all="ignore"):
+            for layer in self.model.layers[:-1]:
+                h = layer.forward(h)
+                if isinstance(layer, (nn.Linear, nn.Dropout)):
+                    continue
+                scale = np.abs(h).max(axis=0)
+                v = h / np.where(scale > 0, scale, 1.0)
+                b = np.clip(np.rint((np.nan_to_num(v) + 1) * 127.5), 0, 255)
+                layers.append([_b64(b[:, j]) for j in range(h.shape[1])])
+        return layers
+
+    def _publish(self, record: bool = False) -> None:
+        """Compute a frame from the current network (lock held) and bump the version."""
+        self.model.eval()
+        train_loss, train_acc = self._measure(self.x_train, self.y_train)
+        test_loss, test_acc = self._measure(self.x_test, self.y_test)
+        if record:
+            self.history.append([self.epoch, train_loss, test_loss])
+        frame: dict[str, Any] = {
+            "epoch": self.epoch,
+            "train_loss": train_loss,
+            "test_loss": test_loss,
+            "train_acc": train_acc,
+            "test_acc": test_acc,
+            "running": not self._stop.is_set() and self._thread is not None,
+            "message": self.message,
+            "diverged": self.diverged,
+            "grid": self.grid,
+            "neuron_grid": self.neuron_grid,
+            "extent": EXTENT,
+        }
+        if not self.diverged:
+            with np.errstate(all="ignore"):
+                p = _softmax(self.model.forward(self._grid_x).astype(np.float64))
+            frame["regions"] = _b64(p.argmax(axis=1))
+            frame["confidence"] = _b64(np.rint(p.max(axis=1) * 255))
+            frame["neurons"] = self._neurons()
+        self.frame = frame
+        self.version += 1
+
+    def points(self) -> dict[str, Any]:
+        """The data: {"train": [[x, y, label], …], "test": […], "classes": K}."""
+        with self.lock:
+            return {
+                "version": self.data_version,
+                "classes": self.n_classes,
+                "train": [[float(a), float(b), int(c)] for (a, b), c in zip(self.x_train, self.y_train, strict=True)],
+                "test": [[float(a), float(b), int(c)] for (a, b), c in zip(self.x_test, self.y_test, strict=True)],
+            }

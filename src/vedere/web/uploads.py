@@ -1,0 +1,105 @@
+"""What the playground does with an uploaded image: classify it, or find the faces in it.
+
+Uploads are bytes of any common image format (checked by decoding, never by the name or the
+declared type). Errors are :class:`UploadError` with the HTTP status the server answers:
+413 for a file or an image too large, 400 for anything that is not a readable image.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..classify.base import BaseClassifier
+from ..data.errors import DataError
+from ..data.images import decode
+from ..detect.cascade import Cascade
+from ..detect.detector import detect
+from ..detect.samples import to_gray
+
+MAX_BYTES = 10 * 2**20  # 10 MiB per upload
+MAX_PIXELS = 40_000_000  # 40 megapixels
+DETECT_SIDE = 1280  # photos are scanned with their longest side at most this many pixels
+MODELS = Path(__file__).resolve().parent / "models"
+SHIPPED_MODEL = MODELS / "cifar10-small.safetensors"
+
+
+class UploadError(ValueError):
+    """An upload the playground refuses; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def read_image(data: bytes, name: str = "upload") -> np.ndarray:
+    """Decode an uploaded file to RGB (H, W, 3) uint8, refusing non-images and huge images."""
+    if not data:
+        raise UploadError(f"{name}: the file is empty")
+    if len(data) > MAX_BYTES:
+        raise UploadError(
+            f"{name}: {len(data) / 2**20:.1f} MiB is more than the {MAX_BYTES // 2**20} MiB "
+            "allowed",
+            413,
+        )
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            w, h = img.size
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        raise UploadError(f"{name}: not an image (PNG, JPEG, GIF, BMP, TIFF or WebP)") from None
+    if w * h > MAX_PIXELS:
+        raise UploadError(
+            f"{name}: {w}x{h} is more than {MAX_PIXELS // 1_000_000} megapixels", 413
+        )
+    try:
+        return decode(data, name)
+    except DataError as e:
+        raise UploadError(str(e)) from None
+
+
+def classify(est: BaseClassifier, rgb: np.ndarray, top_k: int = 5) -> list[dict[str, Any]]:
+    """The ``top_k`` classes with their probabilities, highest first, for one RGB image
+    (resized to the model's input size as ``vedere predict`` does)."""
+    h, w, _ = est.preprocess_.shape
+    img = Image.fromarray(rgb)
+    if (img.height, img.width) != (h, w):
+        img = img.resize((w, h), Image.Resampling.BILINEAR)
+    proba = est.predict_proba(np.asarray(img, dtype=np.uint8)[None])[0]
+    order = np.argsort(-proba, kind="stable")[:top_k]
+    return [{"class": str(est.classes_[i]), "probability": float(proba[i])} for i in order]
+
+
+def find_faces(cascade: Cascade, rgb: np.ndarray, min_neighbors: int = 3) -> dict[str, Any]:
+    """Viola–Jones boxes (x, y, w, h in the image's own pixels) for an RGB photo; photos
+    larger than ``DETECT_SIDE`` are scanned at that size and the boxes scaled back."""
+    gray = to_gray(rgb)
+    h, w = gray.shape
+    f = min(1.0, DETECT_SIDE / max(h, w))
+    if f < 1.0:
+        size = (max(1, round(w * f)), max(1, round(h * f)))
+        gray = np.asarray(Image.fromarray(gray).resize(size, Image.Resampling.BILINEAR))
+    t0 = time.perf_counter()
+    found = detect(gray, cascade, min_neighbors=min_neighbors)
+    seconds = time.perf_counter() - t0
+    boxes = [
+        {k: round(b[k] / f) for k in ("x", "y", "w", "h")} | {"neighbors": b["neighbors"]}
+        for b in found.to_list()
+    ]
+    return {
+        "width": w,
+        "height": h,
+        "scanned": [gray.shape[1], gray.shape[0]],
+        "boxes": boxes,
+        "seconds": seconds,
+    }
+
+
+def model_name(path: str | os.PathLike[str]) -> str:
+    p = Path(path)
+    return "vedere's small CIFAR-10 MLP (shipped)" if p == SHIPPED_MODEL else str(p)

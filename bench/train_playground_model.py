@@ -62,11 +62,15 @@ def main() -> None:
     acc = metrics.accuracy(names[labels[va]], est.predict(images[va]))
     path = est.save(
         args.out,
-        extra={"trained_on": "CIFAR-10 training images minus the embedded sample",
-               "held_out_accuracy": round(float(acc), 4)},
+        extra={
+            "trained_on": "CIFAR-10 training images minus the embedded sample",
+            "held_out_accuracy": round(float(acc), 4),
+        },
     )
-    print(f"held-out accuracy {acc:.1%} on 5,000 images; {seconds:.0f} s; "
-          f"{path.stat().st_size / 1e6:.2f} MB written to {path}")
+    print(
+        f"held-out accuracy {acc:.1%} on 5,000 images; {seconds:.0f} s; "
+        f"{path.stat().st_size / 1e6:.2f} MB written to {path}"
+    )
 
 
 if __name__ == "__main__":

@@ -87,7 +87,9 @@ def test_session_commands_and_errors(client, playground):
 
 
 def test_full_server_answers_503(client, playground):
-    ids = [client.post("/api/sessions").json()["id"] for _ in range(playground.registry.max_sessions)]
+    ids = [
+        client.post("/api/sessions").json()["id"] for _ in range(playground.registry.max_sessions)
+    ]
     r = client.post("/api/sessions")
     assert r.status_code == 503 and "open sessions" in r.json()["error"]
     for sid in ids:

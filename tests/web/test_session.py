@@ -7,6 +7,7 @@ hidden units) and the toy data generators themselves.
 from __future__ import annotations
 
 import base64
+import threading
 import time
 
 import numpy as np
@@ -69,10 +70,10 @@ def test_session_data_is_the_toy_set_split_by_the_test_fraction():
     c = PlaygroundConfig(dataset="moons", n_points=200, noise=0.1, test_fraction=0.25, seed=3)
     s = Session(c)
     x, y = toy.make("moons", n=200, noise=0.1, seed=3)
-    got = np.concatenate([s.x_train, s.x_test])
+    got = np.column_stack([np.concatenate([s.x_train, s.x_test]), np.r_[s.y_train, s.y_test]])
     assert len(s.y_test) == 50 and len(s.y_train) == 150
-    # the same points, only split
-    assert sorted(map(tuple, got.tolist())) == sorted(map(tuple, x.tolist()))
+    # the same points and labels, only split
+    assert sorted(map(tuple, got.tolist())) == sorted(map(tuple, np.column_stack([x, y]).tolist()))
     assert s.n_classes == 2
     assert Session(PlaygroundConfig(dataset="blobs")).n_classes == 3
 
@@ -185,6 +186,16 @@ def test_configure_keeps_points_unless_the_data_changes():
     s.configure(parse_config({"dataset": "xor"}, s.config))
     x, _ = toy.make("xor", n=s.config.n_points, noise=s.config.noise)
     assert len(s.y_train) + len(s.y_test) == len(x)
+
+
+def test_concurrent_updates_keep_each_others_fields():
+    for _ in range(10):
+        s = Session(PlaygroundConfig(n_points=2000))  # slow to rebuild: a wide race window
+        a = threading.Thread(target=s.update, args=({"dataset": "xor"},))
+        b = threading.Thread(target=s.update, args=({"layers": [4]},))
+        a.start(), b.start()
+        a.join(), b.join()
+        assert (s.config.dataset, s.config.layers) == ("xor", (4,))
 
 
 def test_add_point_checks_coordinates_and_label():

@@ -87,7 +87,9 @@ class Playground:
             self.model_path = self.model_path / "model.safetensors"
         self.classifier = load_classifier(self.model_path)
         if self.classifier.preprocess_.kind != "image":
-            raise DataError(self.model_path, "this model was trained on feature vectors, not images")
+            raise DataError(
+                self.model_path, "this model was trained on feature vectors, not images"
+            )
         self.cascade = resolve_cascade("frontalface")
         self.registry = Registry(max_sessions, linger)
         self.frame_interval = frame_interval
@@ -210,8 +212,7 @@ def create_app(playground: Playground) -> Starlette:
 
     async def configure(request: Request) -> Response:
         session = reg.get(request.path_params["sid"])
-        config = parse_config(await _json_body(request), session.config)
-        await run_in_threadpool(session.configure, config)
+        config = await run_in_threadpool(session.update, await _json_body(request))
         return JSONResponse({"config": config.to_dict()})
 
     async def command(request: Request) -> Response:

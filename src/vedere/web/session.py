@@ -19,9 +19,11 @@ dropout masks) flows from the config's ``seed``.
 from __future__ import annotations
 
 import base64
+import functools
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -29,13 +31,29 @@ from .. import nn
 from ..data import toy
 from ..nn.optim import make_optimizer
 from ..nn.regularizers import Regularized, penalties
-from .params import PlaygroundConfig, ParamError
+from .params import ParamError, PlaygroundConfig, parse_config
 
 EXTENT = 1.6  # the plane shown: [-EXTENT, EXTENT]²
 
 
 class SessionError(ValueError):
     """A request the session cannot carry out now (the server answers 409)."""
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _command(method: F) -> F:
+    """Run one command at a time, in the order they arrive, and never on a closed session."""
+
+    @functools.wraps(method)
+    def run(self: Session, *args: Any, **kwargs: Any) -> Any:
+        with self._commands:
+            if self.closed:
+                raise SessionError("this session is closed")
+            return method(self, *args, **kwargs)
+
+    return run  # type: ignore[return-value]
 
 
 def lattice(n: int) -> np.ndarray:
@@ -66,7 +84,8 @@ class Session:
     ) -> None:
         self.grid, self.neuron_grid, self.frame_interval = grid, neuron_grid, frame_interval
         self._grid_x, self._neuron_x = lattice(grid), lattice(neuron_grid)
-        self.lock = threading.RLock()
+        self.lock = threading.RLock()  # the network and data
+        self._commands = threading.RLock()  # one command at a time
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.closed = False
@@ -98,7 +117,11 @@ class Session:
         c = self.config
         rng = np.random.default_rng([c.seed, 2])
         self.model = nn.mlp(
-            [2, *c.layers, self.n_classes], activation=c.activation, init=c.init, dropout=c.dropout, rng=rng
+            [2, *c.layers, self.n_classes],
+            activation=c.activation,
+            init=c.init,
+            dropout=c.dropout,
+            rng=rng,
         )
         self.loss = Regularized(nn.SoftmaxCrossEntropy(), self.model, penalties(c.l1, c.l2))
         self.optimizer = make_optimizer(c.optimizer, self.model.parameters(), lr=c.lr)
@@ -110,6 +133,15 @@ class Session:
         self._publish()
 
     # -- commands ------------------------------------------------------------------------
+    @_command
+    def update(self, raw: Any) -> PlaygroundConfig:
+        """Apply the JSON fields ``raw`` to the current settings (read and written as one
+        command, so two updates at once never lose one another's fields)."""
+        config = parse_config(raw, self.config)
+        self.configure(config)
+        return config
+
+    @_command
     def configure(self, config: PlaygroundConfig) -> None:
         """New settings: new points if a data field changed; always a fresh network (paused)."""
         self.pause()
@@ -119,12 +151,14 @@ class Session:
                 self._new_data()
             self._new_network()
 
+    @_command
     def reset(self) -> None:
         """Pause and re-initialise the network (same seed: the same initial weights)."""
         self.pause()
         with self.lock:
             self._new_network()
 
+    @_command
     def add_point(self, x: float, y: float, label: int, split: str = "train") -> None:
         """Add a point (x, y) of class ``label`` to the training (or test) points."""
         for name, v in (("x", x), ("y", y)):
@@ -148,6 +182,7 @@ class Session:
             self.data_version += 1
             self._publish()
 
+    @_command
     def step(self) -> None:
         """Train one epoch now (paused sessions only) and publish a frame."""
         if self.running:
@@ -157,11 +192,10 @@ class Session:
             self._epoch()
             self._publish(record=True)
 
+    @_command
     def start(self) -> None:
         """Train epoch after epoch in a background thread until paused or closed."""
         with self.lock:
-            if self.closed:
-                raise SessionError("this session is closed")
             if self.running:
                 return
             self._check_trainable()
@@ -169,6 +203,7 @@ class Session:
             self._thread = threading.Thread(target=self._run, name="vedere-session", daemon=True)
             self._thread.start()
 
+    @_command
     def pause(self) -> None:
         """Stop the training thread (returns once it has stopped)."""
         self._stop.set()
@@ -179,12 +214,15 @@ class Session:
 
     def close(self) -> None:
         """Stop training and drop the network and data (the session cannot be used again)."""
-        self.pause()
-        with self.lock:
-            self.closed = True
-            self.model = self.loss = self.optimizer = None  # type: ignore[assignment]
-            self.frame = {"closed": True}
-            self.version += 1
+        with self._commands:
+            if self.closed:
+                return
+            self.pause()
+            with self.lock:
+                self.closed = True
+                self.model = self.loss = self.optimizer = None  # type: ignore[assignment]
+                self.frame = {"closed": True}
+                self.version += 1
 
     # -- training ------------------------------------------------------------------------
     def _check_trainable(self) -> None:
@@ -285,6 +323,12 @@ class Session:
             return {
                 "version": self.data_version,
                 "classes": self.n_classes,
-                "train": [[float(a), float(b), int(c)] for (a, b), c in zip(self.x_train, self.y_train, strict=True)],
-                "test": [[float(a), float(b), int(c)] for (a, b), c in zip(self.x_test, self.y_test, strict=True)],
+                "train": [
+                    [float(a), float(b), int(c)]
+                    for (a, b), c in zip(self.x_train, self.y_train, strict=True)
+                ],
+                "test": [
+                    [float(a), float(b), int(c)]
+                    for (a, b), c in zip(self.x_test, self.y_test, strict=True)
+                ],
             }

@@ -54,9 +54,7 @@ def read_image(data: bytes, name: str = "upload") -> np.ndarray:
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise UploadError(f"{name}: not an image (PNG, JPEG, GIF, BMP, TIFF or WebP)") from None
     if w * h > MAX_PIXELS:
-        raise UploadError(
-            f"{name}: {w}x{h} is more than {MAX_PIXELS // 1_000_000} megapixels", 413
-        )
+        raise UploadError(f"{name}: {w}x{h} is more than {MAX_PIXELS // 1_000_000} megapixels", 413)
     try:
         return decode(data, name)
     except DataError as e:

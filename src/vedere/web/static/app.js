@@ -41,6 +41,15 @@ async function api(path, options = {}) {
   return body;
 }
 
+// The session's commands go to the server one after another, in the order they were given
+// (a settings change sent before Start must not arrive after it).
+let queue = Promise.resolve();
+function inOrder(fn) {
+  const done = queue.then(fn);
+  queue = done.catch(() => {});
+  return done;
+}
+
 function post(path, data) {
   return api(path, { method: "POST", headers: { "Content-Type": "application/json" },
     body: JSON.stringify(data || {}) });
@@ -91,8 +100,13 @@ function readField(f) {
 async function sendConfig(field) {
   const out = document.querySelector(`output[for="${field}"]`);
   if (out) out.textContent = $(field).value;
+  const value = readField(field);
+  return inOrder(() => applyConfig(field, value));
+}
+
+async function applyConfig(field, value) {
   try {
-    const res = await post(`/api/sessions/${state.session}/config`, { [field]: readField(field) });
+    const res = await post(`/api/sessions/${state.session}/config`, { [field]: value });
     showConfig(res.config);
     showMessage("train-message", "");
     setRunning(false);
@@ -108,7 +122,11 @@ function setRunning(running) {
   $("step").disabled = running;
 }
 
-async function command(name) {
+function command(name) {
+  return inOrder(() => runCommand(name));
+}
+
+async function runCommand(name) {
   try {
     const res = await post(`/api/sessions/${state.session}/${name}`);
     setRunning(res.running);
@@ -284,11 +302,8 @@ async function startTraining() {
     const x = ((ev.clientX - r.left) / r.width) * 2 * e - e;
     const y = e - ((ev.clientY - r.top) / r.height) * 2 * e;
     const label = Number(document.querySelector('input[name="click-class"]:checked').value);
-    try {
-      await post(`/api/sessions/${state.session}/points`, { x, y, label });
-    } catch (err) {
-      showMessage("train-message", err.message);
-    }
+    inOrder(() => post(`/api/sessions/${state.session}/points`, { x, y, label }))
+      .catch((err) => showMessage("train-message", err.message));
   });
   window.addEventListener("pagehide", () => navigator.sendBeacon(`/api/sessions/${state.session}/close`));
   listen();

@@ -131,6 +131,31 @@ def test_shipped_model_is_small_and_better_than_chance():
     assert acc > 0.4  # chance: 0.1
 
 
+def test_model_option_takes_a_run_directory(tmp_path):
+    from vedere.classify.estimators import SoftmaxClassifier
+
+    train = load_split(None, "train", progress=False)
+    names = np.asarray(train.classes)[train.labels]
+    est = SoftmaxClassifier(epochs=1, seed=0).fit(
+        train.images, np.where(names == "cat", "cat", "other")
+    )
+    est.save(tmp_path / "run" / "model.safetensors")
+    pg = Playground(tmp_path / "run")
+    with TestClient(create_app(pg)) as c:
+        info = c.get("/api/info").json()
+        assert info["model"] == str(tmp_path / "run" / "model.safetensors")
+        assert info["classes"] == ["cat", "other"]
+        top = c.post("/api/classify", content=c.get("/api/samples/3.png").content).json()["top"]
+    assert sorted(t["class"] for t in top) == ["cat", "other"]  # the model's own classes
+    assert sum(t["probability"] for t in top) == pytest.approx(1, abs=1e-6)
+    with pytest.raises(ValueError, match="feature vectors"):
+        from vedere.classify.estimators import LogisticRegression
+
+        feat = LogisticRegression(epochs=1).fit(np.eye(4, dtype=np.float32), [0, 1, 0, 1])
+        feat.save(tmp_path / "features.safetensors")
+        Playground(tmp_path / "features.safetensors")
+
+
 def test_detect_matches_opencv_with_the_same_cascade(client, tmp_path):
     rgb = skdata.astronaut()
     r = client.post("/api/detect", content=_png(rgb))

@@ -185,6 +185,8 @@ def test_large_photos_are_scanned_smaller_and_boxes_scaled_back(client):
 def test_bad_uploads_get_4xx(client, path):
     r = client.post(path, content=b"%PDF-1.4 not an image", headers={"X-Filename": "cv.pdf"})
     assert r.status_code == 400 and "cv.pdf: not an image" in r.json()["error"]
+    r = client.post(path, content=b"GIF89a", headers={"X-Filename": "my%20cv%C3%A9.gif"})
+    assert "my cvé.gif: not an image" in r.json()["error"]  # the page URI-encodes names
     assert client.post(path, content=b"").status_code == 400
     truncated = _png(skdata.astronaut())[:5000]
     r = client.post(path, content=truncated)

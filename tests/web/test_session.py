@@ -22,6 +22,13 @@ from vedere.web.registry import Registry, RegistryFull, UnknownSession
 from vedere.web.session import EXTENT, Session, SessionError, lattice
 
 
+def wait_until(cond, seconds: float = 20.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not cond() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return cond()
+
+
 def _bytes(b64: str) -> np.ndarray:
     return np.frombuffer(base64.b64decode(b64), np.uint8)
 
@@ -148,9 +155,7 @@ def test_training_thread_learns_and_stops():
     first = s.frame["train_loss"]
     s.start()
     assert s.running
-    deadline = time.monotonic() + 20
-    while s.frame["epoch"] < 40 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: s.frame["epoch"] >= 40)
     s.pause()
     assert not s.running and not s.frame["running"]
     assert s.frame["train_loss"] < 0.5 * first
@@ -222,6 +227,12 @@ def test_divergence_stops_training_with_a_message():
         s.start()
     s.reset()
     assert not s.frame["diverged"]
+    # while training in the background: the thread stops and its last frame says so
+    for p in s.model.parameters():
+        p.data[...] = 1e38
+    s.start()
+    assert wait_until(lambda: not s.running)
+    assert s.frame["diverged"] and s.frame["running"] is False
 
 
 @settings(max_examples=15, deadline=None)

@@ -25,6 +25,7 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import numpy as np
 from PIL import Image
@@ -151,6 +152,11 @@ async def _upload(request: Request) -> bytes:
     return b"".join(chunks)
 
 
+def _filename(request: Request) -> str:
+    """The uploaded file's name, as the page sends it (URI-encoded ``X-Filename``), for messages."""
+    return unquote(request.headers.get("x-filename", "upload"))[:200]
+
+
 def create_app(playground: Playground) -> Starlette:
     """The ASGI application serving ``playground``."""
     pg = playground
@@ -255,15 +261,13 @@ def create_app(playground: Playground) -> Starlette:
 
     async def classify(request: Request) -> Response:
         data = await _upload(request)
-        name = request.headers.get("x-filename", "upload")[:200]
-        rgb = await run_in_threadpool(uploads.read_image, data, name)
+        rgb = await run_in_threadpool(uploads.read_image, data, _filename(request))
         top = await run_in_threadpool(uploads.classify, pg.classifier, rgb)
         return JSONResponse({"top": top, "model": uploads.model_name(pg.model_path)})
 
     async def detect(request: Request) -> Response:
         data = await _upload(request)
-        name = request.headers.get("x-filename", "upload")[:200]
-        rgb = await run_in_threadpool(uploads.read_image, data, name)
+        rgb = await run_in_threadpool(uploads.read_image, data, _filename(request))
         return JSONResponse(await run_in_threadpool(uploads.find_faces, pg.cascade, rgb))
 
     async def reaper() -> None:

@@ -234,6 +234,8 @@ class Session:
         while not self._stop.is_set():
             with self.lock:
                 self._epoch()
+                if self.diverged:
+                    self._stop.set()  # its last frame says it no longer runs
                 now = time.monotonic()
                 if self.diverged or now - last >= self.frame_interval:
                     self._publish(record=True)

@@ -348,9 +348,12 @@ async function setupImages() {
   $("model-name").textContent = info.model;
   const samples = await api("/api/samples");
   for (const s of samples) {
-    const b = document.createElement("button");
+    const b = document.createElement("button"), img = document.createElement("img");
+    const label = document.createElement("span");
     b.title = `a CIFAR-10 ${s.class}`;
-    b.innerHTML = `<img src="/api/samples/${s.index}.png" alt="${s.class}"><span>${s.class}</span>`;
+    img.src = `/api/samples/${s.index}.png`;
+    img.alt = label.textContent = s.class;
+    b.append(img, label);
     b.addEventListener("click", async () => {
       const blob = await (await fetch(`/api/samples/${s.index}.png`)).blob();
       classify(blob, `${s.class}.png`);

@@ -261,12 +261,21 @@ def predict(
         raise DataError(path, "this model was trained on feature vectors, not images")
     h, w, _ = est.preprocess_.shape
     batch = np.stack([decode(Path(f), f, (h, w)) for f in images])
-    proba = est.predict_proba(batch)
+    tops = top_classes(est, batch, top_k)
+    return [{"image": f, "top": top} for f, top in zip(images, tops, strict=True)]
+
+
+def top_classes(
+    est: BaseClassifier, images: np.ndarray, top_k: int | None = None
+) -> list[list[tuple[str, float]]]:
+    """For each image of ``images`` (N, H, W, C) uint8 at the model's size, its ``top_k``
+    (all if None) (class, probability) pairs, most probable first (ties: class order)."""
+    proba = est.predict_proba(images)
     k = len(est.classes_) if top_k is None else max(1, min(top_k, len(est.classes_)))
     out = []
-    for f, p in zip(images, proba, strict=True):
+    for p in proba:
         order = np.argsort(-p, kind="stable")[:k]
-        out.append({"image": f, "top": [(str(est.classes_[i]), float(p[i])) for i in order]})
+        out.append([(str(est.classes_[i]), float(p[i])) for i in order])
     return out
 
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from .. import nn
 from ..data import toy
+from ..nn.functional import softmax
 from ..nn.optim import make_optimizer
 from ..nn.regularizers import Regularized, penalties
 from .params import ParamError, PlaygroundConfig, parse_config
@@ -67,13 +68,10 @@ def _b64(a: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(a, dtype=np.uint8).tobytes()).decode("ascii")
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
 class Session:
-    """Data, network and training state of one page; thread-safe (one lock guards it all)."""
+    """Data, network and training state of one page; thread-safe: ``lock`` guards the
+    network and data (the training thread holds it for one epoch at a time), and commands
+    run one at a time, in the order they arrive."""
 
     def __init__(
         self,
@@ -271,7 +269,7 @@ class Session:
         if self.diverged:
             return float("nan"), float("nan")
         with np.errstate(all="ignore"):
-            p = _softmax(self.model.forward(x).astype(np.float64))
+            p = softmax(self.model.forward(x).astype(np.float64))
         loss = float(-np.log(np.maximum(p[np.arange(len(y)), y], 1e-300)).mean())
         return loss, float((p.argmax(axis=1) == y).mean())
 
@@ -312,7 +310,7 @@ class Session:
         }
         if not self.diverged:
             with np.errstate(all="ignore"):
-                p = _softmax(self.model.forward(self._grid_x).astype(np.float64))
+                p = softmax(self.model.forward(self._grid_x).astype(np.float64))
             frame["regions"] = _b64(p.argmax(axis=1))
             frame["confidence"] = _b64(np.rint(p.max(axis=1) * 255))
             frame["neurons"] = self._neurons()

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..classify.base import BaseClassifier
+from ..classify.run import top_classes
 from ..data.errors import DataError
 from ..data.images import decode
 from ..detect.cascade import Cascade
@@ -68,9 +69,8 @@ def classify(est: BaseClassifier, rgb: np.ndarray, top_k: int = 5) -> list[dict[
     img = Image.fromarray(rgb)
     if (img.height, img.width) != (h, w):
         img = img.resize((w, h), Image.Resampling.BILINEAR)
-    proba = est.predict_proba(np.asarray(img, dtype=np.uint8)[None])[0]
-    order = np.argsort(-proba, kind="stable")[:top_k]
-    return [{"class": str(est.classes_[i]), "probability": float(proba[i])} for i in order]
+    (top,) = top_classes(est, np.asarray(img, dtype=np.uint8)[None], top_k)
+    return [{"class": c, "probability": p} for c, p in top]
 
 
 def find_faces(cascade: Cascade, rgb: np.ndarray, min_neighbors: int = 3) -> dict[str, Any]:

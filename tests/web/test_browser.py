@@ -164,6 +164,36 @@ def test_invalid_settings_get_a_message_and_a_400(page):
     expect(page.locator("#neurons canvas")).to_have_count(3)
 
 
+def test_layer_buttons(page):
+    page.click("#add-layer")
+    expect(page.locator("#layers")).to_have_value("8, 8, 8")
+    expect(page.locator("#neurons .layer")).to_have_count(3)
+    for _ in range(3):
+        page.click("#remove-layer")
+    expect(page.locator("#layers")).to_have_value("")
+    expect(page.locator("#neurons")).to_have_text("no hidden layer: a linear classifier")
+    page.click("#add-layer")
+    expect(page.locator("#layers")).to_have_value("4")
+    expect(page.locator("#neurons canvas")).to_have_count(4)
+
+
+def test_a_divergent_learning_rate_is_reported(page):
+    page.select_option("#optimizer", "sgd")
+    page.select_option("#activation", "leaky_relu")
+    for field, value in (("#batch_size", "1"), ("#lr", "10")):
+        page.fill(field, value)
+        page.dispatch_event(field, "change")
+    expect(page.locator("#lr")).to_have_value("10")
+    page.click("#step")
+    expect(page.locator("#train-message")).to_contain_text(
+        "the loss diverged at epoch 1 (learning rate 10)"
+    )
+    with page.expect_response("**/start") as resp:
+        page.click("#start")
+    assert resp.value.status == 409
+    expect(page.locator("#train-message")).to_contain_text("lower the learning rate")
+
+
 def test_two_sessions_stay_isolated(browser, url):
     contexts = [browser.new_context() for _ in range(2)]
     a, b = (c.new_page() for c in contexts)

@@ -80,8 +80,10 @@ function fillSelect(id, options) {
   }
 }
 
-function showConfig(config) {
-  for (const f of FIELDS) {
+// Show the server's settings: all of them (fields = FIELDS), or only those just sent, so
+// that an answer arriving while another field is being edited never overwrites its text.
+function showConfig(config, fields = FIELDS) {
+  for (const f of fields) {
     const el = $(f);
     el.value = f === "layers" ? config.layers.join(", ") : config[f];
     el.classList.remove("invalid");
@@ -107,7 +109,7 @@ async function sendConfig(field) {
 async function applyConfig(field, value) {
   try {
     const res = await post(`/api/sessions/${state.session}/config`, { [field]: value });
-    showConfig(res.config);
+    showConfig(res.config, [field]);
     showMessage("train-message", "");
     setRunning(false);
   } catch (e) {
@@ -127,10 +129,12 @@ function command(name) {
 }
 
 async function runCommand(name) {
+  // an old message goes now; what this command causes (a divergence, streamed as a frame
+  // that may arrive before this answer) stays
+  if (name !== "pause") showMessage("train-message", "");
   try {
     const res = await post(`/api/sessions/${state.session}/${name}`);
     setRunning(res.running);
-    if (name !== "pause") showMessage("train-message", "");
   } catch (e) {
     showMessage("train-message", e.message);
   }
@@ -293,6 +297,14 @@ async function startTraining() {
   for (const f of ["noise", "test_fraction"]) {
     $(f).addEventListener("input", () => { document.querySelector(`output[for="${f}"]`).textContent = $(f).value; });
   }
+  const editLayers = (edit) => {
+    const units = $("layers").value.split(",").map((v) => v.trim()).filter((v) => v !== "");
+    edit(units);
+    $("layers").value = units.join(", ");
+    sendConfig("layers");
+  };
+  $("add-layer").addEventListener("click", () => editLayers((u) => u.push(u.length ? u[u.length - 1] : "4")));
+  $("remove-layer").addEventListener("click", () => editLayers((u) => u.pop()));
   $("start").addEventListener("click", () => command(state.running ? "pause" : "start"));
   $("step").addEventListener("click", () => command("step"));
   $("reset").addEventListener("click", () => command("reset"));

@@ -7,12 +7,14 @@ running vedere's shipped cascade (exported to OpenCV's XML) for the face boxes.
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -243,6 +245,69 @@ def test_cli_binds_loopback_by_default():
     finally:
         assert _stop(proc) == ""
     assert proc.returncode == 0
+
+
+def _frames(url: str, sid: str, until, seconds: float = 10.0) -> list[dict]:
+    """Frames of a session's event stream, read until ``until(frame)`` or the time is up."""
+    import httpx2
+
+    frames: list[dict] = []
+    event = None
+    with (
+        httpx2.Client(timeout=seconds) as c,
+        c.stream("GET", f"{url}api/sessions/{sid}/events") as r,
+    ):
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: ") and event == "frame":
+                frames.append(json.loads(line[6:]))
+                if until(frames[-1]):
+                    break
+    return frames
+
+
+def _two_changes_at_once(url: str) -> list[int]:
+    """Open a session's stream, change the data set and the layers at the same time, and
+    return the hidden layer sizes of the last frame the stream delivers."""
+    import httpx2
+
+    with httpx2.Client(timeout=30) as c:
+        sid = c.post(url + "api/sessions").json()["id"]
+        result: list[list[dict]] = []
+
+        def read() -> None:
+            result.append(_frames(url, sid, lambda f: [len(u) for u in f["neurons"]] == [4]))
+
+        def change(body: dict) -> None:
+            c.post(f"{url}api/sessions/{sid}/config", json=body)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        time.sleep(0.2)
+        posts = [
+            threading.Thread(target=change, args=(b,))
+            for b in ({"dataset": "xor"}, {"layers": "4"})
+        ]
+        for t in posts:
+            t.start()
+        for t in posts:
+            t.join()
+        reader.join(15)
+        c.post(f"{url}api/sessions/{sid}/close")
+    return [len(u) for u in result[0][-1]["neurons"]]
+
+
+def test_the_stream_always_delivers_the_latest_frame():
+    """Settings changed while the stream is busy sending the points: the frame of the
+    last change still arrives (it once went missing when a frame was read before, and its
+    version after, an await)."""
+    proc, url = _start()
+    try:
+        for _ in range(10):
+            assert _two_changes_at_once(url) == [4]
+    finally:
+        _stop(proc)
 
 
 def test_cli_warns_when_listening_on_all_interfaces():

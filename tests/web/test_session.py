@@ -164,9 +164,26 @@ def test_training_thread_learns_and_stops():
     time.sleep(0.1)
     assert s.epoch == epoch  # paused means paused
     s.close()
-    assert s.frame == {"closed": True}
+    assert s.frame["closed"] is True and set(s.frame) == {"closed", "version"}
     with pytest.raises(SessionError, match="closed"):
         s.start()
+
+
+def test_a_pass_paused_half_way_goes_on_where_it_stopped():
+    config = PlaygroundConfig(n_points=2000, batch_size=1, layers=(16, 16, 16))
+    whole, halves = Session(config), Session(config, frame_interval=0.01)
+    for _ in range(2):
+        whole.step()
+    halves.start()
+    assert wait_until(lambda: halves._pos > 50)
+    halves.pause()  # returns at once, half-way through the first pass
+    assert halves.epoch == 0 and 50 < halves._pos < len(halves.y_train)
+    assert halves.version > 2  # frames came during the pass
+    halves.step()  # finishes the first pass
+    assert halves.epoch == 1 and halves._order is None
+    halves.step()
+    for a, b in zip(whole.model.parameters(), halves.model.parameters(), strict=True):
+        np.testing.assert_array_equal(a.data, b.data)
 
 
 def test_same_seed_same_frames_and_reset_restarts():

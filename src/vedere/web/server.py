@@ -187,16 +187,16 @@ def create_app(playground: Playground) -> Starlette:
             try:
                 yield "retry: 2000\n\n"
                 while True:
-                    frame = session.frame
-                    if frame.get("closed"):
-                        yield _sse("closed", {"message": "this session was closed"})
-                        return
-                    if session.data_version != sent_data:
+                    if session.data_version != sent_data and not session.closed:
                         points = await run_in_threadpool(session.points)
                         sent_data = points["version"]
                         yield _sse("data", points)
-                    if session.version != sent_version:
-                        sent_version = session.version
+                    frame = session.frame  # read once: a frame and its own version
+                    if frame.get("closed"):
+                        yield _sse("closed", {"message": "this session was closed"})
+                        return
+                    if frame["version"] != sent_version:
+                        sent_version = frame["version"]
                         history = session.history
                         if run is not history:  # a new network: the curves start again
                             run, sent_hist = history, 0

@@ -124,6 +124,8 @@ class Session:
         self.loss = Regularized(nn.SoftmaxCrossEntropy(), self.model, penalties(c.l1, c.l2))
         self.optimizer = make_optimizer(c.optimizer, self.model.parameters(), lr=c.lr)
         self._batch_rng = np.random.default_rng([c.seed, 3])
+        self._order: np.ndarray | None = None  # the current pass's order, and how far it got
+        self._pos = 0
         self.epoch = 0
         self.history: list[list[float]] = []
         self.diverged = False
@@ -219,8 +221,8 @@ class Session:
             with self.lock:
                 self.closed = True
                 self.model = self.loss = self.optimizer = None  # type: ignore[assignment]
-                self.frame = {"closed": True}
                 self.version += 1
+                self.frame = {"closed": True, "version": self.version}
 
     # -- training ------------------------------------------------------------------------
     def _check_trainable(self) -> None:
@@ -228,10 +230,20 @@ class Session:
             raise SessionError("the loss diverged: lower the learning rate, then reset")
 
     def _run(self) -> None:
-        last = time.monotonic()
+        last = started = time.monotonic()  # the last frame; the start of this epoch
+
+        def mid_epoch() -> None:  # an epoch longer than a frame (many points, small
+            nonlocal last  # batches) still shows its progress
+            now = time.monotonic()
+            if min(now - last, now - started) >= self.frame_interval and self._finite():
+                self._publish()
+                self.model.train()
+                last = now
+
         while not self._stop.is_set():
             with self.lock:
-                self._epoch()
+                started = time.monotonic()
+                self._epoch(mid_epoch)
                 if self.diverged:
                     self._stop.set()  # its last frame says it no longer runs
                 now = time.monotonic()
@@ -245,24 +257,39 @@ class Session:
             if not self.closed:
                 self._publish(record=True)
 
-    def _epoch(self) -> None:
-        """One pass over the training points in shuffled mini-batches."""
-        n, bs = len(self.y_train), min(self.config.batch_size, len(self.y_train))
-        order = self._batch_rng.permutation(n)
+    def _finite(self) -> bool:
+        return all(np.isfinite(p.data).all() for p in self.model.parameters())
+
+    def _epoch(self, after_batch: Callable[[], None] | None = None) -> None:
+        """Go on with the current pass over the training points (shuffled, in mini-batches)
+        to its end, or until the training thread is told to stop: a pass paused half-way
+        goes on from there at the next start or step. ``after_batch`` runs after every
+        update."""
+        n = len(self.y_train)
+        if self._order is None:  # a new pass (points added during a pass join the next)
+            self._order, self._pos = self._batch_rng.permutation(n), 0
+        bs = min(self.config.batch_size, len(self._order))
         self.model.train()
         with np.errstate(all="ignore"):
-            for i in range(0, n, bs):
-                idx = order[i : i + bs]
+            while self._pos < len(self._order):
+                idx = self._order[self._pos : self._pos + bs]
                 self.loss.forward(self.model.forward(self.x_train[idx]), self.y_train[idx])
                 self.model.backward(self.loss.backward())
                 self.optimizer.step()
                 self.optimizer.zero_grad()
-        self.epoch += 1
-        if not all(np.isfinite(p.data).all() for p in self.model.parameters()):
+                self._pos += len(idx)
+                if after_batch is not None:
+                    after_batch()
+                if self._stop.is_set() and self._thread is threading.current_thread():
+                    break
+        if self._pos >= len(self._order):
+            self._order = None
+            self.epoch += 1
+        if not self._finite():
             self.diverged = True
             self.message = (
-                f"the loss diverged at epoch {self.epoch} (learning rate {self.config.lr:g}): "
-                "lower the learning rate, then reset"
+                f"the loss diverged at epoch {self.epoch + (self._order is not None)} "
+                f"(learning rate {self.config.lr:g}): lower the learning rate, then reset"
             )
 
     def _measure(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -314,8 +341,9 @@ class Session:
             frame["regions"] = _b64(p.argmax(axis=1))
             frame["confidence"] = _b64(np.rint(p.max(axis=1) * 255))
             frame["neurons"] = self._neurons()
-        self.frame = frame
         self.version += 1
+        frame["version"] = self.version
+        self.frame = frame  # one assignment: readers see a whole frame and its version
 
     def points(self) -> dict[str, Any]:
         """The data: {"train": [[x, y, label], …], "test": […], "classes": K}."""

@@ -4,8 +4,8 @@ frames per second in a real browser (one and two pages), upload round trips.
     python bench/playground.py [--seconds 8]
 
 1. Epochs per second of the page's default network (spirals, 280 training points, 2-8-8-2
-   tanh, Adam 0.03, batches of 10), vedere's ``Session.step`` against the same network,
-   batches and optimiser in PyTorch (CPU, one thread each, same run).
+   tanh, Adam 0.03, batches of 10), vedere's ``Session`` against the same network, batches
+   and optimiser in PyTorch (CPU, one thread each), in 4 alternating rounds; medians.
 2. Milliseconds to compute one frame (64×64 decision regions, 32×32 per hidden unit, losses).
 3. ``vedere playground`` in headless Chromium (Playwright, as the tests): frames and epochs
    per second the page receives while training, with one page and with two pages training
@@ -140,10 +140,16 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=8.0)
     args = ap.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
-    ours, frame_ms = session_epochs_per_second(args.seconds)
-    theirs = torch_epochs_per_second(args.seconds)
+    rounds = [
+        (session_epochs_per_second(args.seconds / 4), torch_epochs_per_second(args.seconds / 4))
+        for _ in range(4)
+    ]  # the engines take turns, so drifts of a shared machine hit both
+    ours = statistics.median(r[0][0] for r in rounds)
+    frame_ms = statistics.median(r[0][1] for r in rounds)
+    theirs = statistics.median(r[1] for r in rounds)
+    ratios = ", ".join(f"{a / b:.2f}" for (a, _), b in rounds)
     print(f"epochs/s, default network: vedere {ours:.0f}, PyTorch {theirs:.0f} "
-          f"(ratio {ours / theirs:.2f})")  # fmt: skip
+          f"(ratio of medians {ours / theirs:.2f}; per round {ratios})")  # fmt: skip
     print(f"one frame: {frame_ms:.1f} ms")
     for k, v in browser_measures(args.seconds).items():
         print(f"{k}: {v:.1f}")

@@ -210,6 +210,16 @@ def model_path(model: str | os.PathLike[str]) -> Path:
     return p / "model.safetensors" if p.is_dir() else p
 
 
+def load_image_classifier(model: str | os.PathLike[str]) -> tuple[Path, BaseClassifier]:
+    """The model file of ``model`` (run directory or file) and its classifier, which must
+    have been trained on images (DataError naming the file otherwise)."""
+    path = model_path(model)
+    est = load_classifier(path)
+    if est.preprocess_.kind != "image":
+        raise DataError(path, "this model was trained on feature vectors, not images")
+    return path, est
+
+
 def evaluate(
     model: str | os.PathLike[str],
     source: str | None,
@@ -218,11 +228,8 @@ def evaluate(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Evaluate a saved classifier on ``split`` of ``source`` (a data directory or archive)."""
-    path = model_path(model)
-    est = load_classifier(path)
+    path, est = load_image_classifier(model)
     pre = est.preprocess_
-    if pre.kind != "image":
-        raise DataError(path, "this model was trained on feature vectors, not images")
     h, w, c = pre.shape
     data = load_split(source, split, (h, w), verify=verify, progress=progress)
     if data.image_shape != pre.shape:
@@ -255,10 +262,7 @@ def predict(
     """Top-k (class, probability) pairs, highest first, for each image file."""
     from ..data.images import decode
 
-    path = model_path(model)
-    est = load_classifier(path)
-    if est.preprocess_.kind != "image":
-        raise DataError(path, "this model was trained on feature vectors, not images")
+    _, est = load_image_classifier(model)
     h, w, _ = est.preprocess_.shape
     batch = np.stack([decode(Path(f), f, (h, w)) for f in images])
     tops = top_classes(est, batch, top_k)

@@ -36,9 +36,8 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..classify.estimators import load_classifier
+from ..classify.run import load_image_classifier
 from ..data.dataset import load_split
-from ..data.errors import DataError
 from ..data.toy import DATASETS
 from ..detect.library import resolve_cascade
 from ..nn.activations import ACTIVATIONS
@@ -83,14 +82,7 @@ class Playground:
         linger: float = 5.0,
         frame_interval: float = 0.1,
     ) -> None:
-        self.model_path = Path(model) if model else uploads.SHIPPED_MODEL
-        if self.model_path.is_dir():
-            self.model_path = self.model_path / "model.safetensors"
-        self.classifier = load_classifier(self.model_path)
-        if self.classifier.preprocess_.kind != "image":
-            raise DataError(
-                self.model_path, "this model was trained on feature vectors, not images"
-            )
+        self.model_path, self.classifier = load_image_classifier(model or uploads.SHIPPED_MODEL)
         self.cascade = resolve_cascade("frontalface")
         self.registry = Registry(max_sessions, linger)
         self.frame_interval = frame_interval

@@ -35,8 +35,11 @@ class _Entry:
 class Registry:
     """Thread-safe map id → :class:`Session`, with at most ``max_sessions`` alive."""
 
-    def __init__(self, max_sessions: int = 16, linger: float = 5.0) -> None:
+    def __init__(
+        self, max_sessions: int = 16, linger: float = 5.0, frame_interval: float = 0.1
+    ) -> None:
         self.max_sessions, self.linger = max_sessions, linger
+        self.frame_interval = frame_interval  # of every session it creates
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
 
@@ -48,7 +51,7 @@ class Registry:
                     "close a tab or try again later"
                 )
             sid = secrets.token_urlsafe(16)
-            session = Session(config)
+            session = Session(config, frame_interval=self.frame_interval)
             self._entries[sid] = _Entry(session)
             return sid, session
 

@@ -84,7 +84,7 @@ class Playground:
     ) -> None:
         self.model_path, self.classifier = load_image_classifier(model or uploads.SHIPPED_MODEL)
         self.cascade = resolve_cascade("frontalface")
-        self.registry = Registry(max_sessions, linger)
+        self.registry = Registry(max_sessions, linger, frame_interval)
         self.frame_interval = frame_interval
         self._samples: list[tuple[str, bytes]] | None = None
 

@@ -1,5 +1,6 @@
 """The course's classifiers on the engine, a trainer, and metrics."""
 
+from .cnn import CNNClassifier
 from .estimators import (
     LinearSVM,
     LogisticRegression,
@@ -11,6 +12,7 @@ from .estimators import (
 from .trainer import Diverged, History, TrainConfig, Trainer
 
 __all__ = [
+    "CNNClassifier",
     "Diverged",
     "History",
     "LinearSVM",

@@ -193,6 +193,10 @@ class BaseClassifier:
     def _make_loss(self, n_classes: int) -> Loss:
         raise NotImplementedError
 
+    def _adapt_preprocess(self, pre: Preprocess) -> Preprocess:
+        """The preprocessing ``fit`` uses; a subclass may wrap it (the CNN's NCHW layout)."""
+        return pre
+
     def _target(self, n_classes: int) -> Any:
         return None
 
@@ -274,6 +278,7 @@ class BaseClassifier:
             )
         else:
             pre = Preprocess("vector", X.shape[1:], Standardizer().fit(X))
+        pre = self._adapt_preprocess(pre)
         if X_val is not None and X_val.shape[1:] != X.shape[1:]:
             raise ValueError(f"X_val has samples of shape {X_val.shape[1:]}, X has {X.shape[1:]}")
         self.preprocess_ = pre

@@ -8,6 +8,7 @@ LogisticRegression  σ(w·x + b): P(cat | x) (one-vs-rest >2)   binary cross-ent
 SoftmaxClassifier   softmax(W·x + b)                          cross-entropy (+ label smoothing)
 LinearSVM           W·x + b                                   multiclass hinge
 MLPClassifier       Linear → g → … → Linear, softmax          cross-entropy, dropout, L1/L2
+CNNClassifier       conv → BN → g → pool … → Linear, softmax  cross-entropy (see classify.cnn)
 ==================  ========================================  =================================
 """
 
@@ -22,6 +23,7 @@ from .. import nn
 from ..nn.io import ModelFileError, load_with_extra
 from ..nn.losses import Loss
 from .base import BaseClassifier, Preprocess
+from .cnn import CNNClassifier
 
 
 class Perceptron(BaseClassifier):
@@ -234,6 +236,7 @@ ESTIMATORS: dict[str, type[BaseClassifier]] = {
     "softmax": SoftmaxClassifier,
     "svm": LinearSVM,
     "mlp": MLPClassifier,
+    "cnn": CNNClassifier,
 }
 
 
@@ -256,7 +259,9 @@ def load_classifier(path: str | os.PathLike[str]) -> BaseClassifier:
         raise ModelFileError(path, f"invalid classifier metadata ({e})") from None
     n_in = int(np.prod(pre.shape))
     params = network.parameters()
-    if not params or params[0].shape[1] != n_in:
+    if isinstance(est, CNNClassifier):
+        pre = est._check_loaded(path, network, pre, len(classes))
+    elif not params or params[0].shape[1] != n_in:
         raise ModelFileError(
             path, f"network input does not match the {pre.shape} input it declares"
         )

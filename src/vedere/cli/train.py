@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from ..classify import cnn_arch
 from ..classify.estimators import ESTIMATORS
 from ..nn.activations import ACTIVATIONS
 from ..nn.init import SCHEMES
@@ -61,6 +62,12 @@ def _val_split(ctx: click.Context, param: click.Parameter, value: str | None) ->
     "--download", is_flag=True, help="allow downloading --dataset cifar10 if it is not cached"
 )
 @click.option("--hidden", callback=_hidden, help="MLP hidden layer sizes, e.g. 1024,512")
+@click.option(
+    "--arch",
+    metavar="NAME|SPEC",
+    help="CNN architecture: a preset (tiny, small, default, wide, airbench, resnet) or a spec "
+    "like c32-p-c64-p-c128-g (see vedere.classify.cnn_arch)",
+)
 @click.option("--activation", type=click.Choice(list(ACTIVATIONS)))
 @click.option("--init", type=click.Choice(list(SCHEMES)))
 @click.option("--optimizer", type=click.Choice(list(OPTIMIZERS)))
@@ -96,6 +103,12 @@ def _val_split(ctx: click.Context, param: click.Parameter, value: str | None) ->
     "--crop-padding",
     type=click.IntRange(0),
     help="random shifts of up to this many pixels with --augment (0: flips only)",
+)
+@click.option(
+    "--cutout", type=click.IntRange(0), help="CNN: zero a random square of this side (0 = off)"
+)
+@click.option(
+    "--tta/--no-tta", default=None, help="CNN: average the predictions of each image and its mirror"
 )
 @click.option("--image-size", type=click.IntRange(4), help="resize images to this square size")
 @click.option(
@@ -147,7 +160,12 @@ def train(**kw: object) -> None:
             "tol": kw["tol"],
             "augment": kw["augment"],
             "crop_padding": kw["crop_padding"],
+            "arch": kw["arch"],
+            "cutout": kw["cutout"],
+            "tta": kw["tta"],
         }
+        if kw["arch"] is not None:
+            cnn_arch.parse(str(kw["arch"]))  # a bad spec: one line naming --arch
         est_cls = ESTIMATORS[str(kw["model"])]
         accepted = set(est_cls._param_names())
         given = {k: v for k, v in params.items() if v is not None}

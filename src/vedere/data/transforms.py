@@ -108,3 +108,22 @@ def augment(
     if flip:
         batch = random_flip(batch, rng)
     return random_crop(batch, rng, pad)
+
+
+def random_cutout(batch: np.ndarray, rng: np.random.Generator, size: int = 8) -> np.ndarray:
+    """Cutout (DeVries & Taylor 2017): zero a ``size`` × ``size`` square at a random centre
+    of each image, clipped at the borders (a new array; ``size`` 0 returns ``batch``)."""
+    if size <= 0:
+        return batch
+    b, h, w, _ = batch.shape
+    cy = rng.integers(0, h, b)
+    cx = rng.integers(0, w, b)
+    y0, x0 = np.clip(cy - size // 2, 0, h), np.clip(cx - size // 2, 0, w)
+    y1, x1 = np.clip(cy - size // 2 + size, 0, h), np.clip(cx - size // 2 + size, 0, w)
+    rows, cols = np.arange(h), np.arange(w)
+    mask = ((rows[None, :] >= y0[:, None]) & (rows[None, :] < y1[:, None]))[:, :, None] & (
+        (cols[None, :] >= x0[:, None]) & (cols[None, :] < x1[:, None])
+    )[:, None, :]
+    out = batch.copy()
+    out[mask] = 0
+    return out

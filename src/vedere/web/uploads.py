@@ -28,7 +28,9 @@ MAX_BYTES = 10 * 2**20  # 10 MiB per upload
 MAX_PIXELS = 40_000_000  # 40 megapixels
 DETECT_SIDE = 1280  # photos are scanned with their longest side at most this many pixels
 MODELS = Path(__file__).resolve().parent / "models"
-SHIPPED_MODEL = MODELS / "cifar10-small.safetensors"
+MLP_MODEL = MODELS / "cifar10-small.safetensors"
+CNN_MODEL = MODELS / "cifar10-cnn.safetensors"  # written by bench/train_playground_cnn.py
+SHIPPED_MODEL = CNN_MODEL if CNN_MODEL.exists() else MLP_MODEL  # the MLP until a CNN ships
 
 
 class UploadError(ValueError):
@@ -100,4 +102,5 @@ def find_faces(cascade: Cascade, rgb: np.ndarray, min_neighbors: int = 3) -> dic
 
 def model_name(path: str | os.PathLike[str]) -> str:
     p = Path(path)
-    return "vedere's small CIFAR-10 MLP (shipped)" if p == SHIPPED_MODEL else str(p)
+    kind = "CNN" if p == CNN_MODEL else "MLP"
+    return f"vedere's small CIFAR-10 {kind} (shipped)" if p == SHIPPED_MODEL else str(p)

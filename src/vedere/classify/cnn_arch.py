@@ -1,0 +1,241 @@
+"""CNN architectures as short strings: named presets and a small spec grammar.
+
+A spec is a list of tokens joined by ``-``, read left to right from the image to the
+classifier (case-insensitive)::
+
+    spec  := token ("-" token)*
+    token := "c" W ["k" K] ["s" S]   conv K×K (K odd, default 3), stride S (default 1),
+                                     padding K//2, W output channels, no bias
+                                     → BatchNorm2d(W) → activation
+           | "b" W                   a block (Jordan's airbench): conv3×3(W) → MaxPool 2 →
+                                     BatchNorm → activation → conv3×3(W) → BatchNorm → activation
+           | "r"                     a residual block at the current width:
+                                     act(x + BN(conv3×3(act(BN(conv3×3(x))))))
+           | "p" [K]                 max-pool K×K, stride K (default 2)
+           | "a" [K]                 average-pool K×K, stride K (default 2)
+           | "g"                     global average pool (N, C, H, W) → (N, C); must be last
+           | "m"                     global max pool (a max-pool over the whole map); last
+
+After the last token the classifier is appended: Flatten (unless "g"/"m" ended the spec),
+Dropout(p) when the estimator's ``dropout`` > 0, and Linear(features → classes).
+Example: ``c32-p-c64-p-c128-g`` is conv(32) → pool → conv(64) → pool → conv(128) → GAP →
+linear. Specs are bounded (at most 32 tokens, widths 1 … 1024, kernels 1 … 7, strides
+1 … 4, 20 million parameters) and every feature map must keep at least 1×1 pixel, so a spec
+that parses always builds a network of a size a laptop can hold.
+
+Cost: a K×K convolution from C_in to C_out channels on an H_out × W_out map takes
+2·C_in·K²·C_out·H_out·W_out FLOP per image forward; a training step costs about three times
+the forward pass (forward, dL/dx, dL/dW).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+MAX_TOKENS = 32
+MAX_WIDTH = 1024
+MAX_KERNEL = 7
+MAX_STRIDE = 4
+MAX_PARAMS = 20_000_000
+
+#: Named architectures; ``default`` is what ``vedere train --model cnn`` uses.
+PRESETS: dict[str, str] = {
+    "tiny": "c8-p-c16-p-g",  # a few thousand parameters: tests and the embedded sample
+    "small": "c32-p-c64-p-c128-g",
+    "default": "c32-b64-b128-b256-m",  # airbench's shape at a width 2 cores can train
+    "wide": "c64-b128-b256-b512-m",
+    "airbench": "c64-b64-b256-b256-m",  # Jordan (2024) at full width (3×3 stem, no whitening)
+    "resnet": "c32-r-p-c64-r-p-c128-r-g",
+}
+
+_TOKEN = re.compile(r"^(?:c(\d+)(?:k(\d+))?(?:s(\d+))?|b(\d+)|r|([pa])(\d+)?|g|m)$")
+
+
+@dataclass(frozen=True)
+class Token:
+    """One parsed token: ``kind`` in c, b, r, p, a, g, m; ``width``, ``kernel``, ``stride``."""
+
+    kind: str
+    width: int = 0
+    kernel: int = 0
+    stride: int = 1
+
+
+@dataclass
+class Plan:
+    """What a spec becomes on a given input: feature-map shapes, parameters and FLOPs."""
+
+    spec: str
+    tokens: list[Token]
+    shapes: list[tuple[int, int, int]]  # (C, H, W) after each token, input first
+    n_params: int
+    flops: int  # forward FLOP per image (multiply-adds counted as 2)
+
+    @property
+    def train_flops(self) -> int:
+        """≈ FLOP per training image (forward + the two backward products)."""
+        return 3 * self.flops
+
+
+def resolve(arch: str) -> str:
+    """A preset name → its spec; a spec → itself (lower-cased, spaces removed)."""
+    if not isinstance(arch, str):
+        raise ValueError(f"--arch must be a preset name or a spec string, got {arch!r}")
+    key = "".join(arch.split()).lower()
+    return PRESETS.get(key, key)
+
+
+def _bounded(value: str, what: str, lo: int, hi: int, arch: str, tok: str) -> int:
+    if len(value) > 6 or not lo <= int(value) <= hi:
+        raise ValueError(f"--arch {arch!r}: {what} in {tok!r} must be {lo} … {hi}")
+    return int(value)
+
+
+def parse(arch: str) -> list[Token]:
+    """The tokens of a preset or spec; ValueError naming ``--arch`` and the bad token."""
+    spec = resolve(arch)
+    if not spec:
+        raise ValueError("--arch '': empty architecture; give a preset or a spec like c32-p-g")
+    parts = spec.split("-")
+    if len(parts) > MAX_TOKENS:
+        raise ValueError(f"--arch {arch[:40]!r}…: more than {MAX_TOKENS} tokens")
+    tokens: list[Token] = []
+    for i, tok in enumerate(parts):
+        m = _TOKEN.match(tok)
+        if m is None:
+            presets = ", ".join(PRESETS)
+            raise ValueError(
+                f"--arch {arch!r}: token {i + 1} {tok!r} is not c<width>[k<size>][s<stride>], "
+                f"b<width>, r, p[<size>], a[<size>], g or m (or use a preset: {presets})"
+            )
+        if tokens and tokens[-1].kind in "gm":
+            raise ValueError(f"--arch {arch!r}: global pooling ({tokens[-1].kind}) must be last")
+        if tok.startswith("c"):
+            w = _bounded(m.group(1), "the width", 1, MAX_WIDTH, arch, tok)
+            k = _bounded(m.group(2) or "3", "the kernel size", 1, MAX_KERNEL, arch, tok)
+            if k % 2 == 0:
+                raise ValueError(f"--arch {arch!r}: the kernel size in {tok!r} must be odd")
+            s = _bounded(m.group(3) or "1", "the stride", 1, MAX_STRIDE, arch, tok)
+            tokens.append(Token("c", w, k, s))
+        elif tok.startswith("b"):
+            tokens.append(Token("b", _bounded(m.group(4), "the width", 1, MAX_WIDTH, arch, tok)))
+        elif tok in ("r", "g", "m"):
+            tokens.append(Token(tok))
+        else:
+            k = _bounded(m.group(6) or "2", "the pool size", 1, 8, arch, tok)
+            tokens.append(Token(m.group(5), kernel=k, stride=k))
+    return tokens
+
+
+def plan(arch: str, image_shape: tuple[int, int, int], n_classes: int) -> Plan:
+    """Shapes, parameters and FLOPs of ``arch`` on (H, W, C) images with ``n_classes``
+    outputs, computed without building anything; ValueError if a map shrinks below 1×1,
+    a residual block has no input width, or the network exceeds the bounds."""
+    spec = resolve(arch)
+    tokens = parse(spec)
+    h, w, c = (int(v) for v in image_shape)
+    if min(h, w, c) < 1:
+        raise ValueError(f"image shape must be positive (H, W, C), got {image_shape}")
+    shapes = [(c, h, w)]
+    params = flops = 0
+
+    def conv(c_in: int, c_out: int, k: int, s: int, h: int, w: int) -> tuple[int, int]:
+        nonlocal params, flops
+        ho, wo = (h + 2 * (k // 2) - k) // s + 1, (w + 2 * (k // 2) - k) // s + 1
+        params += c_in * c_out * k * k + 2 * c_out  # weights + BatchNorm γ, β
+        flops += 2 * c_in * k * k * c_out * ho * wo
+        return ho, wo
+
+    for tok in tokens:
+        if tok.kind == "c":
+            h, w = conv(c, tok.width, tok.kernel, tok.stride, h, w)
+            c = tok.width
+        elif tok.kind == "b":
+            h, w = conv(c, tok.width, 3, 1, h, w)
+            h, w = h // 2, w // 2
+            h, w = conv(tok.width, tok.width, 3, 1, h, w)
+            c = tok.width
+        elif tok.kind == "r":
+            h, w = conv(c, c, 3, 1, h, w)
+            h, w = conv(c, c, 3, 1, h, w)
+        elif tok.kind in "pa":
+            h, w = h // tok.kernel, w // tok.kernel
+        else:  # g, m
+            h, w = 1, 1
+        if h < 1 or w < 1:
+            raise ValueError(
+                f"--arch {spec!r}: the feature map shrinks below 1×1 at {_name(tok)} "
+                f"on {image_shape[0]}x{image_shape[1]} images"
+            )
+        shapes.append((c, h, w))
+    features = c * h * w
+    params += features * n_classes + n_classes
+    flops += 2 * features * n_classes
+    if params > MAX_PARAMS:
+        raise ValueError(
+            f"--arch {spec!r}: {params:,} parameters on {image_shape} images is more than "
+            f"{MAX_PARAMS:,}"
+        )
+    return Plan(spec, tokens, shapes, params, flops)
+
+
+def _name(tok: Token) -> str:
+    return {"c": f"c{tok.width}", "b": f"b{tok.width}", "p": "p", "a": "a"}.get(tok.kind, tok.kind)
+
+
+def build(
+    arch: str,
+    image_shape: tuple[int, int, int],
+    n_classes: int,
+    *,
+    activation: str = "relu",
+    dropout: float = 0.0,
+    rng: np.random.Generator | int | None = 0,
+) -> Any:
+    """The :class:`~vedere.nn.Sequential` of ``arch`` for (H, W, C) images; input NCHW."""
+    from .. import nn
+    from ..nn.init import as_generator
+
+    p = plan(arch, image_shape, n_classes)
+    gen = as_generator(rng)
+
+    def act() -> nn.Module:
+        return nn.activation(activation)
+
+    def conv(c_in: int, c_out: int, k: int = 3, s: int = 1) -> list[nn.Module]:
+        return [
+            nn.Conv2d(c_in, c_out, k, stride=s, padding=k // 2, bias=False, rng=gen),
+            nn.BatchNorm2d(c_out),
+        ]
+
+    layers: list[nn.Module] = []
+    for i, tok in enumerate(p.tokens):
+        c, h_in, w_in = p.shapes[i]
+        c_out = p.shapes[i + 1][0]
+        if tok.kind == "c":
+            layers += [*conv(c, c_out, tok.kernel, tok.stride), act()]
+        elif tok.kind == "b":
+            first = conv(c, c_out)
+            layers += [first[0], nn.MaxPool2d(2), first[1], act(), *conv(c_out, c_out), act()]
+        elif tok.kind == "r":
+            body = nn.Sequential(*conv(c, c), act(), *conv(c, c))
+            layers += [nn.Residual(body), act()]
+        elif tok.kind == "p":
+            layers.append(nn.MaxPool2d(tok.kernel))
+        elif tok.kind == "a":
+            layers.append(nn.AvgPool2d(tok.kernel))
+        elif tok.kind == "g":
+            layers.append(nn.GlobalAvgPool2d())
+        else:  # m: a max-pool over the whole map, then (N, C, 1, 1) → (N, C)
+            layers += [nn.MaxPool2d((h_in, w_in)), nn.Flatten()]
+    c_last, h, w = p.shapes[-1]
+    if p.tokens[-1].kind not in "gm":
+        layers.append(nn.Flatten())
+    if dropout > 0:
+        layers.append(nn.Dropout(dropout, rng=gen))
+    layers.append(nn.Linear(c_last * h * w, n_classes, rng=gen))
+    return nn.Sequential(*layers)

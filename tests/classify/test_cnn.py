@@ -2,7 +2,6 @@
 model files (tampered ones refused), and the command line end to end on the sample."""
 
 import json
-import struct
 import subprocess
 import sys
 
@@ -116,3 +115,152 @@ def test_get_params_and_sklearn_clone():
     twin = clone(est)
     assert twin.get_params() == est.get_params() and twin is not est
     assert twin.set_params(arch="tiny").arch == "tiny"
+
+
+# -- a tiny CNN trained on the embedded sample ------------------------------------------------
+@pytest.fixture(scope="module")
+def sample():
+    train = load_split(None, "train", progress=False)
+    test = load_split(None, "test", progress=False)
+    names = np.asarray(train.classes)
+    return train.images, names[train.labels], test.images, names[test.labels]
+
+
+@pytest.fixture(scope="module")
+def fitted(sample):
+    x, y, _, _ = sample
+    est = CNNClassifier(arch="c8-p-c16-p-g", epochs=3, batch_size=64, lr=0.05, cutout=4)
+    return est.fit(x, y)
+
+
+def _torch_twin(est):
+    """The same network in PyTorch, with vedere's weights and running statistics."""
+    import torch
+
+    mods = []
+    for layer in est.network_.layers:
+        kind = type(layer).__name__
+        if kind == "Conv2d":
+            m = torch.nn.Conv2d(layer.in_channels, layer.out_channels, 3, padding=1, bias=False)
+            m.weight.data = torch.from_numpy(layer.weight.data.astype(np.float64))
+        elif kind == "BatchNorm2d":
+            m = torch.nn.BatchNorm2d(layer.num_features)
+            for name in ("weight", "bias", "running_mean", "running_var"):
+                src = getattr(layer, name).data.astype(np.float64)
+                getattr(m, name).data = torch.from_numpy(src)
+        elif kind == "ReLU":
+            m = torch.nn.ReLU()
+        elif kind == "MaxPool2d":
+            m = torch.nn.MaxPool2d(2)
+        elif kind == "GlobalAvgPool2d":
+            m = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+        else:
+            assert kind == "Linear", kind
+            m = torch.nn.Linear(layer.in_features, layer.out_features)
+            m.weight.data = torch.from_numpy(layer.weight.data.astype(np.float64))
+            m.bias.data = torch.from_numpy(layer.bias.data.astype(np.float64))
+        mods.append(m)
+    return torch.nn.Sequential(*mods).double().eval()
+
+
+def test_scores_match_pytorch_on_nchw_input_with_and_without_flip_averaging(sample, fitted):
+    import torch
+
+    x_train, _, x_test, _ = sample
+    # the normalisation, independently: per-channel mean and std of the training pixels / 255
+    px = x_train.reshape(-1, 3).astype(np.float64) / 255
+    mean, std = px.mean(axis=0), px.std(axis=0)
+    x = torch.from_numpy(((x_test[:50] / 255 - mean) / std).transpose(0, 3, 1, 2).copy())
+    twin = _torch_twin(fitted)
+    with torch.no_grad():
+        plain, mirrored = twin(x).numpy(), twin(torch.flip(x, dims=[3])).numpy()
+    fitted.set_params(tta=False)
+    try:
+        np.testing.assert_allclose(fitted.decision_function(x_test[:50]), plain, atol=2e-4)
+    finally:
+        fitted.set_params(tta=True)
+    both = (plain + mirrored) / 2
+    np.testing.assert_allclose(fitted.decision_function(x_test[:50]), both, atol=2e-4)
+    p = np.exp(both - both.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(fitted.predict_proba(x_test[:50]), p / p.sum(1, keepdims=True),
+                               atol=1e-5)  # fmt: skip
+
+
+def test_tiny_cnn_learns_the_sample(sample, fitted):
+    _, _, x_test, y_test = sample
+    assert len(fitted.history_) == 3
+    assert fitted.history_.rows[-1]["train_loss"] < fitted.history_.rows[0]["train_loss"]
+    assert fitted.score(x_test, y_test) > 0.2  # chance: 0.1
+
+
+def test_save_load_gives_the_same_probabilities(tmp_path, sample, fitted):
+    _, _, x_test, _ = sample
+    path = fitted.save(tmp_path / "cnn.safetensors")
+    again = load_classifier(path)
+    assert isinstance(again, CNNClassifier) and again.get_params() == fitted.get_params()
+    np.testing.assert_array_equal(again.predict_proba(x_test), fitted.predict_proba(x_test))
+
+
+def _rewrite_architecture(src, dst, change):
+    """Copy a model file with its architecture JSON edited by ``change`` (the weights and
+    their checksum untouched: only what the checksum does not cover)."""
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    with safe_open(str(src), "np") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    arch = json.loads(meta["vedere.architecture"])
+    change(arch["config"]["layers"])
+    meta["vedere.architecture"] = json.dumps(arch)
+    save_file(tensors, str(dst), metadata=meta)
+    return dst
+
+
+def _stride_2(layers):
+    layers[4]["config"]["stride"] = [2, 2]
+
+
+def _pool_4(layers):
+    layers[3]["config"].update(kernel_size=[4, 4], stride=[4, 4])
+
+
+def _tanh(layers):
+    layers[2]["type"] = "Tanh"
+
+
+@pytest.mark.parametrize("change", [_stride_2, _pool_4, _tanh])
+def test_tampered_architecture_is_a_model_file_error(tmp_path, sample, fitted, change):
+    _, _, x_test, _ = sample
+    good = fitted.save(tmp_path / "good.safetensors")
+    bad = _rewrite_architecture(good, tmp_path / "bad.safetensors", change)
+    with pytest.raises(ModelFileError, match=r"bad\.safetensors: the network is not the arch"):
+        load_classifier(bad)
+    png = tmp_path / "x.png"
+    from PIL import Image
+
+    Image.fromarray(x_test[0]).save(png)
+    line = one_line_error(vedere("predict", bad, png))
+    assert "bad.safetensors" in line and "not the architecture" in line
+
+
+def test_cli_train_evaluate_predict_a_tiny_cnn(tmp_path, sample):
+    out = tmp_path / "run"
+    r = vedere("train", "--model", "cnn", "--arch", "tiny", "--epochs", 1, "--batch-size", 64,
+               "--cutout", 4, "--no-tta", "--quiet", "--out", out)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "CNNClassifier" in r.stdout
+    est = load_classifier(out / "model.safetensors")
+    assert est.arch == "tiny" and est.cutout == 4 and est.tta is False
+    r = vedere("evaluate", out, "--json")
+    assert r.returncode == 0, r.stderr
+    acc = json.loads(r.stdout)["accuracy"]
+    _, _, x_test, y_test = sample
+    assert acc == pytest.approx(est.score(x_test, y_test))
+    png = tmp_path / "x.png"
+    from PIL import Image
+
+    Image.fromarray(x_test[0]).save(png)
+    r = vedere("predict", out, png, "--json", "--top-k", 1)
+    assert r.returncode == 0, r.stderr
+    assert str(est.predict(x_test[:1])[0]) in r.stdout

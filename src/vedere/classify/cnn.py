@@ -158,7 +158,7 @@ class CNNClassifier(BaseClassifier):
     ) -> Preprocess:
         """Refuse a model file whose architecture is not the one its ``arch`` builds (a
         tampered stride, padding, pool or layer), before it ever sees an image."""
-        h, w, c = pre.shape
+        h, w, _ = pre.shape
         if pre.kind != "image" or max(h, w) > MAX_IMAGE_SIDE:
             raise ModelFileError(path, f"a CNN needs images of at most {MAX_IMAGE_SIDE} pixels")
         try:

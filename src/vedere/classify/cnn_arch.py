@@ -214,7 +214,7 @@ def build(
 
     layers: list[nn.Module] = []
     for i, tok in enumerate(p.tokens):
-        c, h_in, w_in = p.shapes[i]
+        c = p.shapes[i][0]
         c_out = p.shapes[i + 1][0]
         if tok.kind == "c":
             layers += [*conv(c, c_out, tok.kernel, tok.stride), act()]
@@ -230,8 +230,8 @@ def build(
             layers.append(nn.AvgPool2d(tok.kernel))
         elif tok.kind == "g":
             layers.append(nn.GlobalAvgPool2d())
-        else:  # m: a max-pool over the whole map, then (N, C, 1, 1) → (N, C)
-            layers += [nn.MaxPool2d((h_in, w_in)), nn.Flatten()]
+        else:  # m: global max pool (N, C, H, W) → (N, C)
+            layers.append(nn.GlobalMaxPool2d())
     c_last, h, w = p.shapes[-1]
     if p.tokens[-1].kind not in "gm":
         layers.append(nn.Flatten())

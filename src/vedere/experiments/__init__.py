@@ -23,6 +23,7 @@ EXPERIMENTS = {
     "classifiers": "classifiers",
     "gradient-check": "gradient_check",
     "viola-jones": "viola_jones",
+    "convolution": "convolution",
 }
 
 

@@ -4,7 +4,18 @@ import numpy as np
 import pytest
 import torch
 
-from vedere.nn import Dropout, Flatten, LeakyReLU, Linear, ReLU, Sequential, Sigmoid, Softmax, Tanh
+from vedere.nn import (
+    GELU,
+    Dropout,
+    Flatten,
+    LeakyReLU,
+    Linear,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
 
 
 def _torch_forward_backward(fn, x, g):
@@ -22,8 +33,10 @@ def _torch_forward_backward(fn, x, g):
         (ReLU(), torch.relu),
         (LeakyReLU(0.05), lambda t: torch.nn.functional.leaky_relu(t, 0.05)),
         (Softmax(), lambda t: torch.softmax(t, dim=1)),
+        (GELU(), torch.nn.functional.gelu),
+        (GELU("tanh"), lambda t: torch.nn.functional.gelu(t, approximate="tanh")),
     ],
-    ids=["sigmoid", "tanh", "relu", "leaky_relu", "softmax"],
+    ids=["sigmoid", "tanh", "relu", "leaky_relu", "softmax", "gelu", "gelu_tanh"],
 )
 def test_activation_matches_torch(layer, torch_fn, rng):
     x = rng.standard_normal((8, 13)) * 3

@@ -10,7 +10,9 @@ A training step reads like the course::
 """
 
 from . import functional, init, optim, regularizers, schedules
-from .activations import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh, activation
+from .activations import GELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh, activation
+from .batchnorm import BatchNorm1d, BatchNorm2d
+from .conv import Conv2d
 from .dropout import Dropout
 from .flatten import Flatten
 from .gradcheck import gradcheck
@@ -25,20 +27,31 @@ from .losses import (
     SoftmaxCrossEntropy,
 )
 from .module import Module
-from .parameter import Parameter
+from .parameter import Buffer, Parameter
+from .pooling import AvgPool2d, GlobalAvgPool2d, GlobalMaxPool2d, MaxPool2d
 from .regularizers import L1, L2, Regularized
+from .residual import Residual
 from .sequential import Sequential, mlp
 
 __all__ = [
+    "GELU",
     "L1",
     "L2",
     "MSE",
+    "AvgPool2d",
     "BCEWithLogits",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "Buffer",
+    "Conv2d",
     "Dropout",
     "Flatten",
+    "GlobalAvgPool2d",
+    "GlobalMaxPool2d",
     "LeakyReLU",
     "Linear",
     "Loss",
+    "MaxPool2d",
     "ModelFileError",
     "Module",
     "MulticlassHinge",
@@ -46,6 +59,7 @@ __all__ = [
     "PerceptronCriterion",
     "ReLU",
     "Regularized",
+    "Residual",
     "Sequential",
     "Sigmoid",
     "Softmax",

@@ -70,6 +70,45 @@ class LeakyReLU(Module):
         return {"negative_slope": self.negative_slope}
 
 
+class GELU(Module):
+    """f = z Φ(z), Φ the standard normal CDF;  f'(z) = Φ(z) + z φ(z), φ its density.
+
+    ``approximate="tanh"``: f ≈ ½ z (1 + tanh(a)), a = √(2/π) (z + 0.044715 z³), and
+    f'(z) = ½ (1 + tanh a) + ½ z (1 - tanh² a) √(2/π) (1 + 3·0.044715 z²) (PyTorch's
+    ``approximate`` argument). Any shape in, same shape out.
+    """
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        self._x = x
+        if self.approximate == "none":
+            from .kernels import gelu
+
+            return gelu(x)
+        c = x.dtype.type(np.sqrt(2.0 / np.pi))
+        self._t = np.tanh(c * (x + x.dtype.type(0.044715) * x**3))
+        return 0.5 * x * (1 + self._t)
+
+    def _backward(self, grad_out: np.ndarray, need_input_grad: bool) -> np.ndarray:
+        x = self._x
+        if self.approximate == "none":
+            from .kernels import gelu_backward
+
+            return gelu_backward(x, grad_out)  # dL/dz = dL/df · (Φ(z) + z φ(z))
+        t = self._t
+        c = np.sqrt(2.0 / np.pi)
+        d = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)
+        return grad_out * d.astype(x.dtype, copy=False)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"approximate": self.approximate}
+
+
 class Softmax(Module):
     """p = softmax(z) along the last axis.  Input and output (N, K).
 
@@ -94,11 +133,12 @@ ACTIVATIONS: dict[str, type[Module]] = {
     "tanh": Tanh,
     "relu": ReLU,
     "leaky_relu": LeakyReLU,
+    "gelu": GELU,
 }
 
 
 def activation(name: str) -> Module:
-    """A fresh activation layer by name: sigmoid, tanh, relu or leaky_relu."""
+    """A fresh activation layer by name: sigmoid, tanh, relu, leaky_relu or gelu."""
     key = name.lower().replace("-", "_")
     if key not in ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")

@@ -52,7 +52,8 @@ def _digest(tensors: dict[str, np.ndarray]) -> str:
 def pack(tensors: dict[str, np.ndarray], fields: dict[str, Any], fmt: str = FORMAT) -> bytes:
     """Safetensors bytes: ``tensors`` plus each of ``fields`` as JSON in the header, the
     format name and version, and a SHA-256 of the tensors."""
-    tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    # reshape: ascontiguousarray makes 0-d arrays (BatchNorm's num_batches_tracked) 1-d
+    tensors = {k: np.ascontiguousarray(v).reshape(np.shape(v)) for k, v in tensors.items()}
     meta = {f"vedere.{k}": json.dumps(v, sort_keys=True) for k, v in fields.items()}
     meta.update(format=fmt, format_version=FORMAT_VERSION)
     meta["vedere.sha256"] = _digest(tensors)
@@ -61,6 +62,7 @@ def pack(tensors: dict[str, np.ndarray], fields: dict[str, Any], fmt: str = FORM
 
 def _to_bytes(model: Module, extra: dict[str, Any] | None = None) -> bytes:
     tensors = {n: p.data for n, p in model.named_parameters()}
+    tensors.update((n, b.data) for n, b in model.named_buffers())
     arch = {"type": type(model).__name__, "config": model.get_config()}
     return pack(tensors, {"architecture": arch, "extra": extra or {}})
 
@@ -151,6 +153,9 @@ def build(arch: dict[str, Any]) -> Module:
     cls = LAYER_TYPES.get(str(kind))
     if cls is None or cls is Sequential or not cls.__module__.startswith("vedere."):
         raise ValueError(f"unknown layer type {kind!r}")
+    from_config = getattr(cls, "from_config", None)  # containers (Residual) build their children
+    if from_config is not None:
+        return from_config(config, build)
     return cls(**config)
 
 
@@ -164,7 +169,8 @@ def load_with_extra(path: str | os.PathLike[str]) -> tuple[Module, dict[str, Any
         model = build(arch)
     except (TypeError, ValueError, AttributeError) as e:
         raise ModelFileError(path, f"invalid architecture ({e})") from None
-    own = dict(model.named_parameters())
+    own: dict[str, Any] = dict(model.named_parameters())
+    own.update(model.named_buffers())  # BatchNorm's running statistics
     missing, unexpected = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
     if missing or unexpected:
         raise ModelFileError(
@@ -201,4 +207,6 @@ def load_weights(model: Module, path: str | os.PathLike[str]) -> Module:
         raise ModelFileError(path, f"architecture mismatch: file has {other!r}, model is {model!r}")
     for (_, p), (_, q) in zip(model.named_parameters(), other.named_parameters(), strict=True):
         np.copyto(p.data, q.data)
+    for (_, b), (_, c) in zip(model.named_buffers(), other.named_buffers(), strict=True):
+        np.copyto(b.data, c.data)
     return model

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .parameter import Parameter
+from .parameter import Buffer, Parameter
 from .validation import check_float_array
 
 LAYER_TYPES: dict[str, type[Module]] = {}
@@ -89,6 +89,15 @@ class Module:
         """The learnable parameters θ of this module, in a fixed order."""
         return [p for _, p in self.named_parameters()]
 
+    def named_buffers(self) -> list[tuple[str, Buffer]]:
+        """(name, buffer) pairs of non-trainable state saved with the model (BatchNorm's
+        ``running_mean``...); names follow PyTorch's state dict."""
+        return []
+
+    def buffers(self) -> list[Buffer]:
+        """The non-trainable arrays of this module, in a fixed order."""
+        return [b for _, b in self.named_buffers()]
+
     def zero_grad(self) -> None:
         """Reset every parameter's gradient to zero."""
         for p in self.parameters():
@@ -108,6 +117,9 @@ class Module:
         for p in self.parameters():
             p.data = p.data.astype(dtype)
             p.grad = np.zeros_like(p.data)
+        for b in self.buffers():  # float buffers follow; counters stay integers
+            if b.data.dtype.kind == "f":
+                b.data = b.data.astype(dtype)
         return self
 
     # -- description -----------------------------------------------------------------

@@ -75,3 +75,29 @@ class Parameter:
 
     def __repr__(self) -> str:
         return f"Parameter(name={self.name!r}, shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+class Buffer:
+    """A non-trainable array saved with the model (BatchNorm's running statistics).
+
+    Like a :class:`Parameter` it has ``data``, ``shape`` and ``dtype`` and travels in the
+    model file and the state dict under its name; unlike one it has no gradient and no
+    optimiser ever sees it.
+    """
+
+    __slots__ = ("data", "name")
+
+    def __init__(self, data: np.ndarray, name: str = "") -> None:
+        self.data = data
+        self.name = name
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    def __repr__(self) -> str:
+        return f"Buffer(name={self.name!r}, shape={self.data.shape}, dtype={self.data.dtype})"

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .module import Module
-from .parameter import Parameter
+from .parameter import Buffer, Parameter
 from .validation import check_float_array
 
 
@@ -60,6 +60,13 @@ class Sequential(Module):
 
     __call__ = forward
 
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        """Run every layer without validating the input (when nested in another module)."""
+        for layer in self.layers:
+            x = layer._forward(x)
+        self._out_shape = x.shape
+        return x
+
     def _backward(self, grad_out: np.ndarray, need_input_grad: bool) -> np.ndarray | None:
         g: np.ndarray | None = grad_out
         for i in range(len(self.layers) - 1, -1, -1):
@@ -77,6 +84,9 @@ class Sequential(Module):
     def named_parameters(self) -> list[tuple[str, Parameter]]:
         return [(f"{i}.{n}", p) for i, m in enumerate(self.layers) for n, p in m.named_parameters()]
 
+    def named_buffers(self) -> list[tuple[str, Buffer]]:
+        return [(f"{i}.{n}", b) for i, m in enumerate(self.layers) for n, b in m.named_buffers()]
+
     def train(self, mode: bool = True) -> Sequential:
         self.training = mode
         for m in self.layers:
@@ -84,12 +94,16 @@ class Sequential(Module):
         return self
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Parameter arrays by name (copies)."""
-        return {n: p.data.copy() for n, p in self.named_parameters()}
+        """Parameter and buffer arrays by name (copies), as PyTorch's ``state_dict``."""
+        state = {n: p.data.copy() for n, p in self.named_parameters()}
+        state.update((n, b.data.copy()) for n, b in self.named_buffers())
+        return state
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Copy arrays into the parameters; names, shapes and dtypes must match exactly."""
-        own = dict(self.named_parameters())
+        """Copy arrays into the parameters and buffers; names, shapes and dtypes must match
+        exactly."""
+        own: dict[str, Parameter | Buffer] = dict(self.named_parameters())
+        own.update(self.named_buffers())
         missing, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
         if missing or extra:
             raise ValueError(

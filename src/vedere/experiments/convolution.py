@@ -45,10 +45,10 @@ def _fit(kind: str, data: dict[str, Any], quick: bool, seed: int) -> dict[str, A
     est.fit(data["x_train"], y, data["x_val"], yv)
     seconds = time.perf_counter() - t0
     out: dict[str, Any] = {
+        **_curves(est),  # per epoch: epoch, train_loss, val_acc
         "seconds": seconds,
         "params": int(sum(p.data.size for p in est.network_.parameters())),
-        "val_acc": float(est.score(data["x_val"], yv)),
-        **_curves(est),
+        "accuracy": float(est.score(data["x_val"], yv)),
     }
     if kind == "cnn":
         out["arch"] = plan(est.arch, data["x_train"].shape[1:], len(data["classes"])).spec
@@ -116,7 +116,7 @@ def run(ctx: Context) -> dict[str, Any]:
     )
     rep.table(
         ["model", "val. accuracy", "parameters", "seconds"],
-        [[k, res[k]["val_acc"], res[k]["params"], res[k]["seconds"]] for k in ("cnn", "mlp")],
+        [[k, res[k]["accuracy"], res[k]["params"], res[k]["seconds"]] for k in ("cnn", "mlp")],
     )
     filters = np.asarray(cnn["filters"], dtype=np.float32)
     rep.figure(
@@ -131,15 +131,15 @@ def run(ctx: Context) -> dict[str, Any]:
     rep.figure(plot_runs(ctx, "curves", {"CNN": cnn, "MLP": mlp}), "training curves")
     ratio = mlp["params"] / max(cnn["params"], 1)
     rep.reading(
-        f"The CNN reaches {cnn['val_acc']:.1%} against the MLP's {mlp['val_acc']:.1%} with "
+        f"The CNN reaches {cnn['accuracy']:.1%} against the MLP's {mlp['accuracy']:.1%} with "
         f"{ratio:.1f}× fewer parameters: one small kernel slides over every position, so what "
         "it learns about an edge in one place serves everywhere. Its first filters are colour "
         "blobs and oriented edges; deeper maps are smaller and respond to larger parts."
     )
     rep.write()
     return {
-        "cnn": {k: cnn[k] for k in ("val_acc", "params", "seconds", "arch")},
-        "mlp": {k: mlp[k] for k in ("val_acc", "params", "seconds")},
+        "cnn": {"val_acc": cnn["accuracy"], **{k: cnn[k] for k in ("params", "seconds", "arch")}},
+        "mlp": {"val_acc": mlp["accuracy"], **{k: mlp[k] for k in ("params", "seconds")}},
         "filters_shape": list(filters.shape),
         "maps": [[n, list(np.shape(m))] for n, m in cnn["maps"]],
     }

@@ -201,20 +201,24 @@ def test_save_load_gives_the_same_probabilities(tmp_path, sample, fitted):
     np.testing.assert_array_equal(again.predict_proba(x_test), fitted.predict_proba(x_test))
 
 
-def _rewrite_architecture(src, dst, change):
-    """Copy a model file with its architecture JSON edited by ``change`` (the weights and
-    their checksum untouched: only what the checksum does not cover)."""
+def _rewrite(src, dst, field, change):
+    """Copy a model file with its JSON metadata ``field`` edited by ``change`` (the weights
+    and their checksum untouched: only what the checksum does not cover)."""
     from safetensors import safe_open
     from safetensors.numpy import save_file
 
     with safe_open(str(src), "np") as f:
         meta = f.metadata()
         tensors = {k: f.get_tensor(k) for k in f.keys()}
-    arch = json.loads(meta["vedere.architecture"])
-    change(arch["config"]["layers"])
-    meta["vedere.architecture"] = json.dumps(arch)
+    value = json.loads(meta[field])
+    change(value)
+    meta[field] = json.dumps(value)
     save_file(tensors, str(dst), metadata=meta)
     return dst
+
+
+def _rewrite_architecture(src, dst, change):
+    return _rewrite(src, dst, "vedere.architecture", lambda a: change(a["config"]["layers"]))
 
 
 def _stride_2(layers):
@@ -264,3 +268,47 @@ def test_cli_train_evaluate_predict_a_tiny_cnn(tmp_path, sample):
     r = vedere("predict", out, png, "--json", "--top-k", 1)
     assert r.returncode == 0, r.stderr
     assert str(est.predict(x_test[:1])[0]) in r.stdout
+
+
+def test_playground_classifies_with_a_cnn_run(tmp_path, sample, fitted):
+    from starlette.testclient import TestClient
+
+    from vedere.classify import run
+    from vedere.web.server import Playground, create_app
+
+    fitted.save(tmp_path / "run" / "model.safetensors")
+    png = tmp_path / "x.png"
+    from PIL import Image
+
+    Image.fromarray(sample[2][7]).save(png)
+    with TestClient(create_app(Playground(tmp_path / "run"))) as c:
+        r = c.post("/api/classify", content=png.read_bytes())
+    assert r.status_code == 200
+    expect = run.predict(tmp_path / "run", [str(png)])[0]["top"]  # `vedere predict`'s path
+    top = r.json()["top"]
+    assert [t["class"] for t in top] == [c for c, _ in expect][: len(top)]
+    np.testing.assert_allclose([t["probability"] for t in top],
+                               [p for _, p in expect][: len(top)], atol=1e-6)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (lambda e: e["params"].update(arch="c8-p-c16-p-c16-g"), "not the architecture"),
+        (lambda e: e["params"].update(arch="c8-zz"), "invalid CNN architecture"),
+        (lambda e: e["params"].update(arch=["c8"]), "invalid CNN architecture"),
+        (lambda e: e["params"].update(arch="c" + "9" * 100_000), "invalid CNN architecture"),
+        (lambda e: e["params"].update(activation="swish"), "invalid CNN architecture"),
+        (lambda e: e["params"].update(dropout="lots"), "invalid CNN architecture"),
+        (lambda e: e["preprocess"].update(shape=[100_000, 100_000, 3]), "at most 512"),
+        (lambda e: e["preprocess"].update(shape=["32", 32, 3]), "at most 512"),
+        (lambda e: e["preprocess"].update(shape=[32, 32, 1]), "not the architecture"),
+    ],
+)
+def test_tampered_cnn_metadata_is_a_short_model_file_error(tmp_path, fitted, change, words):
+    good = fitted.save(tmp_path / "good.safetensors")
+    bad = _rewrite(good, tmp_path / "bad.safetensors", "vedere.extra", change)
+    with pytest.raises(ModelFileError) as e:
+        load_classifier(bad)
+    assert str(e.value).startswith(str(bad)) and words in str(e.value)
+    assert len(str(e.value)) < 600

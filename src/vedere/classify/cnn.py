@@ -30,6 +30,7 @@ from .trainer import TrainConfig
 #: images per forward pass when predicting (bounded memory: activations and im2col buffers)
 PREDICT_BATCH = 256
 MAX_IMAGE_SIDE = 512
+MAX_CHANNELS = 64
 
 
 def _plain_json(obj: Any) -> str:
@@ -76,9 +77,9 @@ class CNNClassifier(BaseClassifier):
         arch: str = "default",
         activation: str = "relu",
         dropout: float = 0.0,
-        epochs: int = 16,
+        epochs: int = 15,
         batch_size: int = 256,
-        lr: float = 0.1,
+        lr: float = 0.2,
         optimizer: str = "nesterov",
         momentum: float = 0.9,
         schedule: str = "cosine",
@@ -158,9 +159,17 @@ class CNNClassifier(BaseClassifier):
     ) -> Preprocess:
         """Refuse a model file whose architecture is not the one its ``arch`` builds (a
         tampered stride, padding, pool or layer), before it ever sees an image."""
-        h, w, _ = pre.shape
-        if pre.kind != "image" or max(h, w) > MAX_IMAGE_SIDE:
-            raise ModelFileError(path, f"a CNN needs images of at most {MAX_IMAGE_SIDE} pixels")
+        shape = pre.shape
+        sides_ok = len(shape) == 3 and all(
+            type(v) is int and 1 <= v <= bound
+            for v, bound in zip(shape, (MAX_IMAGE_SIDE, MAX_IMAGE_SIDE, MAX_CHANNELS), strict=True)
+        )
+        if pre.kind != "image" or not sides_ok:
+            raise ModelFileError(
+                path,
+                f"a CNN needs (H, W, C) images of at most {MAX_IMAGE_SIDE}×{MAX_IMAGE_SIDE} "
+                f"pixels and {MAX_CHANNELS} channels, the file declares {str(shape)[:60]}",
+            )
         try:
             expected = cnn_arch.build(
                 self.arch, pre.shape, n_classes, activation=self.activation, dropout=self.dropout
@@ -169,6 +178,6 @@ class CNNClassifier(BaseClassifier):
             raise ModelFileError(path, f"invalid CNN architecture ({e})") from None
         if _plain_json(expected.get_config()) != _plain_json(network.get_config()):
             raise ModelFileError(
-                path, f"the network is not the architecture {self.arch!r} it declares"
+                path, f"the network is not the architecture {str(self.arch)[:60]!r} it declares"
             )
         return ImagePreprocess(pre, False, 0)

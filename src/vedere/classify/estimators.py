@@ -257,11 +257,11 @@ def load_classifier(path: str | os.PathLike[str]) -> BaseClassifier:
         pre = Preprocess.from_dict(extra["preprocess"])
     except (TypeError, KeyError, ValueError) as e:
         raise ModelFileError(path, f"invalid classifier metadata ({e})") from None
-    n_in = int(np.prod(pre.shape))
-    params = network.parameters()
     if isinstance(est, CNNClassifier):
         pre = est._check_loaded(path, network, pre, len(classes))
-    elif not params or params[0].shape[1] != n_in:
+    n_in = int(np.prod(pre.shape))
+    params = network.parameters()
+    if not isinstance(est, CNNClassifier) and (not params or params[0].shape[1] != n_in):
         raise ModelFileError(
             path, f"network input does not match the {pre.shape} input it declares"
         )

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from . import functional as F
+from .kernels_loader import kernels
 from .module import Module
 
 
@@ -70,6 +71,15 @@ class LeakyReLU(Module):
         return {"negative_slope": self.negative_slope}
 
 
+def _dense(x: np.ndarray) -> np.ndarray:
+    """``x`` if its elements fill one block of memory (any axis order), else a C copy."""
+    if x.flags.c_contiguous or x.flags.f_contiguous:
+        return x
+    if x.ndim == 4 and x.transpose(0, 2, 3, 1).flags.c_contiguous:  # channels-last images
+        return x
+    return np.ascontiguousarray(x)
+
+
 class GELU(Module):
     """f = z Φ(z), Φ the standard normal CDF;  f'(z) = Φ(z) + z φ(z), φ its density.
 
@@ -87,19 +97,29 @@ class GELU(Module):
     def _forward(self, x: np.ndarray) -> np.ndarray:
         self._x = x
         if self.approximate == "none":
-            from .kernels import gelu
-
-            return gelu(x)
+            x = self._x = _dense(x)
+            out = np.empty_like(x)  # same memory layout as x
+            k = kernels()
+            f = k.gelu_flat32 if x.dtype == np.float32 else k.gelu_flat
+            f(x.ravel(order="K"), out.ravel(order="K"))
+            return out
         c = x.dtype.type(np.sqrt(2.0 / np.pi))
         self._t = np.tanh(c * (x + x.dtype.type(0.044715) * x**3))
         return 0.5 * x * (1 + self._t)
 
     def _backward(self, grad_out: np.ndarray, need_input_grad: bool) -> np.ndarray:
         x = self._x
-        if self.approximate == "none":
-            from .kernels import gelu_backward
-
-            return gelu_backward(x, grad_out)  # dL/dz = dL/df · (Φ(z) + z φ(z))
+        if self.approximate == "none":  # dL/dz = dL/df · (Φ(z) + z φ(z))
+            if grad_out.strides != x.strides:  # bring G to x's layout: flat orders agree
+                g = np.empty_like(x)
+                g[...] = grad_out
+                grad_out = g
+            out = np.empty_like(x)
+            flat = out.ravel(order="K")
+            k = kernels()
+            f = k.gelu_backward_flat32 if x.dtype == np.float32 else k.gelu_backward_flat
+            f(x.ravel(order="K"), grad_out.ravel(order="K"), flat)
+            return out
         t = self._t
         c = np.sqrt(2.0 / np.pi)
         d = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)

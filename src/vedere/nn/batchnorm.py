@@ -20,10 +20,17 @@ from typing import Any
 
 import numpy as np
 
+from .kernels_loader import kernels
 from .module import Module
 from .parameter import Buffer, Parameter
 from .spatial import nchw, positive_int, rows
 from .validation import check_float_array
+
+
+def _chunks(m: int) -> int:
+    """Row blocks of the parallel channel sums: a function of M only, so that results do not
+    depend on the thread count."""
+    return max(1, min(16, m // 2048))
 
 
 class _BatchNorm(Module):
@@ -91,51 +98,55 @@ class _BatchNorm(Module):
         raise NotImplementedError
 
     # -- the two passes ------------------------------------------------------------------
+    def _rows(self, x: np.ndarray) -> np.ndarray:
+        r = self._to_rows(x)
+        return r if r.flags.c_contiguous else np.ascontiguousarray(r)
+
     def _forward(self, x: np.ndarray) -> np.ndarray:
         self._check_shape(x, "x")
-        r = self._to_rows(x)
+        r = self._rows(x)  # (M, C); the input itself when channels-last: nothing copied
         m = r.shape[0]
-        dt = x.dtype.type
+        k = kernels()
         if self.training:
-            mean = r.mean(axis=0)
-            xc = r - mean
-            var = np.einsum("mc,mc->c", xc, xc) / dt(m)  # σ² (biased, for normalising)
-            inv = 1.0 / np.sqrt(var + dt(self.eps))
-            xhat = xc
-            xhat *= inv
+            # one pass of float64 sums around the first row (no cancellation): μ, σ²
+            center = r[0].astype(np.float64)
+            s1, s2 = k.channel_moments(r, center, _chunks(m))
+            shift = s1 / m
+            mean = center + shift
+            var = np.maximum(s2 / m - shift * shift, 0.0)  # σ² = E[(x-c)²] - (E[x-c])²
             mo = self.momentum
-            self.running_mean.data *= dt(1 - mo)
-            self.running_mean.data += dt(mo) * mean
-            self.running_var.data *= dt(1 - mo)
-            self.running_var.data += dt(mo * m / (m - 1)) * var  # unbiased, as PyTorch
+            self.running_mean.data[...] = (1 - mo) * self.running_mean.data + mo * mean
+            self.running_var.data[...] = (1 - mo) * self.running_var.data + mo * var * m / (m - 1)
             self.num_batches_tracked.data += 1
         else:
-            inv = 1.0 / np.sqrt(self.running_var.data + dt(self.eps))
-            xhat = (r - self.running_mean.data) * inv
-        self._xhat, self._inv, self._shape = xhat, inv, x.shape
-        y = xhat * self.weight.data  # y = γ x̂ + β
-        y += self.bias.data
+            mean = self.running_mean.data.astype(np.float64)
+            var = self.running_var.data.astype(np.float64)
+        inv = 1.0 / np.sqrt(var + self.eps)  # 1 / √(σ² + ε)
+        scale = self.weight.data * inv  # y = γ x̂ + β = (γ/√(σ²+ε)) x + (β - μ γ/√(σ²+ε))
+        y = np.empty_like(r)
+        k.affine(scale.astype(r.dtype), r, (self.bias.data - mean * scale).astype(r.dtype), y)
+        self._r, self._mean, self._inv, self._shape = r, mean, inv, x.shape
         return self._from_rows(y, x.shape)
 
     def _backward(self, grad_out: np.ndarray, need_input_grad: bool) -> np.ndarray | None:
-        g = self._to_rows(grad_out)
-        xhat = self._xhat
-        dbeta = g.sum(axis=0)  # dL/dβ = Σ G
-        dgamma = np.einsum("mc,mc->c", g, xhat)  # dL/dγ = Σ G ⊙ x̂
-        self.weight.add_grad(dgamma)
-        self.bias.add_grad(dbeta)
+        g, r, mean, inv = self._rows(grad_out), self._r, self._mean, self._inv
+        m = g.shape[0]
+        k = kernels()
+        sg, sgx = k.channel_dot(g, r, mean, _chunks(m))  # Σ G, Σ G ⊙ (x - μ)
+        dgamma = sgx * inv  # dL/dγ = Σ G ⊙ x̂
+        self.weight.add_grad(dgamma.astype(g.dtype))
+        self.bias.add_grad(sg.astype(g.dtype))  # dL/dβ = Σ G
         if not need_input_grad:
             return None
-        scale = self.weight.data * self._inv
+        a = self.weight.data * inv  # γ / √(σ² + ε)
+        dx = np.empty_like(g)
         if self.training:
-            m = g.shape[0]
-            dt = g.dtype.type
-            dx = xhat * (dgamma / dt(m))  # x̂ ⊙ dL/dγ / M
-            dx += dbeta / dt(m)
-            np.subtract(g, dx, out=dx)  # G - dL/dβ/M - x̂ ⊙ dL/dγ/M
-            dx *= scale
+            # dL/dx = a (G - dL/dβ/M - x̂ dL/dγ/M), x̂ = (x - μ)·inv, as one affine pass in G, x
+            b = -a * inv * dgamma / m
+            c = -a * sg / m - b * mean
+            k.affine2(a.astype(g.dtype), g, b.astype(g.dtype), r, c.astype(g.dtype), dx)
         else:
-            dx = g * scale
+            k.affine(a.astype(g.dtype), g, np.zeros_like(a, dtype=g.dtype), dx)
         return self._from_rows(dx, self._shape)
 
     # -- parameters, buffers and config ------------------------------------------------------

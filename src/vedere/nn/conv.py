@@ -13,52 +13,88 @@ flattened in the same (u, v, c) order.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
 
 from .init import as_generator, init_weight, resolve
+from .kernels_loader import kernels
 from .module import Module
 from .parameter import Parameter
-from .spatial import check_nchw, nchw, nhwc, output_size, pair, positive_int, window
+from .spatial import check_nchw, nchw, nhwc, output_size, pair, positive_int
 from .validation import check_float_array
+
+_WORKSPACE = threading.local()
+
+#: bytes of im2col matrix per block of images: about a core's L2 cache, so that the matrix
+#: is still in cache when the matrix product reads it
+BLOCK_BYTES = 3 * 2**19
+#: ... but at least this many rows, so that the matrix products stay efficient
+BLOCK_MIN_ROWS = 512
+
+
+def workspace(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A scratch array of ``shape`` reused by every convolution of this thread.
+
+    The im2col matrix of a block of images is needed only inside one layer's forward or
+    backward, so one buffer serves the whole network (no allocation, no page faults, no
+    memory growing with depth). Never returned to the caller.
+    """
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    buf = getattr(_WORKSPACE, "buf", None)
+    if buf is None or buf.nbytes < nbytes:
+        buf = _WORKSPACE.buf = np.empty(nbytes, dtype=np.uint8)
+    return buf[:nbytes].view(dtype).reshape(shape)
+
+
+def image_blocks(n: int, rows_per_image: int, k: int, itemsize: int) -> list[tuple[int, int]]:
+    """[start, stop) ranges of images whose im2col matrix (rows × k) fills about
+    :data:`BLOCK_BYTES` (at least :data:`BLOCK_MIN_ROWS` rows, at least one image)."""
+    rows = max(BLOCK_BYTES // (k * itemsize), BLOCK_MIN_ROWS)
+    per = max(1, min(n, rows // max(rows_per_image, 1)))
+    return [(s, min(s + per, n)) for s in range(0, n, per)]
 
 
 def im2col(
-    xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], out_hw: tuple[int, int]
+    xh: np.ndarray,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    out_hw: tuple[int, int],
 ) -> np.ndarray:
-    """X_col (N·H_out·W_out, kh·kw·C) from the padded channels-last input ``xp`` (N, Hp, Wp, C).
+    """X_col (N·H_out·W_out, kh·kw·C) of a channels-last input ``xh`` (N, H, W, C).
 
-    Row (n, i, j) holds x_pad[n, s_h·i + u, s_w·j + v, c] in (u, v, c) order: one copy of a
-    strided (N, H_out, W_out, C) block per kernel offset (u, v).
+    Row m = (n, i, j), column k = (u, v, c) holds x[n, s_h·i + u - p_h, s_w·j + v - p_w, c]
+    (0 in the padding). Written into this thread's :func:`workspace`: valid until the next
+    im2col. A 1×1 kernel with stride 1 and no padding needs no copy: X_col is the input.
     """
-    n, _, _, c = xp.shape
-    (kh, kw), (ho, wo) = kernel, out_hw
-    cols = np.empty((n, ho, wo, kh, kw, c), dtype=xp.dtype)
-    for u in range(kh):
-        for v in range(kw):
-            cols[:, :, :, u, v, :] = window(xp, u, v, stride, out_hw)
-    return cols.reshape(n * ho * wo, kh * kw * c)
+    n, _, _, c = xh.shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    if kh == kw == sh == sw == 1 and ph == pw == 0:
+        return xh.reshape(-1, c)
+    cols = workspace((n, *out_hw, kh, kw, c), xh.dtype)
+    kernels().im2col(xh, kh, kw, sh, sw, ph, pw, cols)
+    return cols.reshape(n * out_hw[0] * out_hw[1], kh * kw * c)
 
 
 def col2im(
     dcols: np.ndarray,
-    padded_shape: tuple[int, int, int, int],
+    dxh: np.ndarray,
     kernel: tuple[int, int],
     stride: tuple[int, int],
+    padding: tuple[int, int],
     out_hw: tuple[int, int],
-) -> np.ndarray:
-    """The adjoint of :func:`im2col`: scatter-add the rows of dL/dX_col back onto the padded
-    input, dL/dx_pad (N, Hp, Wp, C). Every input pixel receives the sum over the kernel
-    offsets that read it."""
-    n, _, _, c = padded_shape
-    (kh, kw), (ho, wo) = kernel, out_hw
-    d6 = dcols.reshape(n, ho, wo, kh, kw, c)
-    dxp = np.zeros(padded_shape, dtype=dcols.dtype)
-    for u in range(kh):
-        for v in range(kw):
-            window(dxp, u, v, stride, out_hw)[...] += d6[:, :, :, u, v]
-    return dxp
+) -> None:
+    """The adjoint of :func:`im2col`: writes dL/dx (N, H, W, C) into ``dxh`` from dL/dX_col,
+    every input pixel summing the entries of the rows that copied it (the padding's are
+    dropped)."""
+    n, _, _, c = dxh.shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    if kh == kw == sh == sw == 1 and ph == pw == 0:
+        dxh[...] = dcols.reshape(dxh.shape)
+    else:
+        kernels().col2im(dcols.reshape(n, *out_hw, kh, kw, c), sh, sw, ph, pw, dxh)
 
 
 class Conv2d(Module):
@@ -125,7 +161,7 @@ class Conv2d(Module):
             b = np.zeros(self.out_channels, dtype=dt)
         self.weight = Parameter(w, "weight", decay=True)
         self.bias = Parameter(b, "bias", decay=False) if bias else None
-        self._xp: np.ndarray | None = None
+        self._xh: np.ndarray | None = None
 
     # -- checks --------------------------------------------------------------------------
     def _shape_check(self, x: np.ndarray, name: str) -> tuple[int, int]:
@@ -142,41 +178,48 @@ class Conv2d(Module):
         """W_mat (C_out, kh·kw·C_in): the kernel in (o, u, v, c) order."""
         return self.weight.data.transpose(0, 2, 3, 1).reshape(self.out_channels, -1)
 
+    def _blocks(self, xh: np.ndarray) -> list[tuple[int, int]]:
+        ho, wo = self._out_hw
+        k = self.kernel_size[0] * self.kernel_size[1] * self.in_channels
+        return image_blocks(xh.shape[0], ho * wo, k, xh.dtype.itemsize)
+
     def _forward(self, x: np.ndarray) -> np.ndarray:
         ho, wo = self._shape_check(x, "x")
-        n, c, h, w = x.shape
-        ph, pw = self.padding
-        if ph or pw:
-            xp = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)
-            xp[:, ph : ph + h, pw : pw + w] = nhwc(x)
-        else:
-            xp = nhwc(x)
-        self._xp = xp
-        self._out_hw = (ho, wo)
-        cols = im2col(xp, self.kernel_size, self.stride, (ho, wo))
-        y = cols @ self._weight_matrix().T  # Y = X_col · W_matᵀ   (M, C_out)
+        n = x.shape[0]
+        xh = nhwc(x)
+        if not xh.flags.c_contiguous:  # a plain NCHW input: to channels-last once
+            xh = np.ascontiguousarray(xh)
+        self._xh, self._out_hw = xh, (ho, wo)
+        wt = self._weight_matrix().T  # W_matᵀ (K, C_out)
+        y = np.empty((n * ho * wo, self.out_channels), dtype=x.dtype)
+        # Y = X_col · W_matᵀ, block of images by block (the block's X_col stays in cache)
+        for s, e in self._blocks(xh):
+            cols = im2col(xh[s:e], self.kernel_size, self.stride, self.padding, (ho, wo))
+            np.matmul(cols, wt, out=y[s * ho * wo : e * ho * wo])
         if self.bias is not None:
             y += self.bias.data  # + b
         return nchw(y.reshape(n, ho, wo, self.out_channels))
 
     def _backward(self, grad_out: np.ndarray, need_input_grad: bool) -> np.ndarray | None:
-        xp = self._xp
-        _, hp, wp, c = xp.shape
-        g = np.ascontiguousarray(nhwc(grad_out)).reshape(-1, self.out_channels)  # G (M, C_out)
-        cols = im2col(xp, self.kernel_size, self.stride, self._out_hw)
-        dw = g.T @ cols  # dL/dW = Gᵀ · X_col
-        kh, kw = self.kernel_size
-        self.weight.add_grad(dw.reshape(self.out_channels, kh, kw, c).transpose(0, 3, 1, 2))
+        xh, (ho, wo) = self._xh, self._out_hw
+        c, (kh, kw) = xh.shape[3], self.kernel_size
+        g = nhwc(grad_out)  # G (M, C_out): a view when grad_out is channels-last
+        g = (g if g.flags.c_contiguous else np.ascontiguousarray(g)).reshape(-1, self.out_channels)
+        w_mat = self._weight_matrix()
+        dw = np.zeros((kh * kw * c, self.out_channels), dtype=g.dtype)
+        dxh = np.empty(xh.shape, dtype=g.dtype) if need_input_grad else None
+        for s, e in self._blocks(xh):
+            gb = g[s * ho * wo : e * ho * wo]
+            cols = im2col(xh[s:e], self.kernel_size, self.stride, self.padding, (ho, wo))
+            dw += cols.T @ gb  # dL/dW_matᵀ = X_colᵀ · G, summed over the blocks  (K, C_out)
+            if dxh is not None:
+                dcols = workspace(cols.shape, g.dtype)  # X_col is done with: reuse its memory
+                np.matmul(gb, w_mat, out=dcols)  # dL/dX_col = G · W_mat
+                col2im(dcols, dxh[s:e], self.kernel_size, self.stride, self.padding, (ho, wo))
+        self.weight.add_grad(dw.reshape(kh, kw, c, self.out_channels).transpose(3, 2, 0, 1))
         if self.bias is not None:
             self.bias.add_grad(g.sum(axis=0))  # dL/db = Σ_m G_m
-        if not need_input_grad:
-            return None
-        del cols
-        dcols = g @ self._weight_matrix()  # dL/dX_col = G · W_mat
-        dxp = col2im(dcols, xp.shape, self.kernel_size, self.stride, self._out_hw)
-        ph, pw = self.padding
-        h, w = hp - 2 * ph, wp - 2 * pw
-        return nchw(dxp[:, ph : ph + h, pw : pw + w])
+        return None if dxh is None else nchw(dxh)
 
     # -- parameters and config -----------------------------------------------------------
     def named_parameters(self) -> list[tuple[str, Parameter]]:

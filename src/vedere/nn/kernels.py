@@ -1,8 +1,10 @@
-"""Compiled element-wise kernels (Numba ufuncs) for layers NumPy has no single ufunc for.
+"""Compiled kernels (Numba) for the passes NumPy would split into several: im2col and its
+adjoint, max pooling, batch-norm statistics and affine maps, GELU.
 
-Imported on first use, so that ``import vedere.nn`` does not pay Numba's start-up; compiled
-once per machine (``cache=True``). Being ufuncs, they take any strides and keep the input's
-memory layout in their output.
+Each runs over the images (or rows) in parallel on Numba's threads and writes its output in
+one pass, in memory order. Loaded on first use (:mod:`vedere.nn.kernels_loader`), so that
+``import vedere.nn`` does not pay Numba's start-up; compiled once per machine (``cache=True``).
+The formulas are those of the layers that call them (their docstrings).
 """
 
 from __future__ import annotations
@@ -10,20 +12,250 @@ from __future__ import annotations
 import math
 
 import numba
+import numpy as np
 
-_SIGS1 = ["float32(float32)", "float64(float64)"]
-_SIGS2 = ["float32(float32, float32)", "float64(float64, float64)"]
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-@numba.vectorize(_SIGS1, cache=True)
-def gelu(x):  # pragma: no cover - compiled
-    """x Φ(x), Φ(x) = ½ (1 + erf(x / √2))."""
-    return 0.5 * x * (1.0 + math.erf(x * _INV_SQRT2))
+# -- convolution: im2col and its adjoint, on channels-last (N, H, W, C) arrays -----------------
 
 
-@numba.vectorize(_SIGS2, cache=True)
-def gelu_backward(x, g):  # pragma: no cover - compiled
-    """g · (Φ(x) + x φ(x)), φ(x) = e^{-x²/2} / √(2π)."""
-    return g * (0.5 * (1.0 + math.erf(x * _INV_SQRT2)) + x * _INV_SQRT_2PI * math.exp(-0.5 * x * x))
+@numba.njit(parallel=True, cache=True)
+def im2col(x, kh, kw, sh, sw, ph, pw, out):  # pragma: no cover - compiled
+    """out[n, i, j, u, v, c] = x[n, s_h·i + u - p_h, s_w·j + v - p_w, c], 0 outside x.
+
+    x (N, H, W, C) and out (N, H_out, W_out, kh, kw, C), both C-contiguous; the output rows
+    (n, i) are shared out among the threads and written in memory order.
+    """
+    _, h, w, ch = x.shape
+    n_img, ho, wo = out.shape[0], out.shape[1], out.shape[2]
+    for ni in numba.prange(n_img * ho):
+        n, i = ni // ho, ni % ho
+        for j in range(wo):
+            for u in range(kh):
+                hi = i * sh + u - ph
+                for v in range(kw):
+                    wi = j * sw + v - pw
+                    if 0 <= hi < h and 0 <= wi < w:
+                        for c in range(ch):
+                            out[n, i, j, u, v, c] = x[n, hi, wi, c]
+                    else:
+                        for c in range(ch):
+                            out[n, i, j, u, v, c] = 0
+
+
+@numba.njit(parallel=True, cache=True)
+def col2im(d, sh, sw, ph, pw, out):  # pragma: no cover - compiled
+    """The adjoint of :func:`im2col`: out[n, y, x, c] = Σ d[n, i, j, u, v, c] over the (i, j,
+    u, v) with s_h·i + u - p_h = y and s_w·j + v - p_w = x.
+
+    d (N, H_out, W_out, kh, kw, C), out (N, H, W, C), both C-contiguous. Each input pixel
+    gathers its terms and is written once (no scatter, no zero-fill pass); the input rows
+    (n, y) are shared out among the threads.
+    """
+    n_img, h, w, ch = out.shape
+    ho, wo, kh, kw = d.shape[1], d.shape[2], d.shape[3], d.shape[4]
+    for ny in numba.prange(n_img * h):
+        n, y = ny // h, ny % h
+        for x in range(w):
+            for c in range(ch):
+                out[n, y, x, c] = 0
+            for u in range(kh):
+                t = y + ph - u
+                if t < 0:
+                    break
+                if t % sh != 0 or t // sh >= ho:
+                    continue
+                i = t // sh
+                for v in range(kw):
+                    s = x + pw - v
+                    if s < 0:
+                        break
+                    if s % sw != 0 or s // sw >= wo:
+                        continue
+                    j = s // sw
+                    for c in range(ch):
+                        out[n, y, x, c] += d[n, i, j, u, v, c]
+
+
+# -- max pooling ---------------------------------------------------------------------------------
+
+
+@numba.njit(parallel=True, cache=True)
+def max_pool(x, kh, kw, sh, sw, out, arg):  # pragma: no cover - compiled
+    """out[n, i, j, c] = max_{u, v} x[n, s_h·i + u, s_w·j + v, c]; arg = u·kw + v of the first
+    maximum. x (N, H, W, C), out and arg (N, H_out, W_out, C), C-contiguous."""
+    n_img, ho, wo, ch = out.shape
+    for n in numba.prange(n_img):
+        for i in range(ho):
+            for j in range(wo):
+                for c in range(ch):
+                    out[n, i, j, c] = x[n, i * sh, j * sw, c]
+                    arg[n, i, j, c] = 0
+                for u in range(kh):
+                    for v in range(kw):
+                        if u == 0 and v == 0:
+                            continue
+                        o = u * kw + v
+                        for c in range(ch):
+                            val = x[n, i * sh + u, j * sw + v, c]
+                            if val > out[n, i, j, c]:
+                                out[n, i, j, c] = val
+                                arg[n, i, j, c] = o
+
+
+@numba.njit(parallel=True, cache=True)
+def max_pool_backward(g, arg, kw, sh, sw, out):  # pragma: no cover - compiled
+    """out[n, s_h·i + u*, s_w·j + v*, c] += g[n, i, j, c] at the recorded maximum (u*, v*);
+    0 elsewhere. g and arg (N, H_out, W_out, C), out (N, H, W, C), C-contiguous."""
+    n_img, ho, wo, ch = g.shape
+    for n in numba.prange(n_img):
+        out[n] = 0
+        for i in range(ho):
+            for j in range(wo):
+                for c in range(ch):
+                    o = arg[n, i, j, c]
+                    out[n, i * sh + o // kw, j * sw + o % kw, c] += g[n, i, j, c]
+
+
+# -- batch normalisation on (M, C) rows ----------------------------------------------------------
+
+
+@numba.njit(parallel=True, cache=True)
+def channel_moments(r, center, chunks):  # pragma: no cover - compiled
+    """(Σ (r - center), Σ (r - center)²) per column of r (M, C), accumulated in float64 in
+    ``chunks`` row blocks run in parallel; ``center`` (C,) keeps the sums small."""
+    m, ch = r.shape
+    part = np.zeros((chunks, 2, ch))
+    step = (m + chunks - 1) // chunks
+    for k in numba.prange(chunks):
+        for row in range(k * step, min(m, (k + 1) * step)):
+            for c in range(ch):
+                d = r[row, c] - center[c]
+                part[k, 0, c] += d
+                part[k, 1, c] += d * d
+    return part.sum(axis=0)
+
+
+@numba.njit(parallel=True, cache=True)
+def channel_dot(g, r, center, chunks):  # pragma: no cover - compiled
+    """(Σ g, Σ g·(r - center)) per column of g and r (M, C), in float64."""
+    m, ch = g.shape
+    part = np.zeros((chunks, 2, ch))
+    step = (m + chunks - 1) // chunks
+    for k in numba.prange(chunks):
+        for row in range(k * step, min(m, (k + 1) * step)):
+            for c in range(ch):
+                part[k, 0, c] += g[row, c]
+                part[k, 1, c] += g[row, c] * (r[row, c] - center[c])
+    return part.sum(axis=0)
+
+
+@numba.njit(parallel=True, cache=True)
+def affine2(a, x, b, y, c, out):  # pragma: no cover - compiled
+    """out[m, k] = a[k]·x[m, k] + b[k]·y[m, k] + c[k] on (M, C) rows (one fused pass)."""
+    m, ch = x.shape
+    for row in numba.prange(m):
+        for k in range(ch):
+            out[row, k] = a[k] * x[row, k] + b[k] * y[row, k] + c[k]
+
+
+@numba.njit(parallel=True, cache=True)
+def affine(a, x, c, out):  # pragma: no cover - compiled
+    """out[m, k] = a[k]·x[m, k] + c[k] on (M, C) rows."""
+    m, ch = x.shape
+    for row in numba.prange(m):
+        for k in range(ch):
+            out[row, k] = a[k] * x[row, k] + c[k]
+
+
+# -- GELU on flat arrays, in parallel ------------------------------------------------------------
+#
+# float64 uses math.erf and math.exp (libm, exact to rounding). float32 uses a rational
+# approximation of erf on [-4, 4] (Eigen's, max error 7e-8 < float32's resolution; ±1 beyond)
+# and, in backward, the exact derivative of that same rational function: no libm call, so the
+# loops vectorise, and forward and backward stay consistent with each other.
+
+_ERF_P = (
+    -1.60960333262415e-02,
+    -2.95459980854025e-03,
+    -7.34990630326855e-04,
+    -5.69250639462346e-05,
+    -2.10102402082508e-06,
+    2.77068142495902e-08,
+    -2.72614225801306e-10,
+)
+_ERF_Q = (
+    -1.42647390514189e-02,
+    -7.37332916720468e-03,
+    -1.68282697438203e-03,
+    -2.13374055278905e-04,
+    -1.45660718464996e-05,
+)
+P0, P1, P2, P3, P4, P5, P6 = (np.float32(c) for c in _ERF_P)
+Q0, Q1, Q2, Q3, Q4 = (np.float32(c) for c in _ERF_Q)
+_F_INV_SQRT2 = np.float32(_INV_SQRT2)
+_F_HALF_INV_SQRT2 = np.float32(0.5 * _INV_SQRT2)
+
+
+@numba.njit(inline="always", fastmath=True)
+def _erf32(z):  # pragma: no cover - compiled
+    """(erf z, d erf/dz) in float32: z·P(z²)/Q(z²) on |z| <= 4, ±1 (slope 0) beyond."""
+    four = np.float32(4.0)
+    zc = min(max(z, -four), four)
+    t = zc * zc
+    p = P0 + t * (P1 + t * (P2 + t * (P3 + t * (P4 + t * (P5 + t * P6)))))
+    dp = P1 + t * (
+        np.float32(2) * P2
+        + t
+        * (
+            np.float32(3) * P3
+            + t * (np.float32(4) * P4 + t * (np.float32(5) * P5 + t * np.float32(6) * P6))
+        )
+    )  # dP/dt
+    q = Q0 + t * (Q1 + t * (Q2 + t * (Q3 + t * Q4)))
+    dq = Q1 + t * (np.float32(2) * Q2 + t * (np.float32(3) * Q3 + t * np.float32(4) * Q4))
+    inv_q = np.float32(1) / q
+    e = zc * p * inv_q
+    # d/dz [z P(t) / Q(t)], t = z²: (P + 2t P') / Q - z P · 2z Q' / Q²
+    de = ((p + np.float32(2) * t * dp) - e * np.float32(2) * zc * dq) * inv_q
+    inside = abs(z) < four
+    return e, de if inside else np.float32(0)
+
+
+@numba.njit(parallel=True, cache=True, fastmath=True)
+def gelu_flat32(x, out):  # pragma: no cover - compiled
+    """out = x Φ(x), Φ(x) = ½ (1 + erf(x/√2)), float32 1-D arrays."""
+    half, one = np.float32(0.5), np.float32(1)
+    for i in numba.prange(x.size):
+        v = x[i]
+        e, _ = _erf32(v * _F_INV_SQRT2)
+        out[i] = half * v * (one + e)
+
+
+@numba.njit(parallel=True, cache=True, fastmath=True)
+def gelu_backward_flat32(x, g, out):  # pragma: no cover - compiled
+    """out = g · (Φ(x) + x Φ'(x)), Φ'(x) = erf'(x/√2) / (2√2), float32 1-D arrays."""
+    half, one = np.float32(0.5), np.float32(1)
+    for i in numba.prange(x.size):
+        v = x[i]
+        e, de = _erf32(v * _F_INV_SQRT2)
+        out[i] = g[i] * (half * (one + e) + v * _F_HALF_INV_SQRT2 * de)
+
+
+@numba.njit(parallel=True, cache=True)
+def gelu_flat(x, out):  # pragma: no cover - compiled
+    """out = x Φ(x) element-wise on 1-D float64 arrays (libm erf)."""
+    for i in numba.prange(x.size):
+        v = x[i]
+        out[i] = 0.5 * v * (1.0 + math.erf(v * _INV_SQRT2))
+
+
+@numba.njit(parallel=True, cache=True)
+def gelu_backward_flat(x, g, out):  # pragma: no cover - compiled
+    """out = g · (Φ(x) + x φ(x)), φ(x) = e^{-x²/2} / √(2π), on 1-D float64 arrays."""
+    for i in numba.prange(x.size):
+        v = x[i]
+        cdf = 0.5 * (1.0 + math.erf(v * _INV_SQRT2))
+        out[i] = g[i] * (cdf + v * _INV_SQRT_2PI * math.exp(-0.5 * v * v))

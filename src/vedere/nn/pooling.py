@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .kernels_loader import kernels
 from .module import Module
 from .spatial import check_nchw, nchw, nhwc, output_size, pair, window
 from .validation import check_float_array
@@ -61,26 +62,25 @@ class MaxPool2d(_Pool2d):
     """
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
-        out_hw = self._shape_check(x, "x")
+        ho, wo = self._shape_check(x, "x")
         xh = nhwc(x)
-        n_off = self.kernel_size[0] * self.kernel_size[1]
-        arg = np.zeros((x.shape[0], *out_hw, x.shape[1]), np.uint8 if n_off < 256 else np.int32)
-        best = None
-        for o, view in self._views(xh, out_hw):
-            if best is None:
-                best = view.copy()
-                continue
-            better = view > best  # strict: the first maximum wins ties
-            np.copyto(best, view, where=better)
-            np.copyto(arg, o, where=better)
+        if not xh.flags.c_contiguous:
+            xh = np.ascontiguousarray(xh)
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        n, _, _, c = xh.shape
+        out = np.empty((n, ho, wo, c), dtype=x.dtype)
+        arg = np.empty((n, ho, wo, c), dtype=np.uint8 if kh * kw <= 256 else np.int32)
+        kernels().max_pool(xh, kh, kw, sh, sw, out, arg)  # one pass: max and where it was
         self._arg, self._in_shape = arg, xh.shape
-        return nchw(best)
+        return nchw(out)
 
     def _backward(self, grad_out: np.ndarray, need_input_grad: bool) -> np.ndarray:
         g = nhwc(grad_out)
-        dxh = np.zeros(self._in_shape, dtype=grad_out.dtype)
-        for o, view in self._views(dxh, self._arg.shape[1:3]):
-            view += np.where(self._arg == o, g, 0)  # route G to the maximising offset
+        if not g.flags.c_contiguous:
+            g = np.ascontiguousarray(g)
+        dxh = np.empty(self._in_shape, dtype=grad_out.dtype)
+        kw, (sh, sw) = self.kernel_size[1], self.stride
+        kernels().max_pool_backward(g, self._arg, kw, sh, sw, dxh)  # G to each maximum
         return nchw(dxh)
 
 

@@ -1,0 +1,314 @@
+"""Training throughput of a CNN in vedere against the same network in PyTorch CPU.
+
+    python bench/cnn_throughput.py [--widths 64,256,256] [--batch 128] [--steps 5]
+                                   [--rounds 4] [--threads 2] [--profile] [--json out.json]
+
+Network (airbench-shaped, Jordan 2024): a 2×2 "whitening" convolution 3→w0 (no padding) →
+GELU, then three blocks, each conv3×3 → MaxPool2 → BN → GELU → conv3×3 → BN → GELU, with
+widths ``--widths``, then a global max-pooling and a linear layer without bias (airbench's
+output scale is left out: a constant factor does not change the work). Softmax
+cross-entropy, SGD with Nesterov momentum 0.9, float32, random 32×32 images.
+
+Both frameworks start from the same weights (vedere's state dict loaded into PyTorch) and
+train on the same batches. Each round runs ``--steps`` training steps (forward, backward,
+SGD step) in each, the two taking turns, so that changes in machine load hit both alike;
+reported are the median images/s of each and the ratio of the medians (vedere / PyTorch),
+both limited to ``--threads`` BLAS/intra-op threads. Also: NumPy's float32 matmul peak on
+this machine (GFLOP/s) and the fraction of it vedere's training step reaches (convolution
+and linear multiply-adds × 2, times 3 for forward, input gradient and weight gradient).
+
+``--profile`` adds where vedere's time goes: per layer type, forward and backward, and inside
+the convolutions the im2col / col2im copies apart from the rest (the matrix products).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from collections import defaultdict
+
+import numpy as np
+
+clock = time.perf_counter  # or time.process_time (--clock cpu)
+
+
+def airbench(widths: tuple[int, ...], whiten: int, n_classes: int = 10, seed: int = 0):
+    """The vedere network and its layer list (for the PyTorch twin)."""
+    from vedere.nn import (
+        GELU,
+        BatchNorm2d,
+        Conv2d,
+        GlobalMaxPool2d,
+        Linear,
+        MaxPool2d,
+        Sequential,
+    )
+
+    gen = np.random.default_rng(seed)
+    layers = [Conv2d(3, whiten, 2, rng=gen), GELU()]
+    c = whiten
+    for w in widths:
+        layers += [
+            Conv2d(c, w, 3, padding=1, bias=False, rng=gen),
+            MaxPool2d(2),
+            BatchNorm2d(w),
+            GELU(),
+            Conv2d(w, w, 3, padding=1, bias=False, rng=gen),
+            BatchNorm2d(w),
+            GELU(),
+        ]
+        c = w
+    layers += [GlobalMaxPool2d(), Linear(c, n_classes, rng=gen)]
+    return Sequential(*layers)
+
+
+def torch_twin(model):
+    """The same network in PyTorch with the same weights (its state dict, unchanged)."""
+    import torch
+    from torch import nn
+
+    class GlobalMax(nn.Module):
+        def forward(self, x):
+            return x.amax(dim=(2, 3))
+
+    layers = []
+    for m in model.layers:
+        kind, cfg = type(m).__name__, m.get_config()
+        if kind == "Conv2d":
+            layers.append(
+                nn.Conv2d(
+                    cfg["in_channels"],
+                    cfg["out_channels"],
+                    tuple(cfg["kernel_size"]),
+                    tuple(cfg["stride"]),
+                    tuple(cfg["padding"]),
+                    bias=cfg["bias"],
+                )
+            )
+        elif kind == "MaxPool2d":
+            layers.append(nn.MaxPool2d(tuple(cfg["kernel_size"]), tuple(cfg["stride"])))
+        elif kind == "BatchNorm2d":
+            layers.append(nn.BatchNorm2d(cfg["num_features"], cfg["eps"], cfg["momentum"]))
+        elif kind == "GELU":
+            layers.append(nn.GELU())
+        elif kind == "GlobalMaxPool2d":
+            layers.append(GlobalMax())
+        elif kind == "Linear":
+            layers.append(nn.Linear(cfg["in_features"], cfg["out_features"]))
+        else:
+            raise ValueError(kind)
+    net = nn.Sequential(*layers)
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()})
+    return net
+
+
+def flops_per_image(model, shape: tuple[int, int, int]) -> float:
+    """2 × multiply-adds of the convolutions and linear layers × 3 (forward, dL/dx, dL/dW)."""
+    from vedere.nn import Conv2d, Linear
+
+    x = np.zeros((2, *shape), dtype=np.float32)
+    macs = 0.0
+    model.eval()
+    for m in model.layers:
+        y = m.forward(x)
+        if isinstance(m, Conv2d):
+            kh, kw = m.kernel_size
+            macs += y[0].size * m.in_channels * kh * kw
+        elif isinstance(m, Linear):
+            macs += m.in_features * m.out_features
+        x = y
+    model.train()
+    return 2 * macs * 3
+
+
+def matmul_peak() -> float:
+    """Best float32 GFLOP/s of NumPy's matmul over a few square and convolution-shaped products."""
+    rng = np.random.default_rng(0)
+    best = 0.0
+    for m, k, n in ((1024, 1024, 1024), (8192, 576, 64), (6272, 2304, 256)):
+        a = rng.random((m, k), dtype=np.float32)
+        b = rng.random((k, n), dtype=np.float32)
+        out = np.empty((m, n), dtype=np.float32)
+        np.matmul(a, b, out=out)
+        reps = max(3, int(4e9 / (2 * m * k * n)))
+        t = clock()
+        for _ in range(reps):
+            np.matmul(a, b, out=out)
+        best = max(best, 2 * m * k * n * reps / (clock() - t) / 1e9)
+    return best
+
+
+class Profiler:
+    """Wall time per layer type (forward / backward) and of im2col / col2im in the convolutions."""
+
+    def __init__(self, model) -> None:
+        from vedere.nn import conv
+
+        self.times: dict[str, float] = defaultdict(float)
+        for m in model.layers:
+            self._wrap(m)
+        for name in ("im2col", "col2im"):
+            self._wrap_function(conv, name)
+
+    def _wrap(self, m) -> None:
+        kind = type(m).__name__
+        fwd, bwd = m._forward, m._backward
+
+        def forward(x):
+            t = clock()
+            out = fwd(x)
+            self.times[f"{kind} forward"] += clock() - t
+            return out
+
+        def backward(g, need):
+            t = clock()
+            out = bwd(g, need)
+            self.times[f"{kind} backward"] += clock() - t
+            return out
+
+        m._forward, m._backward = forward, backward
+
+    def _wrap_function(self, module, name: str) -> None:
+        f = getattr(module, name)
+
+        def timed(*a, **k):
+            t = clock()
+            out = f(*a, **k)
+            self.times[f"  (conv: {name})"] += clock() - t
+            return out
+
+        setattr(module, name, timed)
+
+    def report(self, total: float) -> list[str]:
+        rows = sorted(self.times.items(), key=lambda kv: -kv[1])
+        return [f"{k:<28} {v:7.3f} s  {100 * v / total:5.1f}%" for k, v in rows]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--widths", default="64,256,256", help="the three block widths")
+    ap.add_argument("--whiten", type=int, default=24, help="width of the 2x2 stem convolution")
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=5, help="training steps per round")
+    ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--profile", action="store_true", help="break vedere's time down")
+    ap.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="cpu: process CPU time instead of wall time (steadier on a shared machine; "
+        "meaningful with --threads 1, where no thread waits on another)",
+    )
+    ap.add_argument("--json", help="also write the results to this JSON file")
+    args = ap.parse_args()
+    global clock
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    widths = tuple(int(w) for w in args.widths.split(","))
+
+    import numba
+    import torch
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from vedere.nn import SoftmaxCrossEntropy, optim
+
+    torch.set_num_threads(args.threads)
+    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    rng = np.random.default_rng(0)
+    n = args.batch * args.steps
+    x = rng.standard_normal((n, 3, 32, 32)).astype(np.float32)
+    y = rng.integers(0, 10, n).astype(np.int64)
+
+    model = airbench(widths, args.whiten)
+    ref = torch_twin(model)
+    fpi = flops_per_image(model, (3, 32, 32))
+    loss_fn = SoftmaxCrossEntropy()
+    opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+    t_opt = torch.optim.SGD(ref.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+    t_loss = torch.nn.CrossEntropyLoss()
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+    profiler = Profiler(model) if args.profile else None
+
+    def vedere_round() -> tuple[float, float]:
+        t = clock()
+        for s in range(0, n, args.batch):
+            loss = loss_fn.forward(model.forward(x[s : s + args.batch]), y[s : s + args.batch])
+            model.backward(loss_fn.backward())
+            opt.step()
+            opt.zero_grad()
+        return clock() - t, loss
+
+    def torch_round() -> tuple[float, float]:
+        t = clock()
+        for s in range(0, n, args.batch):
+            loss = t_loss(ref(tx[s : s + args.batch]), ty[s : s + args.batch])
+            t_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            t_opt.step()
+        return clock() - t, loss.item()
+
+    with threadpool_limits(args.threads):
+        peak = matmul_peak()
+        vedere_round()  # warm-up: Numba kernels, allocator, oneDNN primitives
+        torch_round()
+        if profiler is not None:
+            profiler.times.clear()
+        v_times, t_times, v_loss, t_loss_v = [], [], [], []
+        for _ in range(args.rounds):
+            sec, loss = vedere_round()
+            v_times.append(sec)
+            v_loss.append(loss)
+            sec, loss = torch_round()
+            t_times.append(sec)
+            t_loss_v.append(loss)
+        blas = [
+            f"{i['internal_api']} {i['version']} ({i['architecture']}, {i['num_threads']} threads)"
+            for i in threadpool_info()
+            if i["user_api"] == "blas"
+        ]
+    v_ips = n / statistics.median(v_times)
+    t_ips = n / statistics.median(t_times)
+    result = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "numpy": np.__version__,
+        "blas": blas,
+        "torch": torch.__version__,
+        "threads": args.threads,
+        "clock": args.clock,
+        "network": f"airbench-shaped, whiten {args.whiten}, widths {list(widths)}",
+        "batch": args.batch,
+        "steps_per_round": args.steps,
+        "rounds": args.rounds,
+        "gflop_per_image": round(fpi / 1e9, 4),
+        "matmul_peak_gflops": round(peak, 1),
+        "vedere_images_per_s": round(v_ips, 1),
+        "torch_images_per_s": round(t_ips, 1),
+        "ratio_vedere_over_torch": round(v_ips / t_ips, 3),
+        "vedere_gflops": round(v_ips * fpi / 1e9, 1),
+        "torch_gflops": round(t_ips * fpi / 1e9, 1),
+        "vedere_fraction_of_peak": round(v_ips * fpi / 1e9 / peak, 3),
+        "vedere_round_s": [round(t, 3) for t in v_times],
+        "torch_round_s": [round(t, 3) for t in t_times],
+        "vedere_last_loss": [round(float(v), 4) for v in v_loss],
+        "torch_last_loss": [round(float(v), 4) for v in t_loss_v],
+    }
+    for k, v in result.items():
+        print(f"{k:<26} {v}")
+    if profiler is not None:
+        total = sum(v_times)
+        print(f"\nvedere time by layer ({total:.2f} s over {args.rounds} rounds):")
+        print("\n".join(profiler.report(total)))
+        result["profile_s"] = {k: round(v, 4) for k, v in profiler.times.items()}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

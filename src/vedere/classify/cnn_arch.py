@@ -17,7 +17,8 @@ classifier (case-insensitive)::
            | "m"                     global max pool (a max-pool over the whole map); last
 
 After the last token the classifier is appended: Flatten (unless "g"/"m" ended the spec),
-Dropout(p) when the estimator's ``dropout`` > 0, and Linear(features → classes).
+Dropout(p) when the estimator's ``dropout`` > 0, and Linear(features → classes), initialised
+at zero (the first loss is ln K).
 Example: ``c32-p-c64-p-c128-g`` is conv(32) → pool → conv(64) → pool → conv(128) → GAP →
 linear. Specs are bounded (at most 32 tokens, widths 1 … 1024, kernels 1 … 7, strides
 1 … 4, 20 million parameters) and every feature map must keep at least 1×1 pixel, so a spec
@@ -251,5 +252,7 @@ def build(
         layers.append(nn.Flatten())
     if dropout > 0:
         layers.append(nn.Dropout(dropout, rng=gen))
-    layers.append(nn.Linear(c_last * h * w, n_classes, rng=gen))
+    # the classifier starts at zero: every class equally likely, loss ln K, whatever the
+    # (large, after a global max-pool) features; airbench scales its head down for the same
+    layers.append(nn.Linear(c_last * h * w, n_classes, init="zeros", rng=gen))
     return nn.Sequential(*layers)

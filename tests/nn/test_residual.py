@@ -181,3 +181,31 @@ def test_a_resnet_is_a_few_lines_and_learns(rng):
         opt.step()
         opt.zero_grad()
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_hostile_architectures_are_refused_before_allocating(tmp_path):
+    """A model file whose architecture declares a gigantic layer, or a malformed Residual,
+    is refused with ModelFileError (no allocation of the declared size, no traceback)."""
+    from vedere.nn import ModelFileError
+    from vedere.nn.io import pack
+
+    def write(arch, name):
+        path = tmp_path / name
+        path.write_bytes(pack({}, {"architecture": arch, "extra": {}}))
+        return path
+
+    huge = {
+        "type": "Conv2d",
+        "config": {"in_channels": 60000, "out_channels": 60000, "kernel_size": 3},
+    }
+    with pytest.raises(ModelFileError, match=r"Conv2d weight .* more than the \d+ allowed"):
+        load(write({"type": "Sequential", "config": {"layers": [huge]}}, "huge.safetensors"))
+    wide = {"type": "BatchNorm2d", "config": {"num_features": 10**12}}
+    with pytest.raises(ModelFileError, match="num_features must be at most"):
+        load(write(wide, "bn.safetensors"))
+    kernel = {"type": "MaxPool2d", "config": {"kernel_size": [10**9, 2]}}
+    with pytest.raises(ModelFileError, match="kernel_size must be at most 256"):
+        load(write(kernel, "pool.safetensors"))
+    for bad in ({"type": "Residual", "config": {}}, {"type": "Residual", "config": {"body": 3}}):
+        with pytest.raises(ModelFileError, match="Residual needs a config with a 'body'"):
+            load(write(bad, "res.safetensors"))

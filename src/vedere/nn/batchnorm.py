@@ -54,7 +54,7 @@ class _BatchNorm(Module):
         dtype: str | np.dtype | type = "float32",
     ) -> None:
         super().__init__()
-        self.num_features = positive_int(num_features, "num_features")
+        self.num_features = positive_int(num_features, "num_features", 2**24)
         if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps > 0):
             raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
         if not (isinstance(momentum, (int, float)) and 0 <= momentum <= 1):

@@ -22,7 +22,7 @@ from .init import as_generator, init_weight, resolve
 from .kernels_loader import kernels
 from .module import Module
 from .parameter import Parameter
-from .spatial import check_nchw, nchw, nhwc, output_size, pair, positive_int
+from .spatial import MAX_WEIGHTS, check_nchw, nchw, nhwc, output_size, pair, positive_int
 from .validation import check_float_array
 
 _WORKSPACE = threading.local()
@@ -141,17 +141,22 @@ class Conv2d(Module):
         self.out_channels = positive_int(out_channels, "out_channels")
         self.kernel_size = pair(kernel_size, "kernel_size", 1)
         self.stride = pair(stride, "stride", 1)
-        self.padding = pair(padding, "padding", 0)
+        self.padding = pair(padding, "padding", 0)  # each at most MAX_KERNEL
         if not isinstance(bias, (bool, np.bool_)):
             raise ValueError(f"bias must be True or False, got {bias!r}")
         dt = np.dtype(dtype)
         if dt not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {dt}")
         self.init = None if init is None else resolve(init)
-        gen = as_generator(rng)
         kh, kw = self.kernel_size
         fan_in = self.in_channels * kh * kw
         shape = (self.out_channels, self.in_channels, kh, kw)
+        if self.out_channels * fan_in > MAX_WEIGHTS:  # checked before allocating anything
+            raise ValueError(
+                f"Conv2d weight {shape} would hold {self.out_channels * fan_in} values, more "
+                f"than the {MAX_WEIGHTS} allowed"
+            )
+        gen = as_generator(rng)
         if self.init is None:  # PyTorch: kaiming_uniform_(a=√5) = U(±1/√fan_in), bias alike
             bound = 1.0 / np.sqrt(fan_in)
             w = gen.uniform(-bound, bound, shape).astype(dt)

@@ -47,7 +47,11 @@ class Residual(Module):
         cls, config: dict[str, Any], build: Callable[[dict[str, Any]], Module]
     ) -> Residual:
         """Rebuild from :meth:`get_config` (``build`` turns each child's dict into a module)."""
+        if not isinstance(config, dict) or not isinstance(config.get("body"), dict):
+            raise ValueError("Residual needs a config with a 'body' architecture")
         shortcut = config.get("shortcut")
+        if shortcut is not None and not isinstance(shortcut, dict):
+            raise ValueError("Residual's 'shortcut' must be an architecture or null")
         return cls(build(config["body"]), None if shortcut is None else build(shortcut))
 
     def check_input(self, x: object, name: str) -> np.ndarray:

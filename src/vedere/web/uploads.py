@@ -49,9 +49,13 @@ def read_image(data: bytes, name: str = "upload") -> np.ndarray:
             "allowed",
             413,
         )
-    try:
+    try:  # the header only: the size is checked before any pixel is decoded
         with Image.open(io.BytesIO(data)) as img:
             w, h = img.size
+    except Image.DecompressionBombError:  # Pillow's own cap (2 × 89 megapixels) said so
+        raise UploadError(
+            f"{name}: the image declares more than {MAX_PIXELS // 1_000_000} megapixels", 413
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise UploadError(f"{name}: not an image (PNG, JPEG, GIF, BMP, TIFF or WebP)") from None
     if w * h > MAX_PIXELS:

@@ -218,6 +218,31 @@ def test_decompression_bombs_get_413(client, path, side):
     assert "megapixels" in r.json()["error"]
 
 
+def _saved(fmt: str, rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("path", ["/api/classify", "/api/detect"])
+def test_only_the_listed_formats_are_decoded(client, path):
+    """Pillow's other plugins are never tried: a DirectDraw surface with unknown pixel
+    format flags raised NotImplementedError from Pillow (a 500) before."""
+    rgb = skdata.astronaut()[::8, ::8].copy()
+    dds = bytearray(_saved("DDS", rgb))
+    dds[80:84] = bytes(4)  # the pixel format's flags
+    with pytest.raises(NotImplementedError):  # Pillow itself cannot read it
+        Image.open(io.BytesIO(bytes(dds))).load()
+    for payload in (bytes(dds), _saved("DDS", rgb), _saved("TGA", rgb)):
+        r = client.post(path, content=payload, headers={"X-Filename": "odd.img"})
+        assert r.status_code == 400 and "odd.img: not an image" in r.json()["error"]
+    for fmt in uploads.FORMATS:  # the listed ones are read, as the same pixels
+        r = client.post(path, content=_saved(fmt, rgb))
+        assert r.status_code == 200, (fmt, r.text)
+    ppm = _saved("PPM", rgb)
+    np.testing.assert_array_equal(uploads.read_image(ppm), rgb)
+
+
 @pytest.mark.parametrize(
     ("path", "slots"), [("/api/detect", "detect_slots"), ("/api/classify", "upload_slots")]
 )

@@ -64,6 +64,8 @@ def read_image(data: bytes, name: str = "upload") -> np.ndarray:
                 )
             img.load()  # decode now, so that truncated files fail here
             return np.asarray(to_rgb(img), dtype=np.uint8).copy()
+    except UploadError:
+        raise
     except Image.DecompressionBombError:  # Pillow's own cap (2 × 89 megapixels) said so
         raise UploadError(
             f"{name}: the image declares more than {MAX_PIXELS // 1_000_000} megapixels", 413

@@ -20,13 +20,14 @@ from PIL import Image, UnidentifiedImageError
 
 from ..classify.base import BaseClassifier
 from ..classify.run import top_classes
+from ..data import images
 from ..data.images import to_rgb
 from ..detect.cascade import Cascade
 from ..detect.detector import detect
 from ..detect.samples import to_gray
 
 MAX_BYTES = 10 * 2**20  # 10 MiB per upload
-MAX_PIXELS = 40_000_000  # 40 megapixels
+MAX_PIXELS = images.MAX_PIXELS  # 40 megapixels, as everywhere vedere decodes images
 #: the formats uploads may have (Pillow's other plugins — DDS, EPS, ICNS… — are never tried)
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM")
 #: the exceptions Pillow's decoders raise on corrupt data (they go beyond OSError)

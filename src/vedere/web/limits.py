@@ -116,7 +116,8 @@ class Slots:
         while not self.try_acquire():
             if time.monotonic() >= deadline:
                 raise LimitError(
-                    f"busy: {self.n} {self.what} already running; retry in a few seconds",
+                    f"busy: the playground runs at most {self.n} {self.what} at once; "
+                    "retry in a few seconds",
                     503,
                     retry_after=max(1, round(wait)),
                 )

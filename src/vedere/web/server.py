@@ -105,8 +105,8 @@ class Playground:
         self.cascade = resolve_cascade("frontalface")
         self.registry = Registry(max_sessions, linger, frame_interval)
         self.frame_interval = frame_interval
-        self.upload_slots = Slots(max_uploads, "uploads are")
-        self.detect_slots = Slots(max_detections, "face detections are")
+        self.upload_slots = Slots(max_uploads, "uploads")
+        self.detect_slots = Slots(max_detections, "face detections")
         self.busy_wait = busy_wait
         self._samples: list[tuple[str, bytes]] | None = None
 

@@ -196,6 +196,23 @@ def test_event_streams_per_session_are_capped(client, playground):
         client.post(f"/api/sessions/{sid}/close")
 
 
+def test_loss_history_is_thinned_not_grown_without_bound(monkeypatch):
+    from vedere.web import session as session_module
+
+    monkeypatch.setattr(session_module, "MAX_HISTORY", 8)
+    s = session_module.Session(PlaygroundConfig(dataset="xor", n_points=10, layers=(2,)))
+    kept = s.history
+    for _ in range(20):
+        s.step()
+    epochs = [row[0] for row in s.history]
+    assert 4 <= len(epochs) <= 8  # on main: 20 rows, one per step, without end
+    assert epochs == sorted(set(epochs)) and set(epochs) <= set(range(1, 21))
+    assert epochs[0] == 1  # the curves still span the run from its start
+    assert s.history[-1][0] == s.epoch == 20
+    assert s.history is not kept  # a new list: an event stream sends it whole ("new_run")
+    s.close()
+
+
 # -- 3. uploads ----------------------------------------------------------------------------
 def _declaring(width: int, height: int) -> bytes:
     """A tiny valid PNG whose header declares ``width`` × ``height`` (a decompression bomb)."""

@@ -12,6 +12,10 @@ and, every ``frame_interval`` seconds, publishes a *frame*:
   its largest magnitude to [-1, 1] and stored as a byte (0 ↔ -1, 255 ↔ +1);
 - the data loss (cross-entropy without penalties) and accuracy on the training and test points.
 
+The loss curves (``history``: [epoch, train loss, test loss] rows) keep at most
+``MAX_HISTORY`` rows: when full, every other row is dropped, so a run of any length costs
+bounded memory and its curves still span it from the start.
+
 All arrays travel base64-encoded. Every random choice (points, split, weights, batches,
 dropout masks) flows from the config's ``seed``.
 """
@@ -35,6 +39,8 @@ from ..nn.regularizers import Regularized, penalties
 from .params import MAX_POINTS, ParamError, PlaygroundConfig, parse_config, short_repr
 
 EXTENT = 1.6  # the plane shown: [-EXTENT, EXTENT]²
+#: the most loss-curve points a session keeps (a long run keeps every other one, and so on)
+MAX_HISTORY = 10_000
 
 
 class SessionError(ValueError):
@@ -326,6 +332,8 @@ class Session:
         train_loss, train_acc = self._measure(self.x_train, self.y_train)
         test_loss, test_acc = self._measure(self.x_test, self.y_test)
         if record:
+            if len(self.history) >= MAX_HISTORY:  # thinned into a new list: streams resend it
+                self.history = self.history[::2]
             self.history.append([self.epoch, train_loss, test_loss])
         frame: dict[str, Any] = {
             "epoch": self.epoch,

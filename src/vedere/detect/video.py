@@ -190,7 +190,9 @@ def open_video(path: str | os.PathLike[str]) -> Iterator[tuple[VideoInfo, Iterat
         yield info, _frames(path, container, stream, info)
 
 
-def _frames(path: str | os.PathLike[str], container: Any, stream: Any, info: VideoInfo):  # type: ignore[no-untyped-def]
+def _frames(
+    path: str | os.PathLike[str], container: Any, stream: Any, info: VideoInfo
+) -> Iterator[Frame]:
     av = _av()
     n = 0
 
@@ -208,7 +210,7 @@ def _frames(path: str | os.PathLike[str], container: Any, stream: Any, info: Vid
                 yield convert(fr)
                 n += 1
     except av.FFmpegError as e:
-        broken = f"corrupt or truncated video ({_why(e)})"
+        broken = f"truncated or corrupt video (FFmpeg: {_why(e)})"
         with contextlib.suppress(av.FFmpegError):  # frames still inside the decoder
             for fr in stream.codec_context.decode(None):
                 yield convert(fr)
@@ -218,9 +220,9 @@ def _frames(path: str | os.PathLike[str], container: Any, stream: Any, info: Vid
         # a declared count is exact; one from the duration may be off by one by rounding
         short = expected is not None and n < expected - (0 if info.frames > 0 else 1)
         if n == 0:
-            broken = "no frame could be decoded"
+            broken = "truncated or corrupt video (no frame could be decoded)"
         elif short:
-            broken = f"truncated video ({n} of {expected} frames decoded)"
+            broken = f"truncated or corrupt video ({n} of the {expected} frames it declares)"
     if broken is not None:
         raise VideoError(path, broken, n)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import click
@@ -21,16 +22,21 @@ def detect_video_cli(
 ) -> None:
     """One line per frame on stdout (JSON with ``--json``), a progress bar on stderr; a broken
     video is an error naming the frame, after the frames before it are printed and written."""
+    from tqdm import tqdm
+
     from ..detect.video import detect_video
 
-    def show(r: dict) -> None:
+    def echo(line: str) -> None:  # above the progress bar, which stays at the bottom
+        tqdm.write(line, file=sys.stdout)
+
+    def show(r: dict[str, Any]) -> None:
         if as_json:
-            click.echo(json.dumps(r))
+            echo(json.dumps(r))
             return
         t = "" if r["time"] is None else f" ({r['time']:.2f} s)"
         n = len(r["boxes"])
         found = " ".join(f"x={b['x']} y={b['y']} w={b['w']} h={b['h']}" for b in r["boxes"])
-        click.echo(f"frame {r['frame']}{t}: {n} {'box' if n == 1 else 'boxes'} {found}".rstrip())
+        echo(f"frame {r['frame']}{t}: {n} {'box' if n == 1 else 'boxes'} {found}".rstrip())
 
     res = detect_video(
         path, cascade, out=out, boxes_out=boxes, on_frame=show, track=track, progress=True, **kwargs
@@ -38,7 +44,8 @@ def detect_video_cli(
     if not as_json:
         i = res.info
         fps = f", {float(i.rate):g} frames/s" if i.rate else ""
+        speed = res.frames / res.seconds if res.seconds > 0 else 0.0
         click.echo(
-            f"{path}: {res.frames} frames ({i.width}x{i.height}{fps}), "
-            f"boxes in {res.with_boxes}" + (f"; wrote {out}" if out else "")
+            f"{path}: {res.frames} frames ({i.width}x{i.height}{fps}), boxes in "
+            f"{res.with_boxes}, scanned at {speed:.1f} frames/s" + (f"; wrote {out}" if out else "")
         )

@@ -28,6 +28,7 @@ import contextlib
 import json
 import os
 import stat
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -333,12 +334,13 @@ class _Encoder:
 
 @dataclass
 class VideoResult:
-    """What :func:`detect_video` did: the header, frames processed, frames with a box, and
-    the error where the file broke (None if it was read to the end)."""
+    """What :func:`detect_video` did: the header, frames processed, frames with a box, the
+    seconds it took, and the error where the file broke (None if it was read to the end)."""
 
     info: VideoInfo
     frames: int = 0
     with_boxes: int = 0
+    seconds: float = 0.0
     error: VideoError | None = None
 
 
@@ -400,6 +402,7 @@ def detect_video(
         def run(files: list[IO[bytes] | None]) -> None:
             video_f, lines_f = files
             encoder = None
+            t0 = time.perf_counter()
             bar = tqdm(
                 total=info.expected_frames(),
                 desc=Path(path).name[:30],
@@ -444,6 +447,7 @@ def detect_video(
                 bar.close()
                 if encoder is not None:
                     encoder.close()
+                result.seconds = time.perf_counter() - t0
 
         _outputs(paths, run)
     if result.error is not None:

@@ -161,6 +161,31 @@ def test_box_smoother_worked_example():
     assert b.shape == (0, 4)
 
 
+def test_box_smoother_refuses_too_many_boxes(monkeypatch):
+    monkeypatch.setattr(video, "TRACK_MAX_BOXES", 3)
+    s = video.BoxSmoother()
+    s.update(np.zeros((3, 4)))
+    with pytest.raises(ValueError, match="at most 3 boxes a frame, got 4"):
+        s.update(np.zeros((4, 4)))
+
+
+def test_the_decoder_has_ffmpegs_pixel_cap_too(videos, monkeypatch):
+    """Frames over the cap are refused by FFmpeg itself too (should a stream's frames be
+    larger than its header says): with the cap lowered after the header check, the decoder
+    refuses to start, before vedere's own check of the first frame would."""
+    header = video._info
+
+    def then_lower_the_cap(*args):
+        out = header(*args)
+        monkeypatch.setattr(video, "MAX_PIXELS", 100)
+        return out
+
+    monkeypatch.setattr(video, "_info", then_lower_the_cap)
+    with video.open_video(videos / "faces.mp4") as (_, frames):
+        with pytest.raises(video.VideoError, match=r"corrupt video \(FFmpeg: .*at frame 0$"):
+            next(frames)
+
+
 def test_iou_against_worked_numbers():
     a = np.array([[0, 0, 10, 10]])
     b = np.array([[5, 0, 10, 10], [20, 20, 5, 5], [0, 0, 10, 10]])

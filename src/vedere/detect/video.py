@@ -19,7 +19,8 @@ annotated, written and reported.
 previous frame's boxes greedily by IoU (highest first, at least :data:`TRACK_MIN_IOU`); a
 matched box continues that track, others start new ones, tracks with no match end. The box
 reported is the rounded mean of its track's last :data:`TRACK_FRAMES` raw boxes, so the
-number of boxes per frame is unchanged and only their positions are smoothed.
+number of boxes per frame is unchanged and only their positions are smoothed. A frame with
+more than :data:`TRACK_MAX_BOXES` boxes (ungrouped windows) is refused.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ DEFAULT_RATE = Fraction(25)
 MAX_RATE = 240
 TRACK_FRAMES = 5
 TRACK_MIN_IOU = 0.3
+#: the most boxes a frame may have for tracking (the IoU matrix is boxes × tracks)
+TRACK_MAX_BOXES = 1000
 
 
 class VideoError(ValueError):
@@ -188,6 +191,8 @@ def open_video(path: str | os.PathLike[str]) -> Iterator[tuple[VideoInfo, Iterat
     fh, container = _open_input(path)
     with fh, container:
         stream, info = _info(path, container)
+        # FFmpeg's own cap, for frames larger than the header said (its default: INT_MAX)
+        stream.codec_context.options = {"max_pixels": str(MAX_PIXELS)}
         yield info, _frames(path, container, stream, info)
 
 
@@ -265,6 +270,11 @@ class BoxSmoother:
 
     def update(self, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         boxes = np.asarray(boxes, np.int64).reshape(-1, 4)
+        if len(boxes) > TRACK_MAX_BOXES:
+            raise ValueError(
+                f"tracking follows at most {TRACK_MAX_BOXES} boxes a frame, got {len(boxes)} "
+                "(group the windows: --grouping opencv or nms)"
+            )
         prev = np.array([h[-1] for _, h in self._tracks], np.int64).reshape(-1, 4)
         overlap = iou(boxes, prev)
         match: dict[int, int] = {}

@@ -40,11 +40,18 @@ def face_frames(n: int = N, w: int = W, h: int = H) -> list[np.ndarray]:
     return out
 
 
-def write_video(path: Path, frames: list[np.ndarray], options: dict | None = None) -> Path:
-    fmt, codec = video.ENCODERS[path.suffix]
+def write_video(
+    path: Path,
+    frames: list[np.ndarray],
+    options: dict | None = None,
+    codec: str | None = None,
+    pix_fmt: str = "yuv420p",
+) -> Path:
+    fmt, default_codec = video.ENCODERS[path.suffix]
+    codec = codec or default_codec
     with av.open(str(path), "w", format=fmt, options=options or {}) as c:
         s = c.add_stream(codec, rate=10)
-        s.width, s.height, s.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        s.width, s.height, s.pix_fmt = frames[0].shape[1], frames[0].shape[0], pix_fmt
         for f in frames:
             for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
                 c.mux(p)
@@ -267,6 +274,14 @@ def test_broken_files_are_one_line_errors(videos, tmp_path, name, content, probl
     assert r.stderr.splitlines()[-1].startswith(f"error: {src}: {problem}")
     assert "Traceback" not in r.output
     assert not out.exists() and not (tmp_path / "b.jsonl").exists()
+
+
+def test_a_rare_codec_is_refused_before_decoding(tmp_path):
+    src = write_video(tmp_path / "rare.avi", face_frames(2), codec="huffyuv", pix_fmt="yuv422p")
+    assert len(decode(src)) == 2  # FFmpeg would decode it
+    r = run("detect", src)
+    assert r.exit_code == 1
+    assert r.stderr.startswith(f"error: {src}: its codec 'huffyuv' is not one vedere decodes (")
 
 
 def test_missing_file_and_a_folder(tmp_path):

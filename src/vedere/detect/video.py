@@ -8,12 +8,13 @@ and scanned with :func:`vedere.detect.detector.detect`: a frame's boxes are exac
 **Reading hostile files.** Only regular files, opened by vedere and handed to FFmpeg as a
 Python file object, with FFmpeg's ``format_whitelist`` set to :data:`DEMUXERS` (MP4/MOV,
 Matroska/WebM, AVI, Y4M) and ``protocol_whitelist`` to ``file``: playlists (HLS), concat
-lists, images and other demuxers that could open further files or URLs are refused. The
-frame size is checked against :data:`MAX_PIXELS` from the header before decoding, and again
-for every frame before it is converted. A file that stops decoding — an FFmpeg error, or
-fewer frames than its header declares (its frame count, or its duration × frame rate) — is a
-:class:`VideoError` naming the frame where it broke; the frames decoded before it are still
-annotated, written and reported.
+lists, images and other demuxers that could open further files or URLs are refused; only the
+common decoders of :data:`DECODERS` are started. The frame size is checked against
+:data:`MAX_PIXELS` from the header before decoding, FFmpeg's decoder gets the same cap
+(``max_pixels``), and every frame is checked again before it is converted. A file that
+stops decoding — an FFmpeg error, or fewer frames than its header declares (its frame count,
+or its duration × frame rate) — is a :class:`VideoError` naming the frame where it broke;
+the frames decoded before it are still annotated, written and reported.
 
 **Tracking** (``track=True``, :class:`BoxSmoother`): each frame's boxes are matched to the
 previous frame's boxes greedily by IoU (highest first, at least :data:`TRACK_MIN_IOU`); a
@@ -49,6 +50,9 @@ from .samples import to_gray
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".y4m")
 #: the only FFmpeg demuxers vedere lets read a file (no playlists, concat lists or images)
 DEMUXERS = "mov,matroska,avi,yuv4mpegpipe"
+#: the only video decoders vedere starts (FFmpeg's many rarer ones stay unused)
+DECODERS = ("h264", "hevc", "vp8", "vp9", "av1", "libdav1d", "libaom-av1", "mpeg4",
+            "mpeg1video", "mpeg2video", "mjpeg", "theora", "rawvideo")  # fmt: skip
 #: the output container and codec for each suffix --out may have
 ENCODERS = {
     ".mp4": ("mp4", "libx264"),
@@ -61,6 +65,8 @@ ENCODERS = {
 #: frame rate written when the input declares none (or an absurd one)
 DEFAULT_RATE = Fraction(25)
 MAX_RATE = 240
+#: what demuxing and decoding raise on a broken file (PyAV's FFmpegError is a ValueError)
+DECODE_ERRORS = (ValueError, OSError, EOFError)
 TRACK_FRAMES = 5
 TRACK_MIN_IOU = 0.3
 #: the most boxes a frame may have for tracking (the IoU matrix is boxes × tracks)
@@ -160,6 +166,10 @@ def _info(path: str | os.PathLike[str], container: Any) -> tuple[Any, VideoInfo]
         raise VideoError(path, "has no video stream")
     stream = container.streams.video[0]
     cc = stream.codec_context
+    if cc.name not in DECODERS:
+        raise VideoError(
+            path, f"its codec {cc.name!r} is not one vedere decodes ({', '.join(DECODERS)})"
+        )
     w, h = int(cc.width or 0), int(cc.height or 0)
     if w <= 0 or h <= 0:
         raise VideoError(path, f"the header declares a {w}x{h} frame")
@@ -199,7 +209,6 @@ def open_video(path: str | os.PathLike[str]) -> Iterator[tuple[VideoInfo, Iterat
 def _frames(
     path: str | os.PathLike[str], container: Any, stream: Any, info: VideoInfo
 ) -> Iterator[Frame]:
-    av = _av()
     n = 0
 
     def convert(fr: Any) -> Frame:
@@ -215,12 +224,18 @@ def _frames(
             for fr in packet.decode():
                 yield convert(fr)
                 n += 1
-    except av.FFmpegError as e:
+    except VideoError:
+        raise
+    except DECODE_ERRORS as e:
         broken = f"truncated or corrupt video (FFmpeg: {_why(e)})"
-        with contextlib.suppress(av.FFmpegError):  # frames still inside the decoder
+        try:  # the frames still inside the decoder
             for fr in stream.codec_context.decode(None):
                 yield convert(fr)
                 n += 1
+        except VideoError:
+            raise
+        except DECODE_ERRORS:
+            pass
     if broken is None:
         expected = info.expected_frames()
         # a declared count is exact; one from the duration may be off by one by rounding

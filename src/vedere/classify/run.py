@@ -169,8 +169,17 @@ def evaluate_arrays(est: BaseClassifier, x: np.ndarray, y: np.ndarray) -> dict[s
 def _figures(est: BaseClassifier, cfg: RunConfig, run_dir: Path, report: dict[str, Any]) -> None:
     from ..viz import plot_confusion, plot_history, plot_templates
 
-    if len(est.history_):
-        plot_history(est.history_, run_dir / "curves.png", title=f"{cfg.model} — training curves")
+    h = est.history_
+    if len(h):
+        columns = {
+            c: h.column(c) for c in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")
+        }
+        plot_history(
+            columns,
+            run_dir / "curves.png",
+            title=f"{cfg.model} — training curves",
+            best_epoch=h.best_epoch,
+        )
     plot_confusion(
         np.asarray(report["confusion_matrix"]),
         report["classes"],
@@ -179,11 +188,13 @@ def _figures(est: BaseClassifier, cfg: RunConfig, run_dir: Path, report: dict[st
     )
     if cfg.model in LINEAR and est.preprocess_.kind == "image":
         w = est.network_.parameters()[0].data
-        names = (
-            [str(c) for c in est.classes_]
-            if w.shape[0] == len(est.classes_)
-            else [str(est.classes_[1])]
-        )
+        names = [str(c) for c in est.classes_]
+        if w.shape[0] == 1:
+            # one output, positive for classes_[1] (sorted: "cat" < "not-cat"); the template
+            # shown is the positive class's, so w's sign flips when classes_[1] is not it
+            positive = cfg.positive_class if cfg.model == "logistic" else names[1]
+            w = w if names[1] == positive else -w
+            names = [positive]
         plot_templates(
             w,
             est.preprocess_.shape,

@@ -68,8 +68,9 @@ DTYPES = {
     "I64": np.dtype("<i8"),
     "F64": np.dtype("<f8"),
 }
-#: the dtypes a model's parameters may have
-PARAMETER_DTYPES = (np.dtype("<f4"), np.dtype("<f8"))
+#: the dtypes a model's saved arrays may have: float parameters (and statistics), int64
+#: counters; none wider than 8 bytes, so building never takes more than twice the file
+STATE_DTYPES = (np.dtype("<f4"), np.dtype("<f8"), np.dtype("<i8"))
 
 
 class ModelFileError(ValueError):
@@ -377,13 +378,18 @@ def build(arch: dict[str, Any]) -> Module:
         if not isinstance(layers, list) or set(config) - {"layers"}:
             raise ValueError('Sequential\'s config must be {"layers": [...]}')
         return Sequential(*[build(layer) for layer in layers])
-    return _layer_class(kind)(**config)
+    cls = _layer_class(kind)
+    from_config = getattr(cls, "from_config", None)  # containers build their children
+    if from_config is not None:
+        return from_config(config, build)
+    return cls(**config)
 
 
 def declared_shapes(arch: dict[str, Any]) -> dict[str, tuple[int, ...]]:
-    """The parameter shapes an architecture declares, by name, computed from its config
+    """The shapes of the arrays an architecture declares, by name, computed from its config
     alone (:meth:`Module.parameter_shapes`) wherever the layer type can; a layer type that
-    cannot is built on its own to find out (cheap for the parameter-free layers)."""
+    cannot is built on its own to find out (cheap for the parameter-free layers).
+    Containers other than Sequential compute their children's with this function."""
     kind, config = _parts(arch)
     if kind == "Sequential":
         layers = config.get("layers", [])
@@ -429,7 +435,7 @@ def load_with_extra(path: str | os.PathLike[str]) -> tuple[Module, dict[str, Any
             )
         for name, shape in want.items():
             t = have[name]
-            if t.shape != shape or t.dtype not in PARAMETER_DTYPES:
+            if t.shape != shape or t.dtype not in STATE_DTYPES:
                 raise ModelFileError(
                     path,
                     f"weight {name} has shape {t.shape} {t.dtype}, the architecture needs "

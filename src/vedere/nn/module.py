@@ -68,12 +68,15 @@ class Module:
 
     @classmethod
     def parameter_shapes(cls, config: dict[str, Any]) -> dict[str, tuple[int, ...]] | None:
-        """The shapes of the parameters ``cls(**config)`` would have, by name, computed
-        without building it (and without trusting ``config``: ValueError if it is invalid).
+        """The shapes of the arrays ``cls(**config)`` would save (its parameters, and any
+        non-trainable state), by name, computed without building it and without trusting
+        ``config`` (ValueError if it is invalid).
 
         A model file's tensors are checked against these before any layer is allocated.
-        Layers with parameters override this; the default, None, means "unknown: build the
-        layer to find out", which costs nothing for parameter-free layers.
+        Layers with parameters override this (containers with
+        :func:`vedere.nn.io.declared_shapes` on each child's ``{"type", "config"}``); the
+        default, None, means "unknown: build the layer to find out", which costs nothing
+        for parameter-free layers.
         """
         return None
 

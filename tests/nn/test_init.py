@@ -109,3 +109,11 @@ def test_glorot_is_not_lecun_and_xavier_is_lecun():
     glorot = init_weight(shape, "glorot", np.random.default_rng(0), np.float64)
     assert glorot.std() / lecun.std() == pytest.approx(np.sqrt(2 * 900 / 1000), rel=1e-9)
     assert Linear(3, 2, init="xavier", rng=0).get_config()["init"] == "lecun"
+
+
+def test_every_offered_name_resolves():
+    # vedere train --init and the playground offer these; "xavier" stays among them
+    from vedere.nn.init import CANONICAL, SCHEMES, resolve
+
+    assert "xavier" in SCHEMES and set(CANONICAL) <= set(SCHEMES)
+    assert {resolve(s) for s in SCHEMES} == set(CANONICAL)

@@ -26,7 +26,12 @@ from __future__ import annotations
 
 import numpy as np
 
-SCHEMES = ("zeros", "small", "lecun", "he", "glorot")
+#: the schemes, by their proper names
+CANONICAL = ("zeros", "small", "lecun", "he", "glorot")
+#: the names offered to users (``vedere train --init``, the playground): the schemes and
+#: "xavier", the name the course's N(0, 1)/sqrt(n_in) had before (an alias of lecun)
+SCHEMES = ("zeros", "small", "lecun", "xavier", "he", "glorot")
+#: every other accepted name → its scheme
 ALIASES = {
     "xavier": "lecun",
     "calibrated": "lecun",
@@ -54,9 +59,9 @@ def as_generator(rng: np.random.Generator | int | None) -> np.random.Generator:
 def resolve(scheme: str) -> str:
     """Canonical scheme name; ValueError listing the valid names otherwise."""
     name = ALIASES.get(scheme, scheme) if isinstance(scheme, str) else scheme
-    if name not in SCHEMES:
+    if name not in CANONICAL:
         raise ValueError(
-            f"unknown initialisation {scheme!r}; choose one of {', '.join(SCHEMES)} "
+            f"unknown initialisation {str(scheme)[:40]!r}; choose one of {', '.join(CANONICAL)} "
             f"(aliases: {', '.join(f'{a}={n}' for a, n in ALIASES.items())})"
         )
     return name

@@ -210,3 +210,27 @@ def test_malformed_architectures_are_refused(tmp_path, arch):
     path = forge(tmp_path / "m.safetensors", arch, {})
     with pytest.raises(ModelFileError, match=r"m\.safetensors: .*(invalid architecture|weights)"):
         nn.load(path)
+
+
+def test_a_1kb_file_declaring_4gb_fails_fast_under_a_memory_limit(tmp_path):
+    # the real thing, in a subprocess limited to 1.5 GB of address space: today's loader
+    # built Linear(20000, 20000) (4.6 GB with its float64 draw) before looking at the tensors
+    import subprocess
+    import sys
+
+    path = forge(tmp_path / "big.safetensors", linear_arch(20000, 20000), small_tensors())
+    code = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (1536 << 20, 1536 << 20))\n"
+        "import vedere.nn as nn\n"
+        "try:\n"
+        "    nn.load(sys.argv[1])\n"
+        "except nn.ModelFileError as e:\n"
+        "    print('refused:', e)\n"
+    )
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert r.returncode == 0, r.stderr[-500:]
+    assert r.stdout.startswith(f"refused: {path}: weight 0.")

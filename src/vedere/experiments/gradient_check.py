@@ -99,4 +99,4 @@ def run(ctx: Context) -> dict[str, Any]:
 
 def _suite(seed: int) -> dict[str, Any]:
     rows, _ = run_suite(seed)
-    return {"rows": [[n, float(e), bool(p)] for n, e, p in rows]}
+    return {"rows": [[r.name, float(r.rel_error), bool(r.passed)] for r in rows]}

@@ -8,10 +8,10 @@ import pytest
 
 from tests.detect.photos import PHOTOS
 from tests.helpers import FACES24 as FACES
-from vedere.detect.cascade import CascadeFileError, load_cascade
+from vedere.detect.cascade import CascadeFileError, load_cascade, parse_cascade
 from vedere.detect.detector import detect, detect_raw
 from vedere.detect.mining import NegativeMiner
-from vedere.detect.opencv_xml import from_xml, opencv_cascade_path, to_xml
+from vedere.detect.opencv_xml import opencv_cascade_path
 from vedere.detect.samples import load_windows, to_gray
 from vedere.detect.training import TrainParams, train_cascade
 
@@ -111,9 +111,9 @@ def test_our_cascade_exported_to_xml_runs_in_opencv_with_the_same_boxes(
 
 def test_stock_xml_round_trips_through_our_writer():
     src = opencv_cascade_path("frontalface_default")
-    c = from_xml(src.read_bytes(), src)
+    c = parse_cascade(src.read_bytes(), src)
     assert c.n_stages == 25 and len(c.feature) == 2913
-    again = from_xml(to_xml(c))
+    again = parse_cascade(c.to_xml())
     for name in ("feature", "threshold", "left", "right", "stage_ends", "stage_threshold"):
         np.testing.assert_array_equal(getattr(again, name), getattr(c, name))
     np.testing.assert_array_equal(again.features.rects, c.features.rects)
@@ -136,7 +136,7 @@ def test_bad_cascade_files_name_the_file_and_the_problem(small_cascade, tmp_path
         .replace('"threshold": ', '"threshold": NaN, "x": ', 1)
         .encode(),
         "entities.xml": b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "xx">]><a>&x;</a>',
-        "broken.xml": to_xml(cascade)[:-200],
+        "broken.xml": cascade.to_xml()[:-200],
         "tree.xml": opencv_cascade_path("frontalface_alt2").read_bytes(),
     }
     for name, data in cases.items():

@@ -10,14 +10,15 @@ from hypothesis import strategies as st
 from tests.detect.photos import PHOTOS
 from vedere.detect.detector import detect, detect_raw
 from vedere.detect.grouping import group_rectangles, iou, non_max_suppression
-from vedere.detect.opencv_xml import from_xml, opencv_cascade_path
+from vedere.detect.cascade import load_cascade
+from vedere.detect.opencv_xml import opencv_cascade_path
 from vedere.detect.resize import resize_linear
 
 
 @pytest.fixture(scope="module")
 def stock():
     path = opencv_cascade_path("frontalface_default")
-    return from_xml(path.read_bytes(), path), cv2.CascadeClassifier(str(path))
+    return load_cascade(path), cv2.CascadeClassifier(str(path))
 
 
 def as_set(boxes):

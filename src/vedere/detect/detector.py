@@ -27,7 +27,7 @@ import numpy as np
 
 from vedere.detect import kernels
 from vedere.detect.cascade import Cascade
-from vedere.detect.grouping import group_rectangles, non_max_suppression
+from vedere.detect.grouping import NMS_OVERLAP, group_rectangles, non_max_suppression
 from vedere.detect.normalize import image_integrals, inner_rect
 from vedere.detect.resize import resize_linear
 
@@ -91,7 +91,7 @@ def round_half_even(v: float) -> int:
     return int(np.rint(v))
 
 
-class _Compiled:
+class CompiledCascade:
     """A cascade's arrays laid out for the scan kernel."""
 
     def __init__(self, cascade: Cascade) -> None:
@@ -129,7 +129,7 @@ class _Compiled:
 
 
 def scan_level(
-    level: np.ndarray, compiled: _Compiled, step: int, skip_rejected: bool = True
+    level: np.ndarray, compiled: CompiledCascade, step: int, skip_rejected: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every window position of one pyramid level that the whole cascade accepts: (M, 2)
     (x, y) in level pixels and their last stage sums (M,)."""
@@ -188,7 +188,7 @@ def pyramid(
 
 def detect_raw(
     gray: np.ndarray,
-    cascade: Cascade | _Compiled,
+    cascade: Cascade | CompiledCascade,
     scale_factor: float = 1.1,
     min_size: tuple[int, int] | None = None,
     max_size: tuple[int, int] | None = None,
@@ -196,7 +196,7 @@ def detect_raw(
     """All accepted windows over the pyramid, before grouping: boxes (N, 4) and last stage
     sums (N,)."""
     gray = _check_gray(gray)
-    compiled = cascade if isinstance(cascade, _Compiled) else _Compiled(cascade)
+    compiled = cascade if isinstance(cascade, CompiledCascade) else CompiledCascade(cascade)
     window = compiled.cascade.window
     boxes, scores = [], []
     h, w = gray.shape
@@ -236,7 +236,7 @@ def detect(
     if min_neighbors < 0:
         raise ValueError(f"min_neighbors must be >= 0, got {min_neighbors}")
     gray = _check_gray(gray)
-    compiled = _Compiled(cascade)
+    compiled = CompiledCascade(cascade)
     boxes, scores = detect_raw(gray, compiled, scale_factor, min_size, max_size)
     if mirror:
         mb, ms = detect_raw(gray[:, ::-1].copy(), compiled, scale_factor, min_size, max_size)
@@ -246,7 +246,7 @@ def detect(
     if grouping == "none":
         return Detections(boxes, np.ones(len(boxes)), np.ones(len(boxes), np.int64))
     if grouping == "nms":
-        kept, sc, support = non_max_suppression(boxes, scores, 0.3, min_neighbors)
+        kept, sc, support = non_max_suppression(boxes, scores, NMS_OVERLAP, min_neighbors)
         return Detections(kept, sc, support)
     kept, counts = group_rectangles(boxes, min_neighbors)
     return Detections(kept, counts.astype(np.float64), counts)

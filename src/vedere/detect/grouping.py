@@ -5,6 +5,9 @@
   heights)/2 of each other, and joined transitively into clusters; a cluster of n windows
   becomes its average box, kept when n > min_neighbors; a kept box that lies inside a bigger
   kept box with more support (> max(3, n)), or with n < 3, is dropped.
+Both run in memory linear in the number of boxes (no n × n matrices: a scan that accepts
+every window of a photo gives hundreds of thousands).
+
 - :func:`non_max_suppression`: greedy NMS — the highest-scoring box suppresses every box that
   overlaps it by more than ``iou`` (intersection over union), and so on down the list.
 """
@@ -13,37 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from vedere.detect import kernels
 
-def _components(adj: np.ndarray) -> np.ndarray:
-    """Connected components of a symmetric boolean adjacency matrix: labels (n,) in order of
-    each component's first member."""
-    n = adj.shape[0]
-    labels = np.full(n, -1, dtype=np.int64)
-    k = 0
-    for i in range(n):
-        if labels[i] >= 0:
-            continue
-        members = np.zeros(n, dtype=bool)
-        members[i] = True
-        frontier = members.copy()
-        while frontier.any():
-            reach = adj[frontier].any(axis=0) & ~members
-            members |= reach
-            frontier = reach
-        labels[members] = k
-        k += 1
-    return labels
-
-
-def _similar(boxes: np.ndarray, eps: float) -> np.ndarray:
-    x, y, w, h = (boxes[:, i].astype(np.float64) for i in range(4))
-    delta = eps * (np.minimum.outer(w, w) + np.minimum.outer(h, h)) * 0.5
-    return (
-        (np.abs(np.subtract.outer(x, x)) <= delta)
-        & (np.abs(np.subtract.outer(y, y)) <= delta)
-        & (np.abs(np.subtract.outer(x + w, x + w)) <= delta)
-        & (np.abs(np.subtract.outer(y + h, y + h)) <= delta)
-    )
+#: the intersection over union above which NMS suppresses a box (the detector's "nms")
+NMS_OVERLAP = 0.3
 
 
 def group_rectangles(
@@ -55,36 +31,31 @@ def group_rectangles(
     boxes = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
     if min_neighbors <= 0 or len(boxes) == 0:
         return boxes.copy(), np.ones(len(boxes), dtype=np.int64)
-    labels = _components(_similar(boxes, eps))
+    b = boxes.astype(np.float64)
+    labels = kernels.cluster_labels(b[:, 0], b[:, 1], b[:, 2], b[:, 3], float(eps))
     n_cls = int(labels.max()) + 1
     sums = np.zeros((n_cls, 4), dtype=np.int64)
     np.add.at(sums, labels, boxes)
     counts = np.bincount(labels, minlength=n_cls)
     s = (np.float32(1) / counts.astype(np.float32))[:, None]
     avg = np.rint(sums.astype(np.float32) * s).astype(np.int64)
+    # a kept cluster inside another kept cluster with more support is dropped (compared with
+    # the kept clusters only, one row at a time: O(clusters) memory)
+    big = np.flatnonzero(counts > min_neighbors)
+    r2, n2 = avg[big], counts[big]
+    dx, dy = np.rint(r2[:, 2] * eps).astype(np.int64), np.rint(r2[:, 3] * eps).astype(np.int64)
     kept, sizes = [], []
-    for i in range(n_cls):
-        n1 = counts[i]
-        if n1 <= min_neighbors:
-            continue
-        r1 = avg[i]
-        inside = False
-        for j in range(n_cls):
-            n2 = counts[j]
-            if j == i or n2 <= min_neighbors:
-                continue
-            r2 = avg[j]
-            dx, dy = int(np.rint(r2[2] * eps)), int(np.rint(r2[3] * eps))
-            if (
-                r1[0] >= r2[0] - dx
-                and r1[1] >= r2[1] - dy
-                and r1[0] + r1[2] <= r2[0] + r2[2] + dx
-                and r1[1] + r1[3] <= r2[1] + r2[3] + dy
-                and (n2 > max(3, n1) or n1 < 3)
-            ):
-                inside = True
-                break
-        if not inside:
+    for a, i in enumerate(big):
+        r1, n1 = avg[i], counts[i]
+        inside = (
+            (r1[0] >= r2[:, 0] - dx)
+            & (r1[1] >= r2[:, 1] - dy)
+            & (r1[0] + r1[2] <= r2[:, 0] + r2[:, 2] + dx)
+            & (r1[1] + r1[3] <= r2[:, 1] + r2[:, 3] + dy)
+            & ((n2 > max(3, n1)) | (n1 < 3))
+        )
+        inside[a] = False
+        if not inside.any():
             kept.append(r1)
             sizes.append(n1)
     return np.array(kept, dtype=np.int64).reshape(-1, 4), np.array(sizes, dtype=np.int64)
@@ -102,7 +73,10 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def non_max_suppression(
-    boxes: np.ndarray, scores: np.ndarray, overlap: float = 0.3, min_neighbors: int = 0
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    overlap: float = NMS_OVERLAP,
+    min_neighbors: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Greedy NMS. Returns (kept boxes (K, 4), their scores (K,), and how many boxes each
     suppressed plus one (K,)); boxes with that count ≤ ``min_neighbors`` are dropped."""
@@ -111,13 +85,12 @@ def non_max_suppression(
     if len(boxes) != len(scores):
         raise ValueError(f"{len(boxes)} boxes but {len(scores)} scores")
     order = np.argsort(-scores, kind="stable")
-    ov = iou(boxes, boxes)
     alive = np.ones(len(boxes), dtype=bool)
     keep, support = [], []
-    for i in order:
+    for i in order:  # one row of overlaps at a time: O(n) memory
         if not alive[i]:
             continue
-        group = alive & (ov[i] > overlap)
+        group = alive & (iou(boxes[i], boxes)[0] > overlap)
         group[i] = True
         alive &= ~group
         keep.append(i)

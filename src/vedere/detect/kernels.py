@@ -1,18 +1,52 @@
-"""The detector's two hot loops, compiled with Numba (plain Python loops, JIT-compiled on first
-use and cached on disk): the best-stump pass of AdaBoost and the cascade's window scan.
+"""The detector's hot loops, compiled with Numba (plain Python loops, JIT-compiled on first
+use and cached on disk): the best-stump pass of AdaBoost, the cascade's window scan and the
+clustering of raw detections (:func:`cluster_labels`).
 
-Both are loops with a data-dependent exit or a running state that NumPy cannot express
+The first two are loops with a data-dependent exit or a running state that NumPy cannot express
 without materialising F × N temporaries; everything else stays in NumPy.
+
+**Threads.** Both kernels are ``parallel=True``. Numba's fallback threading layer
+(``workqueue``, used where neither TBB nor OpenMP is available) aborts the whole process when
+two Python threads launch parallel kernels at once — and the playground runs detections in
+Starlette's thread pool. So every call goes through :data:`PARALLEL_LOCK`: one parallel
+kernel runs at a time (it already uses every core), whatever the threading layer.
 """
 
 from __future__ import annotations
 
+import threading
+
 import numba
 import numpy as np
 
+from vedere.detect.normalize import VARIANCE_FLOOR
+
+#: held while a parallel kernel runs (see the module's docstring)
+PARALLEL_LOCK = threading.Lock()
+
+
+def stump_errors(
+    order: np.ndarray,
+    signed: np.ndarray,
+    t_pos: float,
+    t_neg: float,
+    flag: int,
+    out: np.ndarray,
+) -> None:
+    """:func:`_stump_errors` (documented there), one parallel kernel at a time."""
+    with PARALLEL_LOCK:
+        _stump_errors(order, signed, t_pos, t_neg, flag, out)
+
+
+def scan_cascade(*args: object) -> None:
+    """:func:`_scan_cascade` (documented there, same arguments), one parallel kernel at a
+    time."""
+    with PARALLEL_LOCK:
+        _scan_cascade(*args)
+
 
 @numba.njit(parallel=True, cache=True)
-def stump_errors(
+def _stump_errors(
     order: np.ndarray,
     signed: np.ndarray,
     t_pos: float,
@@ -43,7 +77,7 @@ def stump_errors(
 
 
 @numba.njit(parallel=True, cache=True)
-def scan_cascade(
+def _scan_cascade(
     ii: np.ndarray,
     sq: np.ndarray,
     stride: int,
@@ -78,7 +112,7 @@ def scan_cascade(
     in ``score``; column j is x = j·step."""
     n_s = stage_ends.shape[0]
     area32 = np.float32(norm_area)
-    limit = np.float32(0.1)
+    limit = np.float32(VARIANCE_FLOOR)
     for yi in numba.prange(ys.shape[0]):
         y = ys[yi]
         x = 0
@@ -127,3 +161,56 @@ def scan_cascade(
                 hit[yi, x // step] = 1
                 score[yi, x // step] = total
             x += step
+
+
+@numba.njit(cache=True)
+def _find(parent: np.ndarray, i: int) -> int:
+    root = i
+    while parent[root] != root:
+        root = parent[root]
+    while parent[i] != root:  # path compression
+        parent[i], i = root, parent[i]
+    return root
+
+
+@numba.njit(cache=True)
+def cluster_labels(
+    x: np.ndarray, y: np.ndarray, w: np.ndarray, h: np.ndarray, eps: float
+) -> np.ndarray:
+    """Connected components of OpenCV's similarity of boxes (float64 arrays of their x, y,
+    w, h): i ~ j when each of |Δx|, |Δy|, |Δ(x + w)|, |Δ(y + h)| is at most
+    δ = eps·(min(wᵢ, wⱼ) + min(hᵢ, hⱼ))/2. Labels (n,) int64 numbered in order of each
+    component's first member.
+
+    O(n) memory: boxes sorted by x, each compared only with those after it whose x is within
+    eps·(wᵢ + hᵢ)/2 ≥ δ (no similar pair lies further apart), joined with union-find."""
+    n = x.shape[0]
+    order = np.argsort(x, kind="mergesort")
+    parent = np.arange(n)
+    for a in range(n):
+        i = order[a]
+        bound = eps * (w[i] + h[i]) * 0.5
+        for b in range(a + 1, n):
+            j = order[b]
+            if x[j] - x[i] > bound:
+                break
+            delta = eps * (min(w[i], w[j]) + min(h[i], h[j])) * 0.5
+            if (
+                abs(x[i] - x[j]) <= delta
+                and abs(y[i] - y[j]) <= delta
+                and abs((x[i] + w[i]) - (x[j] + w[j])) <= delta
+                and abs((y[i] + h[i]) - (y[j] + h[j])) <= delta
+            ):
+                ri, rj = _find(parent, i), _find(parent, j)
+                if ri != rj:
+                    parent[max(ri, rj)] = min(ri, rj)
+    labels = np.full(n, -1, dtype=np.int64)
+    first = np.full(n, -1, dtype=np.int64)
+    k = 0
+    for i in range(n):
+        r = _find(parent, i)
+        if first[r] < 0:
+            first[r] = k
+            k += 1
+        labels[i] = first[r]
+    return labels

@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.detect.photos import PHOTOS
+from vedere.detect.cascade import load_cascade
 from vedere.detect.detector import detect, detect_raw
 from vedere.detect.grouping import group_rectangles, iou, non_max_suppression
-from vedere.detect.cascade import load_cascade
 from vedere.detect.opencv_xml import opencv_cascade_path
 from vedere.detect.resize import resize_linear
 

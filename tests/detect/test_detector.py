@@ -219,3 +219,31 @@ def test_concurrent_detections_are_safe_with_numbas_workqueue_layer(tmp_path):
     )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "same boxes" in r.stdout
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(0, 2**31), st.sampled_from([0.0005, 0.05, 0.2, 0.5, 3.0, 20.0]))
+def test_clusters_equal_the_pairwise_definition(seed, eps):
+    """Both clustering paths (grid, and the sweep for other eps / sizes) against connected
+    components of the full pairwise similarity matrix (scipy)."""
+    from scipy.sparse.csgraph import connected_components
+
+    from vedere.detect.grouping import cluster_labels
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 120))
+    xy = rng.integers(0, 80, (n, 2))
+    wh = rng.integers(0 if seed % 5 == 0 else 1, 60, (n, 2))  # some zero sizes: the sweep
+    boxes = np.hstack([xy, wh])
+    x, y, w, h = boxes.T.astype(np.float64)
+    delta = eps * (np.minimum.outer(w, w) + np.minimum.outer(h, h)) * 0.5
+    sim = (
+        (np.abs(np.subtract.outer(x, x)) <= delta)
+        & (np.abs(np.subtract.outer(y, y)) <= delta)
+        & (np.abs(np.subtract.outer(x + w, x + w)) <= delta)
+        & (np.abs(np.subtract.outer(y + h, y + h)) <= delta)
+    )
+    _, comp = connected_components(sim, directed=False)
+    _, first = np.unique(comp, return_index=True)
+    rank = np.argsort(np.argsort(first))  # number components by their first member
+    np.testing.assert_array_equal(cluster_labels(boxes, eps), rank[comp])

@@ -22,6 +22,31 @@ from vedere.detect import kernels
 NMS_OVERLAP = 0.3
 
 
+def cluster_labels(boxes: np.ndarray, eps: float) -> np.ndarray:
+    """OpenCV's clusters of (N, 4) int boxes: labels (N,) numbered in order of each cluster's
+    first box. Near-linear time and linear memory for boxes of positive size and eps in
+    [0.001, 10] (the grid of :func:`vedere.detect.kernels.cluster_labels_grid`), otherwise
+    an x-sorted sweep."""
+    b = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
+    x, y, w, h = (np.ascontiguousarray(b[:, i], dtype=np.float64) for i in range(4))
+    eps = float(eps)
+    s = w + h
+    if (
+        len(b) == 0
+        or not 1e-3 <= eps <= 10
+        or s.min() <= 0
+        or np.abs(b).max() > 2**40  # grid cells must be exact int64s
+    ):
+        return kernels.cluster_labels_sweep(x, y, w, h, eps)
+    step = np.log1p(2 * eps)
+    k = np.floor(np.log(s) / step).astype(np.int64)
+    k -= k.min()
+    # a class's cell side: eps/2 times the largest size s in the class, its largest b
+    base = float(np.exp(np.floor(np.log(s.min()) / step) * step))
+    cell = eps * 0.5 * base * np.exp((np.arange(int(k.max()) + 1) + 1) * step)
+    return kernels.cluster_labels_grid(x, y, w, h, eps, k, cell)
+
+
 def group_rectangles(
     boxes: np.ndarray, min_neighbors: int, eps: float = 0.2
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -31,8 +56,7 @@ def group_rectangles(
     boxes = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
     if min_neighbors <= 0 or len(boxes) == 0:
         return boxes.copy(), np.ones(len(boxes), dtype=np.int64)
-    b = boxes.astype(np.float64)
-    labels = kernels.cluster_labels(b[:, 0], b[:, 1], b[:, 2], b[:, 3], float(eps))
+    labels = cluster_labels(boxes, eps)
     n_cls = int(labels.max()) + 1
     sums = np.zeros((n_cls, 4), dtype=np.int64)
     np.add.at(sums, labels, boxes)
@@ -85,17 +109,9 @@ def non_max_suppression(
     if len(boxes) != len(scores):
         raise ValueError(f"{len(boxes)} boxes but {len(scores)} scores")
     order = np.argsort(-scores, kind="stable")
-    alive = np.ones(len(boxes), dtype=bool)
-    keep, support = [], []
-    for i in order:  # one row of overlaps at a time: O(n) memory
-        if not alive[i]:
-            continue
-        group = alive & (iou(boxes[i], boxes)[0] > overlap)
-        group[i] = True
-        alive &= ~group
-        keep.append(i)
-        support.append(int(group.sum()))
-    keep_a = np.array(keep, dtype=np.int64)
-    support_a = np.array(support, dtype=np.int64)
+    x1, y1 = boxes[:, 0].astype(np.float64), boxes[:, 1].astype(np.float64)
+    x2 = x1 + boxes[:, 2].astype(np.float64)
+    y2 = y1 + boxes[:, 3].astype(np.float64)
+    keep_a, support_a = kernels.greedy_nms(x1, y1, x2, y2, order, float(overlap))
     ok = support_a > min_neighbors if min_neighbors > 0 else np.ones(len(keep_a), bool)
     return boxes[keep_a[ok]], scores[keep_a[ok]], support_a[ok]

@@ -16,6 +16,9 @@ the inner 22×22 (:mod:`vedere.detect.normalize`), then the stages until one rej
 
 **Grouping** (:mod:`vedere.detect.grouping`): OpenCV's ``minNeighbors`` clustering (the
 default) or non-maximum suppression by the last stage's score.
+
+**Limits** (:mod:`vedere.detect.limits`): scale factors below 1.01 and pyramids of more than
+1000 levels are refused; :func:`detect_scaled` scans large photos shrunk.
 """
 
 from __future__ import annotations

@@ -70,6 +70,9 @@ def read_gray(path: str | os.PathLike[str] | bytes, name: str | None = None) -> 
             with Image.open(path) as img:
                 if img.mode in ("I;16", "I;16B", "I;16L", "I"):
                     return to_gray(np.asarray(img))
+                if img.mode == "L":  # already grey: no RGB copy (a third of the memory)
+                    img.load()
+                    return np.array(img, dtype=np.uint8)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
             pass  # decode() below reports the problem with the file's name
     return to_gray(decode(path, label))

@@ -95,7 +95,7 @@ def test_divergence_guard_keeps_last_good_weights(tmp_path):
         history_dir=tmp_path,
     )  # far too high: float32 overflows
     start = {n: p.data.copy() for n, p in t.network.named_parameters()}
-    with pytest.raises(Diverged, match=r"learning rate \(1e\+06\) is probably too high"):
+    with pytest.raises(Diverged, match=r"learning rate 1e\+06 is probably too high"):
         t.fit(x, y, xv, yv)
     for n, p in t.network.named_parameters():
         assert np.isfinite(p.data).all()

@@ -136,9 +136,13 @@ class _State:
     best_loss: float = math.inf
     best_epoch: int = -1
     wait: int = 0
-    good: dict[str, np.ndarray] | None = None  # the last weights that passed the guard
-    good_epoch: int = 0  # where they were taken: before step good_step of epoch good_epoch
-    good_step: int = 0
+    # the divergence guard's snapshots: "good" weights passed it (their loss and their
+    # values), "cand" weights passed the value check and wait for their loss to be seen;
+    # *_at: (epoch, step) where they were taken (0-based epoch, steps done in it)
+    good: dict[str, np.ndarray] | None = None
+    good_at: tuple[int, int] = (0, 0)
+    cand: dict[str, np.ndarray] | None = None
+    cand_at: tuple[int, int] = (0, 0)
     best: dict[str, np.ndarray] | None = None
     # the divergence guard: the current block of updates and the smallest block mean so far
     block_sum: float = 0.0
@@ -308,8 +312,10 @@ class Trainer:
         block = self._guard_block(bs)
         bars = self.progress and _isatty(sys.stderr)
         try:
-            if st.good is None:
-                st.good, st.good_epoch, st.good_step = self._snapshot(), st.epoch, st.step
+            if st.good is None or st.cand is None:
+                at = (st.epoch, st.step)
+                st.good, st.cand = self._snapshot(), self._snapshot()
+                st.good_at = st.cand_at = at
             while st.epoch < cfg.epochs:
                 self._consistent = False
                 if st.perm is None:  # a new epoch (a resumed one keeps its permutation)
@@ -352,9 +358,7 @@ class Trainer:
                         st.block_n += 1
                         st.step += 1
                         if st.block_n >= block or st.step == n_steps:
-                            # at the epoch's end the weights become "good" only once the
-                            # validation loss passed too (in _end_epoch)
-                            self._check_block(snapshot=st.step < n_steps)
+                            self._check_block()
                         self._consistent = True
                         bar.update()
                         now = time.perf_counter()
@@ -406,7 +410,7 @@ class Trainer:
         self._save_history()
         raise Interrupted(self.history.message, saved) from None
 
-    def _check_block(self, snapshot: bool) -> None:
+    def _check_block(self) -> None:
         """The divergence guard, every ``_guard_block`` updates and at the end of each epoch.
 
         Each update's loss is checked for NaN/inf at once (for free: the update is skipped).
@@ -414,8 +418,11 @@ class Trainer:
         the mean loss of the block is compared with the smallest block mean so far and the
         weights are scanned for NaN/inf or |w| > 1e8 (vedere.nn.divergence). A block of
         ~256 samples keeps single noisy mini-batches from looking like divergence and makes
-        the O(#weights) scan and snapshot cost < 1% of the block's forward and backward
-        passes. Weights that pass become the "good" ones restored on divergence."""
+        the O(#weights) scan and copy cost < 1% of the block's forward and backward passes.
+
+        Weights that pass the scan become the candidate; the candidate's loss is the first
+        of the next block, so when that block passes, the candidate becomes the "good"
+        weights, those restored on divergence (finite, bounded, and with a sane loss)."""
         st = self._state
         mean = st.block_sum / max(1, st.block_n)
         if loss_diverged(mean, st.reference):
@@ -430,17 +437,11 @@ class Trainer:
             st.first_loss = mean
         st.reference = mean if st.reference is None else min(st.reference, mean)
         st.block_sum, st.block_n = 0.0, 0
-        if snapshot:
-            self._take_good()
-
-    def _take_good(self) -> None:
-        st = self._state
-        if st.good is None:
-            st.good = self._snapshot()
-        else:
-            for n, p in self.network.named_parameters():
-                np.copyto(st.good[n], p.data)
-        st.good_epoch, st.good_step = st.epoch, st.step
+        assert st.good is not None and st.cand is not None
+        st.good, st.good_at, st.cand = st.cand, st.cand_at, st.good
+        for n, p in self.network.named_parameters():
+            np.copyto(st.cand[n], p.data)
+        st.cand_at = (st.epoch, st.step)
 
     def _largest_weight(self) -> float:
         worst = 0.0
@@ -500,7 +501,6 @@ class Trainer:
         st.step = 0
         st.perm = None
         st.loss_sum, st.correct, st.count, st.seconds = 0.0, 0, 0, 0.0
-        self._take_good()
         if cfg.early_stopping and has_val:
             if monitored < st.best_loss:
                 st.best_loss, st.best_epoch, st.wait = monitored, st.epoch - 1, 0
@@ -536,12 +536,13 @@ class Trainer:
         )
         if st.good is not None:
             self._restore(st.good)
+        e, k = st.good_at
         kept = (
             "the initial weights"
-            if st.good_epoch == 0 and st.good_step == 0
-            else f"the weights from epoch {st.good_epoch + 1}, step {st.good_step}"
-            if st.good_step
-            else f"the weights from the end of epoch {st.good_epoch}"
+            if (e, k) == (0, 0)
+            else f"the weights after step {k} of epoch {e + 1}"
+            if k
+            else f"the weights from the end of epoch {e}"
         )
         self.history.stopped = "diverged"
         self.history.message = (
@@ -575,6 +576,8 @@ class Trainer:
         tensors.update({f"opt.{k}": v for k, v in self.optimizer.state_arrays().items()})
         if st.good is not None:
             tensors.update({f"good.{k}": v for k, v in st.good.items()})
+        if st.cand is not None:
+            tensors.update({f"cand.{k}": v for k, v in st.cand.items()})
         if st.best is not None:
             tensors.update({f"best.{k}": v for k, v in st.best.items()})
         if st.perm is not None:
@@ -589,8 +592,8 @@ class Trainer:
             "best_loss": st.best_loss if math.isfinite(st.best_loss) else None,
             "best_epoch": st.best_epoch,
             "wait": st.wait,
-            "good_epoch": st.good_epoch,
-            "good_step": st.good_step,
+            "good_at": list(st.good_at),
+            "cand_at": list(st.cand_at),
             "block_sum": st.block_sum,
             "block_n": st.block_n,
             "reference": st.reference,
@@ -657,6 +660,22 @@ def _num(d: dict[str, Any], key: str, lo: float = 0.0, optional: bool = False) -
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < lo:
         raise _Bad(f"state field {key!r} must be a finite number >= {lo:g}, got {_show(v)}")
     return float(v)
+
+
+_PREFIXES = ("model.", "opt.", "good.", "cand.", "best.")
+
+
+def _position(d: dict[str, Any], key: str, epoch: int, step: int) -> tuple[int, int]:
+    """An (epoch, step) pair no later than (epoch, step) of the state."""
+    v = d.get(key)
+    if (
+        not isinstance(v, list)
+        or len(v) != 2
+        or any(isinstance(u, bool) or not isinstance(u, int) or not 0 <= u <= 10**9 for u in v)
+        or (v[0], v[1]) > (epoch, step)
+    ):
+        raise _Bad(f"state field {key!r} is not an (epoch, step) of this run, got {_show(v)}")
+    return v[0], v[1]
 
 
 def _show(v: Any) -> str:
@@ -727,14 +746,13 @@ def _read_checkpoint(
     s = f.get("state")
     if not isinstance(s, dict):
         raise _Bad("the 'state' field is missing or not an object")
-    unknown = [
-        k for k in tensors if k != "perm" and not k.startswith(("model.", "opt.", "good.", "best."))
-    ]
+    unknown = [k for k in tensors if k != "perm" and not k.startswith(_PREFIXES)]
     if unknown:
         raise _Bad(f"unexpected tensors {sorted(unknown)[:5]}")
     own = {n: p for n, p in trainer.network.named_parameters()}
     model = _weights(tensors, "model.", own, optional=False)
     good = _weights(tensors, "good.", own, optional=True)
+    cand = _weights(tensors, "cand.", own, optional=True)
     best = _weights(tensors, "best.", own, optional=True)
     assert model is not None
     # the history: its rows are the finished epochs
@@ -770,8 +788,7 @@ def _read_checkpoint(
     best_loss = _num(s, "best_loss", optional=True)
     best_epoch = _int(s, "best_epoch", -1, max(-1, epoch - 1))
     wait = _int(s, "wait", 0, epoch)
-    good_epoch = _int(s, "good_epoch", 0, epoch)
-    good_step = _int(s, "good_step", 0, step if good_epoch == epoch else 10**9)
+    good_at, cand_at = _position(s, "good_at", epoch, step), _position(s, "cand_at", epoch, step)
     block = trainer._guard_block(bs) if bs is not None else 10**9
     block_n = _int(s, "block_n", 0, block)
     block_sum = _num(s, "block_sum")
@@ -824,8 +841,9 @@ def _read_checkpoint(
         best_epoch=best_epoch,
         wait=wait,
         good=None if good is None else {k: v.copy() for k, v in good.items()},
-        good_epoch=good_epoch,
-        good_step=good_step,
+        good_at=good_at,
+        cand=None if cand is None else {k: v.copy() for k, v in cand.items()},
+        cand_at=cand_at,
         best=None if best is None else {k: v.copy() for k, v in best.items()},
         block_sum=block_sum or 0.0,
         block_n=block_n,

@@ -5,9 +5,14 @@ This is what ``vedere train`` calls. A run directory receives
 - ``config.json``     the run's settings (enough to resume it)
 - ``model.safetensors`` the trained classifier (weights + JSON metadata)
 - ``history.json`` / ``history.csv``  per-epoch loss, accuracy, learning rate, seconds
-- ``checkpoint.safetensors``  the full training state (for ``--resume``)
+- ``checkpoint.safetensors``  the full training state (for ``--resume``), while training;
+  removed when the run ends unless ``keep_checkpoint``
 - ``metrics.json``    validation accuracy, per-class precision/recall, confusion matrix
 - ``curves.png``, ``confusion.png`` and, for linear models, ``templates.png``.
+
+The directory itself (create, lock, overwrite, resume in place, finish) is
+:mod:`vedere.classify.rundir`'s. A run that diverges keeps its history and curves and no
+model: :func:`train` raises :class:`Diverged` naming the learning rate the user gave.
 """
 
 from __future__ import annotations

@@ -50,6 +50,9 @@ class RunDirError(ValueError):
         self.path = str(path)
         self.problem = problem
 
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return (type(self), (self.path, self.problem))
+
 
 class RunDir:
     """A run directory at ``path``; use :meth:`create` or :meth:`resume` as a context

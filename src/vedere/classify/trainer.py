@@ -110,13 +110,19 @@ class Diverged(RuntimeError):
         self.epoch, self.step, self.reason, self.where = epoch, step, reason, where
         self.history = history if history is not None else History()
 
+    def __reduce__(self) -> Any:  # keep the attributes across processes (pickled by Dask)
+        return (type(self), self.args, self.__dict__)
+
 
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C stopped training; ``str(e)`` says where, and whether ``checkpoint_saved``."""
 
-    def __init__(self, message: str, checkpoint_saved: bool) -> None:
+    def __init__(self, message: str, checkpoint_saved: bool = False) -> None:
         super().__init__(message)
         self.checkpoint_saved = checkpoint_saved
+
+    def __reduce__(self) -> Any:
+        return (type(self), (str(self), self.checkpoint_saved))
 
 
 #: the divergence guard checks the weights and the mean loss every this many samples (and at
@@ -395,9 +401,12 @@ class Trainer:
         saved = False
         where = f"interrupted in epoch {st.epoch + 1} at step {st.step}"
         if self.checkpoint is not None and self._consistent:
-            self.save_checkpoint(self.checkpoint)
-            saved = True
-            note = f"; checkpoint saved to {self.checkpoint}"
+            try:
+                self.save_checkpoint(self.checkpoint)  # atomic: all of it or nothing
+                saved = True
+                note = f"; checkpoint saved to {self.checkpoint}"
+            except KeyboardInterrupt:
+                note = "; another Ctrl-C stopped the checkpoint being written (none was updated)"
         elif self.checkpoint is not None:
             kept = self.checkpoint.exists()
             note = "; the update in progress was abandoned and the checkpoint was not updated" + (

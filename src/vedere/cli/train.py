@@ -194,11 +194,11 @@ def train(**kw: object) -> None:
         click.echo(f"error: {e}", err=True)
         sys.exit(1)
     except KeyboardInterrupt as e:
-        saved = getattr(e, "checkpoint_saved", True)
+        saved = getattr(e, "checkpoint_saved", False)
         click.echo(
             f"interrupted: checkpoint saved; continue with `vedere train --out {out} --resume`"
             if saved
-            else f"interrupted: {e}",
+            else f"interrupted{': ' if str(e) else ''}{e}",
             err=True,
         )
         sys.exit(130)

@@ -308,8 +308,8 @@ class Session:
     def _diverge(self, reason: str) -> None:
         self.diverged = True
         self.message = (
-            f"the loss diverged at epoch {self.epoch + (self._order is not None)} ({reason}; "
-            f"learning rate {self.config.lr:g}): lower the learning rate, then reset"
+            f"the loss diverged at epoch {self.epoch + (self._order is not None)} "
+            f"(learning rate {self.config.lr:g}): {reason}; lower the learning rate, then reset"
         )
 
     def _measure(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:

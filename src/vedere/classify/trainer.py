@@ -438,10 +438,11 @@ class Trainer:
             self._diverged(
                 f"the training loss grew from {st.reference:.4g} to {mean:.4g}"
                 if math.isfinite(mean) and st.reference is not None
-                else f"the training loss became {mean}"
+                else f"the training loss became {mean}",
+                step=st.step,
             )
         if weights_diverged(p.data for p in self.network.parameters()):
-            self._diverged(f"a weight became {self._largest_weight():.4g}")
+            self._diverged(f"a weight became {self._largest_weight():.4g}", step=st.step)
         if st.reference is None:
             st.first_loss = mean
         st.reference = mean if st.reference is None else min(st.reference, mean)
@@ -535,13 +536,16 @@ class Trainer:
             self.save_checkpoint(self.checkpoint)
         self._save_history()
 
-    def _diverged(self, reason: str, end_of_epoch: bool = False) -> None:
+    def _diverged(self, reason: str, end_of_epoch: bool = False, step: int | None = None) -> None:
+        """Restore the good weights, record why in the history, raise Diverged. ``step``:
+        the 1-based step where it was seen (default: the one being taken)."""
         st = self._state
         user_lr = self.config.lr
+        step = st.step + 1 if step is None else step
         where = (
             f"at the end of epoch {st.epoch + 1}"
             if end_of_epoch
-            else f"in epoch {st.epoch + 1} at step {st.step + 1}"
+            else f"in epoch {st.epoch + 1} at step {step}"
         )
         if st.good is not None:
             self._restore(st.good)
@@ -565,7 +569,7 @@ class Trainer:
             user_lr=user_lr,
             lr=self.optimizer.lr,
             epoch=st.epoch + 1,
-            step=st.step + (0 if end_of_epoch else 1),
+            step=0 if end_of_epoch else step,
             reason=reason,
             where=where,
             history=self.history,

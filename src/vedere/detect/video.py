@@ -397,10 +397,12 @@ def detect_video(
     on_frame: Callable[[dict[str, Any]], None] | None = None,
     track: bool = False,
     progress: bool = False,
+    max_pixels: int | None = None,
     **detect_kwargs: Any,
 ) -> VideoResult:
     """Detect in every frame of the video at ``path`` with ``cascade`` (``detect_kwargs`` go
-    to :func:`vedere.detect.detector.detect`).
+    to :func:`vedere.detect.detector.detect`; with ``max_pixels``, frames larger than that
+    are scanned shrunk by :func:`vedere.detect.detector.detect_scaled`, as images are).
 
     Each frame gives a record ``{"frame", "time", "width", "height", "boxes"}`` (boxes as
     :meth:`Detections.to_list`, plus ``"track"`` ids with ``track=True``), passed to
@@ -438,7 +440,12 @@ def detect_video(
             try:
                 for fr in frames:
                     gray = to_gray(fr.rgb)
-                    found = detector.detect(gray, cascade, **detect_kwargs)
+                    if max_pixels is None:
+                        found = detector.detect(gray, cascade, **detect_kwargs)
+                    else:
+                        found = detector.detect_scaled(gray, cascade, max_pixels, **detect_kwargs)[
+                            0
+                        ]
                     boxes = found.to_list()
                     drawn = found.boxes
                     if smoother is not None:

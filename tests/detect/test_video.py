@@ -330,3 +330,14 @@ def test_y4m_input_and_odd_sizes_padded_in_the_output(cascade, tmp_path):
     assert {(r["width"], r["height"]) for r in records} == {(157, 119)}
     out = decode(tmp_path / "a.avi")
     assert len(out) == 5 and out[0].shape == (120, 158, 3)  # one edge row and column added
+
+
+def test_max_pixels_shrinks_frames_as_it_shrinks_images(videos, cascade, expected):
+    records: list[dict] = []
+    small = W * H // 2
+    video.detect_video(videos / "faces.mp4", cascade, max_pixels=small, on_frame=records.append)
+    frames = decode(videos / "faces.mp4")[:4]
+    oracle = [detector.detect_scaled(to_gray(f), cascade, small)[0].boxes.tolist() for f in frames]
+    assert [[list(b) for b in r] for r in boxes_of(records[:4])] == oracle
+    # shrunk, the 25-pixel faces fall under the 24-pixel window: the cap was applied
+    assert oracle != [[list(b) for b in r] for r in expected[:4]]

@@ -149,6 +149,14 @@ def test_cli_text_output(videos, expected):
     assert re.fullmatch(re.escape(head) + r"scanned at \d+\.\d frames/s", lines[-1]), lines[-1]
 
 
+def test_out_jsonl_is_the_boxes_file(videos, expected, tmp_path):
+    r = run("detect", videos / "faces.mp4", "--out", tmp_path / "b.jsonl", "--json")
+    assert r.exit_code == 0, r.output
+    lines = [json.loads(s) for s in (tmp_path / "b.jsonl").read_text().splitlines()]
+    assert boxes_of(lines) == expected
+    assert lines == [json.loads(s) for s in r.stdout.splitlines()]
+
+
 def test_box_smoother_worked_example():
     s = video.BoxSmoother(window=3)
     b, ids = s.update(np.array([[0, 0, 10, 10]]))

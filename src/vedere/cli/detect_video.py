@@ -21,7 +21,12 @@ def detect_video_cli(
     kwargs: dict[str, Any],
 ) -> None:
     """One line per frame on stdout (JSON with ``--json``), a progress bar on stderr; a broken
-    video is an error naming the frame, after the frames before it are printed and written."""
+    video is an error naming the frame, after the frames before it are printed and written.
+    ``--out FILE.jsonl`` means ``--boxes FILE.jsonl``."""
+    if out is not None and out.lower().endswith(".jsonl"):
+        if boxes is not None:
+            raise click.UsageError("--out FILE.jsonl and --boxes both name the boxes file")
+        out, boxes = None, out
     from tqdm import tqdm
 
     from ..detect.video import detect_video

@@ -19,7 +19,7 @@ from PIL import Image
 from skimage import data
 
 from vedere.cli.main import cli
-from vedere.detect import detector, video
+from vedere.detect import detector, tracking, video
 from vedere.detect.library import resolve_cascade
 from vedere.detect.samples import to_gray
 
@@ -158,7 +158,7 @@ def test_out_jsonl_is_the_boxes_file(videos, expected, tmp_path):
 
 
 def test_box_smoother_worked_example():
-    s = video.BoxSmoother(window=3)
+    s = tracking.BoxSmoother(window=3)
     b, ids = s.update(np.array([[0, 0, 10, 10]]))
     assert b.tolist() == [[0, 0, 10, 10]] and ids.tolist() == [0]
     # the box moved by 2 (IoU 0.67): same track, mean of (0, 2) = 1
@@ -177,8 +177,8 @@ def test_box_smoother_worked_example():
 
 
 def test_box_smoother_refuses_too_many_boxes(monkeypatch):
-    monkeypatch.setattr(video, "TRACK_MAX_BOXES", 3)
-    s = video.BoxSmoother()
+    monkeypatch.setattr(tracking, "MAX_BOXES", 3)
+    s = tracking.BoxSmoother()
     s.update(np.zeros((3, 4)))
     with pytest.raises(ValueError, match="at most 3 boxes a frame, got 4"):
         s.update(np.zeros((4, 4)))
@@ -204,7 +204,7 @@ def test_the_decoder_has_ffmpegs_pixel_cap_too(videos, monkeypatch):
 def test_iou_against_worked_numbers():
     a = np.array([[0, 0, 10, 10]])
     b = np.array([[5, 0, 10, 10], [20, 20, 5, 5], [0, 0, 10, 10]])
-    assert video.iou(a, b).tolist() == [[50 / 150, 0.0, 1.0]]
+    assert tracking.iou(a, b).tolist() == [[50 / 150, 0.0, 1.0]]
 
 
 def test_track_smooths_positions_but_keeps_counts(videos, expected):
@@ -218,7 +218,7 @@ def test_track_smooths_positions_but_keeps_counts(videos, expected):
         if len(raw) != 1 or len(rec["boxes"]) != 1:
             raw_x = []
             continue
-        raw_x = [*raw_x, raw[0][0]][-video.TRACK_FRAMES :]
+        raw_x = [*raw_x, raw[0][0]][-tracking.FRAMES :]
         assert rec["boxes"][0]["x"] == round(float(np.mean(raw_x)))
         assert rec["boxes"][0]["track"] == recs[0]["boxes"][0]["track"]
 

@@ -1,9 +1,9 @@
 """The face tab's camera mode end to end: Debian's Chromium with its fake camera, fed a
 generated .y4m video of the astronaut's head moving across the coffee photo.
 
-Oracle: the head's known position in every frame of the video: each box the page gets
-back lies on the face of one of those frames (the camera's frames are the file's,
-re-encoded as JPEG by the page), and is drawn in green over the video.
+Oracle: vedere's detector run here on the video's frames, JPEG-compressed as the page
+sends them: each box the page gets back is one of those (IoU >= 0.5), and is drawn in green
+over the video.
 """
 
 from __future__ import annotations
@@ -17,6 +17,11 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect, sync_playwright
 from skimage import data as skdata
+
+from vedere.detect import detector
+from vedere.detect.library import resolve_cascade
+from vedere.detect.samples import to_gray
+from vedere.detect.tracking import iou
 
 from .browser import launch_chromium, playground_server
 
@@ -51,6 +56,13 @@ def write_y4m(path: Path, rgb_frames: list[np.ndarray], fps: int = 10) -> Path:
             yuv = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
             f.write(b"FRAME\n" + yuv.to_ndarray().tobytes())  # (H * 3/2, W): Y, U, V
     return path
+
+
+def detect_jpeg(rgb: np.ndarray) -> np.ndarray:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=85)
+    gray = to_gray(np.asarray(Image.open(buf).convert("RGB")))
+    return detector.detect(gray, resolve_cascade("frontalface")).boxes
 
 
 @pytest.fixture(scope="module")
@@ -93,16 +105,13 @@ def test_camera_frames_get_face_boxes_drawn_over_the_video(page):
     assert cam["sent"] == [W, H]  # the fake camera's frames are the file's size
     expect(page.locator("#camera-status")).to_contain_text(" frames/s")
     assert cam["fps"] > 0
-    # every box is on the face in one of the video's frames: inside the pasted head
+    # every box is what the detector finds in one of the video's frames (JPEG-compressed
+    # as the page sends them; the browser's YUV->RGB conversion differs slightly, so IoU)
+    oracle = np.concatenate([detect_jpeg(f) for f in frames()])
+    assert len(oracle) == N  # one face a frame, none elsewhere
     for b in cam["boxes"]:
-        assert any(
-            x - 4 <= b["x"]
-            and b["x"] + b["w"] <= x + HEAD + 4
-            and y - 4 <= b["y"]
-            and b["y"] + b["h"] <= y + HEAD * 1.05 + 4
-            and b["w"] >= HEAD // 4
-            for x, y in head_positions()
-        ), b
+        box = np.array([[b["x"], b["y"], b["w"], b["h"]]])
+        assert iou(box, oracle).max() >= 0.5, (b, oracle.tolist())
     # the boxes are drawn over the video: green along the top edge of the latest box
     # freeze the overlay and the video
     page.evaluate("window.vedere.camera.running = false; document.querySelector('video').pause()")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
 #: largest kernel side, channel count and weight size a layer accepts: far above any real
 #: network, low enough that a hostile model file cannot make us allocate gigabytes
 MAX_KERNEL = 256

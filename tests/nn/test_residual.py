@@ -209,3 +209,18 @@ def test_hostile_architectures_are_refused_before_allocating(tmp_path):
     for bad in ({"type": "Residual", "config": {}}, {"type": "Residual", "config": {"body": 3}}):
         with pytest.raises(ModelFileError, match="Residual needs a config with a 'body'"):
             load(write(bad, "res.safetensors"))
+
+
+def test_declared_shapes_match_the_built_resnet():
+    """The loader checks a file's tensors against shapes computed from the architecture
+    alone: for every new layer they must be exactly the parameters and buffers it builds."""
+    from vedere.nn.io import declared_shapes
+
+    model = small_resnet()
+    arch = {"type": "Sequential", "config": model.get_config()}
+    built = {n: p.shape for n, p in model.named_parameters()}
+    built.update((n, b.shape) for n, b in model.named_buffers())
+    assert declared_shapes(arch) == built
+    assert built["1.num_batches_tracked"] == () and "5.shortcut.weight" in built
+    no_bias = Conv2d(2, 3, (1, 2), bias=False, rng=0)
+    assert Conv2d.parameter_shapes(no_bias.get_config()) == {"weight": (3, 2, 1, 2)}

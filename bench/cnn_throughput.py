@@ -1,12 +1,13 @@
 """Training throughput of a CNN in vedere against the same network in PyTorch CPU.
 
     python bench/cnn_throughput.py [--widths 64,256,256] [--batch 128] [--steps 5]
-                                   [--rounds 4] [--threads 2] [--profile] [--json out.json]
+                                   [--rounds 4] [--threads 2] [--clock wall|cpu] [--profile]
+                                   [--json out.json]
 
 Network (airbench-shaped, Jordan 2024): a 2×2 "whitening" convolution 3→w0 (no padding) →
 GELU, then three blocks, each conv3×3 → MaxPool2 → BN → GELU → conv3×3 → BN → GELU, with
-widths ``--widths``, then a global max-pooling and a linear layer without bias (airbench's
-output scale is left out: a constant factor does not change the work). Softmax
+widths ``--widths``, then a global max-pooling and a linear layer (airbench's has no bias
+and a constant output scale, which change nothing in the work). Softmax
 cross-entropy, SGD with Nesterov momentum 0.9, float32, random 32×32 images.
 
 Both frameworks start from the same weights (vedere's state dict loaded into PyTorch) and
@@ -16,6 +17,13 @@ reported are the median images/s of each and the ratio of the medians (vedere / 
 both limited to ``--threads`` BLAS/intra-op threads. Also: NumPy's float32 matmul peak on
 this machine (GFLOP/s) and the fraction of it vedere's training step reaches (convolution
 and linear multiply-adds × 2, times 3 for forward, input gradient and weight gradient).
+
+The BLAS matters most: vedere's convolutions are NumPy matrix products. NumPy's OpenBLAS
+chooses its kernels for the CPU it runs on unless ``OPENBLAS_CORETYPE`` forces one; forced
+to ``Haswell`` (AVX2) on a CPU with AVX-512 it reaches half its peak, while PyTorch's oneDNN
+always uses the widest vectors. The variable is reported; unset it (``env -u
+OPENBLAS_CORETYPE python bench/cnn_throughput.py``) for a like-for-like comparison.
+On a busy shared machine, ``--threads 1 --clock cpu`` gives steadier ratios than wall time.
 
 ``--profile`` adds where vedere's time goes: per layer type, forward and backward, and inside
 the convolutions the im2col / col2im copies apart from the rest (the matrix products).
@@ -279,6 +287,7 @@ def main() -> None:
         "numpy": np.__version__,
         "blas": blas,
         "torch": torch.__version__,
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
         "threads": args.threads,
         "clock": args.clock,
         "network": f"airbench-shaped, whiten {args.whiten}, widths {list(widths)}",

@@ -172,3 +172,44 @@ def test_conv2d_rejects_bad_arguments(kwargs, match):
     args = {"in_channels": 3, "out_channels": 4, "kernel_size": 3} | kwargs
     with pytest.raises(ValueError, match=match):
         Conv2d(**args)
+
+
+def test_conv2d_training_step_holds_one_block_not_the_whole_im2col_matrix(rng):
+    """Memory: forward + backward of a 3×3 convolution allocate the output, dL/dx and one
+    cache-sized block of im2col rows, never the (N·H·W, 9·C) matrix of the whole batch."""
+    import tracemalloc
+
+    from vedere.nn import conv
+
+    layer = Conv2d(16, 16, 3, padding=1, rng=0)
+    # channels-last arrays, as the layers pass them to each other (no layout copies)
+    x = rng.standard_normal((32, 32, 32, 16)).astype(np.float32).transpose(0, 3, 1, 2)  # 2 MiB
+    g = rng.standard_normal((32, 32, 32, 16)).astype(np.float32).transpose(0, 3, 1, 2)
+    layer.forward(x)
+    layer.backward(g)  # warm-up: the workspace exists from here on
+    full_cols = 32 * 32 * 32 * 9 * 16 * 4  # 18 MiB
+    tracemalloc.start()
+    layer.forward(x)
+    layer.backward(g)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 2.5 * x.nbytes + conv.BLOCK_BYTES  # y, dL/dx and a block
+    assert peak < full_cols / 2
+    assert conv.workspace((1,), np.float32).base.nbytes <= conv.BLOCK_BYTES + 9 * 16 * 4 * 1024
+
+
+@pytest.mark.parametrize("block_bytes", [1, 10**9])
+def test_conv2d_result_does_not_depend_on_the_block_size(block_bytes, rng, monkeypatch):
+    from vedere.nn import conv
+
+    layer = Conv2d(3, 4, 3, stride=2, padding=1, rng=0, dtype="float64")
+    x = rng.standard_normal((5, 3, 9, 9))
+    g = rng.standard_normal((5, 4, 5, 5))
+    y0, dx0 = layer.forward(x), layer.backward(g)
+    w0 = layer.weight.grad.copy()
+    layer.zero_grad()
+    monkeypatch.setattr(conv, "BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(conv, "BLOCK_MIN_ROWS", 1)
+    np.testing.assert_allclose(layer.forward(x), y0, atol=1e-12)
+    np.testing.assert_allclose(layer.backward(g), dx0, atol=1e-12)
+    np.testing.assert_allclose(layer.weight.grad, w0, atol=1e-12)

@@ -139,3 +139,32 @@ def test_sequential_skips_the_input_gradient_by_default(rng):
     model = Sequential(Linear(3, 2, rng=0))
     model.forward(rng.standard_normal((2, 3)).astype(np.float32))
     assert model.backward(np.ones((2, 2), dtype=np.float32)) is None
+
+
+def test_gelu_float32_matches_torch_over_its_whole_range():
+    # float32 uses a rational approximation of erf (no libm call, so it vectorises) and
+    # its exact derivative; both must agree with PyTorch's float32 GELU
+    x = np.linspace(-9, 9, 200_001, dtype=np.float32)
+    g = np.random.default_rng(0).standard_normal(x.shape).astype(np.float32)
+    layer = GELU()
+    out = layer.forward(x)
+    dx = layer.backward(g)
+    t_out, t_dx = _torch_forward_backward(torch.nn.functional.gelu, x, g)
+    assert out.dtype == dx.dtype == np.float32
+    np.testing.assert_allclose(out, t_out, atol=2e-6, rtol=1e-6)
+    np.testing.assert_allclose(dx, t_dx, atol=2e-5 * np.abs(g).max(), rtol=0)
+    assert np.abs(dx / g - t_dx / g).max() < 1e-5  # the derivative itself, within 1e-5
+
+
+def test_gelu_keeps_the_memory_layout_of_its_input(rng):
+    x = np.ascontiguousarray(rng.standard_normal((2, 5, 4, 3)).astype(np.float32))
+    x_cl = x.transpose(0, 3, 1, 2)  # NCHW-shaped, channels-last memory
+    layer = GELU()
+    y = layer.forward(x_cl)
+    assert y.strides == x_cl.strides
+    np.testing.assert_allclose(y, GELU().forward(np.ascontiguousarray(x_cl)), atol=1e-7)
+    g = rng.standard_normal(x_cl.shape).astype(np.float32)  # C-ordered: another layout
+    expected = torch.nn.functional.gelu(torch.from_numpy(np.ascontiguousarray(x_cl)))
+    np.testing.assert_allclose(y, expected.numpy(), atol=2e-6)
+    _, t_dx = _torch_forward_backward(torch.nn.functional.gelu, np.ascontiguousarray(x_cl), g)
+    np.testing.assert_allclose(layer.backward(g), t_dx, atol=2e-5)

@@ -181,3 +181,46 @@ def test_a_resnet_is_a_few_lines_and_learns(rng):
         opt.step()
         opt.zero_grad()
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_hostile_architectures_are_refused_before_allocating(tmp_path):
+    """A model file whose architecture declares a gigantic layer, or a malformed Residual,
+    is refused with ModelFileError (no allocation of the declared size, no traceback)."""
+    from vedere.nn import ModelFileError
+    from vedere.nn.io import pack
+
+    def write(arch, name):
+        path = tmp_path / name
+        path.write_bytes(pack({}, {"architecture": arch, "extra": {}}))
+        return path
+
+    huge = {
+        "type": "Conv2d",
+        "config": {"in_channels": 60000, "out_channels": 60000, "kernel_size": 3},
+    }
+    with pytest.raises(ModelFileError, match=r"Conv2d weight .* more than the \d+ allowed"):
+        load(write({"type": "Sequential", "config": {"layers": [huge]}}, "huge.safetensors"))
+    wide = {"type": "BatchNorm2d", "config": {"num_features": 10**12}}
+    with pytest.raises(ModelFileError, match="num_features must be at most"):
+        load(write(wide, "bn.safetensors"))
+    kernel = {"type": "MaxPool2d", "config": {"kernel_size": [10**9, 2]}}
+    with pytest.raises(ModelFileError, match="kernel_size must be at most 256"):
+        load(write(kernel, "pool.safetensors"))
+    for bad in ({"type": "Residual", "config": {}}, {"type": "Residual", "config": {"body": 3}}):
+        with pytest.raises(ModelFileError, match="Residual needs a config with a 'body'"):
+            load(write(bad, "res.safetensors"))
+
+
+def test_declared_shapes_match_the_built_resnet():
+    """The loader checks a file's tensors against shapes computed from the architecture
+    alone: for every new layer they must be exactly the parameters and buffers it builds."""
+    from vedere.nn.io import declared_shapes
+
+    model = small_resnet()
+    arch = {"type": "Sequential", "config": model.get_config()}
+    built = {n: p.shape for n, p in model.named_parameters()}
+    built.update((n, b.shape) for n, b in model.named_buffers())
+    assert declared_shapes(arch) == built
+    assert built["1.num_batches_tracked"] == () and "5.shortcut.weight" in built
+    no_bias = Conv2d(2, 3, (1, 2), bias=False, rng=0)
+    assert Conv2d.parameter_shapes(no_bias.get_config()) == {"weight": (3, 2, 1, 2)}

@@ -26,6 +26,8 @@ from .parameter import Buffer, Parameter
 from .spatial import nchw, positive_int, rows
 from .validation import check_float_array
 
+MAX_FEATURES = 2**24
+
 
 def _chunks(m: int) -> int:
     """Row blocks of the parallel channel sums: a function of M only, so that results do not
@@ -54,7 +56,7 @@ class _BatchNorm(Module):
         dtype: str | np.dtype | type = "float32",
     ) -> None:
         super().__init__()
-        self.num_features = positive_int(num_features, "num_features")
+        self.num_features = positive_int(num_features, "num_features", MAX_FEATURES)
         if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps > 0):
             raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
         if not (isinstance(momentum, (int, float)) and 0 <= momentum <= 1):
@@ -69,6 +71,18 @@ class _BatchNorm(Module):
         self.running_mean = Buffer(np.zeros(c, dtype=dt), "running_mean")
         self.running_var = Buffer(np.ones(c, dtype=dt), "running_var")
         self.num_batches_tracked = Buffer(np.zeros((), dtype=np.int64), "num_batches_tracked")
+
+    @classmethod
+    def parameter_shapes(cls, config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+        """γ, β, running mean and variance (C,) and the batch counter (), from ``config``."""
+        c = positive_int(config.get("num_features"), "num_features", MAX_FEATURES)
+        return {
+            "weight": (c,),
+            "bias": (c,),
+            "running_mean": (c,),
+            "running_var": (c,),
+            "num_batches_tracked": (),
+        }
 
     # -- layout: every input as an (M, C) matrix of channel vectors ---------------------------
     def _check_shape(self, x: np.ndarray, name: str) -> None:

@@ -22,7 +22,7 @@ from .init import as_generator, init_weight, resolve
 from .kernels_loader import kernels
 from .module import Module
 from .parameter import Parameter
-from .spatial import check_nchw, nchw, nhwc, output_size, pair, positive_int
+from .spatial import MAX_WEIGHTS, check_nchw, nchw, nhwc, output_size, pair, positive_int
 from .validation import check_float_array
 
 _WORKSPACE = threading.local()
@@ -97,6 +97,14 @@ def col2im(
         kernels().col2im(dcols.reshape(n, *out_hw, kh, kw, c), sh, sw, ph, pw, dxh)
 
 
+def _check_weight_size(shape: tuple[int, int, int, int]) -> None:
+    size = shape[0] * shape[1] * shape[2] * shape[3]
+    if size > MAX_WEIGHTS:
+        raise ValueError(
+            f"Conv2d weight {shape} would hold {size} values, more than the {MAX_WEIGHTS} allowed"
+        )
+
+
 class Conv2d(Module):
     """2-D convolution (cross-correlation, as in PyTorch), NCHW in and out.
 
@@ -141,17 +149,18 @@ class Conv2d(Module):
         self.out_channels = positive_int(out_channels, "out_channels")
         self.kernel_size = pair(kernel_size, "kernel_size", 1)
         self.stride = pair(stride, "stride", 1)
-        self.padding = pair(padding, "padding", 0)
+        self.padding = pair(padding, "padding", 0)  # each at most MAX_KERNEL
         if not isinstance(bias, (bool, np.bool_)):
             raise ValueError(f"bias must be True or False, got {bias!r}")
         dt = np.dtype(dtype)
         if dt not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {dt}")
         self.init = None if init is None else resolve(init)
-        gen = as_generator(rng)
         kh, kw = self.kernel_size
         fan_in = self.in_channels * kh * kw
         shape = (self.out_channels, self.in_channels, kh, kw)
+        _check_weight_size(shape)  # before allocating anything
+        gen = as_generator(rng)
         if self.init is None:  # PyTorch: kaiming_uniform_(a=√5) = U(±1/√fan_in), bias alike
             bound = 1.0 / np.sqrt(fan_in)
             w = gen.uniform(-bound, bound, shape).astype(dt)
@@ -162,6 +171,19 @@ class Conv2d(Module):
         self.weight = Parameter(w, "weight", decay=True)
         self.bias = Parameter(b, "bias", decay=False) if bias else None
         self._xh: np.ndarray | None = None
+
+    @classmethod
+    def parameter_shapes(cls, config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+        """weight (C_out, C_in, kh, kw) and, with ``bias``, bias (C_out,), from ``config``
+        alone (ValueError if it is invalid or the weight too large)."""
+        c_in = positive_int(config.get("in_channels"), "in_channels")
+        c_out = positive_int(config.get("out_channels"), "out_channels")
+        kh, kw = pair(config.get("kernel_size"), "kernel_size", 1)
+        _check_weight_size((c_out, c_in, kh, kw))
+        shapes: dict[str, tuple[int, ...]] = {"weight": (c_out, c_in, kh, kw)}
+        if config.get("bias", True):
+            shapes["bias"] = (c_out,)
+        return shapes
 
     # -- checks --------------------------------------------------------------------------
     def _shape_check(self, x: np.ndarray, name: str) -> tuple[int, int]:

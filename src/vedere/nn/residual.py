@@ -47,8 +47,32 @@ class Residual(Module):
         cls, config: dict[str, Any], build: Callable[[dict[str, Any]], Module]
     ) -> Residual:
         """Rebuild from :meth:`get_config` (``build`` turns each child's dict into a module)."""
+        cls._check_config(config)
         shortcut = config.get("shortcut")
         return cls(build(config["body"]), None if shortcut is None else build(shortcut))
+
+    @classmethod
+    def parameter_shapes(cls, config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+        """The children's declared shapes (:func:`vedere.nn.io.declared_shapes`), prefixed
+        ``body.`` and ``shortcut.``."""
+        from .io import declared_shapes
+
+        cls._check_config(config)
+        out = {f"body.{n}": s for n, s in declared_shapes(config["body"]).items()}
+        if config.get("shortcut") is not None:
+            shortcut = declared_shapes(config["shortcut"])
+            out.update((f"shortcut.{n}", s) for n, s in shortcut.items())
+        return out
+
+    @staticmethod
+    def _check_config(config: Any) -> None:
+        if not isinstance(config, dict) or not isinstance(config.get("body"), dict):
+            raise ValueError("Residual needs a config with a 'body' architecture")
+        shortcut = config.get("shortcut")
+        if shortcut is not None and not isinstance(shortcut, dict):
+            raise ValueError("Residual's 'shortcut' must be an architecture or null")
+        if set(config) - {"body", "shortcut"}:
+            raise ValueError("Residual's config holds only 'body' and 'shortcut'")
 
     def check_input(self, x: object, name: str) -> np.ndarray:
         x = check_float_array(x, name, dtype=self.dtype)
@@ -99,7 +123,7 @@ class Residual(Module):
 
     def get_config(self) -> dict[str, Any]:
         def arch(m: Module) -> dict[str, Any]:
-            return {"type": type(m).__name__, "config": m.get_config()}
+            return {"type": type(m).type_name(), "config": m.get_config()}
 
         return {
             "body": arch(self.body),

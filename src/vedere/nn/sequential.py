@@ -58,8 +58,6 @@ class Sequential(Module):
         self._out_shape = x.shape
         return x
 
-    __call__ = forward
-
     def _forward(self, x: np.ndarray) -> np.ndarray:
         """Run every layer without validating the input (when nested in another module)."""
         for layer in self.layers:
@@ -120,7 +118,7 @@ class Sequential(Module):
 
     def get_config(self) -> dict[str, Any]:
         return {
-            "layers": [{"type": type(m).__name__, "config": m.get_config()} for m in self.layers]
+            "layers": [{"type": type(m).type_name(), "config": m.get_config()} for m in self.layers]
         }
 
     def __repr__(self) -> str:
@@ -133,13 +131,14 @@ def mlp(
     activation: str = "relu",
     init: str = "he",
     dropout: float = 0.0,
-    rng: np.random.Generator | int | None = 0,
+    rng: np.random.Generator | int | None = None,
     dtype: str | np.dtype | type = "float32",
 ) -> Sequential:
     """A multi-layer perceptron: Linear → activation (→ Dropout) … → Linear.
 
     ``sizes`` = [n_in, hidden_1, …, n_out]; e.g. ``mlp([3072, 512, 10])``. All random draws
-    (weights, dropout masks) come from one generator seeded by ``rng``.
+    (weights, dropout masks) come from one generator seeded by ``rng`` (an int seed or a
+    Generator; None, the default, draws fresh entropy: a different network each call).
     """
     from .activations import activation as make_activation
     from .dropout import Dropout

@@ -12,9 +12,16 @@ from __future__ import annotations
 
 import numpy as np
 
+#: largest kernel side, channel count and weight size a layer accepts: far above any real
+#: network, low enough that a hostile model file cannot make us allocate gigabytes
+MAX_KERNEL = 256
+MAX_CHANNELS = 2**16
+MAX_WEIGHTS = 2**26
 
-def pair(value: object, name: str, minimum: int) -> tuple[int, int]:
-    """(h, w) from an int or a pair of ints, each >= ``minimum``; ValueError otherwise."""
+
+def pair(value: object, name: str, minimum: int, maximum: int = MAX_KERNEL) -> tuple[int, int]:
+    """(h, w) from an int or a pair of ints, each in [``minimum``, ``maximum``]; ValueError
+    otherwise."""
     items = value if isinstance(value, (tuple, list)) else (value, value)
     if len(items) != 2:
         raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
@@ -22,14 +29,18 @@ def pair(value: object, name: str, minimum: int) -> tuple[int, int]:
     for v in items:
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < minimum:
             raise ValueError(f"{name} must be an int >= {minimum} or a pair of them, got {value!r}")
+        if v > maximum:
+            raise ValueError(f"{name} must be at most {maximum}, got {value!r}")
         out.append(int(v))
     return out[0], out[1]
 
 
-def positive_int(value: object, name: str) -> int:
-    """``value`` as an int >= 1; ValueError naming ``name`` otherwise."""
+def positive_int(value: object, name: str, maximum: int = MAX_CHANNELS) -> int:
+    """``value`` as an int in [1, ``maximum``]; ValueError naming ``name`` otherwise."""
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if value > maximum:
+        raise ValueError(f"{name} must be at most {maximum}, got {value!r}")
     return int(value)
 
 

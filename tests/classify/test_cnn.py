@@ -300,9 +300,15 @@ def test_playground_classifies_with_a_cnn_run(tmp_path, sample, fitted):
         (lambda e: e["params"].update(arch="c" + "9" * 100_000), "invalid CNN architecture"),
         (lambda e: e["params"].update(activation="swish"), "invalid CNN architecture"),
         (lambda e: e["params"].update(dropout="lots"), "invalid CNN architecture"),
-        (lambda e: e["preprocess"].update(shape=[100_000, 100_000, 3]), "at most 512"),
-        (lambda e: e["preprocess"].update(shape=["32", 32, 3]), "at most 512"),
-        (lambda e: e["preprocess"].update(shape=[32, 32, 1]), "not the architecture"),
+        (lambda e: e["preprocess"].update(shape=[600, 600, 3]), "at most 512"),
+        (
+            lambda e: e["preprocess"].update(shape=[32, 32, 100], mean=[0] * 100, std=[1] * 100),
+            "64 channels",
+        ),
+        (
+            lambda e: e["preprocess"].update(shape=[32, 32, 1], mean=[0], std=[1]),
+            "not the architecture",
+        ),
     ],
 )
 def test_tampered_cnn_metadata_is_a_short_model_file_error(tmp_path, fitted, change, words):

@@ -79,7 +79,7 @@ class CNNClassifier(BaseClassifier):
         dropout: float = 0.0,
         epochs: int = 15,
         batch_size: int = 256,
-        lr: float = 0.2,
+        lr: float = 0.1,
         optimizer: str = "nesterov",
         momentum: float = 0.9,
         schedule: str = "cosine",

@@ -145,6 +145,7 @@ def test_every_experiment_is_covered():
         "classifiers",
         "gradient-check",
         "viola-jones",
+        "convolution",  # tests/experiments/test_convolution.py
     }
     assert tested == set(EXPERIMENTS)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,8 +113,17 @@ def _split(data: ImageSet, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray]:
     return idx[tr], idx[va]
 
 
-def train(cfg: RunConfig, resume: bool = False, progress: bool = True) -> RunResult:
-    """Run (or, with ``resume``, continue) the training run described by ``cfg``."""
+def train(
+    cfg: RunConfig,
+    resume: bool = False,
+    progress: bool = True,
+    callback: Callable[[int, int], None] | None = None,
+) -> RunResult:
+    """Run (or, with ``resume``, continue) the training run described by ``cfg``.
+
+    ``callback(epoch, step)`` runs after every update (0-based epoch, steps done in it); an
+    exception it raises stops training and propagates (a sweep's pruner does this).
+    """
     run_dir = Path(cfg.out)
     run_dir.mkdir(parents=True, exist_ok=True)
     source = source_of(cfg, progress)
@@ -138,6 +148,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True) -> RunRes
             checkpoint=run_dir / "checkpoint.safetensors",
             resume=resume,
             history_dir=run_dir,
+            callback=callback,
         )
         stopped, message = est.history_.stopped, est.history_.message
     except Diverged as e:

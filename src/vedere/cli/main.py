@@ -14,6 +14,7 @@ from .experiment import experiment
 from .gradcheck import gradcheck_cmd
 from .playground import playground
 from .predict import predict
+from .sweep import sweep
 from .train import train
 from .train_detector import train_detector
 
@@ -44,6 +45,7 @@ cli.add_command(detect)
 cli.add_command(train_detector)
 cli.add_command(experiment)
 cli.add_command(playground)
+cli.add_command(sweep)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -11,6 +12,9 @@ from ..nn.activations import ACTIVATIONS
 from ..nn.init import SCHEMES
 from ..nn.optim import OPTIMIZERS
 from ..nn.schedules import SCHEDULES
+
+if TYPE_CHECKING:
+    from ..classify.run import RunConfig
 
 
 def _hidden(
@@ -127,50 +131,7 @@ def train(**kw: object) -> None:
             cfg.params["epochs"] = kw["epochs"]
         click.echo(f"resuming {out} with its saved settings", err=True)
     else:
-        params = {
-            "hidden_sizes": kw["hidden"],
-            "activation": kw["activation"],
-            "init": kw["init"],
-            "optimizer": kw["optimizer"],
-            "lr": kw["lr"],
-            "momentum": kw["momentum"],
-            "schedule": kw["schedule"],
-            "warmup": kw["warmup"],
-            "batch_size": kw["batch_size"],
-            "epochs": kw["epochs"],
-            "l1": kw["l1"],
-            "l2": kw["l2"],
-            "dropout": kw["dropout"],
-            "label_smoothing": kw["label_smoothing"],
-            "clip_norm": kw["clip_norm"],
-            "early_stopping": kw["early_stopping"],
-            "tol": kw["tol"],
-            "augment": kw["augment"],
-            "crop_padding": kw["crop_padding"],
-        }
-        est_cls = ESTIMATORS[str(kw["model"])]
-        accepted = set(est_cls._param_names())
-        given = {k: v for k, v in params.items() if v is not None}
-        unused = sorted(set(given) - accepted)
-        if unused:
-            flags = ", ".join(
-                "--" + u.replace("_", "-").replace("hidden-sizes", "hidden") for u in unused
-            )
-            raise click.UsageError(f"{flags} do not apply to --model {kw['model']}")
-        cfg = run.RunConfig(
-            out=str(out),
-            model=str(kw["model"]),
-            data_dir=kw["data_dir"],
-            dataset=kw["dataset"],
-            download=bool(kw["download"]),
-            verify=not kw["no_checksum"],
-            image_size=kw["image_size"],
-            limit=kw["limit"],
-            val_split=float(kw["val_split"]),
-            positive_class=str(kw["positive_class"]),
-            seed=int(kw["seed"]),
-            params=given,
-        )
+        cfg = build_config(kw, str(out))
         if cfg.data_dir is None and cfg.dataset is None:
             click.echo(
                 "no --data-dir given: training on the embedded CIFAR-10 sample "
@@ -191,3 +152,74 @@ def train(**kw: object) -> None:
         sys.exit(1)
     if result.message:
         click.echo(result.message, err=True)
+
+
+def build_config(kw: dict[str, Any], out: str) -> RunConfig:
+    """The RunConfig of a new run from ``vedere train``'s parsed options (``kw``)."""
+    from ..classify import run
+
+    params = {
+        "hidden_sizes": kw["hidden"],
+        "activation": kw["activation"],
+        "init": kw["init"],
+        "optimizer": kw["optimizer"],
+        "lr": kw["lr"],
+        "momentum": kw["momentum"],
+        "schedule": kw["schedule"],
+        "warmup": kw["warmup"],
+        "batch_size": kw["batch_size"],
+        "epochs": kw["epochs"],
+        "l1": kw["l1"],
+        "l2": kw["l2"],
+        "dropout": kw["dropout"],
+        "label_smoothing": kw["label_smoothing"],
+        "clip_norm": kw["clip_norm"],
+        "early_stopping": kw["early_stopping"],
+        "tol": kw["tol"],
+        "augment": kw["augment"],
+        "crop_padding": kw["crop_padding"],
+    }
+    est_cls = ESTIMATORS[str(kw["model"])]
+    accepted = set(est_cls._param_names())
+    given = {k: v for k, v in params.items() if v is not None}
+    unused = sorted(set(given) - accepted)
+    if unused:
+        flags = ", ".join(
+            "--" + u.replace("_", "-").replace("hidden-sizes", "hidden") for u in unused
+        )
+        raise click.UsageError(f"{flags} do not apply to --model {kw['model']}")
+    cfg = run.RunConfig(
+        out=str(out),
+        model=str(kw["model"]),
+        data_dir=kw["data_dir"],
+        dataset=kw["dataset"],
+        download=bool(kw["download"]),
+        verify=not kw["no_checksum"],
+        image_size=kw["image_size"],
+        limit=kw["limit"],
+        val_split=float(kw["val_split"]),
+        positive_class=str(kw["positive_class"]),
+        seed=int(kw["seed"]),
+        params=given,
+    )
+    return cfg
+
+
+def config_from_argv(argv: list[str]) -> RunConfig:
+    """The RunConfig that ``vedere train ARGV`` would train (a ValueError for bad arguments:
+    the message is click's, naming the flag)."""
+    try:
+        ctx = train.make_context("train", list(argv))
+    except click.exceptions.Exit:
+        raise ValueError("--help is not a training run") from None
+    except click.ClickException as e:
+        raise ValueError(e.format_message()) from None
+    kw = dict(ctx.params)
+    kw.pop("quiet", None)
+    if kw.pop("resume", False):
+        raise ValueError("--resume is not a new run")
+    out = kw.pop("out") or f"runs/{kw['model']}"
+    try:
+        return build_config(kw, str(out))
+    except click.ClickException as e:
+        raise ValueError(e.format_message()) from None

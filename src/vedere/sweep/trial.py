@@ -27,7 +27,7 @@ def make_pruner(kind: str) -> Any:
     import optuna
 
     if kind == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2)
     if kind == "successive-halving":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=2)
     return optuna.pruners.NopPruner()
@@ -106,6 +106,8 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
         return done("failed", message=str(e))
     except (ValueError, OSError) as e:
         return done("failed", message=str(e))
+    except Exception as e:  # a bug in one trial must not stop the sweep: report it
+        return done("failed", message=f"{type(e).__name__}: {e}")
     if result.stopped == "diverged":
         return done("failed", message=result.message)
     value = result.report.get(job["metric"])

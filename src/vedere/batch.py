@@ -195,18 +195,24 @@ def _cascade(spec: str) -> Any:
 
 
 def detect_chunk(paths: list[str], cascade: str, options: dict[str, Any]) -> list[dict[str, Any]]:
-    """``{"image", "width", "height", "boxes": [{x, y, w, h, neighbors}…]}`` for each path (or
-    ``"error"``). ``options`` are :func:`vedere.detect.detector.detect`'s keyword arguments."""
+    """``{"image", "width", "height", "scanned", "boxes": [{x, y, w, h, neighbors}…]}`` for
+    each path (or ``"error"``). ``options`` are ``max_pixels`` and
+    :func:`vedere.detect.detector.detect`'s keyword arguments, as ``vedere detect`` uses them."""
     from .data.errors import DataError
     from .detect import detector
     from .detect.samples import read_gray
 
     c = _cascade(cascade)
+    opts = dict(options)
+    max_pixels = opts.pop("max_pixels", None)
     records: list[dict[str, Any]] = []
     for p in paths:
         try:
             gray = read_gray(p)
-            found = detector.detect(gray, c, **options)
+            if max_pixels is None:
+                found, scanned = detector.detect(gray, c, **opts), gray.shape
+            else:
+                found, scanned = detector.detect_scaled(gray, c, max_pixels, **opts)
         except (DataError, ValueError, OSError) as e:
             records.append({"image": p, "error": str(e)})
             continue
@@ -215,6 +221,7 @@ def detect_chunk(paths: list[str], cascade: str, options: dict[str, Any]) -> lis
                 "image": p,
                 "width": int(gray.shape[1]),
                 "height": int(gray.shape[0]),
+                "scanned": [int(scanned[1]), int(scanned[0])],
                 "boxes": found.to_list(),
             }
         )

@@ -12,6 +12,7 @@ from tests.helpers import (
     CIFAR_TRAIN,
     cifar_batches,
     png_bytes,
+    shared_file,
     tar_dir,
     write_cifar_python,
     write_folder,
@@ -34,8 +35,7 @@ def one_line_error(r):
 
 @pytest.fixture(scope="module")
 def cifar_run(tmp_path_factory):
-    if not CIFAR_TRAIN.exists():
-        pytest.skip(f"the shared CIFAR-10 archive is not at {CIFAR_TRAIN}")
+    shared_file(CIFAR_TRAIN)
     out = tmp_path_factory.mktemp("runs") / "softmax"
     r = vedere(
         "train",

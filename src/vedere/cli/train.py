@@ -116,6 +116,10 @@ def _val_split(ctx: click.Context, param: click.Parameter, value: str | None) ->
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="continue the run in --out from its checkpoint")
+@click.option("--overwrite", is_flag=True, help="replace the run already in --out")
+@click.option(
+    "--keep-checkpoint", is_flag=True, help="keep checkpoint.safetensors when the run ends"
+)
 @click.option("--quiet", is_flag=True, help="no progress bars")
 @click.option("--out", type=click.Path(file_okay=False), help="run directory [default: runs/MODEL]")
 def train(**kw: object) -> None:
@@ -124,6 +128,7 @@ def train(**kw: object) -> None:
 
     progress = not kw.pop("quiet")
     resume = bool(kw.pop("resume"))
+    overwrite, keep_checkpoint = bool(kw.pop("overwrite")), bool(kw.pop("keep_checkpoint"))
     out = kw.pop("out") or f"runs/{kw['model']}"
     if resume:
         cfg = run.load_config(out)
@@ -139,10 +144,22 @@ def train(**kw: object) -> None:
                 err=True,
             )
     try:
-        result = run.train(cfg, resume=resume, progress=progress)
-    except KeyboardInterrupt:
+        result = run.train(
+            cfg,
+            resume=resume,
+            progress=progress,
+            overwrite=overwrite,
+            keep_checkpoint=keep_checkpoint,
+        )
+    except run.Diverged as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt as e:
+        saved = getattr(e, "checkpoint_saved", False)
         click.echo(
-            f"interrupted: checkpoint saved; continue with `vedere train --out {out} --resume`",
+            f"interrupted: checkpoint saved; continue with `vedere train --out {out} --resume`"
+            if saved
+            else f"interrupted{': ' if str(e) else ''}{e}",
             err=True,
         )
         sys.exit(130)

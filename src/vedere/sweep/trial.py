@@ -99,7 +99,8 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
             if job.get("prune", "none") != "none"
             else None
         )
-        result = run.train(cfg, progress=False, callback=callback)
+        # overwrite: a retry on another worker (the first one died) replaces the partial run
+        result = run.train(cfg, progress=False, callback=callback, overwrite=True)
     except _Pruned as e:
         return done("pruned", message=str(e))
     except Diverged as e:

@@ -40,8 +40,9 @@ from ..detect.limits import DEFAULT_MAX_PIXELS, MIN_SCALE_FACTOR
 @click.option(
     "--out",
     type=click.Path(),
-    help="annotated PNG (one image), a folder for one PNG per image, or FILE.jsonl: one "
-    "JSON line per image, streamed (images already in it are skipped)",
+    help="annotated PNG (one image), a folder for one PNG per image, an annotated video "
+    "(.mp4, .mkv, .webm, .avi, .mov) for a video, or FILE.jsonl: one JSON line per image "
+    "(or frame), streamed (images already in it are skipped)",
 )
 @click.option(
     "--workers",
@@ -57,7 +58,9 @@ from ..detect.limits import DEFAULT_MAX_PIXELS, MIN_SCALE_FACTOR
     help="larger images are scanned shrunk to this many pixels (boxes are given in the "
     "image's own pixels; --min-size/--max-size apply to the shrunk image)",
 )
-@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@click.option("--json", "as_json", is_flag=True, help="print JSON (a video: one line per frame)")
+@click.option("--boxes", type=click.Path(), help="a video: write one JSON line per frame here")
+@click.option("--track", is_flag=True, help="a video: smooth boxes over frames (IoU tracks)")
 def detect(
     images: tuple[str, ...],
     cascade: str,
@@ -70,21 +73,24 @@ def detect(
     out: str | None,
     max_pixels: int,
     as_json: bool,
+    boxes: str | None,
+    track: bool,
     workers: int | None,
     scheduler: str | None,
 ) -> None:
     """Print one line per box found in each IMAGE (any size or mode: RGB, RGBA, grey,
     16-bit): x y w h and how many windows agreed. Images smaller than the cascade's window
-    give no boxes. Images above --max-pixels are scanned shrunk."""
+    give no boxes. Images above --max-pixels are scanned shrunk. A VIDEO (.mp4, .mkv, .webm,
+    .avi, .mov, .y4m) gives one line per frame. Folders and glob patterns name every image
+    under them; with --out FILE.jsonl they are streamed (--workers/--scheduler: on Dask)."""
     from ..batch import expand_inputs
     from ..data.images import decode
-    from ..detect import detector
+    from ..detect import detector, video
     from ..detect.library import resolve_cascade
     from ..detect.samples import read_gray
     from ..viz.boxes import save_annotated
 
     c = resolve_cascade(cascade)
-    images = tuple(expand_inputs(images))
     options = {
         "max_pixels": max_pixels,
         "scale_factor": scale_factor,
@@ -94,6 +100,16 @@ def detect(
         "grouping": grouping,
         "mirror": mirror,
     }
+    if any(video.is_video(i) for i in images) or boxes or track:
+        if len(images) != 1 or not video.is_video(images[0]):
+            raise click.UsageError("a video must be the only input (--boxes, --track: videos)")
+        if workers is not None or scheduler:
+            raise click.UsageError("--workers and --scheduler are for images, not a video")
+        from .detect_video import detect_video_cli
+
+        detect_video_cli(images[0], c, out, boxes, as_json, track, options)
+        return
+    images = tuple(expand_inputs(images))
     if out is not None and out.endswith(".jsonl"):
         _batch(images, cascade, options, out, workers, scheduler)
         return

@@ -5,7 +5,8 @@ This is what ``vedere train`` calls. A run directory receives
 - ``config.json``     the run's settings (enough to resume it)
 - ``model.safetensors`` the trained classifier (weights + JSON metadata)
 - ``history.json`` / ``history.csv``  per-epoch loss, accuracy, learning rate, seconds
-- ``checkpoint.safetensors``  the full training state (for ``--resume``)
+- ``checkpoint.safetensors``  the full training state (for ``--resume``), while training;
+  removed at the end unless ``keep_checkpoint``
 - ``metrics.json``    validation accuracy, per-class precision/recall, confusion matrix
 - ``curves.png``, ``confusion.png`` and, for linear models, ``templates.png``.
 """
@@ -26,14 +27,24 @@ from ..data.cache import default_cache_dir
 from ..data.dataset import is_sample, load_split
 from ..data.errors import DataError
 from ..data.imageset import ImageSet
-from ..data.split import n_from, stratified_split
+from ..data.split import stratified_split
 from ..fileio import atomic_write_text
 from . import metrics
 from .base import BaseClassifier
 from .estimators import ESTIMATORS, load_classifier
-from .trainer import Diverged
 
 LINEAR = ("perceptron", "logistic", "softmax", "svm")
+RUN_FILES = (
+    "config.json",
+    "model.safetensors",
+    "checkpoint.safetensors",
+    "history.json",
+    "history.csv",
+    "metrics.json",
+    "curves.png",
+    "confusion.png",
+    "templates.png",
+)
 
 
 @dataclass
@@ -48,10 +59,12 @@ class RunConfig:
     verify: bool = True
     image_size: int | None = None
     limit: int | None = None
-    val_split: float = 0.0  # 0: 5,000 for >= 20,000 images, else 10%
+    val_split: int | float | None = None  # see val_count; None: 5,000 for >= 20,000, else 10%
     positive_class: str = "cat"
     seed: int = 0
     params: dict[str, Any] = field(default_factory=dict)
+    keep_checkpoint: bool = False  # keep checkpoint.safetensors after a finished run
+    overwrite: bool = False  # replace a run already in ``out``
 
     def __post_init__(self) -> None:
         if self.model not in ESTIMATORS:
@@ -62,6 +75,7 @@ class RunConfig:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose cifar10 or sample")
         if self.limit is not None and self.limit < 2:
             raise ValueError(f"--limit must be at least 2, got {self.limit}")
+        check_val_split(self.val_split)
 
 
 @dataclass
@@ -74,6 +88,7 @@ class RunResult:
     used_sample: bool
     stopped: str
     message: str
+    source: str = "sample"  # the data trained on: "sample" or the path of --data-dir
 
 
 def source_of(cfg: RunConfig, progress: bool = True) -> str | None:
@@ -101,20 +116,65 @@ def _size(cfg: RunConfig) -> tuple[int, int] | None:
     return (cfg.image_size, cfg.image_size) if cfg.image_size else None
 
 
+VAL_SPLIT_RULE = "a count of images (a whole number; 0 = no validation) or a fraction in (0, 1)"
+
+
+def check_val_split(spec: object) -> None:
+    """Refuse a ``val_split`` that is neither None, an int >= 0 nor a float in (0, 1): a
+    float such as 2.0 or 1.0 is ambiguous (2 images? 200 %?) and says so."""
+    if spec is None:
+        return
+    if isinstance(spec, int) and not isinstance(spec, bool) and spec >= 0:
+        return
+    if isinstance(spec, float) and 0 < spec < 1:
+        return
+    hint = ""
+    if isinstance(spec, float) and spec.is_integer() and spec >= 1:
+        hint = f" (write {int(spec)} for {int(spec)} images, or a fraction like 0.1)"
+    raise ValueError(f"--val-split {spec!r}: expected {VAL_SPLIT_RULE}{hint}")
+
+
+def val_count(spec: int | float | None, n: int) -> int:
+    """How many of ``n`` images to hold out for validation.
+
+    ``None``: 5,000 if n >= 20,000, else round(0.1·n); an int k: k images (0: none); a float
+    f in (0, 1): max(1, round(f·n)). At least one image must be left to train on."""
+    check_val_split(spec)
+    if spec is None:
+        spec = 5000 if n >= 20000 else 0.1
+    k = max(1, round(spec * n)) if isinstance(spec, float) else spec
+    if k >= n:
+        raise ValueError(
+            f"--val-split {spec!r}: {k} validation images leave none of the {n} images to "
+            f"train on; expected {VAL_SPLIT_RULE}"
+        )
+    return k
+
+
 def _split(data: ImageSet, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray]:
     labels = data.labels
     idx = np.arange(len(labels))
     if cfg.limit is not None and cfg.limit < len(labels):
         _, idx = stratified_split(labels, cfg.limit, seed=cfg.seed)
-    n = len(idx)
-    spec = cfg.val_split or (5000 if n >= 20000 else 0.1)
-    tr, va = stratified_split(labels[idx], n_from(spec, n, "--val-split"), seed=cfg.seed)
+    tr, va = stratified_split(labels[idx], val_count(cfg.val_split, len(idx)), seed=cfg.seed)
     return idx[tr], idx[va]
 
 
 def train(cfg: RunConfig, resume: bool = False, progress: bool = True) -> RunResult:
-    """Run (or, with ``resume``, continue) the training run described by ``cfg``."""
+    """Run (or, with ``resume``, continue) the training run described by ``cfg``.
+
+    A directory that already holds a run is refused unless ``cfg.overwrite`` (its run files
+    are then removed first) or ``resume``."""
     run_dir = Path(cfg.out)
+    existing = [f for f in RUN_FILES if (run_dir / f).exists()]
+    if existing and not resume:
+        if not cfg.overwrite:
+            raise DataError(
+                run_dir,
+                "already holds a run; add --overwrite to replace it or --resume to continue it",
+            )
+        for f in existing:
+            (run_dir / f).unlink()
     run_dir.mkdir(parents=True, exist_ok=True)
     source = source_of(cfg, progress)
     data = load_split(source, "train", _size(cfg), verify=cfg.verify, progress=progress)
@@ -128,30 +188,42 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True) -> RunRes
     names = np.asarray(classes)
     x_train = np.asarray(data.images[tr])
     x_val = np.asarray(data.images[va])
-    stopped, message = "", ""
-    try:
-        est.fit(
-            x_train,
-            names[labels[tr]],
-            x_val,
-            names[labels[va]],
-            checkpoint=run_dir / "checkpoint.safetensors",
-            resume=resume,
-            history_dir=run_dir,
-        )
-        stopped, message = est.history_.stopped, est.history_.message
-    except Diverged as e:
-        stopped, message = "diverged", str(e)
+    # a Diverged exception (naming the learning rate) propagates: nothing is saved but the
+    # config, the history and the checkpoint of the last completed epoch
+    est.fit(
+        x_train,
+        names[labels[tr]],
+        x_val if len(va) else None,  # --val-split 0: no validation
+        names[labels[va]] if len(va) else None,
+        checkpoint=run_dir / "checkpoint.safetensors",
+        resume=resume,
+        history_dir=run_dir,
+    )
+    stopped, message = est.history_.stopped, est.history_.message
     extra = {
         "image_classes": classes,
         "source": "sample" if is_sample(source) else str(source),
         "positive_class": cfg.positive_class if cfg.model == "logistic" else None,
     }
     est.save(run_dir / "model.safetensors", extra={"run": extra})
-    report = evaluate_arrays(est, x_val, names[labels[va]])
-    atomic_write_text(run_dir / "metrics.json", json.dumps(report, indent=1))
+    report: dict[str, Any] = {"classes": classes, "n": 0}
+    if len(va):
+        report = evaluate_arrays(est, x_val, names[labels[va]])
+        atomic_write_text(run_dir / "metrics.json", json.dumps(report, indent=1))
     _figures(est, cfg, run_dir, report)
-    return RunResult(run_dir, est, report, len(tr), len(va), is_sample(source), stopped, message)
+    if not cfg.keep_checkpoint:
+        (run_dir / "checkpoint.safetensors").unlink(missing_ok=True)
+    return RunResult(
+        run_dir,
+        est,
+        report,
+        len(tr),
+        len(va),
+        is_sample(source),
+        stopped,
+        message,
+        extra["source"],
+    )
 
 
 def evaluate_arrays(est: BaseClassifier, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
@@ -171,12 +243,13 @@ def _figures(est: BaseClassifier, cfg: RunConfig, run_dir: Path, report: dict[st
 
     if len(est.history_):
         plot_history(est.history_, run_dir / "curves.png", title=f"{cfg.model} — training curves")
-    plot_confusion(
-        np.asarray(report["confusion_matrix"]),
-        report["classes"],
-        run_dir / "confusion.png",
-        title=f"{cfg.model} — validation confusion matrix",
-    )
+    if "confusion_matrix" in report:
+        plot_confusion(
+            np.asarray(report["confusion_matrix"]),
+            report["classes"],
+            run_dir / "confusion.png",
+            title=f"{cfg.model} — validation confusion matrix",
+        )
     if cfg.model in LINEAR and est.preprocess_.kind == "image":
         w = est.network_.parameters()[0].data
         names = (
@@ -220,6 +293,20 @@ def load_image_classifier(model: str | os.PathLike[str]) -> tuple[Path, BaseClas
     return path, est
 
 
+def held_out(
+    run_dir: str | os.PathLike[str], verify: bool = True, progress: bool = True
+) -> tuple[ImageSet, str]:
+    """The validation images a run held out, recomputed from its ``config.json`` (the same
+    source, image size, limit, seed and split), and the name of their source."""
+    cfg = load_config(run_dir)
+    source = source_of(cfg, progress)
+    data = load_split(source, "train", _size(cfg), verify=cfg.verify and verify, progress=progress)
+    _, va = _split(data, cfg)
+    if len(va) == 0:
+        raise DataError(Path(run_dir) / "config.json", "the run held out no validation images")
+    return data.subset(va), "sample" if is_sample(source) else str(source)
+
+
 def evaluate(
     model: str | os.PathLike[str],
     source: str | None,
@@ -227,11 +314,18 @@ def evaluate(
     verify: bool = True,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Evaluate a saved classifier on ``split`` of ``source`` (a data directory or archive)."""
+    """Evaluate a saved classifier on ``split`` of ``source`` (a data directory or archive).
+
+    ``split="val"`` with no ``source`` and a run directory as ``model``: the images that run
+    held out for validation (see :func:`held_out`)."""
     path, est = load_image_classifier(model)
     pre = est.preprocess_
     h, w, c = pre.shape
-    data = load_split(source, split, (h, w), verify=verify, progress=progress)
+    if split == "val" and source is None and Path(model).is_dir():
+        data, name = held_out(model, verify=verify, progress=progress)
+    else:
+        data = load_split(source, split, (h, w), verify=verify, progress=progress)
+        name = str(source or "sample")
     if data.image_shape != pre.shape:
         raise DataError(
             path,
@@ -252,21 +346,49 @@ def evaluate(
             f"classes {unknown} are unknown to the model {path} (it knows {sorted(known)})",
         )
     rep = evaluate_arrays(est, np.asarray(data.images), np.asarray(names)[labels])
-    rep.update(model=str(path), split=split, source=str(source or "sample"))
+    rep.update(model=str(path), split=split, source=name)
     return rep
+
+
+PREDICT_BATCH = 256
+
+
+def image_files(paths: list[str]) -> list[str]:
+    """``paths`` with each directory replaced by the image files directly in it, sorted by
+    name (a directory without images raises DataError naming it)."""
+    from ..data.images import is_image_name
+
+    out: list[str] = []
+    for p in paths:
+        if not Path(p).is_dir():
+            out.append(p)
+            continue
+        found = sorted(
+            str(Path(p) / e.name) for e in os.scandir(p) if e.is_file() and is_image_name(e.name)
+        )
+        if not found:
+            raise DataError(p, "a directory without image files")
+        out += found
+    return out
 
 
 def predict(
     model: str | os.PathLike[str], images: list[str], top_k: int | None = None
 ) -> list[dict[str, Any]]:
-    """Top-k (class, probability) pairs, highest first, for each image file."""
+    """Top-k (class, probability) pairs, highest first, for each image file (a directory
+    stands for the images in it, see :func:`image_files`); decoded in batches of 256."""
     from ..data.images import decode
 
     _, est = load_image_classifier(model)
     h, w, _ = est.preprocess_.shape
-    batch = np.stack([decode(Path(f), f, (h, w)) for f in images])
-    tops = top_classes(est, batch, top_k)
-    return [{"image": f, "top": top} for f, top in zip(images, tops, strict=True)]
+    files = image_files(images)
+    out: list[dict[str, Any]] = []
+    for i in range(0, len(files), PREDICT_BATCH):
+        chunk = files[i : i + PREDICT_BATCH]
+        batch = np.stack([decode(Path(f), f, (h, w)) for f in chunk])
+        tops = top_classes(est, batch, top_k)
+        out += [{"image": f, "top": top} for f, top in zip(chunk, tops, strict=True)]
+    return out
 
 
 def top_classes(
@@ -283,18 +405,37 @@ def top_classes(
     return out
 
 
+def stop_reason(n_epochs: int, stopped: str, message: str = "") -> str:
+    """Why training ended, in words: "ran all 25 epochs", "stopped early after 9 epochs: …"."""
+    if stopped == "epochs":
+        return f"ran all {n_epochs} epochs"
+    if stopped == "early_stopping":
+        return f"stopped early after {n_epochs} epochs: {message}"
+    if stopped == "converged":
+        return f"converged after {n_epochs} epochs: {message}"
+    if stopped == "diverged":
+        return f"diverged after {n_epochs} epochs"
+    if stopped == "interrupted":
+        return f"interrupted after {n_epochs} epochs"
+    return f"{n_epochs} epochs"
+
+
 def describe(result: RunResult) -> str:
     """The summary ``vedere train`` prints."""
     r = result.report
-    lines = []
     if result.used_sample:
-        lines.append("data            the embedded CIFAR-10 sample (no --data-dir given)")
-    lines += [
+        data = "the embedded CIFAR-10 sample (no --data-dir given)"
+    else:
+        data = result.source
+    history = result.estimator.history_
+    lines = [
+        f"data            {data}",
         f"model           {type(result.estimator).__name__}",
         f"images          {result.n_train} training, {result.n_val} validation",
-        f"epochs          {len(result.estimator.history_)} ({result.stopped or 'done'})",
-        f"val accuracy    {r['accuracy']:.1%}",
+        f"epochs          {stop_reason(len(history), result.stopped, result.message)}",
     ]
+    if result.n_val:
+        lines.append(f"val accuracy    {r['accuracy']:.1%}")
     if "roc_auc" in r:
         lines.append(f"val ROC-AUC     {r['roc_auc']:.3f}")
     lines.append(f"saved to        {result.run_dir}")

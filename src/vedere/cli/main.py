@@ -47,4 +47,5 @@ cli.add_command(playground)
 
 
 def main() -> None:
-    cli()
+    """Run the ``vedere`` command (also as ``python -m vedere`` or ``python -m vedere.cli``)."""
+    cli(prog_name="vedere")

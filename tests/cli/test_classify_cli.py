@@ -457,3 +457,37 @@ def test_too_high_learning_rate_is_one_error_line(tmp_path):
     # the only other line is the notice that the embedded sample was used
     others = [ln for ln in r.stderr.splitlines() if ln.strip() and not ln.startswith("error:")]
     assert len(others) == 1 and "embedded CIFAR-10 sample" in others[0]
+
+
+@pytest.mark.parametrize(
+    "doc, problem",
+    [
+        ('{"out": "r", "model": "softmax", "seed": "x"}', "seed = 'x'"),
+        ('{"out": "r", "model": "softmax", "seed": -1}', "seed = -1"),
+        ('{"out": "r", "model": "softmax", "val_split": 2.0}', "--val-split 2.0"),
+        ('{"out": "r", "model": "softmax", "image_size": 100000}', "--image-size must be"),
+        ('{"out": "r", "model": "softmax", "evil": 1}', "unknown key 'evil'"),
+        ('{"out": "r", "model": "softmax", "download": 1}', "download = 1"),
+        ("[" * 100_000, "nested"),
+        ('{"out": "r", "seed": 1' + "0" * 5000 + "}", "digits"),
+        ("/dev/zero", "not a regular file"),
+    ],
+    ids=["seed-str", "seed-neg", "val", "size", "key", "bool", "deep", "digits", "devzero"],
+)
+def test_hostile_config_json_is_one_error_line(tmp_path, doc, problem):
+    out = tmp_path / "run"
+    out.mkdir()
+    cfg = out / "config.json"
+    if doc == "/dev/zero":
+        cfg.symlink_to("/dev/zero")
+    else:
+        cfg.write_text(doc)
+    line = one_line_error(vedere("train", "--out", out, "--resume", "--quiet"))
+    assert line.startswith(f"error: {cfg}: not a valid run configuration (")
+    assert problem in line, line
+    # evaluate --split val reads the same file once it has a model to evaluate
+    from vedere.classify import SoftmaxClassifier
+
+    x = np.random.default_rng(0).integers(0, 256, (6, 8, 8, 3), dtype=np.uint8)
+    SoftmaxClassifier(epochs=1).fit(x, ["a", "b"] * 3).save(out / "model.safetensors")
+    assert one_line_error(vedere("evaluate", out, "--split", "val", "--quiet")) == line

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import safejson
 from ..data import cifar10
 from ..data.cache import default_cache_dir
 from ..data.dataset import is_sample, load_split
@@ -34,6 +35,7 @@ from .base import BaseClassifier
 from .estimators import ESTIMATORS, load_classifier
 
 LINEAR = ("perceptron", "logistic", "softmax", "svm")
+MAX_IMAGE_SIZE = 512  # --image-size: 512×512×3 inputs are already far beyond an MLP's reach
 RUN_FILES = (
     "config.json",
     "model.safetensors",
@@ -73,6 +75,10 @@ class RunConfig:
             raise ValueError("give either --data-dir or --dataset, not both")
         if self.dataset not in (None, "cifar10", "sample"):
             raise ValueError(f"unknown dataset {self.dataset!r}; choose cifar10 or sample")
+        if self.image_size is not None and not 4 <= self.image_size <= MAX_IMAGE_SIZE:
+            raise ValueError(
+                f"--image-size must be in [4, {MAX_IMAGE_SIZE}], got {self.image_size}"
+            )
         if self.limit is not None and self.limit < 2:
             raise ValueError(f"--limit must be at least 2, got {self.limit}")
         check_val_split(self.val_split)
@@ -266,14 +272,48 @@ def _figures(est: BaseClassifier, cfg: RunConfig, run_dir: Path, report: dict[st
         )
 
 
+_CONFIG_TYPES: dict[str, tuple[type, ...]] = {
+    "out": (str,),
+    "model": (str,),
+    "data_dir": (str, type(None)),
+    "dataset": (str, type(None)),
+    "download": (bool,),
+    "verify": (bool,),
+    "image_size": (int, type(None)),
+    "limit": (int, type(None)),
+    "val_split": (int, float, type(None)),
+    "positive_class": (str,),
+    "seed": (int,),
+    "params": (dict,),
+    "keep_checkpoint": (bool,),
+    "overwrite": (bool,),
+}
+
+
 def load_config(run_dir: str | os.PathLike[str]) -> RunConfig:
-    """The RunConfig saved in a run directory."""
+    """The RunConfig saved in a run directory (read as untrusted JSON: bounded size, known
+    keys, each of its type; DataError naming the file otherwise)."""
     path = Path(run_dir) / "config.json"
     try:
-        return RunConfig(**json.loads(path.read_text()))
+        doc = safejson.read(path, max_bytes=1 << 20)
     except FileNotFoundError:
         raise DataError(path, "no such file: not a run directory (nothing to resume)") from None
-    except (json.JSONDecodeError, TypeError) as e:
+    except (OSError, safejson.JSONError) as e:
+        raise DataError(path, f"not a valid run configuration ({e})") from None
+    if not isinstance(doc, dict):
+        raise DataError(path, "not a valid run configuration (not a JSON object)")
+    for key, value in doc.items():
+        types = _CONFIG_TYPES.get(key)
+        if types is None:
+            raise DataError(path, f"not a valid run configuration (unknown key {key!r})")
+        bad_bool = isinstance(value, bool) and bool not in types
+        if not isinstance(value, types) or bad_bool:
+            raise DataError(path, f"not a valid run configuration ({key} = {value!r:.40})")
+    if isinstance(doc.get("seed"), int) and not 0 <= doc["seed"] < 2**63:
+        raise DataError(path, f"not a valid run configuration (seed = {doc['seed']})")
+    try:
+        return RunConfig(**doc)
+    except (TypeError, ValueError) as e:
         raise DataError(path, f"not a valid run configuration ({e})") from None
 
 
@@ -294,13 +334,16 @@ def load_image_classifier(model: str | os.PathLike[str]) -> tuple[Path, BaseClas
 
 
 def held_out(
-    run_dir: str | os.PathLike[str], verify: bool = True, progress: bool = True
+    run_dir: str | os.PathLike[str],
+    size: tuple[int, int] | None,
+    verify: bool = True,
+    progress: bool = True,
 ) -> tuple[ImageSet, str]:
     """The validation images a run held out, recomputed from its ``config.json`` (the same
-    source, image size, limit, seed and split), and the name of their source."""
+    source, limit, seed and split), decoded at ``size`` (the model's), and their source."""
     cfg = load_config(run_dir)
     source = source_of(cfg, progress)
-    data = load_split(source, "train", _size(cfg), verify=cfg.verify and verify, progress=progress)
+    data = load_split(source, "train", size, verify=cfg.verify and verify, progress=progress)
     _, va = _split(data, cfg)
     if len(va) == 0:
         raise DataError(Path(run_dir) / "config.json", "the run held out no validation images")
@@ -322,7 +365,7 @@ def evaluate(
     pre = est.preprocess_
     h, w, c = pre.shape
     if split == "val" and source is None and Path(model).is_dir():
-        data, name = held_out(model, verify=verify, progress=progress)
+        data, name = held_out(model, (h, w), verify=verify, progress=progress)
     else:
         data = load_split(source, split, (h, w), verify=verify, progress=progress)
         name = str(source or "sample")

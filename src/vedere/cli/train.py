@@ -163,7 +163,7 @@ def _help(text: str, param: str) -> str:
         "random shifts of up to this many pixels with --augment (0: flips only)", "crop_padding"
     ),
 )
-@click.option("--image-size", type=click.IntRange(4), help="resize images to this square size")
+@click.option("--image-size", type=click.IntRange(4, 512), help="resize images to this square size")
 @click.option(
     "--limit", type=click.IntRange(2), help="train on a stratified subset of this many images"
 )

@@ -49,7 +49,9 @@ def test_extracted_batches_folder_itself(tmp_path, batches):
 def test_checksum_mismatch_is_refused(tmp_path, batches):
     path = write_cifar_python(tmp_path, batches)
     with pytest.raises(
-        DataError, match=r"cifar-10-python\.tar\.gz: MD5 mismatch \(expected c58f3010"
+        DataError,
+        match=r"cifar-10-python\.tar\.gz:cifar-10-batches-py/data_batch_1: MD5 mismatch "
+        r"\(expected c99cafc1",
     ):
         cifar10.load_cifar10(path, "train")
     root = write_cifar_python(tmp_path / "x", batches, packed=False)

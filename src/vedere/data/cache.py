@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +36,16 @@ def default_cache_dir() -> Path:
     return Path(base) / "vedere"
 
 
+def _hash_file(h: hashlib._Hash, path: Path) -> None:
+    """Add the bytes of the regular file ``path`` to ``h``; FIFOs, devices and sockets (also
+    behind a symbolic link: ``z.jpg -> /dev/zero``) are refused before they are opened."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise DataError(path, "not a regular file (a FIFO, device or socket); refused")
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+
+
 def content_hash(source: str | os.PathLike[str]) -> str:
     """SHA-256 of a file's bytes, or of every file (relative path + bytes) under a directory."""
     source = Path(source)
@@ -46,13 +57,13 @@ def content_hash(source: str | os.PathLike[str]) -> str:
                 for name in sorted(filenames):
                     p = Path(dirpath) / name
                     h.update(p.relative_to(source).as_posix().encode() + b"\0")
-                    h.update(p.read_bytes())
+                    _hash_file(h, p)
         else:
-            with open(source, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
-    except FileNotFoundError:
-        raise DataError(source, "no such file or directory") from None
+            _hash_file(h, source)
+    except FileNotFoundError as e:
+        raise DataError(e.filename or source, "no such file or directory") from None
+    except OSError as e:
+        raise DataError(e.filename or source, f"cannot read ({e.strerror})") from None
     return h.hexdigest()
 
 

@@ -8,7 +8,10 @@ Layouts read (https://www.cs.toronto.edu/~kriz/cifar.html):
 - binary: ``cifar-10-binary.tar.gz`` → ``cifar-10-batches-bin/{data_batch_1..5.bin,
   test_batch.bin, batches.meta.txt}``, records of 1 label byte + 3072 pixel bytes.
 
-Archives and python batches are checked against their published MD5 sums. The pickles are
+Integrity is checked by content, never by file name: every python batch (packed or
+extracted) against its published MD5 sum, and a binary archive, for whose batches no sums
+are published, against the official archive's sum. An extracted binary folder cannot be
+verified (only its record structure is checked). The pickles are
 read with :class:`RestrictedUnpickler`, which admits only what these files contain (NumPy's
 array reconstruction, dicts, lists, bytes, ints): a tampered pickle that names any other
 callable is refused before anything runs.
@@ -16,7 +19,9 @@ callable is refused before anything runs.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import math
 import os
 import pickle
 from pathlib import Path
@@ -53,23 +58,67 @@ SPLIT_FILES = {
 RECORD = 1 + 3072
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """Unpickles only CIFAR-10's batches: NumPy arrays of plain dtypes, dicts, lists, bytes."""
+#: the most elements an array in a batch pickle may declare (10,000 × 3,072 in the official ones)
+MAX_BATCH_ELEMENTS = 10_000 * 3072
+#: dtypes an array in a batch pickle may have
+BATCH_DTYPES = frozenset({"u1", "|u1", "uint8", "i8", "<i8", "int64"})
 
-    ALLOWED: ClassVar[frozenset[tuple[str, str]]] = frozenset(
-        {
-            ("numpy.core.multiarray", "_reconstruct"),
-            ("numpy._core.multiarray", "_reconstruct"),
-            ("numpy", "ndarray"),
-            ("numpy", "dtype"),
-            ("_codecs", "encode"),  # how Python 3 writes bytes in protocol 2
-        }
-    )
+
+def _reconstruct(cls: object, shape: object, dtype_code: object) -> np.ndarray:
+    """NumPy's ``_reconstruct`` for the empty array a pickle fills in afterwards (BUILD),
+    refusing a declared shape larger than a batch before anything is allocated."""
+    if cls is not np.ndarray:
+        raise pickle.UnpicklingError("refused: _reconstruct of something other than ndarray")
+    if (
+        not isinstance(shape, tuple)
+        or len(shape) > 4
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in shape)
+        or math.prod(shape) > MAX_BATCH_ELEMENTS
+    ):
+        raise pickle.UnpicklingError(f"refused: array of declared shape {shape!r}")
+    if not isinstance(dtype_code, bytes) or len(dtype_code) > 8:
+        raise pickle.UnpicklingError("refused: array with an odd type code")
+    return np.ndarray.__new__(np.ndarray, shape, np.uint8)
+
+
+def _dtype(spec: object, align: object = False, copy: object = True) -> np.dtype:
+    """``numpy.dtype`` limited to the plain types of CIFAR-10's batches."""
+    if not isinstance(spec, str) or spec not in BATCH_DTYPES:
+        raise pickle.UnpicklingError(f"refused: dtype {spec!r}")
+    return np.dtype(spec)
+
+
+def _latin1(text: object, encoding: object = "latin1") -> bytes:
+    """``_codecs.encode`` as Python 3 pickles bytes in protocol 2: a str of at most a batch's
+    size, latin-1 only. Any other codec (``hex``, ``base64``, nested) could expand a small
+    pickle into gigabytes, so it is refused."""
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"refused: _codecs.encode with {encoding!r}")
+    if len(text) > MAX_BATCH_ELEMENTS:
+        raise pickle.UnpicklingError(f"refused: a string of {len(text):,} characters")
+    return text.encode("latin1")
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Unpickles only CIFAR-10's batches: NumPy arrays of plain dtypes, dicts, lists, bytes.
+
+    The few callables a batch names are replaced by checked versions: an array's declared
+    shape, dtype and every string turned into bytes are bounded before they are built, so a
+    tampered batch can neither run code nor allocate more than a real batch would.
+    """
+
+    ALLOWED: ClassVar[dict[tuple[str, str], object]] = {
+        ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+        ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): _dtype,
+        ("_codecs", "encode"): _latin1,  # how Python 3 writes bytes in protocol 2
+    }
 
     def find_class(self, module: str, name: str) -> object:
         if (module, name) not in self.ALLOWED:
             raise pickle.UnpicklingError(f"refused to load {module}.{name}")
-        return super().find_class(module, name)
+        return self.ALLOWED[(module, name)]
 
 
 def read_batch_pickle(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -106,15 +155,39 @@ def read_batch_binary(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def _check_md5(path: Path, expected: str | None, verify: bool) -> None:
-    if verify and expected is not None:
-        got = md5sum(path)
+#: largest batch file read (the official ones are 30.7–31.1 MB)
+MAX_BATCH_BYTES = 40 * 2**20
+
+
+def _check_md5(label: str | os.PathLike[str], data: bytes, expected: str, verify: bool) -> None:
+    if verify:
+        got = hashlib.md5(data).hexdigest()
         if got != expected:
             raise DataError(
-                path,
+                label,
                 f"MD5 mismatch (expected {expected}, got {got}): truncated, tampered "
-                "or not the official file",
+                "or not the official file (--no-checksum reads it anyway)",
             )
+
+
+def _check_archive_md5(path: Path, verify: bool) -> None:
+    """The binary version publishes no per-batch sums: its archive as a whole must be the
+    official one (whatever its file name)."""
+    if verify:
+        got = md5sum(path)
+        if got != ARCHIVE_MD5["cifar-10-binary.tar.gz"]:
+            raise DataError(
+                path,
+                f"MD5 mismatch (expected {ARCHIVE_MD5['cifar-10-binary.tar.gz']}, got {got}): "
+                "not the official binary archive (--no-checksum reads it anyway)",
+            )
+
+
+def _read_batch_file(f: Path) -> bytes:
+    size = f.stat().st_size
+    if not f.is_file() or size > MAX_BATCH_BYTES:
+        raise DataError(f, f"not a CIFAR-10 batch (a file of at most {MAX_BATCH_BYTES:,} bytes)")
+    return f.read_bytes()
 
 
 def detect(source: str | os.PathLike[str]) -> str | None:
@@ -156,10 +229,13 @@ def load_cifar10(
     suffix = ".bin" if kind == "binary" else ""
     parts: dict[str, bytes] = {}
     if archive.is_tar(source):
-        _check_md5(source, ARCHIVE_MD5.get(source.name), verify)
-        for rel, data in archive.iter_files(source):
+        if kind == "binary":
+            _check_archive_md5(source, verify)
+        for rel, data in archive.iter_files(source, max_member=MAX_BATCH_BYTES):
             stem = rel.name[: -len(suffix)] if suffix and rel.name.endswith(suffix) else rel.name
             if stem in wanted and data is not None:
+                if kind == "python":  # checked by content: each batch against its own sum
+                    _check_md5(f"{source}:{rel}", data, BATCH_MD5[stem], verify)
                 parts[stem] = data
     else:
         folder = (
@@ -169,10 +245,11 @@ def load_cifar10(
         )
         for stem in wanted:
             f = folder / (stem + suffix)
-            if f.is_file():
+            if f.exists():
+                data = _read_batch_file(f)
                 if kind == "python":
-                    _check_md5(f, BATCH_MD5.get(stem), verify)
-                parts[stem] = f.read_bytes()
+                    _check_md5(f, data, BATCH_MD5[stem], verify)
+                parts[stem] = data
     missing = [s + suffix for s in wanted if s not in parts]
     if missing:
         raise DataError(source, f"missing {', '.join(missing)} for the {split} split")

@@ -9,6 +9,7 @@ must all share the size of the first one.
 from __future__ import annotations
 
 import os
+import unicodedata
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -20,6 +21,19 @@ from .images import decode, is_image_name
 from .imageset import ImageSet
 
 Payload = bytes | Path
+
+#: largest decoded image set held in memory (N × H × W × 3 bytes)
+MAX_DECODED_BYTES = 12 * 2**30
+
+
+def check_class_name(source: str | os.PathLike[str], name: str) -> str:
+    """``name`` if it is printable; a class folder named with a newline or another control
+    character could fake lines in what vedere prints, so it is refused (DataError)."""
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
+        raise DataError(
+            source, f"class folder {name!r} has control characters in its name; rename it"
+        )
+    return name
 
 
 def _class_of(rel: PurePosixPath, split: str) -> str | None:
@@ -75,7 +89,7 @@ def load_folder(
     if not source.exists():
         raise DataError(source, "no such file or directory")
     is_tar = archive.is_tar(source)
-    if not is_tar and not source.is_dir():
+    if not source.is_dir() and not (is_tar and source.is_file()):
         raise DataError(source, "not a directory or a .tar.gz archive of an image-folder tree")
 
     by_class, folders = _collect(source, split)
@@ -83,13 +97,21 @@ def load_folder(
         raise DataError(source, f"class folder {split}/{name} holds no images")
     if not by_class:
         raise DataError(source, f"no images under a {split}/<class>/ folder")
-    classes = sorted(by_class)
+    classes = [check_class_name(source, c) for c in sorted(by_class)]
     files = [(k, rel, data) for k, c in enumerate(classes) for rel, data in sorted(by_class[c])]
 
     def name_of(rel: str, data: Payload) -> str:
         return f"{source}:{rel}" if is_tar else str(data)
 
     first = decode(files[0][2], name_of(files[0][1], files[0][2]), size)
+    need = len(files) * first.size
+    if need > MAX_DECODED_BYTES:
+        raise DataError(
+            source,
+            f"{len(files):,} images of {first.shape[1]}x{first.shape[0]} would take "
+            f"{need / 2**30:.1f} GiB decoded (at most {MAX_DECODED_BYTES / 2**30:.0f} GiB); "
+            "give a smaller image size",
+        )
     images = np.empty((len(files), *first.shape), dtype=np.uint8)
     labels = np.array([k for k, _, _ in files], dtype=np.int64)
     bar = tqdm(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import os
-from pathlib import Path
+import stat
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -12,6 +12,54 @@ from PIL import Image, UnidentifiedImageError
 from .errors import DataError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+#: largest image file read (bytes); checked with stat before the file is opened
+MAX_FILE_BYTES = 64 * 2**20
+#: largest image decoded (width × height), checked from the header before decoding
+MAX_PIXELS = 40_000_000
+#: largest side of the size images are resized to for training (``--image-size``)
+MAX_IMAGE_SIDE = 1024
+
+
+def check_image_size(size: object, name: str = "--image-size") -> int:
+    """``size`` as a Python int in 1..MAX_IMAGE_SIDE, or a ValueError naming ``name``.
+
+    Checked before anything is allocated: N images of S×S×3 bytes each.
+    """
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise ValueError(f"{name} must be a whole number of pixels, got {size!r}")
+    if not 1 <= size <= MAX_IMAGE_SIDE:
+        raise ValueError(f"{name} must be between 1 and {MAX_IMAGE_SIDE} pixels, got {size}")
+    return size
+
+
+def read_regular_file(path: str | os.PathLike[str], max_bytes: int, label: str) -> bytes:
+    """The bytes of ``path`` if it is a regular file of at most ``max_bytes`` bytes.
+
+    FIFOs, devices (a link to ``/dev/zero``), sockets and directories are refused with a
+    :class:`DataError` naming ``label`` before they are opened: reading one would hang or
+    never end.
+    """
+    try:
+        st = os.stat(path)  # follows links: what matters is what is read
+    except FileNotFoundError:
+        raise DataError(label, "no such file") from None
+    except OSError as e:
+        raise DataError(label, f"cannot read ({e.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise DataError(label, "is a directory, not an image file")
+    if not stat.S_ISREG(st.st_mode):
+        raise DataError(label, "not a regular file (a FIFO, device or socket); refused")
+    if st.st_size > max_bytes:
+        raise DataError(label, f"file of {st.st_size:,} bytes; images are read up to {max_bytes:,}")
+    try:
+        with open(path, "rb") as f:
+            data = f.read(max_bytes + 1)
+    except OSError as e:
+        raise DataError(label, f"cannot read ({e.strerror})") from None
+    if len(data) > max_bytes:
+        raise DataError(label, f"file grew past {max_bytes:,} bytes while it was read")
+    return data
 
 
 def is_image_name(name: str) -> bool:
@@ -44,19 +92,35 @@ def decode(
     """Decode one image to an RGB array (H, W, 3) uint8, resized to ``size`` = (H, W) if given.
 
     ``data`` is the file's bytes or its path; ``name`` is used in error messages. A file that
-    is not an image, is truncated or is corrupt raises :class:`DataError` naming it.
+    is not an image, is truncated or is corrupt, a path that is not a regular file, a file
+    over ``MAX_FILE_BYTES`` or an image over ``MAX_PIXELS`` (read from its header, before
+    decoding) raises :class:`DataError` naming it.
     """
     label = str(name if name is not None else data if not isinstance(data, bytes) else "<bytes>")
+    if size is not None and (
+        len(size) != 2
+        or not all(isinstance(v, int) and 0 < v for v in size)
+        or size[0] * size[1] > MAX_PIXELS
+    ):
+        raise ValueError(
+            f"size must be two positive ints (H, W) of at most {MAX_PIXELS:,} pixels, got {size!r}"
+        )
+    if not isinstance(data, bytes):
+        data = read_regular_file(data, MAX_FILE_BYTES, label)
     try:
-        src = io.BytesIO(data) if isinstance(data, bytes) else Path(data)
-        with Image.open(src) as img:
+        with Image.open(io.BytesIO(data)) as img:
+            w, h = img.size
+            if w * h > MAX_PIXELS:
+                raise DataError(
+                    label, f"image of {w}x{h} pixels; at most {MAX_PIXELS:,} are decoded"
+                )
             img.load()  # decode now, so that truncated files fail here
             rgb = to_rgb(img)
             if size is not None and (rgb.height, rgb.width) != tuple(size):
                 rgb = rgb.resize((size[1], size[0]), Image.Resampling.BILINEAR)
             return np.asarray(rgb, dtype=np.uint8).copy()
-    except FileNotFoundError:
-        raise DataError(label, "no such file") from None
+    except DataError:
+        raise
     except UnidentifiedImageError:
         raise DataError(label, "not an image Pillow can read (unknown format or corrupt)") from None
     except Image.DecompressionBombError as e:

@@ -23,6 +23,12 @@ class Normalizer:
         self.mean = None if mean is None else np.asarray(mean, dtype=np.float32)
         self.std = None if std is None else np.asarray(std, dtype=np.float32)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # the tiled scale/shift are derived from mean and std: new statistics, new tiles
+        if name in ("mean", "std"):
+            self.__dict__.pop("_flat_cache", None)
+        super().__setattr__(name, value)
+
     def fit(self, images: np.ndarray, chunk: int = 4096) -> Normalizer:
         """μ_c and σ_c of the pixel values /255 over all images, in chunks (no float copy)."""
         if images.ndim != 4:

@@ -60,34 +60,44 @@ class PlaygroundConfig:
         return any(getattr(self, f) != getattr(other, f) for f in DATA_FIELDS)
 
 
+def short_repr(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for messages that echo a request."""
+    r = repr(value) if not isinstance(value, int) or abs(value) < 10**limit else "a huge integer"
+    return r if len(r) <= limit else r[: limit - 1] + "…"
+
+
 def _number(field: str, value: Any, lo: float, hi: float, *, integer: bool = False) -> Any:
     if isinstance(value, str):
         try:
+            if len(value) > 100:
+                raise ValueError(value)
             value = float(value.strip())
         except ValueError:
-            raise ParamError(field, f"must be a number, got {value!r}") from None
+            raise ParamError(field, f"must be a number, got {short_repr(value)}") from None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ParamError(field, f"must be a number, got {value!r}")
-    if not math.isfinite(value):
+        raise ParamError(field, f"must be a number, got {short_repr(value)}")
+    if isinstance(value, float) and not math.isfinite(value):
         raise ParamError(field, f"must be a finite number, got {value!r}")
     if integer and value != int(value):
         raise ParamError(field, f"must be a whole number, got {value!r}")
-    if not lo <= value <= hi:
-        raise ParamError(field, f"must be between {lo:g} and {hi:g}, got {value:g}")
+    if not lo <= value <= hi:  # exact for ints of any size
+        raise ParamError(field, f"must be between {lo:g} and {hi:g}, got {short_repr(value)}")
     return int(value) if integer else float(value)
 
 
 def _choice(field: str, value: Any, choices: tuple[str, ...] | list[str]) -> str:
-    if value not in choices:
-        raise ParamError(field, f"must be one of {', '.join(choices)}, got {value!r}")
+    if not isinstance(value, str) or value not in choices:
+        raise ParamError(field, f"must be one of {', '.join(choices)}, got {short_repr(value)}")
     return str(value)
 
 
 def _layers(value: Any) -> tuple[int, ...]:
     if isinstance(value, str):
+        if len(value) > 200:
+            raise ParamError("layers", f"must be a few sizes like '8, 8', got {short_repr(value)}")
         value = [v for v in value.replace(" ", "").split(",") if v]
     if not isinstance(value, (list, tuple)):
-        raise ParamError("layers", f"must be a list of hidden-layer sizes, got {value!r}")
+        raise ParamError("layers", f"must be a list of hidden-layer sizes, got {short_repr(value)}")
     if len(value) > MAX_LAYERS:
         raise ParamError("layers", f"at most {MAX_LAYERS} hidden layers, got {len(value)}")
     return tuple(_number("layers", v, 1, MAX_UNITS, integer=True) for v in value)
@@ -101,7 +111,7 @@ def parse_config(raw: Any, base: PlaygroundConfig | None = None) -> PlaygroundCo
     known = {f.name for f in fields(PlaygroundConfig)}
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise ParamError(unknown[0], f"unknown setting; known: {', '.join(sorted(known))}")
+        raise ParamError(unknown[0][:60], f"unknown setting; known: {', '.join(sorted(known))}")
     checks: dict[str, Any] = {
         "dataset": lambda v: _choice("dataset", v, DATASETS),
         "n_points": lambda v: _number("n_points", v, 10, MAX_POINTS, integer=True),

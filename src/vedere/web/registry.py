@@ -3,7 +3,8 @@
 A page holds its session's event stream open; when the last stream of a session closes
 (the tab was closed, the browser went away) and none reopens within ``linger`` seconds, the
 session is closed: its training thread stops and its network and data are dropped. A session
-whose page never opens a stream is freed the same way.
+whose page never opens a stream is freed the same way. A session has at most ``max_streams``
+streams open at once (a page needs one; a reload briefly two).
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ class RegistryFull(RuntimeError):
     """Too many sessions at once (the server answers 503)."""
 
 
+class TooManyStreams(RuntimeError):
+    """Too many event streams open for one session (the server answers 429)."""
+
+
 @dataclass
 class _Entry:
     session: Session
@@ -33,12 +38,17 @@ class _Entry:
 
 
 class Registry:
-    """Thread-safe map id → :class:`Session`, with at most ``max_sessions`` alive."""
+    """Thread-safe map id → :class:`Session`, with at most ``max_sessions`` alive and at
+    most ``max_streams`` streams attached to each."""
 
     def __init__(
-        self, max_sessions: int = 16, linger: float = 5.0, frame_interval: float = 0.1
+        self,
+        max_sessions: int = 16,
+        linger: float = 5.0,
+        frame_interval: float = 0.1,
+        max_streams: int = 4,
     ) -> None:
-        self.max_sessions, self.linger = max_sessions, linger
+        self.max_sessions, self.linger, self.max_streams = max_sessions, linger, max_streams
         self.frame_interval = frame_interval  # of every session it creates
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
@@ -67,9 +77,14 @@ class Registry:
         return entry
 
     def attach(self, sid: str) -> Session:
-        """A stream opened for ``sid``."""
+        """A stream opened for ``sid`` (:class:`TooManyStreams` if it has ``max_streams``)."""
         with self._lock:
             entry = self._entry(sid)
+            if entry.streams >= self.max_streams:
+                raise TooManyStreams(
+                    f"this session already has {entry.streams} open event streams (at most "
+                    f"{self.max_streams}); close a tab showing it"
+                )
             entry.streams += 1
             return entry.session
 

@@ -12,6 +12,14 @@ Routes (every error is JSON ``{"error": message, "field": name?}`` with a 4xx st
 - ``GET /api/samples``, ``GET /api/samples/{i}.png`` CIFAR-10 sample images
 - ``POST /api/classify`` image bytes → top-5 classes; ``POST /api/detect`` → face boxes
 - ``GET /api/health`` open and training session counts
+
+Limits (:mod:`vedere.web.limits`): JSON bodies of at most 64 KiB, parsed by
+:mod:`vedere.safejson` (400 naming "body" when malformed, too deep or holding an over-long
+integer); uploads of at most ``uploads.MAX_BYTES`` (413) and ``uploads.MAX_PIXELS`` (413,
+checked from the header before decoding); at most ``max_uploads`` uploads processed and
+``max_detections`` face detections running at once, others waiting up to ``busy_wait``
+seconds and then answered 503 "busy, retry"; at most ``Registry.max_streams`` event streams
+per session (429); bodies that take longer than ``limits.BODY_SECONDS`` to arrive (408).
 """
 
 from __future__ import annotations
@@ -44,8 +52,9 @@ from ..nn.activations import ACTIVATIONS
 from ..nn.init import SCHEMES
 from ..nn.optim import OPTIMIZERS
 from . import uploads
-from .params import MAX_LAYERS, MAX_UNITS, ParamError, PlaygroundConfig, parse_config
-from .registry import Registry, RegistryFull, UnknownSession
+from .limits import LimitError, Slots, json_body, read_body
+from .params import MAX_LAYERS, MAX_POINTS, MAX_UNITS, ParamError, PlaygroundConfig, parse_config
+from .registry import Registry, RegistryFull, TooManyStreams, UnknownSession
 from .session import EXTENT, SessionError
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -63,9 +72,11 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
-def _error(message: str, status: int = 400, field: str | None = None) -> JSONResponse:
+def _error(
+    message: str, status: int = 400, field: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     body = {"error": message} | ({"field": field} if field else {})
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _sse(event: str, payload: Any) -> str:
@@ -73,7 +84,12 @@ def _sse(event: str, payload: Any) -> str:
 
 
 class Playground:
-    """The server's state: sessions, the image classifier and the face cascade."""
+    """The server's state: sessions, the image classifier and the face cascade.
+
+    At most ``max_uploads`` uploads are read, decoded and classified or scanned at once, and
+    at most ``max_detections`` of them detect faces (each can take a few hundred MB, and
+    the detector's parallel kernels run one call at a time); a request waits up to
+    ``busy_wait`` seconds for its turn, then gets 503."""
 
     def __init__(
         self,
@@ -81,11 +97,17 @@ class Playground:
         max_sessions: int = 16,
         linger: float = 5.0,
         frame_interval: float = 0.1,
+        max_uploads: int = 2,
+        max_detections: int = 1,
+        busy_wait: float = 10.0,
     ) -> None:
         self.model_path, self.classifier = load_image_classifier(model or uploads.SHIPPED_MODEL)
         self.cascade = resolve_cascade("frontalface")
         self.registry = Registry(max_sessions, linger, frame_interval)
         self.frame_interval = frame_interval
+        self.upload_slots = Slots(max_uploads, "uploads")
+        self.detect_slots = Slots(max_detections, "face detections")
+        self.busy_wait = busy_wait
         self._samples: list[tuple[str, bytes]] | None = None
 
     def samples(self) -> list[tuple[str, bytes]]:
@@ -110,38 +132,12 @@ class Playground:
             "optimizers": list(OPTIMIZERS),
             "max_layers": MAX_LAYERS,
             "max_units": MAX_UNITS,
+            "max_points": MAX_POINTS,
             "extent": EXTENT,
             "model": uploads.model_name(self.model_path),
             "classes": [str(c) for c in self.classifier.classes_],
             "max_upload_bytes": uploads.MAX_BYTES,
         }
-
-
-async def _json_body(request: Request) -> Any:
-    try:
-        return json.loads(await request.body() or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ParamError("body", "is not valid JSON") from None
-
-
-async def _upload(request: Request) -> bytes:
-    """The request body, refused with 413 as soon as it passes the size limit."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > uploads.MAX_BYTES:
-        raise uploads.UploadError(
-            f"the upload ({int(declared) / 2**20:.1f} MiB) is larger than the "
-            f"{uploads.MAX_BYTES // 2**20} MiB allowed",
-            413,
-        )
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > uploads.MAX_BYTES:
-            raise uploads.UploadError(
-                f"the upload is larger than the {uploads.MAX_BYTES // 2**20} MiB allowed", 413
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _filename(request: Request) -> str:
@@ -164,7 +160,7 @@ def create_app(playground: Playground) -> Starlette:
         return JSONResponse(reg.stats())
 
     async def new_session(request: Request) -> Response:
-        raw = await _json_body(request)
+        raw = await json_body(request)
         config = parse_config(raw)
         sid, session = await run_in_threadpool(reg.create, config)
         return JSONResponse({"id": sid, "config": session.config.to_dict()}, status_code=201)
@@ -210,7 +206,7 @@ def create_app(playground: Playground) -> Starlette:
 
     async def configure(request: Request) -> Response:
         session = reg.get(request.path_params["sid"])
-        config = await run_in_threadpool(session.update, await _json_body(request))
+        config = await run_in_threadpool(session.update, await json_body(request))
         return JSONResponse({"config": config.to_dict()})
 
     async def command(request: Request) -> Response:
@@ -232,9 +228,13 @@ def create_app(playground: Playground) -> Starlette:
 
     async def add_point(request: Request) -> Response:
         session = reg.get(request.path_params["sid"])
-        body = await _json_body(request)
+        body = await json_body(request)
         if not isinstance(body, dict) or not {"x", "y", "label"} <= set(body):
-            raise ParamError("point", 'needs "x", "y" and "label"')
+            raise ParamError("point", 'needs "x", "y" and "label" (one point per request)')
+        unknown = sorted(set(body) - {"x", "y", "label", "split"})
+        if unknown:
+            known = '"x", "y", "label", "split"'
+            raise ParamError(unknown[0][:60], f"unknown field; a point has {known}")
         await run_in_threadpool(
             session.add_point, body["x"], body["y"], body["label"], body.get("split", "train")
         )
@@ -251,16 +251,22 @@ def create_app(playground: Playground) -> Starlette:
             return _error(f"no sample {i}; there are {len(items)}", 404)
         return Response(items[i][1], media_type="image/png")
 
+    async def _image(request: Request) -> Any:
+        data = await read_body(request, uploads.MAX_BYTES, "the upload")
+        return await run_in_threadpool(uploads.read_image, data, _filename(request))
+
     async def classify(request: Request) -> Response:
-        data = await _upload(request)
-        rgb = await run_in_threadpool(uploads.read_image, data, _filename(request))
-        top = await run_in_threadpool(uploads.classify, pg.classifier, rgb)
+        async with pg.upload_slots.hold(pg.busy_wait):
+            rgb = await _image(request)
+            top = await run_in_threadpool(uploads.classify, pg.classifier, rgb)
         return JSONResponse({"top": top, "model": uploads.model_name(pg.model_path)})
 
     async def detect(request: Request) -> Response:
-        data = await _upload(request)
-        rgb = await run_in_threadpool(uploads.read_image, data, _filename(request))
-        return JSONResponse(await run_in_threadpool(uploads.find_faces, pg.cascade, rgb))
+        async with pg.upload_slots.hold(pg.busy_wait):
+            rgb = await _image(request)
+            async with pg.detect_slots.hold(pg.busy_wait):
+                found = await run_in_threadpool(uploads.find_faces, pg.cascade, rgb)
+        return JSONResponse(found)
 
     async def reaper() -> None:
         while True:
@@ -293,6 +299,14 @@ def create_app(playground: Playground) -> Starlette:
         assert isinstance(exc, uploads.UploadError)
         return _error(str(exc), exc.status)
 
+    async def on_limit(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, LimitError)
+        retry = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        return _error(str(exc), exc.status, headers=retry)
+
+    async def on_streams(request: Request, exc: Exception) -> Response:
+        return _error(str(exc), 429)
+
     sid = "/api/sessions/{sid}"
     routes = [
         Route("/", index),
@@ -318,6 +332,8 @@ def create_app(playground: Playground) -> Starlette:
             SessionError: on_conflict,
             RegistryFull: on_full,
             uploads.UploadError: on_upload,
+            LimitError: on_limit,
+            TooManyStreams: on_streams,
         },
     )
 

@@ -12,6 +12,10 @@ and, every ``frame_interval`` seconds, publishes a *frame*:
   its largest magnitude to [-1, 1] and stored as a byte (0 ↔ -1, 255 ↔ +1);
 - the data loss (cross-entropy without penalties) and accuracy on the training and test points.
 
+The loss curves (``history``: [epoch, train loss, test loss] rows) keep at most
+``MAX_HISTORY`` rows: when full, every other row is dropped, so a run of any length costs
+bounded memory and its curves still span it from the start.
+
 All arrays travel base64-encoded. Every random choice (points, split, weights, batches,
 dropout masks) flows from the config's ``seed``.
 """
@@ -32,9 +36,11 @@ from ..data import toy
 from ..nn.functional import softmax
 from ..nn.optim import make_optimizer
 from ..nn.regularizers import Regularized, penalties
-from .params import ParamError, PlaygroundConfig, parse_config
+from .params import MAX_POINTS, ParamError, PlaygroundConfig, parse_config, short_repr
 
 EXTENT = 1.6  # the plane shown: [-EXTENT, EXTENT]²
+#: the most loss-curve points a session keeps (a long run keeps every other one, and so on)
+MAX_HISTORY = 10_000
 
 
 class SessionError(ValueError):
@@ -160,17 +166,22 @@ class Session:
 
     @_command
     def add_point(self, x: float, y: float, label: int, split: str = "train") -> None:
-        """Add a point (x, y) of class ``label`` to the training (or test) points."""
+        """Add a point (x, y) of class ``label`` to the training (or test) points; a session
+        holds at most ``MAX_POINTS`` points in all (ParamError "points" beyond)."""
         for name, v in (("x", x), ("y", y)):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
-                raise ParamError(name, f"must be a finite number, got {v!r}")
-            if abs(v) > EXTENT:
-                raise ParamError(name, f"must lie in [-{EXTENT}, {EXTENT}], got {v:g}")
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ParamError(name, f"must be a finite number, got {short_repr(v)}")
+            if not -EXTENT <= v <= EXTENT:  # exact for ints of any size, False for NaN
+                raise ParamError(name, f"must lie in [-{EXTENT}, {EXTENT}], got {short_repr(v)}")
         k = self.n_classes
         if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < k:
-            raise ParamError("label", f"must be a class index 0..{k - 1}, got {label!r}")
-        if split not in ("train", "test"):
-            raise ParamError("split", f"must be train or test, got {split!r}")
+            raise ParamError("label", f"must be a class index 0..{k - 1}, got {short_repr(label)}")
+        if not isinstance(split, str) or split not in ("train", "test"):
+            raise ParamError("split", f"must be train or test, got {short_repr(split)}")
+        if len(self.y_train) + len(self.y_test) >= MAX_POINTS:
+            raise ParamError(
+                "points", f"this session already has {MAX_POINTS} points, the most it may hold"
+            )
         with self.lock:
             p = np.array([[x, y]], np.float32)
             if split == "train":
@@ -321,6 +332,8 @@ class Session:
         train_loss, train_acc = self._measure(self.x_train, self.y_train)
         test_loss, test_acc = self._measure(self.x_test, self.y_test)
         if record:
+            if len(self.history) >= MAX_HISTORY:  # thinned into a new list: streams resend it
+                self.history = self.history[::2]
             self.history.append([self.epoch, train_loss, test_loss])
         frame: dict[str, Any] = {
             "epoch": self.epoch,

@@ -1,14 +1,16 @@
 """What the playground does with an uploaded image: classify it, or find the faces in it.
 
-Uploads are bytes of any common image format (checked by decoding, never by the name or the
-declared type). Errors are :class:`UploadError` with the HTTP status the server answers:
-413 for a file or an image too large, 400 for anything that is not a readable image.
+Uploads are bytes of one of :data:`FORMATS` (checked by decoding, never by the name or the
+declared type; Pillow tries no other plugin). Errors are :class:`UploadError` with the HTTP
+status the server answers: 413 for a file or an image too large (the pixel count is checked
+from the header, before decoding), 400 for anything that is not a readable image.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import struct
 import time
 from pathlib import Path
 from typing import Any
@@ -18,14 +20,19 @@ from PIL import Image, UnidentifiedImageError
 
 from ..classify.base import BaseClassifier
 from ..classify.run import top_classes
-from ..data.errors import DataError
-from ..data.images import decode
+from ..data import images
+from ..data.images import to_rgb
 from ..detect.cascade import Cascade
 from ..detect.detector import detect
 from ..detect.samples import to_gray
 
 MAX_BYTES = 10 * 2**20  # 10 MiB per upload
-MAX_PIXELS = 40_000_000  # 40 megapixels
+MAX_PIXELS = images.MAX_PIXELS  # 40 megapixels, as everywhere vedere decodes images
+#: the formats uploads may have (Pillow's other plugins — DDS, EPS, ICNS… — are never tried)
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM")
+#: the exceptions Pillow's decoders raise on corrupt data (they go beyond OSError)
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError,
+                 TypeError, NotImplementedError, ZeroDivisionError)  # fmt: skip
 DETECT_SIDE = 1280  # photos are scanned with their longest side at most this many pixels
 MODELS = Path(__file__).resolve().parent / "models"
 SHIPPED_MODEL = MODELS / "cifar10-small.safetensors"
@@ -50,16 +57,24 @@ def read_image(data: bytes, name: str = "upload") -> np.ndarray:
             413,
         )
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            w, h = img.size
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        with Image.open(io.BytesIO(data), formats=FORMATS) as img:
+            w, h = img.size  # from the header: checked before any pixel is decoded
+            if w * h > MAX_PIXELS:
+                raise UploadError(
+                    f"{name}: {w}x{h} is more than {MAX_PIXELS // 1_000_000} megapixels", 413
+                )
+            img.load()  # decode now, so that truncated files fail here
+            return np.asarray(to_rgb(img), dtype=np.uint8).copy()
+    except UploadError:
+        raise
+    except Image.DecompressionBombError:  # Pillow's own cap (2 × 89 megapixels) said so
+        raise UploadError(
+            f"{name}: the image declares more than {MAX_PIXELS // 1_000_000} megapixels", 413
+        ) from None
+    except UnidentifiedImageError:
         raise UploadError(f"{name}: not an image (PNG, JPEG, GIF, BMP, TIFF or WebP)") from None
-    if w * h > MAX_PIXELS:
-        raise UploadError(f"{name}: {w}x{h} is more than {MAX_PIXELS // 1_000_000} megapixels", 413)
-    try:
-        return decode(data, name)
-    except DataError as e:
-        raise UploadError(str(e)) from None
+    except DECODE_ERRORS as e:  # what Pillow's decoders raise on corrupt files
+        raise UploadError(f"{name}: corrupt or truncated image ({e})"[:300]) from None
 
 
 def classify(est: BaseClassifier, rgb: np.ndarray, top_k: int = 5) -> list[dict[str, Any]]:

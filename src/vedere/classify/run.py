@@ -27,6 +27,7 @@ from ..data import cifar10
 from ..data.cache import default_cache_dir
 from ..data.dataset import is_sample, load_split
 from ..data.errors import DataError
+from ..data.images import check_image_size
 from ..data.imageset import ImageSet
 from ..data.split import stratified_split
 from ..fileio import atomic_write_text
@@ -35,7 +36,6 @@ from .base import BaseClassifier
 from .estimators import ESTIMATORS, load_classifier
 
 LINEAR = ("perceptron", "logistic", "softmax", "svm")
-MAX_IMAGE_SIZE = 512  # --image-size: 512×512×3 inputs are already far beyond an MLP's reach
 RUN_FILES = (
     "config.json",
     "model.safetensors",
@@ -75,10 +75,8 @@ class RunConfig:
             raise ValueError("give either --data-dir or --dataset, not both")
         if self.dataset not in (None, "cifar10", "sample"):
             raise ValueError(f"unknown dataset {self.dataset!r}; choose cifar10 or sample")
-        if self.image_size is not None and not 4 <= self.image_size <= MAX_IMAGE_SIZE:
-            raise ValueError(
-                f"--image-size must be in [4, {MAX_IMAGE_SIZE}], got {self.image_size}"
-            )
+        if self.image_size is not None:
+            check_image_size(self.image_size)
         if self.limit is not None and self.limit < 2:
             raise ValueError(f"--limit must be at least 2, got {self.limit}")
         check_val_split(self.val_split)

@@ -11,6 +11,7 @@ import click
 
 from ..classify.estimators import ESTIMATORS
 from ..classify.trainer import Diverged
+from ..data.images import MAX_IMAGE_SIDE
 from ..nn.activations import ACTIVATIONS
 from ..nn.init import SCHEMES
 from ..nn.optim import OPTIMIZERS
@@ -163,7 +164,11 @@ def _help(text: str, param: str) -> str:
         "random shifts of up to this many pixels with --augment (0: flips only)", "crop_padding"
     ),
 )
-@click.option("--image-size", type=click.IntRange(4, 512), help="resize images to this square size")
+@click.option(
+    "--image-size",
+    type=click.IntRange(4, MAX_IMAGE_SIDE),
+    help="resize images to this square size",
+)
 @click.option(
     "--limit", type=click.IntRange(2), help="train on a stratified subset of this many images"
 )

@@ -432,6 +432,11 @@ def test_summary_names_the_data_and_why_training_stopped(tmp_path):
     assert r.returncode == 0, r.stderr
     assert f"data            {root}\n" in r.stdout
     assert "epochs          ran all 2 epochs\n" in r.stdout
+    r = train_small(root, tmp_path / "es", "--epochs", 40, "--early-stopping", 1, "--lr", 0.5)
+    assert r.returncode == 0, r.stderr
+    ran = len(json.loads((tmp_path / "es" / "history.json").read_text())["epochs"])
+    assert ran < 40
+    assert f"epochs          stopped early after {ran} epochs: validation loss did not " in r.stdout
 
 
 def test_python_dash_m_vedere():

@@ -275,8 +275,6 @@ def train(**kw: object) -> None:
             "says little (a fraction is written like --val-split 0.1)",
             err=True,
         )
-    if result.message:
-        click.echo(result.message, err=True)
 
 
 def _diverged(cfg: RunConfig, message: str) -> NoReturn:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -340,7 +340,7 @@ def held_out(
     """The validation images a run held out, recomputed from its ``config.json`` (the same
     source, limit, seed and split), decoded at ``size`` (the model's), and their source."""
     cfg = load_config(run_dir)
-    source = source_of(cfg, progress)
+    source = source_of(replace(cfg, download=False), progress)  # evaluating never downloads
     data = load_split(source, "train", size, verify=cfg.verify and verify, progress=progress)
     _, va = _split(data, cfg)
     if len(va) == 0:

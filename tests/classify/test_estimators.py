@@ -117,3 +117,127 @@ def test_validation_split_and_early_stopping_attributes():
     rows = est.history_.rows
     assert all(np.isfinite(r["val_loss"]) for r in rows)
     assert est.history_.stopped in ("early_stopping", "epochs")
+
+
+# -- model files that may be hostile (issues 11, 12) ---------------------------------------------
+def classifier_meta(**changes):
+    meta = {
+        "estimator": "SoftmaxClassifier",
+        "params": {"epochs": 3},
+        "classes": ["a", "b", "c"],
+        "classes_dtype": "<U1",
+        "preprocess": {"kind": "vector", "shape": [4], "mean": [0.0] * 4, "std": [1.0] * 4},
+    }
+    meta.update(changes)
+    return meta
+
+
+def classifier_file(tmp_path, n_in=4, n_out=3, **changes):
+    import vedere.nn as nn
+
+    net = nn.mlp([n_in, n_out], rng=0)
+    return nn.save(net, tmp_path / "clf.safetensors", extra=classifier_meta(**changes))
+
+
+def test_hand_made_classifier_file_loads(tmp_path):
+    est = load_classifier(classifier_file(tmp_path))
+    assert est.classes_.tolist() == ["a", "b", "c"] and est.n_features_in_ == 4
+    assert est.predict(np.zeros((2, 4))).shape == (2,)
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"classes_dtype": "<U100000000"}, "classes_dtype"),
+        ({"classes_dtype": "O"}, "classes_dtype"),
+        ({"classes_dtype": ["<U1"]}, "classes_dtype"),
+        ({"classes_dtype": "<U2000"}, "class names of 2,000 characters"),
+        ({"classes": ["a", "b"]}, "2 class names for a network with 3 outputs"),
+        ({"classes": [str(i) for i in range(20)], "classes_dtype": "<U2"}, "20 class names"),
+        ({"classes": ["a", "a", "b"]}, "distinct"),
+        ({"classes": ["abc", "b", "c"]}, "longer than"),
+        ({"classes": [["a"], "b", "c"]}, "list of labels"),
+        ({"classes": [2**70, 1, 2], "classes_dtype": "<i8"}, "classes"),
+        ({"estimator": ["SoftmaxClassifier"]}, "not a vedere classifier"),
+        ({"params": [1, 2]}, "params and run must be objects"),
+        ({"params": {"bogus": 1}}, "invalid classifier metadata"),
+        ({"run": "x"}, "params and run must be objects"),
+        ({"preprocess": [1]}, "preprocess must be an object"),
+        ({"preprocess": {"kind": "vector", "shape": ["4"]}}, "preprocess shape"),
+        ({"preprocess": {"kind": "vector", "shape": [2**64 + 4]}}, "preprocess shape"),
+        ({"preprocess": {"kind": "audio", "shape": [4]}}, "unknown input kind"),
+        (
+            {"preprocess": {"kind": "vector", "shape": [4], "mean": [0.0] * 3, "std": [1.0] * 4}},
+            "mean must be 4 finite numbers",
+        ),
+        (
+            {"preprocess": {"kind": "vector", "shape": [4], "mean": [0.0] * 4, "std": [0.0] * 4}},
+            "std must be positive",
+        ),
+        (
+            {"preprocess": {"kind": "vector", "shape": [4], "mean": [1e300] * 4, "std": [1.0] * 4}},
+            "finite in float32",
+        ),
+        (
+            {"preprocess": {"kind": "vector", "shape": [5], "mean": [0.0] * 5, "std": [1.0] * 5}},
+            r"does not accept the \(5,\) input",
+        ),
+    ],
+)
+def test_bad_classifier_metadata_is_a_model_file_error(tmp_path, changes, problem):
+    path = classifier_file(tmp_path, **changes)
+    with pytest.raises(ModelFileError, match=rf"clf\.safetensors: .*{problem}"):
+        load_classifier(path)
+
+
+@pytest.mark.parametrize(
+    "shape", [[-32, -32, 3], [2**32, 2**32, 3], [32, 32, 0], ["32", "32", "3"], [32, 96]]
+)
+def test_bad_image_shape_blames_the_model_file(tmp_path, shape):
+    pre = {"kind": "image", "shape": shape, "mean": [0.5] * 3, "std": [0.25] * 3}
+    path = classifier_file(tmp_path, n_in=3072, n_out=3, preprocess=pre)
+    with pytest.raises(ModelFileError, match=r"clf\.safetensors: .*preprocess shape"):
+        load_classifier(path)
+
+
+def test_image_classifier_file_with_matching_shape_loads(tmp_path):
+    pre = {"kind": "image", "shape": [32, 32, 3], "mean": [0.5] * 3, "std": [0.25] * 3}
+    est = load_classifier(classifier_file(tmp_path, n_in=3072, n_out=3, preprocess=pre))
+    images = np.zeros((2, 32, 32, 3), np.uint8)
+    assert est.predict_proba(images).shape == (2, 3)
+
+
+def test_shipped_playground_model_still_loads():
+    from pathlib import Path
+
+    import vedere
+
+    path = Path(vedere.__file__).parent / "web" / "models" / "cifar10-small.safetensors"
+    est = load_classifier(path)
+    assert len(est.classes_) == 10 and est.preprocess_.shape == (32, 32, 3)
+
+
+# -- score with a column y (issue 11, item 9) ------------------------------------------------------
+def test_score_with_a_column_y_matches_scikit_learn_and_warns():
+    from sklearn.exceptions import DataConversionWarning
+    from sklearn.metrics import accuracy_score
+
+    X, y = make_blobs(60, centers=3, cluster_std=4.0, random_state=3)
+    est = SoftmaxClassifier(epochs=2).fit(X, y)
+    column = y[:, None]
+    with pytest.warns(DataConversionWarning, match="column-vector y"):
+        got = est.score(X, column)
+    assert got == pytest.approx(accuracy_score(column, est.predict(X)))
+    assert got == est.score(X, y) < 1.0  # not the N×N broadcast's mean
+    with pytest.raises(ValueError, match=r"y must be 1-D .* got shape \(60, 2\)"):
+        est.score(X, np.stack([y, y], axis=1))
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        est.score(X, y[:10])
+
+
+# -- seeds (item 5): explicit seeds reproduce, estimators pass theirs down ---------------------
+def test_estimators_are_reproducible_from_their_seed():
+    X, y = make_blobs(80, centers=3, random_state=0)
+    a = MLPClassifier(hidden_sizes=(8,), dropout=0.3, epochs=2, augment=False, seed=5).fit(X, y)
+    b = MLPClassifier(hidden_sizes=(8,), dropout=0.3, epochs=2, augment=False, seed=5).fit(X, y)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))

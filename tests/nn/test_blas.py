@@ -1,5 +1,7 @@
 """In-place BLAS updates agree with the NumPy fallback (both paths are used in the wild)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -35,7 +37,18 @@ def test_non_contiguous_arrays_fall_back(rng):
         blas.axpy(1.0, x, np.zeros(3))
 
 
-def test_numpy_wheel_blas_is_found():
-    # NumPy's wheels on this platform ship OpenBLAS with cblas symbols; if a future NumPy
-    # build does not, the fallback above keeps results the same (only slower)
-    assert blas.available()
+def test_blas_is_found_in_the_wheel_and_falls_back_elsewhere(monkeypatch, tmp_path):
+    # NumPy's pip wheels ship OpenBLAS in numpy.libs and vedere uses it; other builds
+    # (conda, distribution packages) have no numpy.libs and vedere falls back to ufuncs
+    libs = Path(np.__file__).resolve().parent.parent / "numpy.libs"
+    assert blas.available() == any(libs.glob("*openblas*"))
+    # a NumPy without numpy.libs (its files elsewhere): no library, and the updates still work
+    fake = tmp_path / "site-packages" / "numpy"
+    fake.mkdir(parents=True)
+    monkeypatch.setattr(np, "__file__", str(fake / "__init__.py"))
+    assert blas._find_openblas() is None
+    monkeypatch.setattr(blas, "_BLAS", blas._find_openblas())
+    assert not blas.available()
+    y = np.ones(4, dtype=np.float32)
+    blas.axpy(2.0, np.arange(4, dtype=np.float32), y)
+    np.testing.assert_array_equal(y, [1, 3, 5, 7])

@@ -83,3 +83,41 @@ def test_gradcheck_rejects_non_components():
     with pytest.raises(ValueError, match="Module or Loss"):
         gradcheck(lambda x: x, np.zeros((1, 1)))
     assert isinstance(ReLU(), Module)
+
+
+def test_readme_model_in_training_mode_passes_with_masks_fixed():
+    # the README's model (smaller): Linear → ReLU → Dropout → Linear, after model.train();
+    # each pass used to draw a fresh dropout mask, so the check failed
+    from vedere.nn import Dropout
+
+    model = Sequential(
+        Linear(30, 16, init="he", rng=0), ReLU(), Dropout(0.2, rng=1), Linear(16, 10, rng=2)
+    )
+    x = np.random.default_rng(0).random((8, 30), dtype=np.float32)  # float32 data, as there
+    y = np.random.default_rng(1).integers(0, 10, 8)
+    model.train()
+    report = gradcheck(model.astype(np.float64), x, y, loss=SoftmaxCrossEntropy(0.1))
+    assert report.passed, str(report)
+    assert "1 dropout mask held fixed" in str(report)
+    assert model[2].fixed_mask is None and model.training  # the model is left as it was
+    # the check really ran with dropout active: some units were dropped
+    out_train = model.forward(x.astype(np.float64))
+    model.eval()
+    assert not np.allclose(out_train, model.forward(x.astype(np.float64)))
+
+
+def test_report_and_cli_print_one_table():
+    from click.testing import CliRunner
+
+    from vedere.cli.main import cli
+    from vedere.nn.gradcheck import format_table
+    from vedere.nn.gradcheck_suite import TOL, run_suite
+
+    rows, ok = run_suite(0)
+    r = CliRunner().invoke(cli, ["gradcheck"])
+    assert r.exit_code == 0 and ok
+    assert r.output.strip() == format_table(rows, TOL, what="arrays")
+    report = gradcheck(Tanh(), np.random.default_rng(0).standard_normal((3, 4)))
+    cli_head, report_head = r.output.splitlines()[0].split(), str(report).splitlines()[0].split()
+    assert cli_head[0] == report_head[0] and cli_head[2:] == report_head[2:]
+    assert str(report).splitlines()[-1].startswith("PASS: max relative error")

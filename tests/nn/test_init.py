@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from vedere.nn import Linear, SoftmaxCrossEntropy, mlp, optim
 from vedere.nn.init import init_weight
@@ -19,8 +20,8 @@ def test_scheme_standard_deviation(scheme, std):
 
 def test_zeros_and_unknown():
     assert not init_weight((3, 4), "zeros", np.random.default_rng(0)).any()
-    with pytest.raises(ValueError, match="unknown initialisation 'glorot'"):
-        init_weight((3, 4), "glorot", np.random.default_rng(0))
+    with pytest.raises(ValueError, match="unknown initialisation 'bogus'; choose one of zeros"):
+        init_weight((3, 4), "bogus", np.random.default_rng(0))
 
 
 def test_calibrated_variance_keeps_unit_output_variance():
@@ -76,3 +77,43 @@ def test_random_init_breaks_symmetry(init, activation):
     # all rows pairwise distinct
     d = np.abs(w[:, None, :] - w[None, :, :]).sum(-1)
     assert (d[~np.eye(len(w), dtype=bool)] > 1e-4).all()
+
+
+TORCH_INITS = {
+    # vedere's scheme -> the same distribution in torch.nn.init (weight of shape (out, in))
+    "small": lambda w: torch.nn.init.normal_(w, std=0.01),
+    "lecun": lambda w: torch.nn.init.kaiming_normal_(w, nonlinearity="linear"),
+    "he": lambda w: torch.nn.init.kaiming_normal_(w, nonlinearity="relu"),
+    "glorot": lambda w: torch.nn.init.xavier_normal_(w),
+}
+
+
+@pytest.mark.parametrize("scheme", list(TORCH_INITS))
+@pytest.mark.parametrize("shape", [(300, 400), (100, 900)])
+def test_scheme_variance_matches_torch_init(scheme, shape):
+    torch.manual_seed(0)
+    ref = TORCH_INITS[scheme](torch.empty(shape, dtype=torch.float64)).numpy()
+    w = init_weight(shape, scheme, np.random.default_rng(0), np.float64)
+    # both are zero-mean normals; their variances agree within sampling error (~1%)
+    assert abs(w.var() / ref.var() - 1) < 0.03
+    assert abs(w.mean()) < 0.02 * w.std() and abs(ref.mean()) < 0.02 * ref.std()
+
+
+def test_glorot_is_not_lecun_and_xavier_is_lecun():
+    # Glorot's "Xavier" uses (n_in + n_out) / 2; vedere's old "xavier" was LeCun's 1/n_in
+    shape = (100, 900)
+    lecun = init_weight(shape, "lecun", np.random.default_rng(0), np.float64)
+    np.testing.assert_array_equal(
+        init_weight(shape, "xavier", np.random.default_rng(0), np.float64), lecun
+    )
+    glorot = init_weight(shape, "glorot", np.random.default_rng(0), np.float64)
+    assert glorot.std() / lecun.std() == pytest.approx(np.sqrt(2 * 900 / 1000), rel=1e-9)
+    assert Linear(3, 2, init="xavier", rng=0).get_config()["init"] == "lecun"
+
+
+def test_every_offered_name_resolves():
+    # vedere train --init and the playground offer these; "xavier" stays among them
+    from vedere.nn.init import CANONICAL, SCHEMES, resolve
+
+    assert "xavier" in SCHEMES and set(CANONICAL) <= set(SCHEMES)
+    assert {resolve(s) for s in SCHEMES} == set(CANONICAL)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,10 @@ from ..errors import not_fitted, warn_data_conversion
 from ..nn.losses import Loss
 from .history import History
 from .trainer import TrainConfig, Trainer
+
+#: cap on the values in one input sample (a 2048×2048×3 image has 12.6 million)
+MAX_INPUT_SIZE = 1 << 24
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 TRAIN_PARAMS = tuple(f for f in TrainConfig.__dataclass_fields__ if f != "eval_batch_size")
 
@@ -84,17 +89,45 @@ class Preprocess:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Preprocess:
-        kind = d["kind"]
-        if kind == "image":
-            return cls(kind, tuple(d["shape"]), Normalizer.from_dict(d))
-        if kind == "vector":
-            return cls(
-                kind,
-                tuple(d["shape"]),
-                Standardizer(np.asarray(d["mean"], np.float32), np.asarray(d["std"], np.float32)),
+    def from_dict(cls, d: Any) -> Preprocess:
+        """Rebuild from :meth:`to_dict`'s output, which may come from a hostile file: every
+        field is checked (ValueError saying which) before any array is made."""
+        if not isinstance(d, dict):
+            raise ValueError("preprocess must be an object")
+        kind = d.get("kind")
+        if kind not in ("image", "vector"):
+            raise ValueError(f"unknown input kind {str(kind)[:40]!r}")
+        shape = d.get("shape")
+        rank = 3 if kind == "image" else 1
+        if (
+            not isinstance(shape, list)
+            or len(shape) != rank
+            or not all(type(v) is int and 1 <= v <= MAX_INPUT_SIZE for v in shape)
+            or math.prod(shape) > MAX_INPUT_SIZE
+        ):
+            what = "[height, width, channels]" if kind == "image" else "[features]"
+            raise ValueError(
+                f"preprocess shape must be {what} of positive integers "
+                f"(at most {MAX_INPUT_SIZE:,} values in all), got {str(shape)[:80]}"
             )
-        raise ValueError(f"unknown input kind {kind!r}")
+        n = shape[-1]  # per channel (images) or per feature (vectors)
+        stats = {}
+        for key in ("mean", "std"):
+            v = d.get(key)
+            if (
+                not isinstance(v, list)
+                or len(v) != n
+                or not all(type(x) in (int, float) and math.isfinite(x) for x in v)
+            ):
+                raise ValueError(f"preprocess {key} must be {n} finite numbers")
+            if max(map(abs, v)) > _FLOAT32_MAX:
+                raise ValueError(f"preprocess {key} must be finite in float32")
+            stats[key] = np.asarray(v, np.float32)
+        if not (stats["std"] > 0).all():
+            raise ValueError("preprocess std must be positive")
+        if kind == "image":
+            return cls(kind, tuple(shape), Normalizer(stats["mean"], stats["std"]))
+        return cls(kind, tuple(shape), Standardizer(stats["mean"], stats["std"]))
 
 
 def check_X(X: Any, name: str = "X") -> np.ndarray:
@@ -346,8 +379,26 @@ class BaseClassifier:
         return self.classes_[indices]
 
     def score(self, X: Any, y: Any) -> float:
-        """Accuracy on (X, y)."""
-        return float(np.mean(self.predict(X) == np.asarray(y)))
+        """Accuracy on (X, y): the fraction of samples whose predicted label equals y.
+
+        ``y`` holds one label per sample, (N,); a column (N, 1) is raveled with a
+        DataConversionWarning, as scikit-learn does; any other shape is a ValueError
+        (comparing (N,) predictions with an (N, 1) column would broadcast to N × N)."""
+        pred = self.predict(X)
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            warn_data_conversion(
+                "A column-vector y was passed when a 1d array was expected; it was raveled"
+            )
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise ValueError(f"y must be 1-D (one label per sample), got shape {y.shape}")
+        if len(y) != len(pred):
+            raise ValueError(
+                "Found input variables with inconsistent numbers of samples: "
+                f"X has {len(pred)}, y has {len(y)}"
+            )
+        return float(np.mean(pred == y))
 
     # -- files -----------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str], extra: dict[str, Any] | None = None) -> Path:

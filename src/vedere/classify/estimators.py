@@ -13,7 +13,9 @@ MLPClassifier       Linear → g → … → Linear, softmax          cross-entr
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from typing import Any
 
 import numpy as np
@@ -237,32 +239,84 @@ ESTIMATORS: dict[str, type[BaseClassifier]] = {
 }
 
 
+#: cap on the characters of one class name, and on the classes_dtype string
+MAX_CLASS_NAME = 1024
+_CLASSES_DTYPE = re.compile(r"[<>|=]?(U[0-9]{1,4}|[iu][1248]|f[48]|b1)")
+
+
+def _classes(path: str | os.PathLike[str], names: Any, dtype: Any) -> np.ndarray:
+    """``classes_`` from the file's list and dtype string, both checked first."""
+    if not isinstance(dtype, str) or not _CLASSES_DTYPE.fullmatch(dtype):
+        raise ModelFileError(
+            path,
+            f"invalid classifier metadata (classes_dtype {str(dtype)[:20]!r} is not a "
+            f"string, integer, float or bool dtype such as '<U{MAX_CLASS_NAME}' or '<i8')",
+        )
+    dt = np.dtype(dtype)
+    if dt.kind == "U" and dt.itemsize // 4 > MAX_CLASS_NAME:
+        raise ModelFileError(
+            path,
+            f"invalid classifier metadata (class names of {dt.itemsize // 4:,} characters; "
+            f"at most {MAX_CLASS_NAME})",
+        )
+    if not isinstance(names, list) or not all(type(c) in (str, int, float, bool) for c in names):
+        raise ModelFileError(path, "invalid classifier metadata (classes must be a list of labels)")
+    if dt.kind == "U" and any(len(str(c)) > dt.itemsize // 4 for c in names):
+        raise ModelFileError(
+            path,
+            f"invalid classifier metadata (a class name is longer than its dtype {dtype} holds)",
+        )
+    try:
+        classes = np.asarray(names, dtype=dt)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise ModelFileError(path, f"invalid classifier metadata (classes: {e})") from None
+    if len(classes) < 2 or len(np.unique(classes)) != len(classes):
+        raise ModelFileError(
+            path, "invalid classifier metadata (classes must be at least 2 distinct labels)"
+        )
+    return classes
+
+
 def load_classifier(path: str | os.PathLike[str]) -> BaseClassifier:
     """A fitted classifier saved by ``save`` (network, classes, preprocessing, parameters).
 
     A model file without classifier metadata, or whose metadata does not match its
-    network, raises :class:`~vedere.nn.io.ModelFileError` naming the file.
+    network (class names, one per output; an input shape the network accepts), raises
+    :class:`~vedere.nn.io.ModelFileError` naming the file.
     """
     network, extra = load_with_extra(path)
     name = extra.get("estimator")
     by_name = {cls.__name__: cls for cls in ESTIMATORS.values()}
-    if name not in by_name:
+    if not isinstance(name, str) or name not in by_name:
         raise ModelFileError(path, "not a vedere classifier (no estimator metadata)")
+    params, run = extra.get("params", {}), extra.get("run") or {}
+    if not isinstance(params, dict) or not isinstance(run, dict):
+        raise ModelFileError(path, "invalid classifier metadata (params and run must be objects)")
     try:
-        est = by_name[name](**extra.get("params", {}))
-        classes = np.asarray(extra["classes"], dtype=np.dtype(extra.get("classes_dtype", "<U0")))
-        pre = Preprocess.from_dict(extra["preprocess"])
-    except (TypeError, KeyError, ValueError) as e:
+        est = by_name[name](**params)
+        pre = Preprocess.from_dict(extra.get("preprocess"))
+    except (TypeError, ValueError) as e:
         raise ModelFileError(path, f"invalid classifier metadata ({e})") from None
-    n_in = int(np.prod(pre.shape))
-    params = network.parameters()
-    if not params or params[0].shape[1] != n_in:
-        raise ModelFileError(
-            path, f"network input does not match the {pre.shape} input it declares"
-        )
+    classes = _classes(path, extra.get("classes"), extra.get("classes_dtype", "<U0"))
     est.classes_ = classes
     est.preprocess_ = pre
-    est.n_features_in_ = n_in
+    est.n_features_in_ = math.prod(pre.shape)
     est.network_ = network
-    est.run_meta_ = extra.get("run") or {}
+    est.run_meta_ = run
+    # one sample of the declared input through the network: it must fit and give one score
+    # per class (or one score for two classes)
+    dummy = np.zeros((1, *pre.shape), np.uint8 if pre.kind == "image" else np.float32)
+    try:
+        out = est._scores(dummy)
+    except ValueError as e:
+        raise ModelFileError(
+            path, f"the network does not accept the {pre.shape} input it declares ({e})"
+        ) from None
+    n_out = out.shape[1] if out.ndim == 2 else -1
+    if not (n_out == len(classes) or (n_out == 1 and len(classes) == 2)):
+        raise ModelFileError(
+            path,
+            f"invalid classifier metadata ({len(classes)} class names for a network with "
+            f"{n_out} outputs)",
+        )
     return est

@@ -9,11 +9,10 @@ import click
 @click.option("--seed", type=int, default=0, show_default=True)
 def gradcheck_cmd(seed: int) -> None:
     """Check every layer's and loss's backward pass against the derivative's definition."""
-    from ..nn.gradcheck_suite import run_suite
+    from ..nn.gradcheck import format_table
+    from ..nn.gradcheck_suite import TOL, run_suite
 
-    rows, ok = run_suite(seed)
-    click.echo(f"{'component':<22} {'max rel. error':>14}  result")
-    for name, err, passed in rows:
-        click.echo(f"{name:<22} {err:>14.2e}  {'ok' if passed else 'FAIL'}")
+    rows, ok = run_suite(seed, TOL)
+    click.echo(format_table(rows, TOL, what="arrays"))
     if not ok:
         raise SystemExit(1)

@@ -16,7 +16,8 @@ class Dropout(Module):
     Because the surviving units are scaled up during training, the expected activation is
     the same in both modes and nothing needs rescaling at test time. Backward: dL/dx =
     dL/dy ⊙ m / (1 - p), the same mask. ``fixed_mask`` (an array of 0/1 of the input's
-    shape) replaces the random draw — used for gradient checks.
+    shape) replaces the random draw — used for gradient checks. ``rng``: an int seed or
+    a Generator for reproducible masks; None draws fresh entropy.
     """
 
     def __init__(self, p: float = 0.5, rng: np.random.Generator | int | None = None) -> None:

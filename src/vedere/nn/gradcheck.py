@@ -16,16 +16,26 @@ Three uses:
 - a loss:   ``gradcheck(loss, pred, target)`` — objective loss(pred, target)
 - a model:  ``gradcheck(model, x, target, loss=loss)`` — objective loss(model(x), target);
             wrap the loss in :class:`~vedere.nn.regularizers.Regularized` to include L1/L2.
-            Give any Dropout a ``fixed_mask`` first so that every evaluation sees the same net.
+
+A model in training mode draws a fresh dropout mask on every forward pass, so the
+objective would change between the evaluations of a difference quotient. gradcheck
+therefore holds each active Dropout's mask fixed (the one its first pass drew) for the
+whole check, restores the layers afterwards and says so under the table. A Dropout given a
+``fixed_mask`` by the caller keeps it.
+
+:func:`format_table` draws the one table both :class:`GradCheckReport` and
+``vedere gradcheck`` print.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
+from .dropout import Dropout
 from .losses import Loss
 from .module import Module
 
@@ -43,12 +53,48 @@ class ArrayCheck:
     max_abs_error: float
 
 
+class TableRow(NamedTuple):
+    """One line of a gradient-check table: an array, or a whole component of the suite."""
+
+    name: str
+    what: str  # the array's shape, or how many arrays a component has
+    n_checked: int
+    rel_error: float
+    max_abs_error: float
+    passed: bool
+
+
+def format_table(
+    rows: Sequence[TableRow], tol: float, notes: Sequence[str] = (), what: str = "shape"
+) -> str:
+    """The gradient-check table: one line per row, a PASS/FAIL verdict with the largest
+    relative error and the tolerance, then any notes (e.g. that dropout masks were fixed).
+    ``what`` heads the second column (an array's shape, or a component's arrays)."""
+    width = max([24, *(len(r.name) + 1 for r in rows)])
+    lines = [
+        f"{'name':<{width}} {what:<14} {'checked':>8} {'rel. error':>11} {'max |a-n|':>11}  result"
+    ]
+    for r in rows:
+        lines.append(
+            f"{r.name:<{width}} {r.what:<14} {r.n_checked:>8} {r.rel_error:>11.2e} "
+            f"{r.max_abs_error:>11.2e}  {'ok' if r.passed else 'FAIL'}"
+        )
+    worst = max((r.rel_error for r in rows), default=0.0)
+    passed = bool(rows) and all(r.passed for r in rows)
+    lines.append(
+        f"{'PASS' if passed else 'FAIL'}: max relative error {worst:.2e} (tolerance {tol:g})"
+    )
+    lines.extend(f"note: {n}" for n in notes)
+    return "\n".join(lines)
+
+
 @dataclass
 class GradCheckReport:
     """Per-array results; ``passed`` when every relative error is below ``tol``."""
 
     checks: list[ArrayCheck] = field(default_factory=list)
     tol: float = 1e-6
+    notes: list[str] = field(default_factory=list)
 
     @property
     def max_rel_error(self) -> float:
@@ -61,18 +107,34 @@ class GradCheckReport:
     def __bool__(self) -> bool:
         return self.passed
 
-    def __str__(self) -> str:
-        rows = [f"{'array':<16} {'shape':<14} {'checked':>8} {'rel. error':>11} {'max |a-n|':>11}"]
-        for c in self.checks:
-            rows.append(
-                f"{c.name:<16} {c.shape!s:<14} {c.n_checked:>8} {c.rel_error:>11.2e} "
-                f"{c.max_abs_error:>11.2e}"
+    def rows(self) -> list[TableRow]:
+        """One table row per checked array."""
+        return [
+            TableRow(
+                c.name,
+                str(c.shape),
+                c.n_checked,
+                c.rel_error,
+                c.max_abs_error,
+                c.rel_error < self.tol,
             )
-        verdict = "PASS" if self.passed else "FAIL"
-        rows.append(
-            f"{verdict}: max relative error {self.max_rel_error:.2e} (tolerance {self.tol:g})"
+            for c in self.checks
+        ]
+
+    def summary(self, name: str) -> TableRow:
+        """The whole report as one table row named ``name`` (the suite's rows)."""
+        n = len(self.checks)
+        return TableRow(
+            name,
+            f"{n} array{'s' if n != 1 else ''}",
+            sum(c.n_checked for c in self.checks),
+            self.max_rel_error,
+            max((c.max_abs_error for c in self.checks), default=0.0),
+            self.passed,
         )
-        return "\n".join(rows)
+
+    def __str__(self) -> str:
+        return format_table(self.rows(), self.tol, self.notes)
 
 
 def numeric_gradient(
@@ -142,6 +204,8 @@ def gradcheck(
     """
     rng = np.random.default_rng(seed)
     x = np.array(x, copy=True)  # perturbed in place: never the caller's array
+    if isinstance(target, Module) and target.dtype is not None and x.dtype.kind == "f":
+        x = x.astype(target.dtype)  # float32 data into a float64 model: check in float64
     report = GradCheckReport(tol=tol)
 
     if isinstance(target, Loss):
@@ -158,7 +222,39 @@ def gradcheck(
         raise ValueError(f"gradcheck needs a vedere Module or Loss, got {type(target).__name__}")
     model = target
     model.zero_grad()
-    out = model.forward(x)
+    out = model.forward(x)  # draws the dropout masks that are then held fixed
+    fixed = [
+        m
+        for m in model.modules()
+        if isinstance(m, Dropout) and m.training and m.fixed_mask is None and m._scale is not None
+    ]
+    for m in fixed:
+        m.fixed_mask = (m._scale != 0).astype(out.dtype)
+    if fixed:
+        report.notes.append(
+            f"{len(fixed)} dropout mask{'s' if len(fixed) > 1 else ''} held fixed for the check "
+            "(the model is in training mode)"
+        )
+    try:
+        _check_model(model, x, y, loss, out, report, h, max_checks, check_input, rng)
+    finally:
+        for m in fixed:
+            m.fixed_mask = None
+    return report
+
+
+def _check_model(
+    model: Module,
+    x: np.ndarray,
+    y: np.ndarray | None,
+    loss: Loss | None,
+    out: np.ndarray,
+    report: GradCheckReport,
+    h: float,
+    max_checks: int,
+    check_input: bool,
+    rng: np.random.Generator,
+) -> None:
     if loss is None:
         g = rng.standard_normal(out.shape).astype(out.dtype)
 
@@ -181,4 +277,3 @@ def gradcheck(
         report.checks.append(_compare("input", dx, objective, x, h, max_checks, rng))
     for n, p in model.named_parameters():
         report.checks.append(_compare(n, grads[n], objective, p.data, h, max_checks, rng))
-    return report

@@ -9,7 +9,7 @@ import numpy as np
 from .activations import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .dropout import Dropout
 from .flatten import Flatten
-from .gradcheck import GradCheckReport, gradcheck
+from .gradcheck import GradCheckReport, TableRow, gradcheck
 from .linear import Linear
 from .losses import MSE, BCEWithLogits, MulticlassHinge, PerceptronCriterion, SoftmaxCrossEntropy
 from .regularizers import L1, L2, Regularized
@@ -19,6 +19,10 @@ from .sequential import Sequential
 def _away_from_zero(a: np.ndarray) -> np.ndarray:
     """Move entries away from 0 so ReLU-like kinks are never within h of an input."""
     return a + np.where(a >= 0, 0.1, -0.1)
+
+
+#: the relative error below which a backward pass counts as right (float64)
+TOL = 1e-6
 
 
 def cases(seed: int = 0) -> list[tuple[str, Callable[[], GradCheckReport]]]:
@@ -68,10 +72,12 @@ def cases(seed: int = 0) -> list[tuple[str, Callable[[], GradCheckReport]]]:
     ]
 
 
-def run_suite(seed: int = 0, tol: float = 1e-6) -> tuple[list[tuple[str, float, bool]], bool]:
-    """Run every case; returns rows (name, max relative error, passed) and whether all passed."""
+def run_suite(seed: int = 0, tol: float = TOL) -> tuple[list[TableRow], bool]:
+    """Run every case; returns one table row per case (for
+    :func:`~vedere.nn.gradcheck.format_table`) and whether all passed."""
     rows = []
     for name, thunk in cases(seed):
         report = thunk()
-        rows.append((name, report.max_rel_error, report.max_rel_error < tol))
-    return rows, all(ok for _, _, ok in rows)
+        report.tol = tol
+        rows.append(report.summary(name))
+    return rows, all(r.passed for r in rows)

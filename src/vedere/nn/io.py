@@ -3,32 +3,74 @@
 One ``.safetensors`` file holds everything. Its header's ``__metadata__`` carries
 ``vedere.architecture`` (the JSON config that rebuilds the layers), ``vedere.extra``
 (JSON chosen by the caller: class names, normalisation, hyper-parameters) and
-``vedere.sha256``, a digest of every tensor's name, dtype, shape and bytes. Loading
-parses the header as JSON — nothing is ever unpickled — checks the digest and every
-shape against the architecture, and refuses a truncated, tampered or mismatched file
-with a :class:`ModelFileError` that names the file and the problem.
+``vedere.sha256``, a digest of every tensor's name, dtype, shape and bytes. Nothing is
+ever unpickled.
+
+A model file may come from anyone, so loading trusts nothing in it and allocates nothing
+the file does not pay for, in this order:
+
+1. only a regular file of at most :data:`MAX_FILE_BYTES` is opened (never a FIFO or a
+   device such as ``/dev/zero``);
+2. the header (at most :data:`MAX_HEADER` bytes) is parsed with :mod:`vedere.safejson`
+   (bounded depth, integers and numbers), and so is every JSON field inside it;
+3. every tensor's dtype, shape and byte range is checked against the others and against
+   the file's size: the tensors must tile the data section exactly;
+4. the parameter shapes the architecture declares (:meth:`Module.parameter_shapes`) must
+   equal the tensors present, before any layer is built;
+5. only then is the data read (once, without copies) and its digest verified, and the
+   layers are built and given their weights.
+
+Every refusal is a :class:`ModelFileError` that names the file and the problem.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import stat
 import struct
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
-from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
+from .. import safejson
 from ..fileio import atomic_write_bytes
-from .module import LAYER_TYPES, Module
+from .module import Module, layer_type
 from .sequential import Sequential
 
 FORMAT = "vedere.model"
 FORMAT_VERSION = "1"
+#: cap on the JSON header of a model or checkpoint file
 MAX_HEADER = 16 * 1024 * 1024
+#: cap on a model or checkpoint file's size (vedere's largest models take a few tens of MB)
+MAX_FILE_BYTES = 1 << 30
+#: cap on the number of tensors and on the rank of each
+MAX_TENSORS = 10_000
+MAX_NDIM = 8
+
+#: safetensors dtype names → NumPy dtypes (little-endian, as the format specifies)
+DTYPES = {
+    "BOOL": np.dtype("?"),
+    "U8": np.dtype("u1"),
+    "I8": np.dtype("i1"),
+    "U16": np.dtype("<u2"),
+    "I16": np.dtype("<i2"),
+    "F16": np.dtype("<f2"),
+    "U32": np.dtype("<u4"),
+    "I32": np.dtype("<i4"),
+    "F32": np.dtype("<f4"),
+    "U64": np.dtype("<u8"),
+    "I64": np.dtype("<i8"),
+    "F64": np.dtype("<f8"),
+}
+#: the dtypes a model's saved arrays may have: float parameters (and statistics), int64
+#: counters; none wider than 8 bytes, so building never takes more than twice the file
+STATE_DTYPES = (np.dtype("<f4"), np.dtype("<f8"), np.dtype("<i8"))
 
 
 class ModelFileError(ValueError):
@@ -45,7 +87,7 @@ def _digest(tensors: dict[str, np.ndarray]) -> str:
     for name in sorted(tensors):
         a = np.ascontiguousarray(tensors[name])
         h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
-        h.update(a.tobytes())
+        h.update(a.reshape(-1).view(np.uint8))  # the bytes, without a copy
     return h.hexdigest()
 
 
@@ -61,7 +103,7 @@ def pack(tensors: dict[str, np.ndarray], fields: dict[str, Any], fmt: str = FORM
 
 def _to_bytes(model: Module, extra: dict[str, Any] | None = None) -> bytes:
     tensors = {n: p.data for n, p in model.named_parameters()}
-    arch = {"type": type(model).__name__, "config": model.get_config()}
+    arch = {"type": type(model).type_name(), "config": model.get_config()}
     return pack(tensors, {"architecture": arch, "extra": extra or {}})
 
 
@@ -74,103 +116,339 @@ def save(model: Module, path: str | os.PathLike[str], extra: dict[str, Any] | No
     return atomic_write_bytes(path, _to_bytes(model, extra))
 
 
-def read_header(path: str | os.PathLike[str], data: bytes) -> dict[str, Any]:
-    """The safetensors JSON header of ``data`` (read from ``path``), validated for size."""
-    if len(data) < 8:
-        raise ModelFileError(path, f"file is truncated ({len(data)} bytes; not a safetensors file)")
-    (n,) = struct.unpack("<Q", data[:8])
-    if n > MAX_HEADER or 8 + n > len(data):
-        raise ModelFileError(
-            path,
-            f"file is truncated or not a safetensors file (header claims {n} bytes, "
-            f"file has {len(data)})",
-        )
-    try:
-        header = json.loads(data[8 : 8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ModelFileError(path, f"corrupt header ({e.__class__.__name__}: {e})") from None
-    if not isinstance(header, dict):
-        raise ModelFileError(path, "corrupt header (not a JSON object)")
-    return header
+# -- reading: layout first, data last ------------------------------------------------------------
+@dataclass(frozen=True)
+class TensorInfo:
+    """One tensor as the header declares it: dtype, shape and byte range in the data section."""
+
+    name: str
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    start: int
+    end: int
 
 
-def read_tensors(
-    path: str | os.PathLike[str], fmt: str = FORMAT
-) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """All tensors and the string metadata of a safetensors file of format ``fmt``, with the
-    digest verified."""
-    path = Path(path)
+@dataclass(frozen=True)
+class Layout:
+    """A safetensors file's header, validated against the file's size; no data read yet."""
+
+    path: Path
+    data_start: int
+    data_size: int
+    tensors: dict[str, TensorInfo]
+    meta: dict[str, str]
+
+
+def _open_regular(path: Path, max_bytes: int) -> tuple[BinaryIO, int]:
+    """Open ``path`` for reading if it is a regular file of at most ``max_bytes`` bytes.
+
+    Opened non-blocking and checked with fstat, so a FIFO never blocks and a file swapped
+    for a device between the check and the open is still refused."""
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise ModelFileError(path, "no such file") from None
     except IsADirectoryError:
         raise ModelFileError(path, "is a directory, not a model file") from None
     except OSError as e:
         raise ModelFileError(path, f"cannot read ({e.strerror})") from None
-    header = read_header(path, data)
-    meta = header.get("__metadata__") or {}
-    if not isinstance(meta, dict) or meta.get("format") != fmt:
-        what = "model" if fmt == FORMAT else "checkpoint"
-        raise ModelFileError(path, f"not a vedere {what} file (format {meta.get('format')!r})")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise ModelFileError(path, f"unsupported format version {meta.get('format_version')!r}")
+    st = os.fstat(fd)
+    if stat.S_ISDIR(st.st_mode):
+        os.close(fd)
+        raise ModelFileError(path, "is a directory, not a model file")
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise ModelFileError(path, "not a regular file (a device, FIFO or socket)")
+    if st.st_size > max_bytes:
+        os.close(fd)
+        raise ModelFileError(path, f"file of {st.st_size:,} bytes (at most {max_bytes:,})")
+    return os.fdopen(fd, "rb"), st.st_size
+
+
+def _read_exactly(f: BinaryIO, n: int) -> bytes:
+    data = f.read(n)
+    return data if data is not None else b""
+
+
+def _tensor_info(path: Path, name: str, entry: Any) -> TensorInfo:
+    def bad(problem: str) -> ModelFileError:
+        return ModelFileError(path, f"corrupt header: tensor {name[:80]!r} {problem}")
+
+    if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
+        raise bad("needs exactly dtype, shape and data_offsets")
+    dtype = DTYPES.get(entry["dtype"]) if isinstance(entry["dtype"], str) else None
+    if dtype is None:
+        raise bad(f"has an unsupported dtype {str(entry['dtype'])[:20]!r}")
+    shape, offsets = entry["shape"], entry["data_offsets"]
+    if (
+        not isinstance(shape, list)
+        or len(shape) > MAX_NDIM
+        or not all(type(d) is int and 0 <= d <= MAX_FILE_BYTES for d in shape)
+    ):
+        raise bad(f"has an invalid shape (a list of at most {MAX_NDIM} sizes)")
+    if (
+        not isinstance(offsets, list)
+        or len(offsets) != 2
+        or not all(type(o) is int and 0 <= o <= MAX_FILE_BYTES for o in offsets)
+        or offsets[0] > offsets[1]
+    ):
+        raise bad("has invalid data_offsets")
+    nbytes = math.prod(shape) * dtype.itemsize
+    if offsets[1] - offsets[0] != nbytes:
+        raise bad(
+            f"of shape {tuple(shape)} {entry['dtype']} needs {nbytes:,} bytes, "
+            f"its data_offsets give {offsets[1] - offsets[0]:,}"
+        )
+    return TensorInfo(name, dtype, tuple(shape), offsets[0], offsets[1])
+
+
+def _read_layout(path: Path, f: BinaryIO, size: int) -> Layout:
+    """The header of the open file ``f`` (``size`` bytes), validated; see the module docstring."""
+    prefix = _read_exactly(f, 8)
+    if len(prefix) < 8:
+        raise ModelFileError(path, f"file is truncated ({size} bytes; not a safetensors file)")
+    (n,) = struct.unpack("<Q", prefix)
+    if n > MAX_HEADER or 8 + n > size:
+        raise ModelFileError(
+            path,
+            f"file is truncated or not a safetensors file (header claims {n} bytes, "
+            f"file has {size})",
+        )
+    raw = _read_exactly(f, n)
+    if len(raw) != n:
+        raise ModelFileError(path, "file is truncated (it shrank while being read)")
     try:
-        tensors = st_load(data)
-    except Exception as e:  # safetensors raises its own error type for bad offsets/lengths
-        raise ModelFileError(path, f"corrupt tensor data ({e})") from None
-    if _digest(tensors) != meta.get("vedere.sha256"):
-        raise ModelFileError(path, "checksum mismatch: the weights were modified or damaged")
-    return tensors, meta
+        header = safejson.loads(raw, max_bytes=MAX_HEADER)
+    except safejson.JSONError as e:
+        raise ModelFileError(path, f"corrupt header ({e})") from None
+    if not isinstance(header, dict):
+        raise ModelFileError(path, "corrupt header (not a JSON object)")
+    meta = header.pop("__metadata__", None) or {}
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise ModelFileError(path, "corrupt header (__metadata__ must map names to strings)")
+    if len(header) > MAX_TENSORS:
+        raise ModelFileError(path, f"corrupt header ({len(header):,} tensors)")
+    tensors = {name: _tensor_info(path, name, entry) for name, entry in header.items()}
+    # the tensors must tile the data section exactly: no gaps, no overlaps, nothing beyond
+    data_size = size - 8 - n
+    end = 0
+    for t in sorted(tensors.values(), key=lambda t: (t.start, t.end)):
+        if t.start != end:
+            raise ModelFileError(
+                path, f"corrupt header: tensor {t.name[:80]!r} overlaps another or leaves a gap"
+            )
+        end = t.end
+    if end != data_size:
+        raise ModelFileError(
+            path,
+            f"file is truncated or corrupt: the tensors declare {end:,} bytes of data, "
+            f"the file holds {data_size:,}",
+        )
+    return Layout(path, 8 + n, data_size, tensors, meta)
+
+
+def _read_data(layout: Layout, f: BinaryIO) -> dict[str, np.ndarray]:
+    """The tensors of ``layout``, read in one piece (the file's size, already checked) as
+    read-only views of it."""
+    f.seek(layout.data_start)
+    buf = _read_exactly(f, layout.data_size)
+    if len(buf) != layout.data_size:
+        raise ModelFileError(layout.path, "file is truncated (it shrank while being read)")
+    return {
+        name: np.frombuffer(buf, dtype=t.dtype, count=math.prod(t.shape), offset=t.start).reshape(
+            t.shape
+        )
+        for name, t in layout.tensors.items()
+    }
+
+
+def _check_format(layout: Layout, fmt: str) -> None:
+    meta = layout.meta
+    if meta.get("format") != fmt:
+        what = "model" if fmt == FORMAT else "checkpoint"
+        got = meta.get("format")
+        raise ModelFileError(
+            layout.path,
+            f"not a vedere {what} file (format {got[:40] if got else got!r})",
+        )
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ModelFileError(
+            layout.path, f"unsupported format version {str(meta.get('format_version'))[:20]!r}"
+        )
+
+
+def _verified(layout: Layout, f: BinaryIO) -> dict[str, np.ndarray]:
+    tensors = _read_data(layout, f)
+    if _digest(tensors) != layout.meta.get("vedere.sha256"):
+        raise ModelFileError(layout.path, "checksum mismatch: the weights were modified or damaged")
+    return tensors
+
+
+def read_tensors(
+    path: str | os.PathLike[str], fmt: str = FORMAT
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """All tensors (read-only arrays) and the string metadata of a safetensors file of
+    format ``fmt``, with the layout and the digest verified."""
+    path = Path(path)
+    f, size = _open_regular(path, MAX_FILE_BYTES)
+    with f:
+        layout = _read_layout(path, f, size)
+        _check_format(layout, fmt)
+        return _verified(layout, f), layout.meta
 
 
 def unpack(path: str | os.PathLike[str], fmt: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Tensors and the JSON fields written by :func:`pack`, verified."""
+    """Tensors and the JSON fields written by :func:`pack`, verified.
+
+    The fields may hold NaN and ±Infinity (``json.dumps`` writes them; a training history
+    has them), but are otherwise as bounded as :mod:`vedere.safejson`'s."""
     path = Path(path)
     tensors, meta = read_tensors(path, fmt)
     fields = {
-        k[len("vedere.") :]: _json_field(path, meta, k)
+        k[len("vedere.") :]: _json_field(path, meta, k, allow_nan=True)
         for k in meta
         if k.startswith("vedere.") and k != "vedere.sha256"
     }
     return tensors, fields
 
 
-def _json_field(path: Path, meta: dict[str, str], key: str) -> Any:
+def _loads_with_non_finite(text: str) -> Any:
+    """``safejson.loads`` that lets NaN and ±Infinity through (as floats)."""
+    if len(text) > MAX_HEADER:
+        raise safejson.JSONError(f"JSON document of {len(text):,} bytes")
+
+    def bounded_int(s: str) -> int:
+        if len(s.lstrip("-")) > safejson.MAX_INT_DIGITS:
+            raise safejson.JSONError(f"integer with {len(s)} digits")
+        return int(s)
+
     try:
-        return json.loads(meta[key])
-    except (KeyError, TypeError, json.JSONDecodeError):
-        raise ModelFileError(path, f"metadata field {key!r} is missing or not valid JSON") from None
+        doc = json.loads(text, parse_int=bounded_int)
+    except RecursionError:
+        raise safejson.JSONError("JSON nested too deeply") from None
+    except safejson.JSONError:
+        raise
+    except ValueError as e:
+        raise safejson.JSONError(f"malformed JSON ({e})") from None
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        if isinstance(node, (dict, list)):
+            if depth > safejson.MAX_DEPTH:
+                raise safejson.JSONError(f"JSON nested deeper than {safejson.MAX_DEPTH} levels")
+            stack.extend((c, depth + 1) for c in children)
+    return doc
+
+
+def _json_field(path: Path, meta: dict[str, str], key: str, allow_nan: bool = False) -> Any:
+    if key not in meta:
+        raise ModelFileError(path, f"metadata field {key!r} is missing")
+    text = meta[key]
+    try:
+        if allow_nan:
+            return _loads_with_non_finite(text)
+        return safejson.loads(text, max_bytes=MAX_HEADER)
+    except safejson.JSONError as e:
+        raise ModelFileError(path, f"metadata field {key!r} is not valid JSON ({e})") from None
+
+
+# -- architecture ----------------------------------------------------------------------------------
+def _parts(arch: Any) -> tuple[str, dict[str, Any]]:
+    if not isinstance(arch, dict) or not isinstance(arch.get("type"), str):
+        raise ValueError('a layer must be an object {"type": NAME, "config": {...}}')
+    config = arch.get("config", {})
+    if not isinstance(config, dict):
+        raise ValueError(f"the config of {arch['type'][:80]!r} must be an object")
+    return arch["type"], config
+
+
+def _layer_class(kind: str) -> type[Module]:
+    cls = layer_type(kind)
+    if cls is None or cls is Sequential or not cls.__module__.startswith("vedere."):
+        raise ValueError(f"unknown layer type {kind[:80]!r}")
+    return cls
 
 
 def build(arch: dict[str, Any]) -> Module:
     """Rebuild a module (not its weights) from an architecture dict ``{"type", "config"}``."""
-    kind, config = arch.get("type"), arch.get("config", {})
+    kind, config = _parts(arch)
     if kind == "Sequential":
-        return Sequential(*[build(layer) for layer in config.get("layers", [])])
-    cls = LAYER_TYPES.get(str(kind))
-    if cls is None or cls is Sequential or not cls.__module__.startswith("vedere."):
-        raise ValueError(f"unknown layer type {kind!r}")
+        layers = config.get("layers", [])
+        if not isinstance(layers, list) or set(config) - {"layers"}:
+            raise ValueError('Sequential\'s config must be {"layers": [...]}')
+        return Sequential(*[build(layer) for layer in layers])
+    cls = _layer_class(kind)
+    from_config = getattr(cls, "from_config", None)  # containers build their children
+    if from_config is not None:
+        return from_config(config, build)
     return cls(**config)
 
 
+def declared_shapes(arch: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """The shapes of the arrays an architecture declares, by name, computed from its config
+    alone (:meth:`Module.parameter_shapes`) wherever the layer type can; a layer type that
+    cannot is built on its own to find out (cheap for the parameter-free layers).
+    Containers other than Sequential compute their children's with this function."""
+    kind, config = _parts(arch)
+    if kind == "Sequential":
+        layers = config.get("layers", [])
+        if not isinstance(layers, list):
+            raise ValueError('Sequential\'s config must be {"layers": [...]}')
+        out: dict[str, tuple[int, ...]] = {}
+        for i, layer in enumerate(layers):
+            out.update({f"{i}.{n}": s for n, s in declared_shapes(layer).items()})
+        return out
+    shapes = _layer_class(kind).parameter_shapes(config)
+    if shapes is None:
+        shapes = {n: p.shape for n, p in build(arch).named_parameters()}
+    return {n: tuple(s) for n, s in shapes.items()}
+
+
+_BUILD_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError)
+
+
 def load_with_extra(path: str | os.PathLike[str]) -> tuple[Module, dict[str, Any]]:
-    """Load a model and the ``extra`` metadata it was saved with."""
+    """Load a model and the ``extra`` metadata (a dict) it was saved with."""
     path = Path(path)
-    tensors, meta = read_tensors(path)
-    arch = _json_field(path, meta, "vedere.architecture")
-    extra = _json_field(path, meta, "vedere.extra")
+    f, size = _open_regular(path, MAX_FILE_BYTES)
+    with f:
+        layout = _read_layout(path, f, size)
+        _check_format(layout, FORMAT)
+        arch = _json_field(path, layout.meta, "vedere.architecture")
+        extra = _json_field(path, layout.meta, "vedere.extra")
+        if not isinstance(extra, dict):
+            raise ModelFileError(
+                path, f"metadata field 'vedere.extra' must be an object, got {type(extra).__name__}"
+            )
+        try:
+            want = declared_shapes(arch)
+        except _BUILD_ERRORS as e:
+            raise ModelFileError(path, f"invalid architecture ({e})") from None
+        have = layout.tensors
+        missing, unexpected = sorted(set(want) - set(have)), sorted(set(have) - set(want))
+        if missing or unexpected:
+            raise ModelFileError(
+                path,
+                "weights do not match the architecture: "
+                f"missing {_names(missing)}, unexpected {_names(unexpected)}",
+            )
+        for name, shape in want.items():
+            t = have[name]
+            if t.shape != shape or t.dtype not in STATE_DTYPES:
+                raise ModelFileError(
+                    path,
+                    f"weight {name} has shape {t.shape} {t.dtype}, the architecture needs "
+                    f"{shape} float32 or float64",
+                )
+        tensors = _verified(layout, f)
     try:
         model = build(arch)
-    except (TypeError, ValueError, AttributeError) as e:
+    except _BUILD_ERRORS as e:
         raise ModelFileError(path, f"invalid architecture ({e})") from None
     own = dict(model.named_parameters())
-    missing, unexpected = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
-    if missing or unexpected:
-        raise ModelFileError(
-            path,
-            f"weights do not match the architecture: missing {missing}, unexpected {unexpected}",
-        )
+    if set(own) != set(tensors):  # a layer whose parameter_shapes disagrees with its build
+        raise ModelFileError(path, "weights do not match the architecture")
     for name, p in own.items():
         t = tensors[name]
         if t.shape != p.shape or t.dtype != p.dtype:
@@ -184,6 +462,11 @@ def load_with_extra(path: str | os.PathLike[str]) -> tuple[Module, dict[str, Any
         p.data = t.copy()
     model.eval()
     return model, extra
+
+
+def _names(names: list[str], limit: int = 10) -> str:
+    shown = [n[:80] for n in names[:limit]]
+    return f"{shown}" + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def load(path: str | os.PathLike[str]) -> Module:

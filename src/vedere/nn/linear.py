@@ -21,6 +21,9 @@ class Linear(Module):
     - dL/dW = Gᵀ · x      (n_out, n_in)   since dz/dW_ij = x_j
     - dL/db = Σ_n G_n     (n_out,)        since dz/db = 1
     - dL/dx = G · W       (N, n_in)       since dz/dx = W
+
+    ``init`` names a scheme of :mod:`vedere.nn.init` (lecun, he, glorot, small, zeros);
+    ``rng`` is an int seed or a Generator (reproducible), or None for fresh entropy.
     """
 
     input_ndim = 2
@@ -29,7 +32,7 @@ class Linear(Module):
         self,
         in_features: int,
         out_features: int,
-        init: str = "xavier",
+        init: str = "lecun",
         rng: np.random.Generator | int | None = None,
         dtype: str | np.dtype | type = "float32",
     ) -> None:
@@ -47,6 +50,18 @@ class Linear(Module):
         self.weight = Parameter(w, "weight", decay=True)
         self.bias = Parameter(np.zeros(self.out_features, dtype=dt), "bias", decay=False)
         self._x: np.ndarray | None = None
+
+    @classmethod
+    def parameter_shapes(cls, config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+        """weight (out_features, in_features) and bias (out_features,), from ``config``."""
+        sizes = []
+        for name in ("in_features", "out_features"):
+            v = config.get(name)
+            if type(v) is not int or not 1 <= v <= 1 << 40:
+                raise ValueError(f"{name} must be a positive integer, got {str(v)[:40]}")
+            sizes.append(v)
+        n_in, n_out = sizes
+        return {"weight": (n_out, n_in), "bias": (n_out,)}
 
     def check_input(self, x: object, name: str) -> np.ndarray:
         x = super().check_input(x, name)

@@ -24,7 +24,9 @@ class Loss:
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
         raise NotImplementedError
 
-    __call__ = forward
+    def __call__(self, pred: np.ndarray, target: np.ndarray) -> float:
+        """``loss_fn(pred, target)`` is ``loss_fn.forward(pred, target)`` (the subclass's)."""
+        return self.forward(pred, target)
 
     def backward(self) -> np.ndarray:
         """dJ/dpred for the last ``forward`` call, shape of ``pred``."""

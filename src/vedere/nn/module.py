@@ -8,6 +8,7 @@ each parameter's ``grad`` — the two factors of the course's chain rule, one la
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -15,7 +16,23 @@ import numpy as np
 from .parameter import Parameter
 from .validation import check_float_array
 
+#: vedere's own layer types by bare class name (``"Linear"``): the names model files use
 LAYER_TYPES: dict[str, type[Module]] = {}
+#: every Module subclass, vedere's and users', by qualified name (``"mypkg.layers.ReLU"``)
+QUALIFIED_TYPES: dict[str, type[Module]] = {}
+_OWN_PACKAGE = "vedere.nn."
+
+
+def qualified_name(cls: type) -> str:
+    """``module.QualName`` of a class: unique, unlike the bare class name."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def layer_type(name: str) -> type[Module] | None:
+    """The layer class a model file's ``type`` names: a bare name (``"ReLU"``) means
+    vedere's own layer of that name, whatever classes users define; a qualified name
+    (``"vedere.nn.activations.ReLU"``) means exactly that class. None if unknown."""
+    return LAYER_TYPES.get(name) or QUALIFIED_TYPES.get(name)
 
 
 class Module:
@@ -29,8 +46,39 @@ class Module:
     input_ndim: ClassVar[int | tuple[int, ...] | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Registered by qualified name, so that a user's own ``class ReLU(Module)`` neither
+        # replaces vedere's ReLU nor is taken for it; vedere's layers also by bare name,
+        # the ``type`` their model files carry (files written so far keep loading).
         super().__init_subclass__(**kwargs)
-        LAYER_TYPES[cls.__name__] = cls
+        QUALIFIED_TYPES[qualified_name(cls)] = cls
+        if cls.__module__.startswith(_OWN_PACKAGE):
+            other = LAYER_TYPES.get(cls.__name__)
+            if other is not None and qualified_name(other) != qualified_name(cls):
+                raise TypeError(
+                    f"two vedere layers named {cls.__name__}: {qualified_name(other)} and "
+                    f"{qualified_name(cls)}; model files could not tell them apart"
+                )
+            LAYER_TYPES[cls.__name__] = cls
+
+    @classmethod
+    def type_name(cls) -> str:
+        """The ``type`` a model file records: the bare class name for vedere's own layers,
+        the qualified name (module + class) for any other."""
+        return cls.__name__ if LAYER_TYPES.get(cls.__name__) is cls else qualified_name(cls)
+
+    @classmethod
+    def parameter_shapes(cls, config: dict[str, Any]) -> dict[str, tuple[int, ...]] | None:
+        """The shapes of the arrays ``cls(**config)`` would save (its parameters, and any
+        non-trainable state), by name, computed without building it and without trusting
+        ``config`` (ValueError if it is invalid).
+
+        A model file's tensors are checked against these before any layer is allocated.
+        Layers with parameters override this (containers with
+        :func:`vedere.nn.io.declared_shapes` on each child's ``{"type", "config"}``); the
+        default, None, means "unknown: build the layer to find out", which costs nothing
+        for parameter-free layers.
+        """
+        return None
 
     def __init__(self) -> None:
         self.training = True
@@ -60,7 +108,9 @@ class Module:
             )
         return self._backward(grad_out, need_input_grad)
 
-    __call__ = forward
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """``layer(x)`` is ``layer.forward(x)`` (the subclass's, if it overrides it)."""
+        return self.forward(x)
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -84,6 +134,23 @@ class Module:
     def named_parameters(self) -> list[tuple[str, Parameter]]:
         """(name, parameter) pairs; names follow PyTorch's (``weight``, ``0.bias``...)."""
         return []
+
+    def children(self) -> list[Module]:
+        """The modules this one holds directly: attributes that are Modules, or lists and
+        tuples of Modules (so containers need not declare them)."""
+        out: list[Module] = []
+        for v in vars(self).values():
+            if isinstance(v, Module):
+                out.append(v)
+            elif isinstance(v, (list, tuple)):
+                out.extend(m for m in v if isinstance(m, Module))
+        return out
+
+    def modules(self) -> Iterator[Module]:
+        """This module and every module inside it, depth first."""
+        yield self
+        for child in self.children():
+            yield from child.modules()
 
     def parameters(self) -> list[Parameter]:
         """The learnable parameters θ of this module, in a fixed order."""

@@ -90,8 +90,6 @@ class Regularized(Loss):
         self.penalty = sum(p.value(params) for p in self.penalties)
         return self.data_loss + self.penalty
 
-    __call__ = forward
-
     def backward(self) -> np.ndarray:
         params = self.model.parameters()
         for p in self.penalties:

@@ -58,8 +58,6 @@ class Sequential(Module):
         self._out_shape = x.shape
         return x
 
-    __call__ = forward
-
     def _backward(self, grad_out: np.ndarray, need_input_grad: bool) -> np.ndarray | None:
         g: np.ndarray | None = grad_out
         for i in range(len(self.layers) - 1, -1, -1):
@@ -106,7 +104,7 @@ class Sequential(Module):
 
     def get_config(self) -> dict[str, Any]:
         return {
-            "layers": [{"type": type(m).__name__, "config": m.get_config()} for m in self.layers]
+            "layers": [{"type": type(m).type_name(), "config": m.get_config()} for m in self.layers]
         }
 
     def __repr__(self) -> str:
@@ -119,13 +117,14 @@ def mlp(
     activation: str = "relu",
     init: str = "he",
     dropout: float = 0.0,
-    rng: np.random.Generator | int | None = 0,
+    rng: np.random.Generator | int | None = None,
     dtype: str | np.dtype | type = "float32",
 ) -> Sequential:
     """A multi-layer perceptron: Linear → activation (→ Dropout) … → Linear.
 
     ``sizes`` = [n_in, hidden_1, …, n_out]; e.g. ``mlp([3072, 512, 10])``. All random draws
-    (weights, dropout masks) come from one generator seeded by ``rng``.
+    (weights, dropout masks) come from one generator seeded by ``rng`` (an int seed or a
+    Generator; None, the default, draws fresh entropy: a different network each call).
     """
     from .activations import activation as make_activation
     from .dropout import Dropout

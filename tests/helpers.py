@@ -9,12 +9,38 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("VEDERE_SHARED", REPO.parent / "shared"))
 CIFAR_TRAIN = SHARED / "datasets" / "cifar10-train.tar.gz"
 FACES24 = SHARED / "datasets" / "faces24-train.tar.gz"
+#: 400 faces and 200 non-faces from faces24, shipped (bench/make_faces_small.py)
+SMALL_FACES = Path(__file__).resolve().parent / "data" / "faces-small-{}.png"
+
+
+def shared_file(path: Path) -> Path:
+    """``path`` (a file of the shared datasets) if it exists. Otherwise the test is skipped
+    with a reason naming the file — or fails, when VEDERE_REQUIRE_SHARED=1 (CI sets it, so
+    that a missing dataset cannot silently skip tests there)."""
+    if path.exists():
+        return path
+    reason = f"{path} is missing (the shared datasets; set VEDERE_SHARED to their folder)"
+    if os.environ.get("VEDERE_REQUIRE_SHARED") == "1":
+        pytest.fail(f"{reason} and VEDERE_REQUIRE_SHARED=1", pytrace=False)
+    pytest.skip(reason)
+
+
+def small_faces() -> tuple[np.ndarray, np.ndarray]:
+    """The shipped face and non-face windows: (400, 24, 24) and (200, 24, 24) uint8."""
+    out = []
+    for kind in ("face", "nonface"):
+        with Image.open(str(SMALL_FACES).format(kind)) as im:
+            m = np.asarray(im.convert("L"))
+        rows, cols = m.shape[0] // 24, m.shape[1] // 24
+        out.append(m.reshape(rows, 24, cols, 24).transpose(0, 2, 1, 3).reshape(-1, 24, 24))
+    return out[0], out[1]
 
 
 def cifar_batches(n_per_batch: int = 6, seed: int = 0) -> dict[str, tuple[np.ndarray, list[int]]]:

@@ -1,6 +1,11 @@
 """``vedere detect`` and ``vedere train-detector``."""
 
 import json
+import os
+import struct
+import subprocess
+import sys
+import zlib
 from pathlib import Path
 
 import cv2
@@ -10,9 +15,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from tests.detect.photos import astronaut
-from tests.helpers import FACES24 as FACES
+from tests.helpers import REPO, small_faces
 from vedere.cli.main import cli
-from vedere.detect.samples import load_windows
 
 STOCK = "opencv:frontalface_default"
 
@@ -86,7 +90,7 @@ def test_small_image_gives_no_boxes_and_bad_input_is_an_error(photo_files, tmp_p
     r = run("detect", photo_files / "rgb.png", "--cascade", "opencv:no_such_thing")
     assert r.exit_code == 1 and "no_such_thing" in r.output
     r = run("detect", photo_files / "rgb.png", "--scale-factor", "1.0", "--cascade", STOCK)
-    assert r.exit_code == 2
+    assert r.exit_code == 2 and "1.01" in r.output
 
 
 def test_nms_grouping_and_mirror_options(photo_files):
@@ -108,8 +112,7 @@ def test_nms_grouping_and_mirror_options(photo_files):
 
 
 def test_train_detector_writes_a_cascade_opencv_can_run(tmp_path):
-    faces = load_windows(FACES, "face")[:300]
-    nonfaces = load_windows(FACES, "nonface")[:600]
+    faces, nonfaces = small_faces()
     for name, arr in (("faces", faces), ("nonfaces", nonfaces)):
         (tmp_path / name).mkdir()
         for i, w in enumerate(arr):
@@ -158,3 +161,152 @@ def test_default_cascade_is_vedere_own_and_finds_the_astronaut(photo_files, tmp_
     cv = cv2.CascadeClassifier(str(xml))
     got = np.asarray(cv.detectMultiScale(astronaut(), 1.1, 3)).reshape(-1, 4).tolist()
     assert got == [[b["x"], b["y"], b["w"], b["h"]]]
+
+
+# --- hostile input and limits ----------------------------------------------------------------
+
+
+def vedere(*args, timeout=120):
+    """``vedere ARGS`` in a fresh process (a crash there cannot take the tests with it)."""
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    return subprocess.run(
+        [sys.executable, "-m", "vedere.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+
+
+def one_error_line(stderr: str, *needles: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr[-2000:]
+    for n in needles:
+        assert n in lines[0], lines[0]
+    return lines[0]
+
+
+def tiny_cascade(rect: list) -> dict:
+    return {
+        "format": "vedere-cascade",
+        "version": 1,
+        "window": [24, 24],
+        "features": [[rect, [0, 0, 24, 24, 1.0]]],
+        "stages": [{"threshold": -1.0, "stumps": [[0, 0.0, 1.0, 1.0]]}],
+    }
+
+
+def test_a_cascade_whose_rectangle_wraps_in_int32_is_refused_not_a_crash(photo_files, tmp_path):
+    # x + w = 2^31 wraps to a negative int32: today's window check passes and the compiled
+    # scan reads far outside the image (SIGSEGV)
+    ovf = tmp_path / "ovf.json"
+    ovf.write_text(json.dumps(tiny_cascade([2147483647, 0, 1, 24, -1.0])))
+    r = vedere("detect", photo_files / "grey.png", "--cascade", ovf)
+    assert r.returncode == 1, (r.returncode, r.stderr[-2000:])
+    one_error_line(r.stderr, "ovf.json", "x must be in [0, 23]")
+    from vedere.detect.opencv_xml import dict_to_xml
+
+    xml = tmp_path / "ovf.xml"
+    xml.write_bytes(dict_to_xml(tiny_cascade([0, 2147483647, 24, 1, -1.0])))
+    r = vedere("detect", photo_files / "grey.png", "--cascade", xml)
+    assert r.returncode == 1, (r.returncode, r.stderr[-2000:])
+    one_error_line(r.stderr, "ovf.xml", "y must be in [0, 23]")
+
+
+def test_huge_numbers_in_cascades_are_one_line_errors(photo_files, tmp_path):
+    from vedere.detect.opencv_xml import dict_to_xml
+
+    good = dict_to_xml(tiny_cascade([0, 0, 12, 24, -1.0])).decode()
+    files = {
+        "stagenum.xml": good.replace("<stageNum>1</stageNum>", "<stageNum>1e400</stageNum>"),
+        "feature.xml": good.replace("0 -1 0 ", "0 -1 1e300 "),
+        "rect.json": json.dumps(tiny_cascade([0, 0, 2**40, 24, -1.0])),
+        "index.json": json.dumps(tiny_cascade([0, 0, 12, 24, -1.0])).replace(
+            "[[0, 0.0,", "[[1e300, 0.0,"
+        ),
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        r = run("detect", photo_files / "tiny.png", "--cascade", tmp_path / name)
+        assert r.exit_code == 1 and isinstance(r.exception, SystemExit), (name, r.exception)
+        one_error_line(r.stderr, name)
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A PNG whose header declares width x height grey pixels (its data is a few bytes)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\0" * 64)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("side", [30000, 65500])
+def test_decompression_bombs_are_one_line_errors(tmp_path, side):
+    bomb = tmp_path / f"bomb{side}.png"
+    bomb.write_bytes(png_declaring(side, side))
+    r = run("detect", bomb, "--cascade", STOCK)
+    assert r.exit_code == 1 and isinstance(r.exception, SystemExit), r.exception
+    one_error_line(r.stderr, f"bomb{side}.png", "refused")
+
+
+def test_max_pixels_scans_large_images_shrunk_and_scales_boxes_back(photo_files):
+    r = run("detect", photo_files / "rgb.png", "--cascade", STOCK, "--max-pixels", 65536, "--json")
+    assert r.exit_code == 0, r.output
+    (o,) = json.loads(r.stdout)
+    assert (o["width"], o["height"]) == (512, 512) and o["scanned"] == [256, 256]
+    # OpenCV on the photo shrunk by Pillow's bilinear filter, boxes doubled
+    small = Image.fromarray(astronaut()).resize((256, 256), Image.Resampling.BILINEAR)
+    cv = cv2.CascadeClassifier(
+        str(Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml")
+    )
+    expect = np.asarray(cv.detectMultiScale(np.asarray(small), 1.1, 3)).reshape(-1, 4)
+    assert len(expect) >= 1
+    got = sorted((b["x"], b["y"], b["w"], b["h"]) for b in o["boxes"])
+    assert got == sorted(map(tuple, (2 * expect).tolist()))
+    # the default (4 megapixels) leaves a 512x512 photo as it is
+    r = run("detect", photo_files / "rgb.png", "--cascade", STOCK, "--json")
+    assert json.loads(r.stdout)[0]["scanned"] == [512, 512]
+
+
+def test_default_pixel_cap_applies_to_large_images(tmp_path):
+    from vedere.detect.limits import DEFAULT_MAX_PIXELS
+
+    big = tmp_path / "big.png"
+    img = np.random.default_rng(0).integers(0, 256, (1500, 3000), dtype=np.uint8)
+    Image.fromarray(img).save(big)
+    r = run("detect", big, "--json")
+    assert r.exit_code == 0, r.output
+    (o,) = json.loads(r.stdout)
+    w, h = o["scanned"]
+    assert w * h <= DEFAULT_MAX_PIXELS and abs(w / h - 2) < 0.01
+    assert w * h > 0.99 * DEFAULT_MAX_PIXELS
+
+
+def test_a_scale_factor_too_close_to_one_is_refused_at_once(photo_files):
+    r = vedere("detect", photo_files / "tiny.png", "--scale-factor", "1.0000001", timeout=60)
+    assert r.returncode == 2 and "1.01" in r.stderr, r.stderr[-2000:]
+
+
+def test_annotated_png_keeps_the_original_colours(photo_files, tmp_path):
+    from skimage import data
+
+    out = tmp_path / "boxes.png"
+    r = run("detect", photo_files / "rgb.png", "--cascade", STOCK, "--out", out)
+    assert r.exit_code == 0, r.output
+    with Image.open(out) as im:
+        drawn = np.asarray(im.convert("RGB"))
+    rgb = data.astronaut()
+    # away from the one box (177, 66, 95, 95) every pixel is the photo's own colour
+    np.testing.assert_array_equal(drawn[300:, :], rgb[300:, :])
+    np.testing.assert_array_equal(drawn[:, :150], rgb[:, :150])
+    assert (drawn[66, 177:272] == (0, 255, 0)).all()  # the box's top edge in green
+
+
+def test_train_detector_help_has_no_raw_markup():
+    r = run("train-detector", "--help")
+    assert r.exit_code == 0
+    assert "``" not in r.output and "--faces and --nonfaces" in r.output

@@ -140,10 +140,9 @@ def test_decompression_bomb_is_bounded(tmp_path):
 
 
 def test_shared_cifar_archive_layout():
-    from tests.helpers import CIFAR_TRAIN
+    from tests.helpers import CIFAR_TRAIN, shared_file
 
-    if not CIFAR_TRAIN.exists():
-        pytest.skip(f"{CIFAR_TRAIN} not present")
+    shared_file(CIFAR_TRAIN)
     names = []
     for rel, _ in archive.iter_files(CIFAR_TRAIN):
         names.append(rel)

@@ -8,16 +8,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.detect.photos import PHOTOS
+from vedere.detect.cascade import load_cascade
 from vedere.detect.detector import detect, detect_raw
 from vedere.detect.grouping import group_rectangles, iou, non_max_suppression
-from vedere.detect.opencv_xml import from_xml, opencv_cascade_path
+from vedere.detect.opencv_xml import opencv_cascade_path
 from vedere.detect.resize import resize_linear
 
 
 @pytest.fixture(scope="module")
 def stock():
     path = opencv_cascade_path("frontalface_default")
-    return from_xml(path.read_bytes(), path), cv2.CascadeClassifier(str(path))
+    return load_cascade(path), cv2.CascadeClassifier(str(path))
 
 
 def as_set(boxes):
@@ -116,3 +117,133 @@ def test_bad_arguments(stock):
         detect(np.zeros((30, 30), np.uint8), cascade, scale_factor=1.0)
     with pytest.raises(ValueError, match="grouping"):
         detect(np.zeros((30, 30), np.uint8), cascade, grouping="magic")
+
+
+# --- limits and robustness -------------------------------------------------------------------
+
+
+def dense_boxes(n_side: int = 50) -> np.ndarray:
+    """What a cascade accepting every window gives: a grid of windows at three scales."""
+    out = []
+    for s in (24, 26, 29):
+        for y in range(0, 2 * n_side, 2):
+            for x in range(0, 2 * n_side, 2):
+                out.append([x, y, s, s])
+    return np.array(out)
+
+
+def test_grouping_of_dense_windows_needs_linear_memory_and_equals_opencv():
+    import tracemalloc
+
+    boxes = dense_boxes(45)  # 6075 boxes: an n x n float64 matrix would be 295 MB
+    group_rectangles(boxes[:50], 3)  # compile (or load) the kernel outside the measurement
+    tracemalloc.start()
+    try:
+        ours, counts = group_rectangles(boxes, 3)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 2**20, peak
+    theirs, weights = cv2.groupRectangles(boxes.tolist(), 3, 0.2)
+    assert as_set(ours) == as_set(theirs)
+    assert sorted(counts.tolist()) == sorted(np.asarray(weights).ravel().tolist())
+
+
+def test_nms_of_dense_windows_needs_linear_memory():
+    import tracemalloc
+
+    boxes = dense_boxes(45)
+    scores = np.random.default_rng(0).random(len(boxes))
+    tracemalloc.start()
+    try:
+        kept, _, support = non_max_suppression(boxes, scores, 0.3)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 2**20, peak
+    # greedy NMS leaves no two kept boxes overlapping by more than 0.3, and every box is
+    # accounted for once
+    ov = iou(kept, kept)
+    np.fill_diagonal(ov, 0)
+    assert ov.max() <= 0.3 and support.sum() == len(boxes)
+
+
+def test_scale_factors_too_close_to_one_and_too_many_levels_are_refused():
+    from vedere.detect.detector import scales
+
+    assert len(scales((512, 512), (24, 24), 1.01)) == 308  # ln(512/24)/ln(1.01) + 1 levels
+    for bad in (1.0000001, 1.0, 0.5, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=r"at least 1\.01"):
+            scales((512, 512), (24, 24), bad)
+    with pytest.raises(ValueError, match="more than 1000 pyramid levels"):
+        scales((10**6, 10**6), (24, 24), 1.01)
+
+
+CONCURRENT = """
+import threading, sys
+import numpy as np
+from skimage import data
+from vedere.detect.detector import detect
+from vedere.detect.library import resolve_cascade
+from vedere.detect.samples import to_gray
+c = resolve_cascade("frontalface")
+images = [to_gray(data.astronaut()), to_gray(data.coffee()), to_gray(data.chelsea())]
+expect = [detect(g, c).boxes for g in images]
+got, errors = [], []
+def work(i):
+    try:
+        for _ in range(2):
+            got.append((i, detect(images[i], c).boxes))
+    except Exception as e:
+        errors.append(repr(e))
+threads = [threading.Thread(target=work, args=(i % 3,)) for i in range(6)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+assert not errors, errors
+assert len(got) == 12
+assert all(np.array_equal(b, expect[i]) for i, b in got)
+print("same boxes")
+"""
+
+
+def test_concurrent_detections_are_safe_with_numbas_workqueue_layer(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    # the workqueue layer (used where neither TBB nor OpenMP is installed) aborts the process
+    # on concurrent parallel kernels; force it to show the detector never does that
+    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue", NUMBA_NUM_THREADS="2")
+    r = subprocess.run(
+        [sys.executable, "-c", CONCURRENT], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "same boxes" in r.stdout
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(0, 2**31), st.sampled_from([0.0005, 0.05, 0.2, 0.5, 3.0, 20.0]))
+def test_clusters_equal_the_pairwise_definition(seed, eps):
+    """Both clustering paths (grid, and the sweep for other eps / sizes) against connected
+    components of the full pairwise similarity matrix (scipy)."""
+    from scipy.sparse.csgraph import connected_components
+
+    from vedere.detect.grouping import cluster_labels
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 120))
+    xy = rng.integers(0, 80, (n, 2))
+    wh = rng.integers(0 if seed % 5 == 0 else 1, 60, (n, 2))  # some zero sizes: the sweep
+    boxes = np.hstack([xy, wh])
+    x, y, w, h = boxes.T.astype(np.float64)
+    delta = eps * (np.minimum.outer(w, w) + np.minimum.outer(h, h)) * 0.5
+    sim = (
+        (np.abs(np.subtract.outer(x, x)) <= delta)
+        & (np.abs(np.subtract.outer(y, y)) <= delta)
+        & (np.abs(np.subtract.outer(x + w, x + w)) <= delta)
+        & (np.abs(np.subtract.outer(y + h, y + h)) <= delta)
+    )
+    _, comp = connected_components(sim, directed=False)
+    _, first = np.unique(comp, return_index=True)
+    rank = np.argsort(np.argsort(first))  # number components by their first member
+    np.testing.assert_array_equal(cluster_labels(boxes, eps), rank[comp])

@@ -6,14 +6,20 @@ This is what ``vedere train`` calls. A run directory receives
 - ``model.safetensors`` the trained classifier (weights + JSON metadata)
 - ``history.json`` / ``history.csv``  per-epoch loss, accuracy, learning rate, seconds
 - ``checkpoint.safetensors``  the full training state (for ``--resume``), while training;
-  removed at the end unless ``keep_checkpoint``
+  removed when the run ends unless ``keep_checkpoint``
 - ``metrics.json``    validation accuracy, per-class precision/recall, confusion matrix
 - ``curves.png``, ``confusion.png`` and, for linear models, ``templates.png``.
+
+The directory itself (create, lock, overwrite, resume in place, finish) is
+:mod:`vedere.classify.rundir`'s. A run that diverges keeps its history and curves and no
+model: :func:`train` raises :class:`Diverged` naming the learning rate the user gave.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
+import math
 import os
 import sys
 from dataclasses import asdict, dataclass, field, replace
@@ -22,7 +28,6 @@ from typing import Any
 
 import numpy as np
 
-from .. import safejson
 from ..data import cifar10
 from ..data.cache import default_cache_dir
 from ..data.dataset import is_sample, load_split
@@ -34,19 +39,11 @@ from ..fileio import atomic_write_text
 from . import metrics
 from .base import BaseClassifier
 from .estimators import ESTIMATORS, load_classifier
+from .history import History
+from .rundir import CURVES, EVALUATION, MODEL, RunDir, RunDirError
+from .trainer import Diverged, Interrupted  # noqa: F401 (Interrupted: for the CLI)
 
 LINEAR = ("perceptron", "logistic", "softmax", "svm")
-RUN_FILES = (
-    "config.json",
-    "model.safetensors",
-    "checkpoint.safetensors",
-    "history.json",
-    "history.csv",
-    "metrics.json",
-    "curves.png",
-    "confusion.png",
-    "templates.png",
-)
 
 
 @dataclass
@@ -65,8 +62,6 @@ class RunConfig:
     positive_class: str = "cat"
     seed: int = 0
     params: dict[str, Any] = field(default_factory=dict)
-    keep_checkpoint: bool = False  # keep checkpoint.safetensors after a finished run
-    overwrite: bool = False  # replace a run already in ``out``
 
     def __post_init__(self) -> None:
         if self.model not in ESTIMATORS:
@@ -90,8 +85,9 @@ class RunResult:
     n_train: int
     n_val: int
     used_sample: bool
-    stopped: str
+    stopped: str  # History.stopped: "epochs", "early_stopping", "converged"
     message: str
+    reason: str = ""  # History.stop_reason(): why training stopped, in words
     source: str = "sample"  # the data trained on: "sample" or the path of --data-dir
 
 
@@ -164,69 +160,114 @@ def _split(data: ImageSet, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray]:
     return idx[tr], idx[va]
 
 
-def train(cfg: RunConfig, resume: bool = False, progress: bool = True) -> RunResult:
-    """Run (or, with ``resume``, continue) the training run described by ``cfg``.
+def train(
+    cfg: RunConfig,
+    resume: bool = False,
+    progress: bool = True,
+    *,
+    overwrite: bool = False,
+    keep_checkpoint: bool = False,
+) -> RunResult:
+    """Run (or, with ``resume``, continue) the training run described by ``cfg`` in the run
+    directory ``cfg.out``, locked while it trains (:mod:`vedere.classify.rundir`).
 
-    A directory that already holds a run is refused unless ``cfg.overwrite`` (its run files
-    are then removed first) or ``resume``."""
-    run_dir = Path(cfg.out)
-    existing = [f for f in RUN_FILES if (run_dir / f).exists()]
-    if existing and not resume:
-        if not cfg.overwrite:
-            raise DataError(
-                run_dir,
-                "already holds a run; add --overwrite to replace it or --resume to continue it",
+    A new run refuses a directory holding a run unless ``overwrite``; the checkpoint is
+    removed when the run ends unless ``keep_checkpoint``. Raises :class:`RunDirError` (a
+    ValueError) for a locked or occupied directory, :class:`Diverged` (``.user_lr``) when
+    training diverged — then the run directory keeps the history and curves of the epochs
+    that finished and no model — and :class:`Interrupted` (a KeyboardInterrupt) on Ctrl-C,
+    with the checkpoint kept for ``resume``."""
+    rd = RunDir(cfg.out)
+    with rd.resume() if resume else rd.create(overwrite=overwrite):
+        bars = progress and _isatty(sys.stderr)  # no progress bars in logs
+        source = source_of(cfg, bars)
+        data = load_split(source, "train", _size(cfg), verify=cfg.verify, progress=bars)
+        tr, va = _split(data, cfg)
+        labels, classes = data.labels, list(data.classes)
+        if cfg.model == "logistic":
+            labels, classes = binarize(labels, classes, cfg.positive_class)
+        params = {"seed": cfg.seed, "verbose": progress, **cfg.params}
+        est = ESTIMATORS[cfg.model](**params)
+        atomic_write_text(rd.config_path, json.dumps(asdict(cfg), indent=1))
+        names = np.asarray(classes)
+        x_train = np.asarray(data.images[tr])
+        x_val = np.asarray(data.images[va])
+        try:
+            est.fit(
+                x_train,
+                names[labels[tr]],
+                x_val if len(va) else None,  # --val-split 0: no validation
+                names[labels[va]] if len(va) else None,
+                checkpoint=rd.checkpoint_path,
+                resume=resume,
+                history_dir=rd.path,
             )
-        for f in existing:
-            (run_dir / f).unlink()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    source = source_of(cfg, progress)
-    data = load_split(source, "train", _size(cfg), verify=cfg.verify, progress=progress)
-    tr, va = _split(data, cfg)
-    labels, classes = data.labels, list(data.classes)
-    if cfg.model == "logistic":
-        labels, classes = binarize(labels, classes, cfg.positive_class)
-    params = {"seed": cfg.seed, "verbose": progress, **cfg.params}
-    est = ESTIMATORS[cfg.model](**params)
-    atomic_write_text(run_dir / "config.json", json.dumps(asdict(cfg), indent=1))
-    names = np.asarray(classes)
-    x_train = np.asarray(data.images[tr])
-    x_val = np.asarray(data.images[va])
-    # a Diverged exception (naming the learning rate) propagates: nothing is saved but the
-    # config, the history and the checkpoint of the last completed epoch
-    est.fit(
-        x_train,
-        names[labels[tr]],
-        x_val if len(va) else None,  # --val-split 0: no validation
-        names[labels[va]] if len(va) else None,
-        checkpoint=run_dir / "checkpoint.safetensors",
-        resume=resume,
-        history_dir=run_dir,
-    )
-    stopped, message = est.history_.stopped, est.history_.message
-    extra = {
-        "image_classes": classes,
-        "source": "sample" if is_sample(source) else str(source),
-        "positive_class": cfg.positive_class if cfg.model == "logistic" else None,
-    }
-    est.save(run_dir / "model.safetensors", extra={"run": extra})
-    report: dict[str, Any] = {"classes": classes, "n": 0}
-    if len(va):
-        report = evaluate_arrays(est, x_val, names[labels[va]])
-        atomic_write_text(run_dir / "metrics.json", json.dumps(report, indent=1))
-    _figures(est, cfg, run_dir, report)
-    if not cfg.keep_checkpoint:
-        (run_dir / "checkpoint.safetensors").unlink(missing_ok=True)
+        except Diverged as e:
+            raise _diverged(rd, cfg, e, keep_checkpoint) from None
+        history = est.history_
+        extra = {
+            "image_classes": classes,
+            "source": "sample" if is_sample(source) else str(source),
+            "positive_class": cfg.positive_class if cfg.model == "logistic" else None,
+        }
+        est.save(rd.model_path, extra={"run": extra})
+        report: dict[str, Any] = {"classes": classes, "n": 0}
+        if len(va):
+            report = evaluate_arrays(est, x_val, names[labels[va]])
+            atomic_write_text(rd / "metrics.json", json.dumps(report, indent=1))
+        _figures(est, cfg, rd.path, report)
+        rd.finish(keep_checkpoint)
     return RunResult(
-        run_dir,
+        rd.path,
         est,
         report,
         len(tr),
         len(va),
         is_sample(source),
-        stopped,
-        message,
+        history.stopped,
+        history.message,
+        history.stop_reason(),
         extra["source"],
+    )
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _diverged(rd: RunDir, cfg: RunConfig, e: Diverged, keep_checkpoint: bool) -> Diverged:
+    """Leave the run directory of a diverged run honest: history and curves of the epochs
+    that finished, no model (nor its metrics and figures, also not a model from before a
+    resume), no checkpoint unless kept; and the error to raise, naming the user's rate."""
+    from ..viz import plot_history
+
+    rd.remove(MODEL, *EVALUATION, CURVES)
+    finished = len(e.history)
+    if finished:
+        plot_history(
+            _columns(e.history), rd / CURVES, title=f"{cfg.model} — training curves (diverged)"
+        )
+    rd.finish(keep_checkpoint)
+    lr = e.user_lr if e.user_lr is not None else math.nan
+    curves = (
+        f"; {CURVES} and history.json show the {finished} epoch{'s' if finished != 1 else ''} "
+        "that finished"
+        if finished
+        else ""
+    )
+    return Diverged(
+        f"{rd.path}: training diverged {e.where} ({e.reason}): the learning rate --lr {lr:g} "
+        f"is probably too high, try --lr {lr / 10:g}. No model was saved{curves}",
+        user_lr=e.user_lr,
+        lr=e.lr,
+        epoch=e.epoch,
+        step=e.step,
+        reason=e.reason,
+        where=e.where,
+        history=e.history,
     )
 
 
@@ -242,12 +283,24 @@ def evaluate_arrays(est: BaseClassifier, x: np.ndarray, y: np.ndarray) -> dict[s
     return rep
 
 
+def _columns(h: History) -> dict[str, list[float]]:
+    """The history's columns that :func:`vedere.viz.plot_history` draws (viz knows nothing
+    of the classify History)."""
+    return {c: h.column(c) for c in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")}
+
+
 def _figures(est: BaseClassifier, cfg: RunConfig, run_dir: Path, report: dict[str, Any]) -> None:
     from ..viz import plot_confusion, plot_history, plot_templates
 
-    if len(est.history_):
-        plot_history(est.history_, run_dir / "curves.png", title=f"{cfg.model} — training curves")
-    if "confusion_matrix" in report:
+    h = est.history_
+    if len(h):
+        plot_history(
+            _columns(h),
+            run_dir / "curves.png",
+            title=f"{cfg.model} — training curves",
+            best_epoch=h.best_epoch,
+        )
+    if "confusion_matrix" in report:  # not with --val-split 0
         plot_confusion(
             np.asarray(report["confusion_matrix"]),
             report["classes"],
@@ -256,11 +309,13 @@ def _figures(est: BaseClassifier, cfg: RunConfig, run_dir: Path, report: dict[st
         )
     if cfg.model in LINEAR and est.preprocess_.kind == "image":
         w = est.network_.parameters()[0].data
-        names = (
-            [str(c) for c in est.classes_]
-            if w.shape[0] == len(est.classes_)
-            else [str(est.classes_[1])]
-        )
+        names = [str(c) for c in est.classes_]
+        if w.shape[0] == 1:
+            # one output, positive for classes_[1] (sorted: "cat" < "not-cat"); the template
+            # shown is the positive class's, so w's sign flips when classes_[1] is not it
+            positive = cfg.positive_class if cfg.model == "logistic" else names[1]
+            w = w if names[1] == positive else -w
+            names = [positive]
         plot_templates(
             w,
             est.preprocess_.shape,
@@ -268,6 +323,15 @@ def _figures(est: BaseClassifier, cfg: RunConfig, run_dir: Path, report: dict[st
             run_dir / "templates.png",
             title=f"{cfg.model} — learned weight templates",
         )
+
+
+def load_config(run_dir: str | os.PathLike[str]) -> RunConfig:
+    """The RunConfig saved in a run directory, validated, with ``out`` set to ``run_dir``
+    itself: a run resumes where it is, whatever ``out`` its config.json recorded.
+    RunDirError naming config.json for anything malformed."""
+    rd = RunDir(run_dir)
+    raw = rd.read_config()
+    return config_from_dict(raw, rd.config_path, out=str(rd.path))
 
 
 _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
@@ -283,36 +347,87 @@ _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
     "positive_class": (str,),
     "seed": (int,),
     "params": (dict,),
-    "keep_checkpoint": (bool,),
-    "overwrite": (bool,),
 }
+MAX_HIDDEN = 1 << 16
 
 
-def load_config(run_dir: str | os.PathLike[str]) -> RunConfig:
-    """The RunConfig saved in a run directory (read as untrusted JSON: bounded size, known
-    keys, each of its type; DataError naming the file otherwise)."""
-    path = Path(run_dir) / "config.json"
+def config_from_dict(raw: Any, path: str | os.PathLike[str], out: str) -> RunConfig:
+    """A RunConfig from the JSON object ``raw`` read from ``path``: every field of the
+    right type and range (bools are not numbers), every estimator parameter known to the
+    model and of the type of its default, and the training settings valid."""
+
+    def bad(problem: str) -> RunDirError:
+        return RunDirError(path, f"not a valid run configuration ({problem})")
+
+    if not isinstance(raw, dict):
+        raise bad("not a JSON object")
+    unknown = sorted(set(raw) - set(_CONFIG_TYPES))
+    if unknown:
+        raise bad(f"unknown fields {unknown[:5]}")
+    for k, v in raw.items():
+        types = _CONFIG_TYPES[k]
+        if not isinstance(v, types) or (isinstance(v, bool) and bool not in types):
+            raise bad(f"{k} must be {' or '.join(t.__name__ for t in types)}, got {_show(v)}")
+    if raw.get("model", "mlp") not in ESTIMATORS:
+        raise bad(f"unknown model {_show(raw.get('model'))}")
+    for k, lo, hi in (("image_size", 4, 4096), ("limit", 2, 10**9), ("seed", 0, 2**63 - 1)):
+        v = raw.get(k)
+        if v is not None and not lo <= v <= hi:
+            raise bad(f"{k} = {v} is out of range [{lo}, {hi}]")
+    vs = raw.get("val_split")
+    if isinstance(vs, float) and vs == 0:  # written before 0 meant "none": the default then
+        raw = {**raw, "val_split": None}
+    elif isinstance(vs, int) and not isinstance(vs, bool) and vs > 10**9:
+        raise bad(f"val_split = {vs} is out of range [0, {10**9}]")
+    for k in ("data_dir", "positive_class"):
+        if isinstance(raw.get(k), str) and (len(raw[k]) > 4096 or "\0" in raw[k]):
+            raise bad(f"{k} is not a usable string")
+    params = raw.get("params", {})
+    cls = ESTIMATORS[raw.get("model", "mlp")]
+    defaults = {
+        n: p.default
+        for n, p in inspect.signature(cls.__init__).parameters.items()
+        if n not in ("self", "seed", "verbose")
+    }
+    for k, v in params.items():
+        if k not in defaults:
+            raise bad(f"params.{k} is not a parameter of {cls.__name__}")
+        d = defaults[k]
+        if isinstance(d, bool):
+            ok = isinstance(v, bool)
+        elif isinstance(d, int):
+            ok = isinstance(v, int) and not isinstance(v, bool) and abs(v) <= 10**9
+        elif isinstance(d, float):
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+        elif isinstance(d, str):
+            ok = isinstance(v, str) and len(v) <= 100
+        elif isinstance(d, tuple):
+            ok = (
+                isinstance(v, list)
+                and 0 < len(v) <= 16
+                and all(
+                    isinstance(u, int) and not isinstance(u, bool) and 1 <= u <= MAX_HIDDEN
+                    for u in v
+                )
+            )
+            if ok:
+                params = {**params, k: tuple(v)}
+        else:
+            ok = v is None or isinstance(v, (int, float, str))
+        if not ok:
+            raise bad(f"params.{k} = {_show(v)} is not like its default {d!r}")
     try:
-        doc = safejson.read(path, max_bytes=1 << 20)
-    except FileNotFoundError:
-        raise DataError(path, "no such file: not a run directory (nothing to resume)") from None
-    except (OSError, safejson.JSONError) as e:
-        raise DataError(path, f"not a valid run configuration ({e})") from None
-    if not isinstance(doc, dict):
-        raise DataError(path, "not a valid run configuration (not a JSON object)")
-    for key, value in doc.items():
-        types = _CONFIG_TYPES.get(key)
-        if types is None:
-            raise DataError(path, f"not a valid run configuration (unknown key {key!r})")
-        bad_bool = isinstance(value, bool) and bool not in types
-        if not isinstance(value, types) or bad_bool:
-            raise DataError(path, f"not a valid run configuration ({key} = {value!r:.40})")
-    if isinstance(doc.get("seed"), int) and not 0 <= doc["seed"] < 2**63:
-        raise DataError(path, f"not a valid run configuration (seed = {doc['seed']})")
-    try:
-        return RunConfig(**doc)
+        cfg = RunConfig(**{**raw, "params": params, "out": out})
+        est = cls(**params)
+        est._train_config()  # the training settings' own checks
     except (TypeError, ValueError) as e:
-        raise DataError(path, f"not a valid run configuration ({e})") from None
+        raise bad(str(e)) from None
+    return cfg
+
+
+def _show(v: Any) -> str:
+    r = repr(v)
+    return r if len(r) <= 40 else r[:37] + "..."
 
 
 def model_path(model: str | os.PathLike[str]) -> Path:
@@ -446,34 +561,19 @@ def top_classes(
     return out
 
 
-def stop_reason(n_epochs: int, stopped: str, message: str = "") -> str:
-    """Why training ended, in words: "ran all 25 epochs", "stopped early after 9 epochs: …"."""
-    if stopped == "epochs":
-        return f"ran all {n_epochs} epochs"
-    if stopped == "early_stopping":
-        return f"stopped early after {n_epochs} epochs: {message}"
-    if stopped == "converged":
-        return f"converged after {n_epochs} epochs: {message}"
-    if stopped == "diverged":
-        return f"diverged after {n_epochs} epochs"
-    if stopped == "interrupted":
-        return f"interrupted after {n_epochs} epochs"
-    return f"{n_epochs} epochs"
-
-
 def describe(result: RunResult) -> str:
-    """The summary ``vedere train`` prints."""
+    """The summary ``vedere train`` prints: the data, model, images, why training stopped,
+    validation accuracy (when there was validation) and where the run is."""
     r = result.report
     if result.used_sample:
         data = "the embedded CIFAR-10 sample (no --data-dir given)"
     else:
         data = result.source
-    history = result.estimator.history_
     lines = [
         f"data            {data}",
         f"model           {type(result.estimator).__name__}",
         f"images          {result.n_train} training, {result.n_val} validation",
-        f"epochs          {stop_reason(len(history), result.stopped, result.message)}",
+        f"training        {result.reason or result.stopped}",
     ]
     if result.n_val:
         lines.append(f"val accuracy    {r['accuracy']:.1%}")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from ..detect.limits import DEFAULT_MAX_PIXELS, MIN_SCALE_FACTOR
+
 
 @click.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path())
@@ -18,7 +20,11 @@ import click
     "opencv:frontalface_default) or a .json / .xml cascade file",
 )
 @click.option(
-    "--scale-factor", type=click.FloatRange(1.0, min_open=True), default=1.1, show_default=True
+    "--scale-factor",
+    type=click.FloatRange(MIN_SCALE_FACTOR),
+    default=1.1,
+    show_default=True,
+    help=f"ratio between pyramid levels (at least {MIN_SCALE_FACTOR})",
 )
 @click.option("--min-neighbors", type=click.IntRange(0), default=3, show_default=True)
 @click.option("--min-size", type=click.IntRange(1), help="smallest box side in pixels")
@@ -36,6 +42,14 @@ import click
     type=click.Path(),
     help="annotated PNG (one image) or a folder for one PNG per image",
 )
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(1),
+    default=DEFAULT_MAX_PIXELS,
+    show_default=True,
+    help="larger images are scanned shrunk to this many pixels (boxes are given in the "
+    "image's own pixels; --min-size/--max-size apply to the shrunk image)",
+)
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 def detect(
     images: tuple[str, ...],
@@ -47,11 +61,13 @@ def detect(
     grouping: str,
     mirror: bool,
     out: str | None,
+    max_pixels: int,
     as_json: bool,
 ) -> None:
     """Print one line per box found in each IMAGE (any size or mode: RGB, RGBA, grey,
     16-bit): x y w h and how many windows agreed. Images smaller than the cascade's window
-    give no boxes."""
+    give no boxes. Images above --max-pixels are scanned shrunk."""
+    from ..data.images import decode
     from ..detect import detector
     from ..detect.library import resolve_cascade
     from ..detect.samples import read_gray
@@ -67,11 +83,12 @@ def detect(
     results = []
     for image in images:
         gray = read_gray(image)
-        found = detector.detect(
+        found, scanned = detector.detect_scaled(
             gray,
             c,
-            scale_factor,
-            min_neighbors,
+            max_pixels,
+            scale_factor=scale_factor,
+            min_neighbors=min_neighbors,
             min_size=(min_size, min_size) if min_size else None,
             max_size=(max_size, max_size) if max_size else None,
             grouping=grouping,
@@ -82,12 +99,16 @@ def detect(
                 "image": image,
                 "width": gray.shape[1],
                 "height": gray.shape[0],
+                "scanned": [scanned[1], scanned[0]],
                 "boxes": found.to_list(),
             }
         )
         if out is not None:
             target = out_dir / f"{Path(image).stem}.png" if out_dir else Path(out)
-            save_annotated(target, gray, found.boxes, [f"{int(n)}" for n in found.neighbors])
+            # drawn on the image's own colours, not on the grey levels scanned
+            save_annotated(
+                target, decode(image), found.boxes, [f"{int(n)}" for n in found.neighbors]
+            )
     if as_json:
         click.echo(json.dumps(results, indent=1))
         return

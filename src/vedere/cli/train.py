@@ -5,20 +5,15 @@ from __future__ import annotations
 import math
 import re
 import sys
-from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from ..classify.estimators import ESTIMATORS
-from ..classify.trainer import Diverged
 from ..data.images import MAX_IMAGE_SIDE
 from ..nn.activations import ACTIVATIONS
 from ..nn.init import SCHEMES
 from ..nn.optim import OPTIMIZERS
 from ..nn.schedules import SCHEDULES
-
-if TYPE_CHECKING:
-    from ..classify.run import RunConfig
 
 
 def _hidden(
@@ -187,7 +182,7 @@ def _help(text: str, param: str) -> str:
 @click.option(
     "--keep-checkpoint",
     is_flag=True,
-    help="keep checkpoint.safetensors after training (to --resume with more --epochs)",
+    help="keep checkpoint.safetensors when the run ends (to --resume it with more --epochs)",
 )
 @click.option("--quiet", is_flag=True, help="no progress bars")
 @click.option("--out", type=click.Path(file_okay=False), help="run directory [default: runs/MODEL]")
@@ -197,12 +192,12 @@ def train(**kw: object) -> None:
 
     progress = not kw.pop("quiet")
     resume = bool(kw.pop("resume"))
+    overwrite, keep_checkpoint = bool(kw.pop("overwrite")), bool(kw.pop("keep_checkpoint"))
     out = kw.pop("out") or f"runs/{kw['model']}"
     if resume:
         cfg = run.load_config(out)
         if kw.get("epochs"):
             cfg.params["epochs"] = kw["epochs"]
-        cfg.keep_checkpoint = bool(kw["keep_checkpoint"])
         click.echo(f"resuming {out} with its saved settings", err=True)
     else:
         params = {
@@ -248,8 +243,6 @@ def train(**kw: object) -> None:
             positive_class=str(kw["positive_class"]),
             seed=int(kw["seed"]),
             params=given,
-            keep_checkpoint=bool(kw["keep_checkpoint"]),
-            overwrite=bool(kw["overwrite"]),
         )
         if cfg.data_dir is None and cfg.dataset is None:
             click.echo(
@@ -258,15 +251,25 @@ def train(**kw: object) -> None:
                 err=True,
             )
     try:
-        result = run.train(cfg, resume=resume, progress=progress)
-    except KeyboardInterrupt:
+        result = run.train(
+            cfg,
+            resume=resume,
+            progress=progress,
+            overwrite=overwrite,
+            keep_checkpoint=keep_checkpoint,
+        )
+    except run.Diverged as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt as e:
+        saved = getattr(e, "checkpoint_saved", False)
         click.echo(
-            f"interrupted: checkpoint saved; continue with `vedere train --out {out} --resume`",
+            f"interrupted: checkpoint saved; continue with `vedere train --out {out} --resume`"
+            if saved
+            else f"interrupted{': ' if str(e) else ''}{e}",
             err=True,
         )
         sys.exit(130)
-    except Diverged as e:
-        _diverged(cfg, str(e))
     click.echo(run.describe(result))
     n_classes = len(result.report["classes"])
     if 0 < result.n_val < n_classes:
@@ -275,10 +278,3 @@ def train(**kw: object) -> None:
             "says little (a fraction is written like --val-split 0.1)",
             err=True,
         )
-
-
-def _diverged(cfg: RunConfig, message: str) -> NoReturn:
-    """One ``error:`` line naming the learning rate that made training diverge; exit 1."""
-    lr = cfg.params.get("lr", ESTIMATORS[cfg.model]().get_params().get("lr"))
-    click.echo(f"error: --lr {_show(lr)}: {message}", err=True)
-    sys.exit(1)

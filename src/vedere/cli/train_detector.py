@@ -79,8 +79,8 @@ def train_detector(
     """Train a cascade: one line per stage (features, detection and false-positive rates on
     validation data, time), then the cascade file and a figure of its first features.
 
-    FACES and NONFACES may be folders holding the windows directly or in ``face`` /
-    ``nonface`` subfolders (the layout of faces24-train.tar.gz)."""
+    --faces and --nonfaces may be folders (or .tar.gz archives) holding the windows directly
+    or in subfolders named face and nonface (the layout of faces24-train.tar.gz)."""
     import numpy as np
 
     from ..detect.samples import load_backgrounds, load_windows

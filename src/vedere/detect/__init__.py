@@ -1,2 +1,15 @@
-"""Viola–Jones face detection: integral image, Haar-like features (AdaBoost and the cascade
-are still to come; see issue 4)."""
+"""Viola–Jones face detection, one concept per module, data flowing one way:
+
+- :mod:`~vedere.detect.integral`, :mod:`~vedere.detect.haar`,
+  :mod:`~vedere.detect.rect_features`, :mod:`~vedere.detect.normalize`: integral images,
+  Haar-like features in OpenCV's weighted-rectangle form, variance normalisation;
+- :mod:`~vedere.detect.adaboost`, :mod:`~vedere.detect.training`,
+  :mod:`~vedere.detect.mining`, :mod:`~vedere.detect.samples`: boosted stumps, cascade
+  training with hard-negative mining, training windows;
+- :mod:`~vedere.detect.opencv_xml` (OpenCV's XML ↔ a cascade document) →
+  :mod:`~vedere.detect.cascade` (the cascade, its JSON file, validation of every file) →
+  :mod:`~vedere.detect.library` (names: ``frontalface``, ``opencv:NAME``, paths);
+- :mod:`~vedere.detect.detector` (pyramid, compiled scan :mod:`~vedere.detect.kernels`,
+  grouping :mod:`~vedere.detect.grouping`), within the caps of :mod:`~vedere.detect.limits`
+  (large photos scanned shrunk: :mod:`~vedere.detect.downscale`).
+"""

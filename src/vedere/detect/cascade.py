@@ -12,12 +12,16 @@ a cascade behaves identically here, in its JSON file, in its OpenCV XML export a
 
 The JSON file (``format: vedere-cascade``) stores the window size, the weighted-rectangle
 features (:mod:`vedere.detect.rect_features`), the stumps, the stage ends and thresholds, and
-how the cascade was trained. It is written atomically and validated on load.
+how the cascade was trained. It is written atomically. Files are read as untrusted: at most
+``MAX_BYTES``, JSON through :mod:`vedere.safejson`, OpenCV XML translated by
+:mod:`vedere.detect.opencv_xml` into the same document, and every number of that document
+checked as a Python number (:meth:`Cascade.from_dict`) before the compiled scan can see it.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,13 +29,24 @@ from typing import Any
 
 import numpy as np
 
+from vedere import safejson
 from vedere.detect.adaboost import stump_sums
 from vedere.detect.normalize import window_integrals
-from vedere.detect.rect_features import RectFeatures
+from vedere.detect.opencv_xml import dict_to_xml, looks_like_xml, xml_to_dict
+from vedere.detect.rect_features import MAX_RECTS, RectFeatures
 from vedere.fileio import atomic_write_bytes
+from vedere.safejson import JSONError, read_regular_bytes
 
 FORMAT = "vedere-cascade"
 THRESHOLD_EPS = 1e-5
+#: the largest cascade file read (JSON or XML); OpenCV's largest stock cascade is 2.7 MB
+MAX_BYTES = 16 * 2**20
+#: the largest window side (OpenCV's stock cascades use 20 to 24 pixels)
+MAX_WINDOW = 1024
+MAX_FEATURES = 1_000_000
+MAX_STUMPS = 1_000_000
+MAX_STAGES = 10_000
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def effective_threshold(threshold: float | np.ndarray) -> np.ndarray:
@@ -185,75 +200,172 @@ class Cascade:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Cascade:
+    def from_dict(cls, d: Any) -> Cascade:
+        """The cascade a parsed vedere JSON document (or an OpenCV XML file turned into one by
+        :func:`vedere.detect.opencv_xml.xml_to_dict`) describes.
+
+        Every number is checked as a Python number before NumPy sees it: integers (or floats
+        with an integral value) within their ranges — window sides in [3, MAX_WINDOW],
+        rectangles inside the window, feature indices in [0, F) — and reals finite within
+        float32's range; counts are capped (MAX_FEATURES, MAX_STUMPS, MAX_STAGES). Anything
+        else raises ValueError saying what and where."""
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             got = d.get("format") if isinstance(d, dict) else None
             raise ValueError(f"not a {FORMAT} file (format field is {got!r})")
         if d.get("version") != 1:
             raise ValueError(f"unsupported version {d.get('version')!r}")
-        feats = d["features"]
-        rects = np.zeros((len(feats), 3, 4), dtype=np.int32)
-        weights = np.zeros((len(feats), 3), dtype=np.float32)
+        window = _list(d, "window", "window")
+        if len(window) != 2:
+            raise ValueError("window must be [height, width]")
+        height = check_int(window[0], "window height", 3, MAX_WINDOW)
+        width = check_int(window[1], "window width", 3, MAX_WINDOW)
+        feats = _list(d, "features", "features")
+        if len(feats) > MAX_FEATURES:
+            raise ValueError(f"{len(feats)} features (at most {MAX_FEATURES})")
+        rects = np.zeros((len(feats), MAX_RECTS, 4), dtype=np.int32)
+        weights = np.zeros((len(feats), MAX_RECTS), dtype=np.float32)
         for f, rs in enumerate(feats):
-            if not 1 <= len(rs) <= 3:
-                raise ValueError(f"feature {f} must have 1 to 3 rectangles")
+            if not isinstance(rs, list) or not 1 <= len(rs) <= MAX_RECTS:
+                raise ValueError(f"feature {f} must have 1 to {MAX_RECTS} rectangles")
             for r, rect in enumerate(rs):
-                if len(rect) != 5:
-                    raise ValueError(f"feature {f} rectangle {r} must be [x, y, w, h, weight]")
-                rects[f, r] = [int(v) for v in rect[:4]]
-                weights[f, r] = float(rect[4])
-        stumps = [st for stage in d["stages"] for st in stage["stumps"]]
-        if any(len(st) != 4 for st in stumps):
-            raise ValueError("every stump must be [feature, threshold, left, right]")
-        arr = np.array(stumps, dtype=np.float64).reshape(-1, 4)
-        if arr.size and np.any(arr[:, 0] != np.round(arr[:, 0])):
-            raise ValueError("stump feature indices must be integers")
-        ends = np.cumsum([len(stage["stumps"]) for stage in d["stages"]])
+                what = f"feature {f} rectangle {r}"
+                if not isinstance(rect, list) or len(rect) != 5:
+                    raise ValueError(f"{what} must be [x, y, w, h, weight]")
+                x = check_int(rect[0], f"{what} x", 0, width - 1)
+                y = check_int(rect[1], f"{what} y", 0, height - 1)
+                w = check_int(rect[2], f"{what} w", 1, width - x)
+                h = check_int(rect[3], f"{what} h", 1, height - y)
+                rects[f, r] = (x, y, w, h)
+                weights[f, r] = check_float(rect[4], f"{what} weight")
+        stages = _list(d, "stages", "stages")
+        if len(stages) > MAX_STAGES:
+            raise ValueError(f"{len(stages)} stages (at most {MAX_STAGES})")
+        feature: list[int] = []
+        thr: list[float] = []
+        left: list[float] = []
+        right: list[float] = []
+        ends: list[int] = []
+        stage_thr: list[float] = []
+        for s, stage in enumerate(stages):
+            if not isinstance(stage, dict):
+                raise ValueError(f"stage {s} must be an object with threshold and stumps")
+            stage_thr.append(check_float(stage.get("threshold"), f"stage {s} threshold"))
+            stumps = _list(stage, "stumps", f"stage {s} stumps")
+            if not stumps:
+                raise ValueError(f"stage {s} has no stumps")
+            if len(feature) + len(stumps) > MAX_STUMPS:
+                raise ValueError(f"more than {MAX_STUMPS} stumps")
+            for k, st in enumerate(stumps):
+                what = f"stage {s} stump {k}"
+                if not isinstance(st, list) or len(st) != 4:
+                    raise ValueError(f"{what} must be [feature, threshold, left, right]")
+                feature.append(check_int(st[0], f"{what} feature index", 0, len(feats) - 1))
+                thr.append(check_float(st[1], f"{what} threshold"))
+                left.append(check_float(st[2], f"{what} left leaf"))
+                right.append(check_float(st[3], f"{what} right leaf"))
+            ends.append(len(feature))
+        meta = d.get("meta")
+        if meta is not None and not isinstance(meta, dict):
+            raise ValueError("meta must be an object")
         return cls(
-            tuple(d["window"]),  # type: ignore[arg-type]
+            (height, width),
             RectFeatures(rects, weights),
-            arr[:, 0].astype(np.int64),
-            arr[:, 1],
-            arr[:, 2],
-            arr[:, 3],
-            ends,
-            [float(stage["threshold"]) for stage in d["stages"]],
-            dict(d.get("meta") or {}),
+            np.array(feature, dtype=np.int64),
+            thr,
+            left,
+            right,
+            np.array(ends, dtype=np.int64),
+            stage_thr,
+            dict(meta or {}),
         )
+
+    def to_xml(self) -> bytes:
+        """The cascade in opencv_traincascade's XML format (``cv2.CascadeClassifier`` reads
+        it)."""
+        return dict_to_xml(self.to_dict())
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the cascade: OpenCV XML when the name ends in ``.xml``, else vedere JSON."""
         path = Path(path)
         if path.suffix.lower() == ".xml":
-            from vedere.detect.opencv_xml import to_xml
-
-            atomic_write_bytes(path, to_xml(self))
+            atomic_write_bytes(path, self.to_xml())
         else:
             atomic_write_bytes(path, json.dumps(self.to_dict(), indent=1).encode())
         return path
 
 
 def load_cascade(path: str | os.PathLike[str]) -> Cascade:
-    """Read a vedere JSON cascade or an OpenCV Haar cascade XML file (by content)."""
+    """Read a vedere JSON cascade or an OpenCV Haar cascade XML file (told apart by content).
+
+    Regular files of at most MAX_BYTES only; JSON is parsed with :mod:`vedere.safejson`, XML
+    with a parser that refuses DTDs and entities in every encoding. Every problem raises
+    :class:`CascadeFileError` naming the file."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_regular_bytes(path, MAX_BYTES)
     except FileNotFoundError:
         raise CascadeFileError(path, "no such file") from None
     except OSError as e:
-        raise CascadeFileError(path, f"cannot read ({e.strerror})") from None
-    head = data.lstrip()[:64]
-    if head.startswith(b"<"):
-        from vedere.detect.opencv_xml import from_xml
+        raise CascadeFileError(path, f"cannot read ({e.strerror or e})") from None
+    except JSONError as e:
+        raise CascadeFileError(path, f"refused: {e}") from None
+    return parse_cascade(data, path)
 
-        return from_xml(data, path)
+
+def parse_cascade(data: bytes, name: str | os.PathLike[str] = "<cascade>") -> Cascade:
+    """The cascade in ``data`` (the bytes of a vedere JSON or OpenCV XML cascade file);
+    errors are :class:`CascadeFileError` naming ``name``."""
+    if len(data) > MAX_BYTES:
+        raise CascadeFileError(name, f"refused: larger than {MAX_BYTES // 2**20} MiB")
     try:
-        d = json.loads(data)
+        if looks_like_xml(data):
+            d = xml_to_dict(data)
+        elif data.lstrip()[:1] == b"{":
+            d = safejson.loads(data, max_bytes=MAX_BYTES)
+        else:
+            raise ValueError("neither a vedere JSON cascade nor an OpenCV XML cascade")
         return Cascade.from_dict(d)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise CascadeFileError(
-            path, "neither a vedere JSON cascade nor an OpenCV XML cascade"
-        ) from None
-    except (KeyError, TypeError, ValueError, IndexError) as e:
-        msg = f"missing field {e}" if isinstance(e, KeyError) else str(e)
-        raise CascadeFileError(path, f"malformed cascade: {msg}") from None
+    except (ValueError, RecursionError) as e:  # JSONError and XML errors are ValueErrors
+        msg = str(e) if isinstance(e, ValueError) else "nested too deeply"
+        raise CascadeFileError(name, f"malformed cascade: {msg}") from None
+
+
+def _list(d: dict[str, Any], key: str, what: str) -> list[Any]:
+    v = d.get(key)
+    if not isinstance(v, list):
+        raise ValueError(f"{what} must be a list" if key in d else f"missing field {key!r}")
+    return v
+
+
+def check_int(v: Any, what: str, lo: int, hi: int) -> int:
+    """``v`` as a Python int in [lo, hi] (an integral float is accepted); ValueError naming
+    ``what`` otherwise. Nothing outside the range ever reaches NumPy."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ValueError(f"{what} must be an integer, got {_show(v)}")
+    if isinstance(v, float):
+        if not math.isfinite(v) or v != math.floor(v):
+            raise ValueError(f"{what} must be an integer, got {_show(v)}")
+        if not lo <= v <= hi:  # compare as a float: int(1e300) would be a 300-digit int
+            raise ValueError(f"{what} must be in [{lo}, {hi}], got {_show(v)}")
+        v = int(v)
+    if not lo <= v <= hi:
+        raise ValueError(f"{what} must be in [{lo}, {hi}], got {_show(v)}")
+    return int(v)
+
+
+def check_float(v: Any, what: str) -> float:
+    """``v`` as a finite Python float within float32's range; ValueError naming ``what``."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ValueError(f"{what} must be a number, got {_show(v)}")
+    try:
+        f = float(v)
+    except OverflowError:
+        f = math.inf
+    if not math.isfinite(f) or abs(f) > FLOAT32_MAX:
+        raise ValueError(f"{what} must be a finite float32 number, got {_show(v)}")
+    return f
+
+
+def _show(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."

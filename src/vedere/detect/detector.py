@@ -16,10 +16,14 @@ the inner 22×22 (:mod:`vedere.detect.normalize`), then the stages until one rej
 
 **Grouping** (:mod:`vedere.detect.grouping`): OpenCV's ``minNeighbors`` clustering (the
 default) or non-maximum suppression by the last stage's score.
+
+**Limits** (:mod:`vedere.detect.limits`): scale factors below 1.01 and pyramids of more than
+1000 levels are refused; :func:`detect_scaled` scans large photos shrunk.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -27,7 +31,9 @@ import numpy as np
 
 from vedere.detect import kernels
 from vedere.detect.cascade import Cascade
-from vedere.detect.grouping import group_rectangles, non_max_suppression
+from vedere.detect.downscale import scale_boxes_back, shrink_for_scan
+from vedere.detect.grouping import NMS_OVERLAP, group_rectangles, non_max_suppression
+from vedere.detect.limits import MAX_LEVELS, MIN_SCALE_FACTOR
 from vedere.detect.normalize import image_integrals, inner_rect
 from vedere.detect.resize import resize_linear
 
@@ -68,9 +74,16 @@ def scales(
     min_size: tuple[int, int] | None = None,
     max_size: tuple[int, int] | None = None,
 ) -> list[float]:
-    """The pyramid's scale factors (float32, as OpenCV stores them) for an (H, W) image."""
-    if not scale_factor > 1.0:
-        raise ValueError(f"scale_factor must be > 1, got {scale_factor}")
+    """The pyramid's scale factors (float32, as OpenCV stores them) for an (H, W) image.
+
+    ``scale_factor`` must be at least MIN_SCALE_FACTOR (closer to 1 the pyramid never ends in
+    practice) and give at most MAX_LEVELS levels; ValueError otherwise."""
+    try:
+        scale_factor = float(scale_factor)
+    except (TypeError, ValueError):
+        raise ValueError(f"scale_factor must be a number, got {scale_factor!r}") from None
+    if not (math.isfinite(scale_factor) and scale_factor >= MIN_SCALE_FACTOR):
+        raise ValueError(f"scale_factor must be at least {MIN_SCALE_FACTOR}, got {scale_factor}")
     h, w = image_size
     wh, ww = window
     min_h, min_w = min_size or (0, 0)
@@ -83,6 +96,11 @@ def scales(
             break
         if win_w >= min_w and win_h >= min_h:
             out.append(float(np.float32(factor)))
+        if len(out) > MAX_LEVELS:
+            raise ValueError(
+                f"scale factor {scale_factor} gives more than {MAX_LEVELS} pyramid levels for a "
+                f"{w}x{h} image; use a larger scale factor or a smaller image"
+            )
         factor *= scale_factor
     return out
 
@@ -91,7 +109,7 @@ def round_half_even(v: float) -> int:
     return int(np.rint(v))
 
 
-class _Compiled:
+class CompiledCascade:
     """A cascade's arrays laid out for the scan kernel."""
 
     def __init__(self, cascade: Cascade) -> None:
@@ -129,7 +147,7 @@ class _Compiled:
 
 
 def scan_level(
-    level: np.ndarray, compiled: _Compiled, step: int, skip_rejected: bool = True
+    level: np.ndarray, compiled: CompiledCascade, step: int, skip_rejected: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every window position of one pyramid level that the whole cascade accepts: (M, 2)
     (x, y) in level pixels and their last stage sums (M,)."""
@@ -188,7 +206,7 @@ def pyramid(
 
 def detect_raw(
     gray: np.ndarray,
-    cascade: Cascade | _Compiled,
+    cascade: Cascade | CompiledCascade,
     scale_factor: float = 1.1,
     min_size: tuple[int, int] | None = None,
     max_size: tuple[int, int] | None = None,
@@ -196,7 +214,7 @@ def detect_raw(
     """All accepted windows over the pyramid, before grouping: boxes (N, 4) and last stage
     sums (N,)."""
     gray = _check_gray(gray)
-    compiled = cascade if isinstance(cascade, _Compiled) else _Compiled(cascade)
+    compiled = cascade if isinstance(cascade, CompiledCascade) else CompiledCascade(cascade)
     window = compiled.cascade.window
     boxes, scores = [], []
     h, w = gray.shape
@@ -236,7 +254,7 @@ def detect(
     if min_neighbors < 0:
         raise ValueError(f"min_neighbors must be >= 0, got {min_neighbors}")
     gray = _check_gray(gray)
-    compiled = _Compiled(cascade)
+    compiled = CompiledCascade(cascade)
     boxes, scores = detect_raw(gray, compiled, scale_factor, min_size, max_size)
     if mirror:
         mb, ms = detect_raw(gray[:, ::-1].copy(), compiled, scale_factor, min_size, max_size)
@@ -246,10 +264,27 @@ def detect(
     if grouping == "none":
         return Detections(boxes, np.ones(len(boxes)), np.ones(len(boxes), np.int64))
     if grouping == "nms":
-        kept, sc, support = non_max_suppression(boxes, scores, 0.3, min_neighbors)
+        kept, sc, support = non_max_suppression(boxes, scores, NMS_OVERLAP, min_neighbors)
         return Detections(kept, sc, support)
     kept, counts = group_rectangles(boxes, min_neighbors)
     return Detections(kept, counts.astype(np.float64), counts)
+
+
+def detect_scaled(
+    gray: np.ndarray,
+    cascade: Cascade,
+    max_pixels: int | None = None,
+    max_side: int | None = None,
+    **options: object,
+) -> tuple[Detections, tuple[int, int]]:
+    """:func:`detect` (``options`` are its keyword arguments) on the image shrunk to at most
+    ``max_pixels`` pixels and ``max_side`` pixels a side (:mod:`vedere.detect.downscale`),
+    boxes in the original image's pixels; also returns the (H, W) scanned. ``min_size`` and
+    ``max_size`` apply to the boxes of the scanned image."""
+    small, f = shrink_for_scan(_check_gray(gray), max_pixels, max_side)
+    found = detect(small, cascade, **options)  # type: ignore[arg-type]
+    boxes = scale_boxes_back(found.boxes, f)
+    return Detections(boxes, found.scores, found.neighbors), (small.shape[0], small.shape[1])
 
 
 def _check_gray(gray: np.ndarray) -> np.ndarray:

@@ -6,44 +6,45 @@
   becomes its average box, kept when n > min_neighbors; a kept box that lies inside a bigger
   kept box with more support (> max(3, n)), or with n < 3, is dropped.
 - :func:`non_max_suppression`: greedy NMS — the highest-scoring box suppresses every box that
-  overlaps it by more than ``iou`` (intersection over union), and so on down the list.
+  overlaps it by more than ``NMS_OVERLAP`` (intersection over union), and so on down the list.
+
+Both run in memory linear in the number of boxes (no n × n matrices: a cascade that accepts
+every window of a 512×512 photo gives 425,604 of them).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from vedere.detect import kernels
 
-def _components(adj: np.ndarray) -> np.ndarray:
-    """Connected components of a symmetric boolean adjacency matrix: labels (n,) in order of
-    each component's first member."""
-    n = adj.shape[0]
-    labels = np.full(n, -1, dtype=np.int64)
-    k = 0
-    for i in range(n):
-        if labels[i] >= 0:
-            continue
-        members = np.zeros(n, dtype=bool)
-        members[i] = True
-        frontier = members.copy()
-        while frontier.any():
-            reach = adj[frontier].any(axis=0) & ~members
-            members |= reach
-            frontier = reach
-        labels[members] = k
-        k += 1
-    return labels
+#: the intersection over union above which NMS suppresses a box (the detector's "nms")
+NMS_OVERLAP = 0.3
 
 
-def _similar(boxes: np.ndarray, eps: float) -> np.ndarray:
-    x, y, w, h = (boxes[:, i].astype(np.float64) for i in range(4))
-    delta = eps * (np.minimum.outer(w, w) + np.minimum.outer(h, h)) * 0.5
-    return (
-        (np.abs(np.subtract.outer(x, x)) <= delta)
-        & (np.abs(np.subtract.outer(y, y)) <= delta)
-        & (np.abs(np.subtract.outer(x + w, x + w)) <= delta)
-        & (np.abs(np.subtract.outer(y + h, y + h)) <= delta)
-    )
+def cluster_labels(boxes: np.ndarray, eps: float) -> np.ndarray:
+    """OpenCV's clusters of (N, 4) int boxes: labels (N,) numbered in order of each cluster's
+    first box. Near-linear time and linear memory for boxes of positive size and eps in
+    [0.001, 10] (the grid of :func:`vedere.detect.kernels.cluster_labels_grid`), otherwise
+    an x-sorted sweep."""
+    b = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
+    x, y, w, h = (np.ascontiguousarray(b[:, i], dtype=np.float64) for i in range(4))
+    eps = float(eps)
+    s = w + h
+    if (
+        len(b) == 0
+        or not 1e-3 <= eps <= 10
+        or s.min() <= 0
+        or np.abs(b).max() > 2**40  # grid cells must be exact int64s
+    ):
+        return kernels.cluster_labels_sweep(x, y, w, h, eps)
+    step = np.log1p(2 * eps)
+    k = np.floor(np.log(s) / step).astype(np.int64)
+    k -= k.min()
+    # a class's cell side: eps/2 times the largest size s in the class, its largest b
+    base = float(np.exp(np.floor(np.log(s.min()) / step) * step))
+    cell = eps * 0.5 * base * np.exp((np.arange(int(k.max()) + 1) + 1) * step)
+    return kernels.cluster_labels_grid(x, y, w, h, eps, k, cell)
 
 
 def group_rectangles(
@@ -55,36 +56,30 @@ def group_rectangles(
     boxes = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
     if min_neighbors <= 0 or len(boxes) == 0:
         return boxes.copy(), np.ones(len(boxes), dtype=np.int64)
-    labels = _components(_similar(boxes, eps))
+    labels = cluster_labels(boxes, eps)
     n_cls = int(labels.max()) + 1
     sums = np.zeros((n_cls, 4), dtype=np.int64)
     np.add.at(sums, labels, boxes)
     counts = np.bincount(labels, minlength=n_cls)
     s = (np.float32(1) / counts.astype(np.float32))[:, None]
     avg = np.rint(sums.astype(np.float32) * s).astype(np.int64)
+    # a kept cluster inside another kept cluster with more support is dropped (compared with
+    # the kept clusters only, one row at a time: O(clusters) memory)
+    big = np.flatnonzero(counts > min_neighbors)
+    r2, n2 = avg[big], counts[big]
+    dx, dy = np.rint(r2[:, 2] * eps).astype(np.int64), np.rint(r2[:, 3] * eps).astype(np.int64)
     kept, sizes = [], []
-    for i in range(n_cls):
-        n1 = counts[i]
-        if n1 <= min_neighbors:
-            continue
-        r1 = avg[i]
-        inside = False
-        for j in range(n_cls):
-            n2 = counts[j]
-            if j == i or n2 <= min_neighbors:
-                continue
-            r2 = avg[j]
-            dx, dy = int(np.rint(r2[2] * eps)), int(np.rint(r2[3] * eps))
-            if (
-                r1[0] >= r2[0] - dx
-                and r1[1] >= r2[1] - dy
-                and r1[0] + r1[2] <= r2[0] + r2[2] + dx
-                and r1[1] + r1[3] <= r2[1] + r2[3] + dy
-                and (n2 > max(3, n1) or n1 < 3)
-            ):
-                inside = True
-                break
-        if not inside:
+    for a, i in enumerate(big):
+        r1, n1 = avg[i], counts[i]
+        inside = (
+            (r1[0] >= r2[:, 0] - dx)
+            & (r1[1] >= r2[:, 1] - dy)
+            & (r1[0] + r1[2] <= r2[:, 0] + r2[:, 2] + dx)
+            & (r1[1] + r1[3] <= r2[:, 1] + r2[:, 3] + dy)
+            & ((n2 > max(3, n1)) | (n1 < 3))
+        )
+        inside[a] = False
+        if not inside.any():
             kept.append(r1)
             sizes.append(n1)
     return np.array(kept, dtype=np.int64).reshape(-1, 4), np.array(sizes, dtype=np.int64)
@@ -102,7 +97,10 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def non_max_suppression(
-    boxes: np.ndarray, scores: np.ndarray, overlap: float = 0.3, min_neighbors: int = 0
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    overlap: float = NMS_OVERLAP,
+    min_neighbors: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Greedy NMS. Returns (kept boxes (K, 4), their scores (K,), and how many boxes each
     suppressed plus one (K,)); boxes with that count ≤ ``min_neighbors`` are dropped."""
@@ -111,18 +109,9 @@ def non_max_suppression(
     if len(boxes) != len(scores):
         raise ValueError(f"{len(boxes)} boxes but {len(scores)} scores")
     order = np.argsort(-scores, kind="stable")
-    ov = iou(boxes, boxes)
-    alive = np.ones(len(boxes), dtype=bool)
-    keep, support = [], []
-    for i in order:
-        if not alive[i]:
-            continue
-        group = alive & (ov[i] > overlap)
-        group[i] = True
-        alive &= ~group
-        keep.append(i)
-        support.append(int(group.sum()))
-    keep_a = np.array(keep, dtype=np.int64)
-    support_a = np.array(support, dtype=np.int64)
+    x1, y1 = boxes[:, 0].astype(np.float64), boxes[:, 1].astype(np.float64)
+    x2 = x1 + boxes[:, 2].astype(np.float64)
+    y2 = y1 + boxes[:, 3].astype(np.float64)
+    keep_a, support_a = kernels.greedy_nms(x1, y1, x2, y2, order, float(overlap))
     ok = support_a > min_neighbors if min_neighbors > 0 else np.ones(len(keep_a), bool)
     return boxes[keep_a[ok]], scores[keep_a[ok]], support_a[ok]

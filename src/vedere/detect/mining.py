@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vedere.detect.cascade import Cascade
-from vedere.detect.detector import _Compiled, scan_level
+from vedere.detect.detector import CompiledCascade, scan_level
 from vedere.detect.rect_features import RectFeatures
 from vedere.detect.resize import resize_linear
 
@@ -78,7 +78,7 @@ class NegativeMiner:
             have += len(take)
         no_features = RectFeatures(np.zeros((0, 3, 4)), np.zeros((0, 3)))
         empty = Cascade(self.window, no_features, [], [], [], [], [], [])
-        compiled = _Compiled(cascade if cascade is not None else empty)
+        compiled = CompiledCascade(cascade if cascade is not None else empty)
         order = rng.permutation(len(self.levels))
         visited = 0
         for li in order:

@@ -13,6 +13,9 @@ import numpy as np
 
 from vedere.detect.integral import integral_image
 
+#: a window is examined only when A/n_f = 1/σ is below this (σ > 10 grey levels), as in OpenCV
+VARIANCE_FLOOR = 0.1
+
 
 def inner_rect(height: int, width: int) -> tuple[int, int, int, int]:
     """(x, y, w, h) of the normalisation rectangle of a height×width window."""
@@ -26,7 +29,7 @@ def norm_factors(sums: np.ndarray, sqsums: np.ndarray, area: int) -> tuple[np.nd
     ok = nf > 0
     inv = np.ones(nf.shape, dtype=np.float32)
     inv[ok] = (1.0 / np.sqrt(nf[ok])).astype(np.float32)
-    ok &= np.float32(area) * inv < np.float32(0.1)
+    ok &= np.float32(area) * inv < np.float32(VARIANCE_FLOOR)
     return inv, ok
 
 

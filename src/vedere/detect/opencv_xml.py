@@ -1,5 +1,6 @@
-"""OpenCV's Haar cascade XML files: read them into a :class:`~vedere.detect.cascade.Cascade`
-and write ours in the same format.
+"""OpenCV's Haar cascade XML files, translated to and from vedere's cascade document (the
+dict :meth:`vedere.detect.cascade.Cascade.from_dict` reads and ``to_dict`` writes); this module
+knows nothing of :class:`~vedere.detect.cascade.Cascade` itself, which validates every number.
 
 The format is the one ``opencv_traincascade`` writes and OpenCV 3/4 ship
 (``haarcascade_frontalface_default.xml``)::
@@ -19,57 +20,73 @@ Supported: stump weak classifiers (one internal node) over upright Haar features
 stump cascade OpenCV ships for faces (``frontalface_default``, ``frontalface_alt``,
 ``profileface``, …). Refused with a clear message: tree weak classifiers
 (``frontalface_alt2``), Lienhart's tilted features, LBP/HOG cascades and the pre-2.0
-``opencv-haar-classifier`` layout. Documents with a DTD or entities are refused before
-parsing (no entity expansion).
+``opencv-haar-classifier`` layout. Parsed with :mod:`defusedxml`, which refuses any DTD,
+entity declaration or external reference whatever the document's encoding (UTF-8, UTF-16
+with or without a byte-order mark, …); numbers are plain decimal literals only.
 """
 
 from __future__ import annotations
 
-import os
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any, Protocol
 
-import numpy as np
+import defusedxml.ElementTree as DET
+from defusedxml import DefusedXmlException
 
-from vedere.detect.cascade import Cascade, CascadeFileError
-from vedere.detect.rect_features import RectFeatures
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_INTEGER = re.compile(r"[+-]?\d+")
+_MAX_TOKEN = 64
+_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff", b"\xff\xfe", b"\xfe\xff")
 
-MAX_BYTES = 64 * 2**20
+
+def looks_like_xml(data: bytes) -> bool:
+    """Whether ``data`` starts (after a byte-order mark, blanks and the NUL bytes of UTF-16 or
+    UTF-32) with ``<``."""
+    head = data[:256]
+    for bom in _BOMS:
+        if head.startswith(bom):
+            head = head[len(bom) :]
+            break
+    return head.replace(b"\x00", b"").lstrip()[:1] == b"<"
 
 
-def _numbers(el: ET.Element | None, what: str) -> list[float]:
+def _token(t: str, what: str) -> int | float:
+    if len(t) > _MAX_TOKEN or not _NUMBER.fullmatch(t):
+        shown = t if len(t) <= 40 else t[:37] + "..."
+        raise ValueError(f"<{what}> must hold numbers, got {shown!r}")
+    return int(t) if _INTEGER.fullmatch(t) else float(t)  # float("1e400") is inf: checked later
+
+
+def _numbers(el: ET.Element | None, what: str) -> list[int | float]:
     if el is None or el.text is None:
         raise ValueError(f"missing <{what}>")
-    try:
-        return [float(t) for t in el.text.split()]
-    except ValueError:
-        raise ValueError(f"<{what}> must hold numbers, got {el.text.strip()[:40]!r}") from None
+    return [_token(t, what) for t in el.text.split()]
 
 
-def _int(el: ET.Element | None, what: str) -> int:
+def _one(el: ET.Element | None, what: str) -> int | float:
     vals = _numbers(el, what)
-    if len(vals) != 1 or vals[0] != int(vals[0]):
-        raise ValueError(f"<{what}> must be one integer")
-    return int(vals[0])
+    if len(vals) != 1:
+        raise ValueError(f"<{what}> must hold one number")
+    return vals[0]
 
 
-def from_xml(data: bytes, path: str | os.PathLike[str] = "<xml>") -> Cascade:
-    """Parse an OpenCV Haar cascade (bytes of the file); errors name ``path``."""
-    if len(data) > MAX_BYTES:
-        raise CascadeFileError(path, f"refused: larger than {MAX_BYTES // 2**20} MiB")
-    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
-        raise CascadeFileError(path, "refused: XML with a DTD or entity declarations")
+def xml_to_dict(data: bytes) -> dict[str, Any]:
+    """An OpenCV Haar cascade (the bytes of the file) as a vedere cascade document, its numbers
+    as parsed (unchecked: ``Cascade.from_dict`` checks them). Raises ValueError."""
     try:
-        root = ET.fromstring(data)
+        root = DET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException:
+        raise ValueError("refused: XML with a DTD or entity declarations") from None
     except ET.ParseError as e:
-        raise CascadeFileError(path, f"not well-formed XML ({e})") from None
-    try:
-        return _parse(root)
-    except ValueError as e:
-        raise CascadeFileError(path, str(e)) from None
+        raise ValueError(f"not well-formed XML ({e})") from None
+    except (LookupError, UnicodeError) as e:  # an encoding Python or expat cannot decode
+        raise ValueError(f"not well-formed XML ({e})") from None
+    return _parse(root)
 
 
-def _parse(root: ET.Element) -> Cascade:
+def _parse(root: ET.Element) -> dict[str, Any]:
     node = root if root.find("stages") is not None else None
     if node is None:
         for child in root:
@@ -86,15 +103,15 @@ def _parse(root: ET.Element) -> Cascade:
     stage_type = (node.findtext("stageType") or "").strip()
     feature_type = (node.findtext("featureType") or "").strip()
     if stage_type != "BOOST":
-        raise ValueError(f"stageType must be BOOST, got {stage_type!r}")
+        raise ValueError(f"stageType must be BOOST, got {stage_type[:40]!r}")
     if feature_type != "HAAR":
-        raise ValueError(f"only HAAR cascades are supported, got featureType {feature_type!r}")
-    height, width = _int(node.find("height"), "height"), _int(node.find("width"), "width")
+        raise ValueError(f"only HAAR cascades are supported, got featureType {feature_type[:40]!r}")
+    height, width = _one(node.find("height"), "height"), _one(node.find("width"), "width")
 
     feats_el = node.find("features")
     if feats_el is None:
         raise ValueError("missing <features>")
-    rects_l, weights_l = [], []
+    features = []
     for f, fel in enumerate(feats_el.findall("_")):
         tilted = fel.findtext("tilted")
         if tilted is not None and tilted.strip() not in ("0", ""):
@@ -103,27 +120,24 @@ def _parse(root: ET.Element) -> Cascade:
         items = [] if rs is None else rs.findall("_")
         if not 1 <= len(items) <= 3:
             raise ValueError(f"feature {f} must have 1 to 3 rectangles, has {len(items)}")
-        rr = np.zeros((3, 4), np.int32)
-        ww = np.zeros(3, np.float32)
+        rects = []
         for r, it in enumerate(items):
             v = _numbers(it, "rects/_")
-            if len(v) != 5 or any(x != int(x) for x in v[:4]):
+            if len(v) != 5:
                 raise ValueError(f"feature {f} rectangle {r} must be 'x y w h weight'")
-            rr[r] = [int(x) for x in v[:4]]
-            ww[r] = v[4]
-        rects_l.append(rr)
-        weights_l.append(ww)
-    features = RectFeatures(np.array(rects_l).reshape(-1, 3, 4), np.array(weights_l).reshape(-1, 3))
+            rects.append(v)
+        features.append(rects)
 
     stages_el = node.find("stages")
     assert stages_el is not None
-    feature, thr, left, right, ends, stage_thr = [], [], [], [], [], []
+    stages = []
     for s, sel in enumerate(stages_el.findall("_")):
-        stage_thr.append(_numbers(sel.find("stageThreshold"), "stageThreshold")[0])
+        threshold = _one(sel.find("stageThreshold"), "stageThreshold")
         weak = sel.find("weakClassifiers")
         items = [] if weak is None else weak.findall("_")
         if not items:
             raise ValueError(f"stage {s} has no weak classifiers")
+        stumps = []
         for k, it in enumerate(items):
             nodes = _numbers(it.find("internalNodes"), "internalNodes")
             leaves = _numbers(it.find("leafValues"), "leafValues")
@@ -132,76 +146,80 @@ def _parse(root: ET.Element) -> Cascade:
                     f"stage {s} weak classifier {k} is a tree ({len(nodes) // 4} nodes); "
                     "only stump cascades are supported"
                 )
-            if nodes[2] != int(nodes[2]):
-                raise ValueError(f"stage {s} weak classifier {k}: feature index must be an integer")
-            feature.append(int(nodes[2]))
-            thr.append(nodes[3])
-            left.append(leaves[0])
-            right.append(leaves[1])
-        ends.append(len(feature))
-    if not ends:
+            stumps.append([nodes[2], nodes[3], leaves[0], leaves[1]])
+        stages.append({"threshold": threshold, "stumps": stumps})
+    if not stages:
         raise ValueError("the cascade has no stages")
-    declared = node.findtext("stageNum")
-    if declared is not None and declared.strip() and int(float(declared)) != len(ends):
-        raise ValueError(f"<stageNum> says {declared.strip()} but {len(ends)} stages follow")
-    return Cascade(
-        (height, width),
-        features,
-        feature,
-        thr,
-        left,
-        right,
-        ends,
-        stage_thr,
-        {"source": "opencv-xml"},
-    )
+    declared = node.find("stageNum")
+    if declared is not None and (declared.text or "").strip():
+        n = _one(declared, "stageNum")
+        if n != len(stages):  # compares ints and floats (even inf) without converting
+            raise ValueError(
+                f"<stageNum> says {declared.text.strip()[:40]} but {len(stages)} stages follow"
+            )
+    return {
+        "format": "vedere-cascade",
+        "version": 1,
+        "window": [height, width],
+        "features": features,
+        "stages": stages,
+        "meta": {"source": "opencv-xml"},
+    }
+
+
+class _HasDict(Protocol):
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 def _f(v: float) -> str:
     return repr(float(v))
 
 
-def to_xml(cascade: Cascade) -> bytes:
-    """The cascade in opencv_traincascade's XML format, loadable by ``cv2.CascadeClassifier``."""
-    c = cascade
+def to_xml(cascade: _HasDict) -> bytes:
+    """A cascade (anything with vedere's ``to_dict``) in opencv_traincascade's XML format."""
+    return dict_to_xml(cascade.to_dict())
+
+
+def dict_to_xml(d: dict[str, Any]) -> bytes:
+    """A vedere cascade document (``Cascade.to_dict()``, already validated) in
+    opencv_traincascade's XML format, loadable by ``cv2.CascadeClassifier``."""
+    height, width = (int(v) for v in d["window"])
+    stages = d["stages"]
     out = ['<?xml version="1.0"?>', "<opencv_storage>"]
     out.append('<cascade type_id="opencv-cascade-classifier">')
     out.append("  <stageType>BOOST</stageType>")
     out.append("  <featureType>HAAR</featureType>")
-    out.append(f"  <height>{c.window[0]}</height>")
-    out.append(f"  <width>{c.window[1]}</width>")
-    sizes = np.diff(np.r_[0, c.stage_ends]) if c.n_stages else np.array([0])
+    out.append(f"  <height>{height}</height>")
+    out.append(f"  <width>{width}</width>")
+    most = max((len(st["stumps"]) for st in stages), default=0)
     out.append("  <stageParams>")
     out.append("    <boostType>DAB</boostType>")
-    out.append(f"    <maxWeakCount>{int(sizes.max())}</maxWeakCount></stageParams>")
+    out.append(f"    <maxWeakCount>{most}</maxWeakCount></stageParams>")
     out.append("  <featureParams>")
     out.append("    <maxCatCount>0</maxCatCount>")
     out.append("    <featSize>1</featSize>")
     out.append("    <mode>ALL</mode></featureParams>")
-    out.append(f"  <stageNum>{c.n_stages}</stageNum>")
+    out.append(f"  <stageNum>{len(stages)}</stageNum>")
     out.append("  <stages>")
-    for s, sl in enumerate(c.stage_slices()):
+    for stage in stages:
         out.append("    <_>")
-        out.append(f"      <maxWeakCount>{sl.stop - sl.start}</maxWeakCount>")
-        out.append(f"      <stageThreshold>{_f(c.stage_threshold[s])}</stageThreshold>")
+        out.append(f"      <maxWeakCount>{len(stage['stumps'])}</maxWeakCount>")
+        out.append(f"      <stageThreshold>{_f(stage['threshold'])}</stageThreshold>")
         out.append("      <weakClassifiers>")
-        for k in range(sl.start, sl.stop):
+        for feature, thr, left, right in stage["stumps"]:
             out.append("        <_>")
-            node = f"0 -1 {int(c.feature[k])} {_f(c.threshold[k])}"
-            out.append(f"          <internalNodes>{node}</internalNodes>")
-            out.append(f"          <leafValues>{_f(c.left[k])} {_f(c.right[k])}</leafValues></_>")
+            out.append(f"          <internalNodes>0 -1 {int(feature)} {_f(thr)}</internalNodes>")
+            out.append(f"          <leafValues>{_f(left)} {_f(right)}</leafValues></_>")
         out.append("      </weakClassifiers></_>")
     out.append("  </stages>")
     out.append("  <features>")
-    for f in range(len(c.features)):
+    for rects in d["features"]:
         out.append("    <_>")
         out.append("      <rects>")
-        for r in range(3):
-            wt = c.features.weights[f, r]
+        for x, y, w, h, wt in rects:
             if wt == 0:
                 continue
-            x, y, w, h = (int(v) for v in c.features.rects[f, r])
-            out.append(f"        <_>{x} {y} {w} {h} {_f(wt)}</_>")
+            out.append(f"        <_>{int(x)} {int(y)} {int(w)} {int(h)} {_f(wt)}</_>")
         out.append("      </rects>")
         out.append("      <tilted>0</tilted></_>")
     out.append("  </features></cascade>")

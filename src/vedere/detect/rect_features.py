@@ -34,7 +34,12 @@ class RectFeatures:
     weights: np.ndarray
 
     def __post_init__(self) -> None:
-        self.rects = np.asarray(self.rects, dtype=np.int32).reshape(-1, MAX_RECTS, 4)
+        raw = np.asarray(self.rects)
+        if raw.size and raw.dtype.kind in "iuf":
+            lo, hi = np.iinfo(np.int32).min, np.iinfo(np.int32).max
+            if not (np.isfinite(raw).all() and raw.min() >= lo and raw.max() <= hi):
+                raise ValueError("rectangle coordinates must be int32 integers")
+        self.rects = raw.astype(np.int32).reshape(-1, MAX_RECTS, 4)
         self.weights = np.asarray(self.weights, dtype=np.float32).reshape(-1, MAX_RECTS)
         if self.rects.shape[0] != self.weights.shape[0]:
             raise ValueError(
@@ -50,7 +55,7 @@ class RectFeatures:
     def check_window(self, height: int, width: int) -> None:
         """Raise ValueError if a used rectangle is empty or leaves the height×width window."""
         used = self.weights != 0
-        x, y, w, h = (self.rects[..., i] for i in range(4))
+        x, y, w, h = (self.rects[..., i].astype(np.int64) for i in range(4))  # no int32 wrap
         bad = used & ((x < 0) | (y < 0) | (w <= 0) | (h <= 0) | (x + w > width) | (y + h > height))
         if bad.any():
             f = int(np.argwhere(bad)[0][0])

@@ -21,35 +21,59 @@ from vedere.data import archive
 from vedere.data.errors import DataError
 from vedere.data.images import decode, is_image_name
 
+_CHUNK = 1 << 20  # pixels converted at a time (bounds the float64 temporaries)
+
 
 def to_gray(image: np.ndarray) -> np.ndarray:
     """(H, W), (H, W, 1), (H, W, 3) or (H, W, 4) array of any integer or float type in its
-    usual range → (H, W) uint8 grey levels (alpha ignored; 16-bit scaled by 1/257)."""
+    usual range → (H, W) uint8 grey levels (alpha ignored; 16-bit scaled by 1/257).
+
+    Converted a band of rows at a time, so a photo of P pixels needs P extra bytes, not the
+    24·P of a float64 copy of its three channels."""
     a = np.asarray(image)
     if a.ndim == 3 and a.shape[2] in (1, 3, 4):
         a = a[..., 0] if a.shape[2] == 1 else a[..., :3]
     elif a.ndim != 2:
         raise ValueError(f"image must be (H, W) or (H, W, 1|3|4), got shape {a.shape}")
-    if a.dtype == np.uint16 or (a.dtype.kind in "iu" and a.size and a.max() > 255):
-        a = a.astype(np.float64) / 257.0
-    elif a.dtype.kind == "f":
+    sixteen_bit = a.dtype == np.uint16 or (a.dtype.kind in "iu" and a.size and a.max() > 255)
+    unit_floats = False
+    if a.dtype.kind == "f":
         if not np.isfinite(a).all():
             raise ValueError("image has NaN or infinite values")
-        a = a * 255.0 if a.size and a.max() <= 1.0 else a
+        unit_floats = bool(a.size and a.max() <= 1.0)
+    out = np.empty(a.shape[:2], dtype=np.uint8)
+    rows = max(1, _CHUNK // max(1, a.shape[1]))
+    for r in range(0, a.shape[0], rows):
+        out[r : r + rows] = _gray_rows(a[r : r + rows], bool(sixteen_bit), unit_floats)
+    return out
+
+
+def _gray_rows(a: np.ndarray, sixteen_bit: bool, unit_floats: bool) -> np.ndarray:
+    if sixteen_bit:
+        a = a.astype(np.float64) / 257.0
+    elif unit_floats:
+        a = a * 255.0
     if a.ndim == 3:
         a = a.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
     return np.clip(np.rint(a), 0, 255).astype(np.uint8)
 
 
 def read_gray(path: str | os.PathLike[str] | bytes, name: str | None = None) -> np.ndarray:
-    """Decode an image file (any mode: RGB, RGBA, palette, grey, 16-bit) to (H, W) uint8."""
+    """Decode an image file (any mode: RGB, RGBA, palette, grey, 16-bit) to (H, W) uint8.
+
+    Errors (no such file, not an image, truncated, a decompression bomb of more than Pillow's
+    ``MAX_IMAGE_PIXELS`` × 2 pixels) are :class:`DataError` naming the file, as for
+    :func:`vedere.data.images.decode`, which reports them."""
     label = name or (str(path) if not isinstance(path, bytes) else "<bytes>")
     if not isinstance(path, bytes):
         try:
             with Image.open(path) as img:
                 if img.mode in ("I;16", "I;16B", "I;16L", "I"):
                     return to_gray(np.asarray(img))
-        except (OSError, ValueError, SyntaxError):
+                if img.mode == "L":  # already grey: no RGB copy (a third of the memory)
+                    img.load()
+                    return np.array(img, dtype=np.uint8)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
             pass  # decode() below reports the problem with the file's name
     return to_gray(decode(path, label))
 

@@ -38,7 +38,7 @@ def run_experiment(
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
     module = importlib.import_module(f".{EXPERIMENTS[name]}", __name__)
-    ctx = Context(name, Path(out), quick=quick, seed=seed, data=data)
+    ctx = Context(name, Path(out), quick=quick, seed=seed, data=data, options=dict(options))
     token = PROGRESS.set(not quick)
     try:
         result = module.run(ctx, **options)

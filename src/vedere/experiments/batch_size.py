@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..viz.curves import epoch_axis
 from ..viz.figure import new_figure, save_png
 from .base import Context, Report, figure_path
 from .training import train
@@ -19,17 +20,15 @@ def run(ctx: Context) -> dict[str, Any]:
     runs = {}
     for bs in sizes:
         # the same lr for every size: the course's comparison (one step per batch)
+        cfg = dict(
+            hidden=(64,),
+            epochs=epochs,
+            batch_size=bs,
+            optimizer="sgd",
+            lr=0.005 if bs == 1 else 0.05,
+        )
         runs[bs] = ctx.cached(
-            f"batch-{bs}",
-            lambda bs=bs: train(
-                data,
-                hidden=(64,),
-                seed=ctx.seed,
-                epochs=epochs,
-                batch_size=bs,
-                optimizer="sgd",
-                lr=0.005 if bs == 1 else 0.05,
-            ),
+            f"batch-{bs}", lambda cfg=cfg: train(data, seed=ctx.seed, **cfg), settings=cfg
         )
     fig = new_figure(10, 3.6)
     a1, a2 = fig.subplots(1, 2)
@@ -37,7 +36,7 @@ def run(ctx: Context) -> dict[str, Any]:
         label = "full batch" if bs == 0 else ("stochastic (1)" if bs == 1 else f"batch {bs}")
         a1.plot(r["epoch"], r["train_loss"], marker="o", ms=3, label=label)
         a2.plot(np.cumsum(r["seconds_per_epoch"]), r["train_loss"], marker="o", ms=3, label=label)
-    a1.set_xlabel("epoch")
+    epoch_axis(a1)
     a2.set_xlabel("seconds")
     for a in (a1, a2):
         a.set_ylabel("training loss")

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..data.transforms import Normalizer
 from ..nn import Linear, mlp
+from ..viz.curves import epoch_axis
 from ..viz.figure import new_figure, save_png
 from .base import Context, Report, figure_path
 from .training import train
@@ -59,6 +60,7 @@ def run(ctx: Context) -> dict[str, Any]:
             results["train"][key] = ctx.cached(
                 f"train-{act}-{init}",
                 lambda act=act, init=init: _train_and_symmetry(data, act, init, epochs, ctx.seed),
+                settings={"activation": act, "init": init, "epochs": epochs},
             )
             results["symmetric"][key] = results["train"][key]["symmetric"]
     fig = new_figure(9, 3.4)
@@ -68,7 +70,7 @@ def run(ctx: Context) -> dict[str, Any]:
             r = results["train"][f"{act}/{label}"]
             ax.plot(r["epoch"], r["train_loss"], label=label)
         ax.set_title(f"{DEPTH}-hidden-layer {act} MLP")
-        ax.set_xlabel("epoch")
+        epoch_axis(ax)
         ax.set_ylabel("training loss")
         ax.legend(fontsize=7)
     curves = save_png(fig, figure_path(ctx, "training"))

@@ -78,6 +78,11 @@ def trajectory(name: str, surface: Surface, lr: float, steps: int) -> np.ndarray
     return np.array(path)
 
 
+def _cfg(name: str, epochs: int, lrs: dict[str, float]) -> dict[str, Any]:
+    """The settings of the CIFAR-10 run with optimizer ``name``."""
+    return dict(hidden=(256,), epochs=epochs, batch_size=64, optimizer=name, lr=lrs[name])
+
+
 def run(ctx: Context) -> dict[str, Any]:
     steps = 300 if ctx.quick else 2000
     fig = new_figure(4.2 * len(SURFACES), 4.0)
@@ -115,15 +120,8 @@ def run(ctx: Context) -> dict[str, Any]:
     runs = {
         name: ctx.cached(
             f"cifar-{name}",
-            lambda name=name: train(
-                data,
-                hidden=(256,),
-                seed=ctx.seed,
-                epochs=epochs,
-                batch_size=64,
-                optimizer=name,
-                lr=lrs[name],
-            ),
+            lambda name=name: train(data, seed=ctx.seed, **_cfg(name, epochs, lrs)),
+            settings=_cfg(name, epochs, lrs),
         )
         for name in NAMES
     }

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..viz.curves import epoch_axis
 from ..viz.figure import new_figure, save_png
 from .base import Context, Report, figure_path
 from .training import predict_proba, train
@@ -62,7 +63,11 @@ def run(ctx: Context) -> dict[str, Any]:
         "over-fit (1024x2 units, no reg.)": dict(hidden=(1024, 1024), epochs=epochs),
     }
     fits = {
-        k: ctx.cached(f"regime-{i}-{sorted(v.items())}", lambda v=v: train(data, **base, **v))
+        k: ctx.cached(
+            f"regime-{i}-{sorted(v.items())}",
+            lambda v=v: train(data, **base, **v),
+            settings={**base, **v},
+        )
         for i, (k, v) in enumerate(regimes.items())
     }
     fig = new_figure(4 * len(fits), 3.2)
@@ -70,7 +75,7 @@ def run(ctx: Context) -> dict[str, Any]:
         ax.plot(r["epoch"], r["train_acc"], label="train")
         ax.plot(r["epoch"], r["val_acc"], label="validation")
         ax.set_title(k, fontsize=8)
-        ax.set_xlabel("epoch")
+        epoch_axis(ax)
         ax.set_ylim(0, 1.02)
         ax.legend(fontsize=7)
     p_fit = save_png(fig, figure_path(ctx, "fitting_regimes"))
@@ -97,12 +102,12 @@ def run(ctx: Context) -> dict[str, Any]:
             r["best_val_acc"] = max(r["val_acc"])
             return r
 
-        runs[k] = ctx.cached(f"reg-{i}-{sorted(v.items())}", job)
+        runs[k] = ctx.cached(f"reg-{i}-{sorted(v.items())}", job, settings={**base, **big, **v})
     fig = new_figure(10, 3.4)
     a1, a2 = fig.subplots(1, 2)
     for k, r in runs.items():
         a1.plot(r["epoch"], r["val_acc"], label=k)
-    a1.set_xlabel("epoch")
+    epoch_axis(a1)
     a1.set_ylabel("validation accuracy")
     a1.legend(fontsize=6)
     for k in ("none", "label smoothing 0.2"):

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..detect.detector import _Compiled, detect, pyramid, scan_level
+from ..detect.detector import CompiledCascade, detect, pyramid, scan_level
 from ..detect.library import resolve_cascade
 from ..detect.resize import resize_linear
 from ..viz.figure import new_figure, save_png
@@ -35,7 +35,7 @@ def stage_survivors(gray: np.ndarray, cascade) -> tuple[list[int], int]:
     """Windows alive before each stage (index 0: all windows examined) over the pyramid."""
     counts = np.zeros(cascade.n_stages + 1, dtype=np.int64)
     total = 0
-    compiled = [_Compiled(cascade.truncated(k)) for k in range(1, cascade.n_stages + 1)]
+    compiled = [CompiledCascade(cascade.truncated(k)) for k in range(1, cascade.n_stages + 1)]
     for _, level, step in pyramid(gray, cascade.window, 1.25):
         n_x = (level.shape[1] - cascade.window[1]) // step + 1
         n_y = (level.shape[0] - cascade.window[0]) // step + 1

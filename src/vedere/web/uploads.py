@@ -23,7 +23,7 @@ from ..classify.run import top_classes
 from ..data import images
 from ..data.images import to_rgb
 from ..detect.cascade import Cascade
-from ..detect.detector import detect
+from ..detect.detector import detect_scaled
 from ..detect.samples import to_gray
 
 MAX_BYTES = 10 * 2**20  # 10 MiB per upload
@@ -93,21 +93,17 @@ def find_faces(cascade: Cascade, rgb: np.ndarray, min_neighbors: int = 3) -> dic
     larger than ``DETECT_SIDE`` are scanned at that size and the boxes scaled back."""
     gray = to_gray(rgb)
     h, w = gray.shape
-    f = min(1.0, DETECT_SIDE / max(h, w))
-    if f < 1.0:
-        size = (max(1, round(w * f)), max(1, round(h * f)))
-        gray = np.asarray(Image.fromarray(gray).resize(size, Image.Resampling.BILINEAR))
     t0 = time.perf_counter()
-    found = detect(gray, cascade, min_neighbors=min_neighbors)
+    found, scanned = detect_scaled(gray, cascade, max_side=DETECT_SIDE, min_neighbors=min_neighbors)
     seconds = time.perf_counter() - t0
     boxes = [
-        {k: round(b[k] / f) for k in ("x", "y", "w", "h")} | {"neighbors": b["neighbors"]}
+        {k: b[k] for k in ("x", "y", "w", "h")} | {"neighbors": b["neighbors"]}
         for b in found.to_list()
     ]
     return {
         "width": w,
         "height": h,
-        "scanned": [gray.shape[1], gray.shape[0]],
+        "scanned": [scanned[1], scanned[0]],
         "boxes": boxes,
         "seconds": seconds,
     }

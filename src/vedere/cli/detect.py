@@ -40,7 +40,8 @@ from ..detect.limits import DEFAULT_MAX_PIXELS, MIN_SCALE_FACTOR
 @click.option(
     "--out",
     type=click.Path(),
-    help="annotated PNG (one image) or a folder for one PNG per image",
+    help="annotated PNG (one image), a folder for one PNG per image, or an annotated video "
+    "(.mp4, .mkv, .webm, .avi, .mov) for a video",
 )
 @click.option(
     "--max-pixels",
@@ -50,7 +51,9 @@ from ..detect.limits import DEFAULT_MAX_PIXELS, MIN_SCALE_FACTOR
     help="larger images are scanned shrunk to this many pixels (boxes are given in the "
     "image's own pixels; --min-size/--max-size apply to the shrunk image)",
 )
-@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@click.option("--json", "as_json", is_flag=True, help="print JSON (a video: one line per frame)")
+@click.option("--boxes", type=click.Path(), help="a video: write one JSON line per frame here")
+@click.option("--track", is_flag=True, help="a video: smooth boxes over frames (IoU tracks)")
 def detect(
     images: tuple[str, ...],
     cascade: str,
@@ -63,17 +66,36 @@ def detect(
     out: str | None,
     max_pixels: int,
     as_json: bool,
+    boxes: str | None,
+    track: bool,
 ) -> None:
     """Print one line per box found in each IMAGE (any size or mode: RGB, RGBA, grey,
     16-bit): x y w h and how many windows agreed. Images smaller than the cascade's window
-    give no boxes. Images above --max-pixels are scanned shrunk."""
+    give no boxes. Images above --max-pixels are scanned shrunk. A VIDEO (.mp4, .mkv, .webm,
+    .avi, .mov, .y4m) gives one line per frame."""
     from ..data.images import decode
-    from ..detect import detector
+    from ..detect import detector, video
     from ..detect.library import resolve_cascade
     from ..detect.samples import read_gray
     from ..viz.boxes import save_annotated
 
     c = resolve_cascade(cascade)
+    if any(video.is_video(i) for i in images) or boxes or track:
+        if len(images) != 1 or not video.is_video(images[0]):
+            raise click.UsageError("a video must be the only input (--boxes, --track: videos)")
+        from .detect_video import detect_video_cli
+
+        kwargs = {
+            "max_pixels": max_pixels,
+            "scale_factor": scale_factor,
+            "min_neighbors": min_neighbors,
+            "min_size": (min_size, min_size) if min_size else None,
+            "max_size": (max_size, max_size) if max_size else None,
+            "grouping": grouping,
+            "mirror": mirror,
+        }
+        detect_video_cli(images[0], c, out, boxes, as_json, track, kwargs)
+        return
     out_dir = None
     if out is not None and len(images) > 1:
         out_dir = Path(out)

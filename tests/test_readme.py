@@ -32,22 +32,28 @@ def test_readme_has_the_python_api_examples():
     assert "Python API" in headings and len(PYTHON) >= 3
 
 
-def program(i: int) -> list[tuple[str, str]]:
-    """Python block ``i`` with the blocks it continues: a block whose first line is an
-    ``import`` starts a program; any other continues the block before it (the Python API's
-    training continues its data loading)."""
+def run_block(i: int) -> None:
+    """Run python block ``i`` on its own; if it needs names it does not define (NameError),
+    it continues the blocks before it in its section (the Python API's training uses the data
+    its first block loads): run those first, in order, in one namespace."""
+    heading, code = PYTHON[i]
+    try:
+        exec(compile(code, f"README.md ({heading})", "exec"), {})
+        return
+    except NameError:
+        pass
     start = i
-    while start > 0 and not PYTHON[start][1].startswith("import "):
+    while start > 0 and PYTHON[start - 1][0] == heading:
         start -= 1
-    return PYTHON[start : i + 1]
+    namespace: dict = {}
+    for h, earlier in PYTHON[start : i + 1]:
+        exec(compile(earlier, f"README.md ({h})", "exec"), namespace)
 
 
 @pytest.mark.parametrize("i", range(len(PYTHON)), ids=[h for h, _ in PYTHON])
 def test_python_block_runs(i, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # blocks that save files write them here
-    namespace: dict = {}
-    for heading, code in program(i):
-        exec(compile(code, f"README.md ({heading})", "exec"), namespace)
+    run_block(i)
 
 
 def test_predict_example_image_can_be_extracted(tmp_path):

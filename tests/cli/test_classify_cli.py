@@ -494,3 +494,17 @@ def test_hostile_config_json_is_one_error_line(tmp_path, doc, problem):
     x = np.random.default_rng(0).integers(0, 256, (6, 8, 8, 3), dtype=np.uint8)
     SoftmaxClassifier(epochs=1).fit(x, ["a", "b"] * 3).save(out / "model.safetensors")
     assert one_line_error(vedere("evaluate", out, "--split", "val", "--quiet")) == line
+
+
+def test_config_val_split_old_and_new_meanings(tmp_path):
+    from vedere.classify import run
+
+    def load(vs):
+        return run.config_from_dict({"out": "r", "val_split": vs}, tmp_path / "c", out="r")
+
+    assert load(0.0).val_split is None  # written before 0 meant "none": the default then
+    assert load(0).val_split == 0 and load(5000).val_split == 5000 and load(0.1).val_split == 0.1
+    assert [run.val_count(s, 1200) for s in (None, 0, 100, 0.25)] == [120, 0, 100, 300]
+    assert run.val_count(None, 50000) == 5000
+    with pytest.raises(ValueError, match=r"--val-split 2\.0: expected a count of images"):
+        load(2.0)

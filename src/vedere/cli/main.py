@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -25,6 +26,10 @@ class VedereGroup(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:  # `vedere predict DIR | head`: the reader left; stop quietly
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(1)
         except (ValueError, OSError) as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(1)
@@ -49,4 +54,5 @@ cli.add_command(sweep)
 
 
 def main() -> None:
-    cli()
+    """Run the ``vedere`` command (also as ``python -m vedere`` or ``python -m vedere.cli``)."""
+    cli(prog_name="vedere")

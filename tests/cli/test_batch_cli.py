@@ -63,3 +63,23 @@ def test_sweep_command_prints_a_summary_and_writes_the_report(tmp_path):
     r = run("sweep", bad, "--out", tmp_path / "sw2")
     assert r.exit_code == 1
     assert r.output.strip().startswith("error:") and "search.lr.type must be one of" in r.output
+
+
+def test_predict_over_a_glob_writes_json_lines_equal_to_single_predictions(tmp_path):
+    model = REPO / "src" / "vedere" / "web" / "models" / "cifar10-small.safetensors"
+    rng = np.random.default_rng(1)
+    for i in range(5):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
+            tmp_path / f"{i}.png"
+        )
+    (tmp_path / "9.png").write_text("not an image")
+    out = tmp_path / "preds.jsonl"
+    r = run("predict", model, str(tmp_path / "*.png"), "--out", out, "--top-k", "2")
+    assert r.exit_code == 0, r.output
+    assert "6 images written" in r.output and "1 unreadable" in r.output
+    got = {Path(d["image"]).name: d for d in map(json.loads, out.read_text().splitlines())}
+    assert "error" in got["9.png"]
+    single = json.loads(run("predict", model, tmp_path / "3.png", "--json", "--top-k", "2").output)
+    assert [t["class"] for t in got["3.png"]["top"]] == [t["class"] for t in single[0]["top"]]
+    r = run("predict", model, tmp_path / "0.png", "--workers", "2")
+    assert r.exit_code == 2 and "--out FILE.jsonl" in r.output

@@ -136,7 +136,8 @@ def run_torch(data: str, flags: list[str], threads: int, seed: int = 0) -> dict:
     torch.manual_seed(seed)
     kw: dict = {}
     it = iter(flags)
-    for f in it:  # `vedere train` flags → CNNClassifier parameters
+    names = CNNClassifier()._param_names()
+    for f in it:  # `vedere train` flags → CNNClassifier parameters (others, e.g. --limit, skipped)
         key = f.lstrip("-").replace("-", "_")
         if key.startswith("no_"):
             kw[key[3:]] = False
@@ -144,7 +145,8 @@ def run_torch(data: str, flags: list[str], threads: int, seed: int = 0) -> dict:
             kw[key] = True
         else:
             val = next(it)
-            kw[key] = val if key == "arch" else type(getattr(CNNClassifier(), key))(val)
+            if key in names:
+                kw[key] = val if key == "arch" else type(getattr(CNNClassifier(), key))(val)
     est = CNNClassifier(seed=seed, **kw)
     p = est.get_params()
     ds = load_split(data, "train", progress=False)

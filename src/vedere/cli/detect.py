@@ -38,6 +38,12 @@ from ..detect.limits import DEFAULT_MAX_PIXELS, MIN_SCALE_FACTOR
 )
 @click.option("--mirror", is_flag=True, help="also scan the mirrored image (profile cascades)")
 @click.option(
+    "--raw-window",
+    is_flag=True,
+    help="report the detection windows themselves, not the face boxes the cascade maps them "
+    "to (frontalface's windows cover brows to mouth; OpenCV's cascades: no difference)",
+)
+@click.option(
     "--out",
     type=click.Path(),
     help="annotated PNG (one image) or a folder for one PNG per image",
@@ -60,13 +66,15 @@ def detect(
     max_size: int | None,
     grouping: str,
     mirror: bool,
+    raw_window: bool,
     out: str | None,
     max_pixels: int,
     as_json: bool,
 ) -> None:
     """Print one line per box found in each IMAGE (any size or mode: RGB, RGBA, grey,
-    16-bit): x y w h and how many windows agreed. Images smaller than the cascade's window
-    give no boxes. Images above --max-pixels are scanned shrunk."""
+    16-bit): x y w h and how many windows agreed. Boxes cover the whole face, as OpenCV's
+    do (the cascade's window-to-face map; --raw-window: the windows). Images smaller than the
+    cascade's window give no boxes. Images above --max-pixels are scanned shrunk."""
     from ..data.images import decode
     from ..detect import detector
     from ..detect.library import resolve_cascade
@@ -93,6 +101,7 @@ def detect(
             max_size=(max_size, max_size) if max_size else None,
             grouping=grouping,
             mirror=mirror,
+            raw_window=raw_window,
         )
         results.append(
             {

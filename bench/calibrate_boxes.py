@@ -35,6 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.detect.photos import PHOTOS, lfw_scenes  # noqa: E402
+
 from vedere.detect.cascade import load_cascade  # noqa: E402
 from vedere.detect.detector import detect  # noqa: E402
 from vedere.detect.facebox import FaceBox, fit_face_box, iou, match_boxes  # noqa: E402

@@ -17,6 +17,7 @@ from PIL import Image
 from tests.detect.photos import astronaut
 from tests.helpers import REPO, small_faces
 from vedere.cli.main import cli
+from vedere.detect.cascade import load_cascade
 
 STOCK = "opencv:frontalface_default"
 
@@ -140,10 +141,25 @@ def test_train_detector_writes_a_cascade_opencv_can_run(tmp_path):
     )
     assert r.exit_code == 0, r.output
     assert "stage  1:" in r.output and "stage  2:" in r.output
+    # two photos are few backgrounds: the embedded CIFAR-10 sample is mined as well
+    assert "2 background images + 1,500 of the embedded CIFAR-10 sample" in r.output
+    assert "cascade false-positive rate" in r.output
     assert not cv2.CascadeClassifier(str(out)).empty()
     assert (tmp_path / "mine_features.png").stat().st_size > 1000
     r = run("detect", tmp_path / "bg" / "coffee.jpg", "--cascade", out, "--json")
     assert r.exit_code == 0, r.output
+    # asked not to, and with a face-box map: JSON keeps the map, the XML export cannot
+    r = run(
+        "train-detector",
+        *("--faces", tmp_path / "faces", "--backgrounds", tmp_path / "bg"),
+        *("--out", tmp_path / "mine.json", "--stages", "1", "--max-features", "500"),
+        *("--no-cifar-sample", "--face-box", "0.02,-0.08,1.5"),
+    )
+    assert r.exit_code == 0, r.output
+    assert "CIFAR-10" not in r.output
+    mine = load_cascade(tmp_path / "mine.json")
+    assert (mine.face_box.dx, mine.face_box.dy, mine.face_box.scale) == (0.02, -0.08, 1.5)
+    assert mine.meta["backgrounds"] == {"given": 2, "cifar_sample": 0}
 
 
 def test_default_cascade_is_vedere_own_and_finds_the_astronaut(photo_files, tmp_path):

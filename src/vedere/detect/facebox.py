@@ -12,8 +12,8 @@ to the image. The identity (dx = dy = 0, scale = 1) leaves every box exactly as 
 the map of OpenCV's cascades and of cascade files that carry none.
 
 :func:`fit_face_box` fits the map from windows and the face boxes they should have given
-(medians of the per-face offsets and of the log side ratios); :func:`iou` and
-:func:`match_boxes` measure the fit.
+(medians of the per-face offsets and of the log side ratios); :func:`match_boxes`
+pairs boxes that show the same face and :func:`~vedere.detect.grouping.iou` measures the fit.
 """
 
 from __future__ import annotations
@@ -23,6 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from vedere.detect.grouping import iou
+
+__all__ = ["IDENTITY", "FaceBox", "fit_face_box", "iou", "match_boxes"]
 
 #: the largest |dx|, |dy| (in window sides) and the range of scale a file may declare
 MAX_OFFSET = 2.0
@@ -125,17 +129,6 @@ def fit_face_box(windows: np.ndarray, faces: np.ndarray) -> FaceBox:
     dx = float(np.median((b[:, 0] + b[:, 2] / 2 - a[:, 0] - a[:, 2] / 2) / a[:, 2]))
     dy = float(np.median((b[:, 1] + b[:, 3] / 2 - a[:, 1] - a[:, 3] / 2) / a[:, 3]))
     return FaceBox(round(dx, 4), round(dy, 4), round(scale, 4))
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Intersection over union of boxes (K, 4) and (M, 4) (x, y, w, h): (K, M)."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(1, -1, 4)
-    iw = np.minimum(a[..., 0] + a[..., 2], b[..., 0] + b[..., 2]) - np.maximum(a[..., 0], b[..., 0])
-    ih = np.minimum(a[..., 1] + a[..., 3], b[..., 1] + b[..., 3]) - np.maximum(a[..., 1], b[..., 1])
-    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
-    union = a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
 def match_boxes(found: np.ndarray, reference: np.ndarray) -> list[tuple[int, int]]:

@@ -142,7 +142,7 @@ def test_train_detector_writes_a_cascade_opencv_can_run(tmp_path):
     assert r.exit_code == 0, r.output
     assert "stage  1:" in r.output and "stage  2:" in r.output
     # two photos are few backgrounds: the embedded CIFAR-10 sample is mined as well
-    assert "2 background images + 1,500 of the embedded CIFAR-10 sample" in r.output
+    assert "2 background images + 12,000 from the embedded CIFAR-10 sample" in r.output
     assert "cascade false-positive rate" in r.output
     assert not cv2.CascadeClassifier(str(out)).empty()
     assert (tmp_path / "mine_features.png").stat().st_size > 1000

@@ -32,17 +32,30 @@ def test_few_backgrounds_get_the_embedded_cifar_sample():
     photo = to_gray(data.brick())
     got, added = with_sample_backgrounds([photo])
     expect = _sample_in_grey()
-    assert added == len(expect) == 1500
+    assert len(expect) == 1500 and added == 8 * 1500
     assert len(got) == 1 + added and got[0] is photo
-    # the same images, in the archive's order (BT.601 grey levels, ±1 for rounding)
-    for a, b in zip(got[1:], expect, strict=True):
-        assert a.shape == (32, 32) and a.dtype == np.uint8
-        assert np.abs(a.astype(int) - b).max() <= 1
+    # the same images, in the archive's order (BT.601 grey levels, ±1 for rounding), in the
+    # eight orientations of the square, one orientation after the other
+    turned = [
+        lambda g: g,
+        lambda g: g.T[::-1],  # 90° counter-clockwise
+        lambda g: g[::-1, ::-1],
+        lambda g: g.T[:, ::-1],  # 270°
+        lambda g: g[:, ::-1],
+        lambda g: g.T[::-1][:, ::-1],
+        lambda g: g[::-1],
+        lambda g: g.T,
+    ]
+    for k, turn in enumerate(turned):
+        block = got[1 + 1500 * k : 1 + 1500 * (k + 1)]
+        for a, b in zip(block, expect, strict=True):
+            assert a.shape == (32, 32) and a.dtype == np.uint8
+            assert np.abs(a.astype(int) - turn(b)).max() <= 1, k
     # enough backgrounds, or asked not to: nothing added; asked to: added anyway
     many = [photo] * FEW_BACKGROUNDS
     assert with_sample_backgrounds(many)[1] == 0
     assert with_sample_backgrounds([photo], use_sample=False) == ([photo], 0)
-    assert with_sample_backgrounds(many, use_sample=True)[1] == 1500
+    assert with_sample_backgrounds(many, use_sample=True)[1] == 12000
 
 
 def _positions(side: int, window: int = 24, factor: float = 1.25) -> int:

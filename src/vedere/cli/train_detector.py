@@ -61,7 +61,8 @@ from ..detect.samples import FEW_BACKGROUNDS
 @click.option(
     "--cifar-sample/--no-cifar-sample",
     default=None,
-    help="also mine negatives from the 1,500 CIFAR-10 images embedded in vedere (default: "
+    help="also mine negatives from the 1,500 CIFAR-10 images embedded in vedere, each turned "
+    "and mirrored into 8 orientations (default: "
     f"when fewer than {FEW_BACKGROUNDS:,} background images are given)",
 )
 @click.option(
@@ -117,7 +118,7 @@ def train_detector(
     given = load_backgrounds(backgrounds)
     bgs, n_sample = with_sample_backgrounds(given, cifar_sample)
     extra = (
-        f" + {n_sample:,} of the embedded CIFAR-10 sample"
+        f" + {n_sample:,} from the embedded CIFAR-10 sample (turned and mirrored)"
         + (f" (fewer than {FEW_BACKGROUNDS:,} given)" if cifar_sample is None else "")
         if n_sample
         else ""

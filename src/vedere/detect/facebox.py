@@ -7,9 +7,10 @@ its window (x, y, w, h) to the face box it reports:
 
     centre' = window centre + (dx · w, dy · h),      (w', h') = scale · (w, h)
 
-so x' = x + w/2 + dx·w − scale·w/2 (likewise y'), rounded half to even, and the box is clipped
-to the image. The identity (dx = dy = 0, scale = 1) leaves every box exactly as it was; it is
-the map of OpenCV's cascades and of cascade files that carry none.
+so w' = round(scale·w) and x' = round(x + w/2 + dx·w − w'/2) (likewise h', y'; rounded half
+to even), and the box is clipped to the image. The identity (dx = dy = 0, scale = 1) leaves
+every box exactly as it was; it is the map of OpenCV's cascades and of cascade files that
+carry none.
 
 :func:`fit_face_box` fits the map from windows and the face boxes they should have given
 (medians of the per-face offsets and of the log side ratios); :func:`match_boxes`

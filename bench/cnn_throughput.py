@@ -225,7 +225,9 @@ def main() -> None:
     from threadpoolctl import threadpool_info, threadpool_limits
 
     from vedere.nn import SoftmaxCrossEntropy, optim
+    from vedere.nn.kernels_loader import kernels
 
+    kernels()  # first: it sets OpenMP's passive waiting before Numba starts its threads
     torch.set_num_threads(args.threads)
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     rng = np.random.default_rng(0)
@@ -288,6 +290,7 @@ def main() -> None:
         "blas": blas,
         "torch": torch.__version__,
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
         "threads": args.threads,
         "clock": args.clock,
         "network": f"airbench-shaped, whiten {args.whiten}, widths {list(widths)}",

@@ -10,6 +10,15 @@ The formulas are those of the layers that call them (their docstrings).
 from __future__ import annotations
 
 import math
+import os
+
+# Numba runs these kernels on its OpenMP thread pool, and between two of them NumPy's BLAS
+# runs on its own threads. OpenMP's default is to keep its threads spinning after each
+# parallel region, taking the cores the BLAS threads need: on a busy machine a training step
+# then took 30 times its CPU time. Passive waiting (threads sleep at once) avoids it. A
+# default only (the user's setting wins), read when the OpenMP library loads, that is at
+# Numba's first parallel kernel: set here, before it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numba
 import numpy as np

@@ -394,3 +394,36 @@ def test_stop_reason_in_words():
     with pytest.raises(Diverged) as e:
         _plain(1e3, batch_size=0, epochs=10).fit(x, y, xv, yv)
     assert e.value.history.stop_reason().startswith("diverged after ")
+
+
+def _bn_trainer(tmp_path, **cfg):
+    model = nn.Sequential(
+        nn.Linear(2, 16, rng=0), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 3, rng=1)
+    )
+    config = TrainConfig(**{"epochs": 3, "batch_size": 32, "lr": 0.05, **cfg})
+    return Trainer(
+        model,
+        nn.SoftmaxCrossEntropy(),
+        config,
+        checkpoint=tmp_path / "ckpt.safetensors",
+        progress=False,
+        history_dir=tmp_path,
+    )
+
+
+def test_checkpoints_and_restores_carry_batch_norms_running_statistics(tmp_path):
+    x, y, xv, yv = _problem()
+    t = _bn_trainer(tmp_path)
+    t.fit(x, y, xv, yv)
+    bn = t.network.layers[1]
+    saved = {n: b.data.copy() for n, b in t.network.named_buffers()}
+    assert saved and not np.allclose(bn.running_mean.data, 0)
+    fresh = _bn_trainer(tmp_path / "other")
+    fresh.load_checkpoint(tmp_path / "ckpt.safetensors", n_train=len(y))
+    for n, b in fresh.network.named_buffers():
+        np.testing.assert_array_equal(b.data, saved[n])
+    # a snapshot/restore (early stopping, the divergence guard) brings them back too
+    snap = t._snapshot()
+    bn.running_mean.data[:] = 123.0
+    t._restore(snap)
+    np.testing.assert_array_equal(bn.running_mean.data, saved["1.running_mean"])

@@ -216,11 +216,16 @@ class Trainer:
         self._state = _State()
 
     # -- snapshots ----------------------------------------------------------------------
+    def _state_tensors(self) -> list[tuple[str, Any]]:
+        """The network's parameters and buffers (BatchNorm's running statistics), by name:
+        everything a snapshot, a restore and a checkpoint must carry."""
+        return [*self.network.named_parameters(), *self.network.named_buffers()]
+
     def _snapshot(self) -> dict[str, np.ndarray]:
-        return {n: p.data.copy() for n, p in self.network.named_parameters()}
+        return {n: p.data.copy() for n, p in self._state_tensors()}
 
     def _restore(self, weights: dict[str, np.ndarray]) -> None:
-        for n, p in self.network.named_parameters():
+        for n, p in self._state_tensors():
             np.copyto(p.data, weights[n])
 
     def _dropouts(self) -> list[Dropout]:
@@ -449,7 +454,7 @@ class Trainer:
         st.block_sum, st.block_n = 0.0, 0
         assert st.good is not None and st.cand is not None
         st.good, st.good_at, st.cand = st.cand, st.cand_at, st.good
-        for n, p in self.network.named_parameters():
+        for n, p in self._state_tensors():
             np.copyto(st.cand[n], p.data)
         st.cand_at = (st.epoch, st.step)
 
@@ -584,7 +589,7 @@ class Trainer:
         """Write the complete training state to ``path`` atomically."""
         st = self._state
         tensors: dict[str, np.ndarray] = {
-            f"model.{n}": p.data for n, p in self.network.named_parameters()
+            f"model.{n}": p.data for n, p in self._state_tensors()
         }
         tensors.update({f"opt.{k}": v for k, v in self.optimizer.state_arrays().items()})
         if st.good is not None:
@@ -762,7 +767,7 @@ def _read_checkpoint(
     unknown = [k for k in tensors if k != "perm" and not k.startswith(_PREFIXES)]
     if unknown:
         raise _Bad(f"unexpected tensors {sorted(unknown)[:5]}")
-    own = {n: p for n, p in trainer.network.named_parameters()}
+    own = dict(trainer._state_tensors())
     model = _weights(tensors, "model.", own, optional=False)
     good = _weights(tensors, "good.", own, optional=True)
     cand = _weights(tensors, "cand.", own, optional=True)

@@ -22,7 +22,8 @@ import json
 import math
 import os
 import sys
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +33,14 @@ from ..data import cifar10
 from ..data.cache import default_cache_dir
 from ..data.dataset import is_sample, load_split
 from ..data.errors import DataError
+from ..data.images import check_image_size
 from ..data.imageset import ImageSet
-from ..data.split import n_from, stratified_split
+from ..data.split import stratified_split
 from ..fileio import atomic_write_text
 from . import metrics
 from .base import BaseClassifier
 from .estimators import ESTIMATORS, load_classifier
+from .history import History
 from .rundir import CURVES, EVALUATION, MODEL, RunDir, RunDirError
 from .trainer import Diverged, Interrupted  # noqa: F401 (Interrupted: for the CLI)
 
@@ -56,7 +59,7 @@ class RunConfig:
     verify: bool = True
     image_size: int | None = None
     limit: int | None = None
-    val_split: float = 0.0  # 0: 5,000 for >= 20,000 images, else 10%
+    val_split: int | float | None = None  # see val_count; None: 5,000 for >= 20,000, else 10%
     positive_class: str = "cat"
     seed: int = 0
     params: dict[str, Any] = field(default_factory=dict)
@@ -68,8 +71,11 @@ class RunConfig:
             raise ValueError("give either --data-dir or --dataset, not both")
         if self.dataset not in (None, "cifar10", "sample"):
             raise ValueError(f"unknown dataset {self.dataset!r}; choose cifar10 or sample")
+        if self.image_size is not None:
+            check_image_size(self.image_size)
         if self.limit is not None and self.limit < 2:
             raise ValueError(f"--limit must be at least 2, got {self.limit}")
+        check_val_split(self.val_split)
 
 
 @dataclass
@@ -83,6 +89,7 @@ class RunResult:
     stopped: str  # History.stopped: "epochs", "early_stopping", "converged"
     message: str
     reason: str = ""  # History.stop_reason(): why training stopped, in words
+    source: str = "sample"  # the data trained on: "sample" or the path of --data-dir
 
 
 def source_of(cfg: RunConfig, progress: bool = True) -> str | None:
@@ -110,14 +117,47 @@ def _size(cfg: RunConfig) -> tuple[int, int] | None:
     return (cfg.image_size, cfg.image_size) if cfg.image_size else None
 
 
+VAL_SPLIT_RULE = "a count of images (a whole number; 0 = no validation) or a fraction in (0, 1)"
+
+
+def check_val_split(spec: object) -> None:
+    """Refuse a ``val_split`` that is neither None, an int >= 0 nor a float in (0, 1): a
+    float such as 2.0 or 1.0 is ambiguous (2 images? 200 %?) and says so."""
+    if spec is None:
+        return
+    if isinstance(spec, int) and not isinstance(spec, bool) and spec >= 0:
+        return
+    if isinstance(spec, float) and 0 < spec < 1:
+        return
+    hint = ""
+    if isinstance(spec, float) and spec.is_integer() and spec >= 1:
+        hint = f" (write {int(spec)} for {int(spec)} images, or a fraction like 0.1)"
+    raise ValueError(f"--val-split {spec!r}: expected {VAL_SPLIT_RULE}{hint}")
+
+
+def val_count(spec: int | float | None, n: int) -> int:
+    """How many of ``n`` images to hold out for validation.
+
+    ``None``: 5,000 if n >= 20,000, else round(0.1·n); an int k: k images (0: none); a float
+    f in (0, 1): max(1, round(f·n)). At least one image must be left to train on."""
+    check_val_split(spec)
+    if spec is None:
+        spec = 5000 if n >= 20000 else 0.1
+    k = max(1, round(spec * n)) if isinstance(spec, float) else spec
+    if k >= n:
+        raise ValueError(
+            f"--val-split {spec!r}: {k} validation images leave none of the {n} images to "
+            f"train on; expected {VAL_SPLIT_RULE}"
+        )
+    return k
+
+
 def _split(data: ImageSet, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray]:
     labels = data.labels
     idx = np.arange(len(labels))
     if cfg.limit is not None and cfg.limit < len(labels):
         _, idx = stratified_split(labels, cfg.limit, seed=cfg.seed)
-    n = len(idx)
-    spec = cfg.val_split or (5000 if n >= 20000 else 0.1)
-    tr, va = stratified_split(labels[idx], n_from(spec, n, "--val-split"), seed=cfg.seed)
+    tr, va = stratified_split(labels[idx], val_count(cfg.val_split, len(idx)), seed=cfg.seed)
     return idx[tr], idx[va]
 
 
@@ -128,6 +168,7 @@ def train(
     *,
     overwrite: bool = False,
     keep_checkpoint: bool = False,
+    callback: Callable[[int, int], None] | None = None,
 ) -> RunResult:
     """Run (or, with ``resume``, continue) the training run described by ``cfg`` in the run
     directory ``cfg.out``, locked while it trains (:mod:`vedere.classify.rundir`).
@@ -137,7 +178,10 @@ def train(
     ValueError) for a locked or occupied directory, :class:`Diverged` (``.user_lr``) when
     training diverged — then the run directory keeps the history and curves of the epochs
     that finished and no model — and :class:`Interrupted` (a KeyboardInterrupt) on Ctrl-C,
-    with the checkpoint kept for ``resume``."""
+    with the checkpoint kept for ``resume``.
+
+    ``callback(epoch, step)`` runs after every update (0-based epoch, steps done in it); an
+    exception it raises stops training and propagates (a sweep's pruner does this)."""
     rd = RunDir(cfg.out)
     with rd.resume() if resume else rd.create(overwrite=overwrite):
         bars = progress and _isatty(sys.stderr)  # no progress bars in logs
@@ -157,11 +201,12 @@ def train(
             est.fit(
                 x_train,
                 names[labels[tr]],
-                x_val,
-                names[labels[va]],
+                x_val if len(va) else None,  # --val-split 0: no validation
+                names[labels[va]] if len(va) else None,
                 checkpoint=rd.checkpoint_path,
                 resume=resume,
                 history_dir=rd.path,
+                callback=callback,
             )
         except Diverged as e:
             raise _diverged(rd, cfg, e, keep_checkpoint) from None
@@ -172,8 +217,10 @@ def train(
             "positive_class": cfg.positive_class if cfg.model == "logistic" else None,
         }
         est.save(rd.model_path, extra={"run": extra})
-        report = evaluate_arrays(est, x_val, names[labels[va]])
-        atomic_write_text(rd / "metrics.json", json.dumps(report, indent=1))
+        report: dict[str, Any] = {"classes": classes, "n": 0}
+        if len(va):
+            report = evaluate_arrays(est, x_val, names[labels[va]])
+            atomic_write_text(rd / "metrics.json", json.dumps(report, indent=1))
         _figures(est, cfg, rd.path, report)
         rd.finish(keep_checkpoint)
     return RunResult(
@@ -186,6 +233,7 @@ def train(
         history.stopped,
         history.message,
         history.stop_reason(),
+        extra["source"],
     )
 
 
@@ -205,7 +253,9 @@ def _diverged(rd: RunDir, cfg: RunConfig, e: Diverged, keep_checkpoint: bool) ->
     rd.remove(MODEL, *EVALUATION, CURVES)
     finished = len(e.history)
     if finished:
-        plot_history(e.history, rd / CURVES, title=f"{cfg.model} — training curves (diverged)")
+        plot_history(
+            _columns(e.history), rd / CURVES, title=f"{cfg.model} — training curves (diverged)"
+        )
     rd.finish(keep_checkpoint)
     lr = e.user_lr if e.user_lr is not None else math.nan
     curves = (
@@ -239,26 +289,30 @@ def evaluate_arrays(est: BaseClassifier, x: np.ndarray, y: np.ndarray) -> dict[s
     return rep
 
 
+def _columns(h: History) -> dict[str, list[float]]:
+    """The history's columns that :func:`vedere.viz.plot_history` draws (viz knows nothing
+    of the classify History)."""
+    return {c: h.column(c) for c in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")}
+
+
 def _figures(est: BaseClassifier, cfg: RunConfig, run_dir: Path, report: dict[str, Any]) -> None:
     from ..viz import plot_confusion, plot_history, plot_templates
 
     h = est.history_
     if len(h):
-        columns = {
-            c: h.column(c) for c in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")
-        }
         plot_history(
-            columns,
+            _columns(h),
             run_dir / "curves.png",
             title=f"{cfg.model} — training curves",
             best_epoch=h.best_epoch,
         )
-    plot_confusion(
-        np.asarray(report["confusion_matrix"]),
-        report["classes"],
-        run_dir / "confusion.png",
-        title=f"{cfg.model} — validation confusion matrix",
-    )
+    if "confusion_matrix" in report:  # not with --val-split 0
+        plot_confusion(
+            np.asarray(report["confusion_matrix"]),
+            report["classes"],
+            run_dir / "confusion.png",
+            title=f"{cfg.model} — validation confusion matrix",
+        )
     if cfg.model in LINEAR and est.preprocess_.kind == "image":
         w = est.network_.parameters()[0].data
         names = [str(c) for c in est.classes_]
@@ -295,7 +349,7 @@ _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
     "verify": (bool,),
     "image_size": (int, type(None)),
     "limit": (int, type(None)),
-    "val_split": (int, float),
+    "val_split": (int, float, type(None)),
     "positive_class": (str,),
     "seed": (int,),
     "params": (dict,),
@@ -326,9 +380,11 @@ def config_from_dict(raw: Any, path: str | os.PathLike[str], out: str) -> RunCon
         v = raw.get(k)
         if v is not None and not lo <= v <= hi:
             raise bad(f"{k} = {v} is out of range [{lo}, {hi}]")
-    vs = raw.get("val_split", 0.0)
-    if not (vs == 0 or 0 < vs < 1 or (vs >= 1 and float(vs).is_integer() and vs <= 10**9)):
-        raise bad(f"val_split must be a count or a fraction in (0, 1), got {_show(vs)}")
+    vs = raw.get("val_split")
+    if isinstance(vs, float) and vs == 0:  # written before 0 meant "none": the default then
+        raw = {**raw, "val_split": None}
+    elif isinstance(vs, int) and not isinstance(vs, bool) and vs > 10**9:
+        raise bad(f"val_split = {vs} is out of range [0, {10**9}]")
     for k in ("data_dir", "positive_class"):
         if isinstance(raw.get(k), str) and (len(raw[k]) > 4096 or "\0" in raw[k]):
             raise bad(f"{k} is not a usable string")
@@ -396,6 +452,23 @@ def load_image_classifier(model: str | os.PathLike[str]) -> tuple[Path, BaseClas
     return path, est
 
 
+def held_out(
+    run_dir: str | os.PathLike[str],
+    size: tuple[int, int] | None,
+    verify: bool = True,
+    progress: bool = True,
+) -> tuple[ImageSet, str]:
+    """The validation images a run held out, recomputed from its ``config.json`` (the same
+    source, limit, seed and split), decoded at ``size`` (the model's), and their source."""
+    cfg = load_config(run_dir)
+    source = source_of(replace(cfg, download=False), progress)  # evaluating never downloads
+    data = load_split(source, "train", size, verify=cfg.verify and verify, progress=progress)
+    _, va = _split(data, cfg)
+    if len(va) == 0:
+        raise DataError(Path(run_dir) / "config.json", "the run held out no validation images")
+    return data.subset(va), "sample" if is_sample(source) else str(source)
+
+
 def evaluate(
     model: str | os.PathLike[str],
     source: str | None,
@@ -403,11 +476,18 @@ def evaluate(
     verify: bool = True,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Evaluate a saved classifier on ``split`` of ``source`` (a data directory or archive)."""
+    """Evaluate a saved classifier on ``split`` of ``source`` (a data directory or archive).
+
+    ``split="val"`` with no ``source`` and a run directory as ``model``: the images that run
+    held out for validation (see :func:`held_out`)."""
     path, est = load_image_classifier(model)
     pre = est.preprocess_
     h, w, c = pre.shape
-    data = load_split(source, split, (h, w), verify=verify, progress=progress)
+    if split == "val" and source is None and Path(model).is_dir():
+        data, name = held_out(model, (h, w), verify=verify, progress=progress)
+    else:
+        data = load_split(source, split, (h, w), verify=verify, progress=progress)
+        name = str(source or "sample")
     if data.image_shape != pre.shape:
         raise DataError(
             path,
@@ -428,21 +508,49 @@ def evaluate(
             f"classes {unknown} are unknown to the model {path} (it knows {sorted(known)})",
         )
     rep = evaluate_arrays(est, np.asarray(data.images), np.asarray(names)[labels])
-    rep.update(model=str(path), split=split, source=str(source or "sample"))
+    rep.update(model=str(path), split=split, source=name)
     return rep
+
+
+PREDICT_BATCH = 256
+
+
+def image_files(paths: list[str]) -> list[str]:
+    """``paths`` with each directory replaced by the image files directly in it, sorted by
+    name (a directory without images raises DataError naming it)."""
+    from ..data.images import is_image_name
+
+    out: list[str] = []
+    for p in paths:
+        if not Path(p).is_dir():
+            out.append(p)
+            continue
+        found = sorted(
+            str(Path(p) / e.name) for e in os.scandir(p) if e.is_file() and is_image_name(e.name)
+        )
+        if not found:
+            raise DataError(p, "a directory without image files")
+        out += found
+    return out
 
 
 def predict(
     model: str | os.PathLike[str], images: list[str], top_k: int | None = None
 ) -> list[dict[str, Any]]:
-    """Top-k (class, probability) pairs, highest first, for each image file."""
+    """Top-k (class, probability) pairs, highest first, for each image file (a directory
+    stands for the images in it, see :func:`image_files`); decoded in batches of 256."""
     from ..data.images import decode
 
     _, est = load_image_classifier(model)
     h, w, _ = est.preprocess_.shape
-    batch = np.stack([decode(Path(f), f, (h, w)) for f in images])
-    tops = top_classes(est, batch, top_k)
-    return [{"image": f, "top": top} for f, top in zip(images, tops, strict=True)]
+    files = image_files(images)
+    out: list[dict[str, Any]] = []
+    for i in range(0, len(files), PREDICT_BATCH):
+        chunk = files[i : i + PREDICT_BATCH]
+        batch = np.stack([decode(Path(f), f, (h, w)) for f in chunk])
+        tops = top_classes(est, batch, top_k)
+        out += [{"image": f, "top": top} for f, top in zip(chunk, tops, strict=True)]
+    return out
 
 
 def top_classes(
@@ -460,17 +568,21 @@ def top_classes(
 
 
 def describe(result: RunResult) -> str:
-    """The summary ``vedere train`` prints."""
+    """The summary ``vedere train`` prints: the data, model, images, why training stopped,
+    validation accuracy (when there was validation) and where the run is."""
     r = result.report
-    lines = []
     if result.used_sample:
-        lines.append("data            the embedded CIFAR-10 sample (no --data-dir given)")
-    lines += [
+        data = "the embedded CIFAR-10 sample (no --data-dir given)"
+    else:
+        data = result.source
+    lines = [
+        f"data            {data}",
         f"model           {type(result.estimator).__name__}",
         f"images          {result.n_train} training, {result.n_val} validation",
         f"training        {result.reason or result.stopped}",
-        f"val accuracy    {r['accuracy']:.1%}",
     ]
+    if result.n_val:
+        lines.append(f"val accuracy    {r['accuracy']:.1%}")
     if "roc_auc" in r:
         lines.append(f"val ROC-AUC     {r['roc_auc']:.3f}")
     lines.append(f"saved to        {result.run_dir}")

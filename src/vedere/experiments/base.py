@@ -39,6 +39,8 @@ class Context:
     data: str | None = None
     log: Callable[[str], None] = field(default=lambda s: print(s, file=sys.stderr))
     options: dict[str, Any] = field(default_factory=dict)
+    #: where runs of :meth:`cached_many` train (None: here); see :mod:`vedere.executor`
+    executor: Any = None
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
@@ -68,6 +70,36 @@ class Context:
             }
         )
 
+    def _run_path(self, key: str) -> Path:
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in key)
+        return self.out / "runs" / f"{safe}.json"
+
+    def _stored(self, key: str, settings: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """The stored result of run ``key`` if it has this run's fingerprint, else None."""
+        from ..safejson import JSONError, read
+
+        path = self._run_path(key)
+        if path.exists():
+            try:
+                stored = read(path, max_bytes=MAX_RUN_BYTES)
+                if isinstance(stored, dict) and stored.get("fingerprint") == self.fingerprint(
+                    key, settings
+                ):
+                    self.log(f"[{self.name}] {key}: done earlier (resumed)")
+                    return stored["result"]
+                self.log(f"[{self.name}] {key}: stored run has other inputs, running again")
+            except (JSONError, OSError, KeyError):
+                pass  # unreadable: run again
+        return None
+
+    def _store(self, key: str, settings: Mapping[str, Any] | None, result: Any) -> dict[str, Any]:
+        result = _plain(result)
+        atomic_write_text(
+            self._run_path(key),
+            json.dumps({"fingerprint": self.fingerprint(key, settings), "result": result}),
+        )
+        return result
+
     def cached(
         self,
         key: str,
@@ -78,24 +110,44 @@ class Context:
         interrupted) invocation finished the same run — same :meth:`fingerprint`, so another
         seed, data source, setting or vedere version runs again — else computed now and
         stored atomically (replacing a stale one)."""
-        from ..safejson import JSONError, read
-
-        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in key)
-        path = self.out / "runs" / f"{safe}.json"
-        fp = self.fingerprint(key, settings)
-        if path.exists():
-            try:
-                stored = read(path, max_bytes=MAX_RUN_BYTES)
-                if isinstance(stored, dict) and stored.get("fingerprint") == fp:
-                    self.log(f"[{self.name}] {key}: done earlier (resumed)")
-                    return stored["result"]
-                self.log(f"[{self.name}] {key}: stored run has other inputs, running again")
-            except (JSONError, OSError, KeyError):
-                pass  # unreadable: run again
+        hit = self._stored(key, settings)
+        if hit is not None:
+            return hit
         self.log(f"[{self.name}] {key} ...")
-        result = _plain(fn())
-        atomic_write_text(path, json.dumps({"fingerprint": fp, "result": result}))
-        return result
+        return self._store(key, settings, fn())
+
+    def cached_many(
+        self, jobs: Mapping[Any, tuple[str, Callable[[], dict[str, Any]], Mapping[str, Any] | None]]
+    ) -> dict[Any, dict[str, Any]]:
+        """:meth:`cached` for several independent runs, ``{name: (key, fn, settings)}`` →
+        ``{name: result}`` in the order given. The runs not stored yet go to ``executor``
+        together, so with ``--workers K`` / ``--scheduler`` they train in parallel on Dask
+        workers; each is stored as soon as it finishes (an interrupted experiment keeps
+        them). Without an executor (or with one worker) they run here, one after another."""
+        results: dict[Any, dict[str, Any]] = {}
+        todo = {}
+        for name, (key, fn, settings) in jobs.items():
+            hit = self._stored(key, settings)
+            if hit is not None:
+                results[name] = hit
+            else:
+                todo[name] = (key, fn, settings)
+        ex = self.executor
+        if ex is None or ex.workers <= 1:
+            for name, (key, fn, settings) in todo.items():
+                self.log(f"[{self.name}] {key} ...")
+                results[name] = self._store(key, settings, fn())
+        else:
+            futures = {}
+            for name, (key, fn, _) in todo.items():
+                self.log(f"[{self.name}] {key} → {ex.describe()}")
+                futures[ex.submit(fn)] = name
+            for fut in ex.as_completed(list(futures)):
+                name = futures[fut]
+                key, _, settings = todo[name]
+                results[name] = self._store(key, settings, fut.result())
+                self.log(f"[{self.name}] {key}: done")
+        return {name: results[name] for name in jobs}
 
     def cifar(self, n_train: int | None = None, n_val: int | None = None) -> dict[str, Any]:
         """CIFAR-10 (the embedded sample unless ``data`` was given), split stratified into

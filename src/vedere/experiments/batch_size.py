@@ -3,6 +3,7 @@ the same data and epochs — loss against epochs and against seconds."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ def run(ctx: Context) -> dict[str, Any]:
     data = ctx.cifar(n_train=200 if ctx.quick else 10000)
     sizes = (1, 32, 128, 1024, 0)
     epochs = 3 if ctx.quick else 10
-    runs = {}
+    jobs = {}
     for bs in sizes:
         # the same lr for every size: the course's comparison (one step per batch)
         cfg = dict(
@@ -27,9 +28,8 @@ def run(ctx: Context) -> dict[str, Any]:
             optimizer="sgd",
             lr=0.005 if bs == 1 else 0.05,
         )
-        runs[bs] = ctx.cached(
-            f"batch-{bs}", lambda cfg=cfg: train(data, seed=ctx.seed, **cfg), settings=cfg
-        )
+        jobs[bs] = (f"batch-{bs}", partial(train, data, seed=ctx.seed, **cfg), cfg)
+    runs = ctx.cached_many(jobs)
     fig = new_figure(10, 3.6)
     a1, a2 = fig.subplots(1, 2)
     for bs, r in runs.items():

@@ -5,6 +5,7 @@ range of learning rates (the divergent run shown, not hidden), and a learning-ra
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -57,12 +58,11 @@ def range_test(data: dict, seed: int, steps: int, lo: float = 1e-5, hi: float = 
 def run(ctx: Context) -> dict[str, Any]:
     data = ctx.cifar(n_train=800 if ctx.quick else 10000)
     epochs = 5 if ctx.quick else 20
-    runs = {}
+    jobs = {}
     for lr in RATES:
         cfg = dict(hidden=(256,), epochs=epochs, batch_size=64, optimizer="momentum", lr=lr)
-        runs[lr] = ctx.cached(
-            f"lr-{lr:g}", lambda cfg=cfg: train(data, seed=ctx.seed, **cfg), settings=cfg
-        )
+        jobs[lr] = (f"lr-{lr:g}", partial(train, data, seed=ctx.seed, **cfg), cfg)
+    runs = ctx.cached_many(jobs)
     steps = 150 if ctx.quick else 600
     rt = ctx.cached(
         "range-test", lambda: range_test(data, ctx.seed, steps), settings={"steps": steps}

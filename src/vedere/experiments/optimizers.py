@@ -5,6 +5,7 @@ training budget on CIFAR-10."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -117,14 +118,16 @@ def run(ctx: Context) -> dict[str, Any]:
         "adam": 1e-3,
         "adamw": 1e-3,
     }
-    runs = {
-        name: ctx.cached(
-            f"cifar-{name}",
-            lambda name=name: train(data, seed=ctx.seed, **_cfg(name, epochs, lrs)),
-            settings=_cfg(name, epochs, lrs),
-        )
-        for name in NAMES
-    }
+    runs = ctx.cached_many(
+        {
+            name: (
+                f"cifar-{name}",
+                partial(train, data, seed=ctx.seed, **_cfg(name, epochs, lrs)),
+                _cfg(name, epochs, lrs),
+            )
+            for name in NAMES
+        }
+    )
     p2 = plot_runs(ctx, "cifar", runs)
     rep = Report(
         ctx,

@@ -219,6 +219,10 @@ def main() -> None:
     global clock
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     widths = tuple(int(w) for w in args.widths.split(","))
+    # before PyTorch loads its OpenMP (which Numba then shares): both frameworks' threads
+    # sleep between parallel regions instead of spinning (vedere's own default, see
+    # vedere.nn.kernels); OMP_WAIT_POLICY=active in the environment overrides it for both
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
     import numba
     import torch

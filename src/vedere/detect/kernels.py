@@ -195,7 +195,7 @@ def _scan_levels_impl(
     limit = np.float32(VARIANCE_FLOOR)
     for part in numba.prange(n_parts):
         # per part: each stump's corner offsets (top-left, width, bottom-left) for the level
-        table = np.empty((n_w, 3, 3), dtype=np.int64)
+        table = np.empty((n_w, 3, 4), dtype=np.uint64)
         table_level = -1
         for t in range(part, n_tasks, n_parts):
             lvl = task_level[t]
@@ -204,9 +204,11 @@ def _scan_levels_impl(
                 for k in range(n_w):
                     for r in range(n_rects[k]):
                         p = rects[k, r, 1] * stride + rects[k, r, 0]
+                        q = p + rects[k, r, 3] * stride
                         table[k, r, 0] = p
-                        table[k, r, 1] = rects[k, r, 2]
-                        table[k, r, 2] = p + rects[k, r, 3] * stride
+                        table[k, r, 1] = p + rects[k, r, 2]
+                        table[k, r, 2] = q
+                        table[k, r, 3] = q + rects[k, r, 2]
                 table_level = lvl
             n_a = ny * stride + nx
             n_c = n_a + nh * stride
@@ -240,6 +242,7 @@ def _scan_levels_impl(
                     x += step
                     col += 1
                     continue
+                uo = np.uint64(o)
                 start = 0
                 passed = True
                 total = 0.0
@@ -249,14 +252,11 @@ def _scan_levels_impl(
                     for k in range(start, end):
                         v = np.float32(0.0)
                         for r in range(n_rects[k]):
-                            p = o + table[k, r, 0]
-                            q = o + table[k, r, 2]
-                            rw = table[k, r, 1]
                             rs = (
-                                np.int64(ii[q + rw])
-                                - np.int64(ii[p + rw])
-                                - np.int64(ii[q])
-                                + np.int64(ii[p])
+                                np.int64(ii[uo + table[k, r, 3]])
+                                - np.int64(ii[uo + table[k, r, 1]])
+                                - np.int64(ii[uo + table[k, r, 2]])
+                                + np.int64(ii[uo + table[k, r, 0]])
                             ) & LOW32
                             v += rect_wt[k, r] * np.float32(rs)
                         v = v * inv

@@ -106,6 +106,59 @@ def scan_pyramid(
     return out
 
 
+@dataclass
+class Levels:
+    """Integral images of pyramid levels in two flat int32 buffers (:func:`build_levels`):
+    level l is (h[l], w[l]); its padded integral image is ``ii[off[l]:off[l] + (h[l] + 1) *
+    (w[l] + 1)]`` as (h[l] + 1, w[l] + 1) rows, and ``sq`` likewise for the squares. The
+    values wrap modulo 2³² (as OpenCV's CV_32S sums): a rectangle's sum is the low 32 bits of
+    its four-corner difference."""
+
+    h: np.ndarray
+    w: np.ndarray
+    off: np.ndarray
+    ii: np.ndarray
+    sq: np.ndarray
+
+    def level(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Level i's (ii, sq) as (h + 1, w + 1) int32 views."""
+        shape = (int(self.h[i]) + 1, int(self.w[i]) + 1)
+        a, b = int(self.off[i]), int(self.off[i]) + shape[0] * shape[1]
+        return self.ii[a:b].reshape(shape), self.sq[a:b].reshape(shape)
+
+
+def build_levels(gray: np.ndarray, sizes: Sequence[tuple[int, int]], n_parts: int = 1) -> Levels:
+    """The (H, W) uint8 ``gray`` resized to each (height, width) of ``sizes`` (exactly as
+    :func:`vedere.detect.resize.resize_linear`) and integrated, in one compiled pass; on
+    ``n_parts`` threads when more than one (the levels dealt out biggest first)."""
+    gray = np.ascontiguousarray(gray)
+    src_h, src_w = gray.shape
+    lv_h = np.array([h for h, _ in sizes], dtype=np.int64).reshape(-1)
+    lv_w = np.array([w for _, w in sizes], dtype=np.int64).reshape(-1)
+    area = (lv_h + 1) * (lv_w + 1)
+    lv_off = (np.cumsum(area) - area).astype(np.int64)
+    xt = [_taps(src_w, int(w)) for w in lv_w]
+    yt = [_taps(src_h, int(h)) for h in lv_h]
+    x0, x1, a0, a1 = (np.concatenate([t[j] for t in xt]) for j in range(4))
+    y0, y1, b0, b1 = (np.concatenate([t[j] for t in yt]) for j in range(4))
+    tx_off = (np.cumsum(lv_w) - lv_w).astype(np.int64)
+    ty_off = (np.cumsum(lv_h) - lv_h).astype(np.int64)
+    # levels to parts, biggest first to the least loaded part
+    part_of = np.zeros(len(sizes), dtype=np.int64)
+    load = [0] * n_parts
+    for i in np.argsort(-area, kind="stable"):
+        p = load.index(min(load))
+        part_of[i] = p
+        load[p] += int(area[i])
+    ii = np.empty(int(area.sum()), dtype=np.int32)
+    sq = np.empty(int(area.sum()), dtype=np.int32)
+    kernels.build_levels(
+        n_parts > 1, gray, lv_w, lv_h, lv_off, tx_off, ty_off,
+        x0, x1, a0, a1, y0, y1, b0, b1, part_of, n_parts, ii, sq,
+    )  # fmt: skip
+    return Levels(lv_h, lv_w, lv_off, ii, sq)
+
+
 def _scan_batch(
     gray: np.ndarray,
     compiled: CompiledCascade,
@@ -115,18 +168,9 @@ def _scan_batch(
     skip_rejected: bool,
 ) -> list[LevelHits]:
     wh, ww = compiled.cascade.window
-    src_h, src_w = gray.shape
     lv_h = np.array([sizes[i][0] for i in batch], dtype=np.int64)
     lv_w = np.array([sizes[i][1] for i in batch], dtype=np.int64)
     lv_step = np.array([steps[i] for i in batch], dtype=np.int64)
-    area = (lv_h + 1) * (lv_w + 1)
-    lv_off = (np.cumsum(area) - area).astype(np.int64)
-    xt = [_taps(src_w, int(w)) for w in lv_w]
-    yt = [_taps(src_h, int(h)) for h in lv_h]
-    x0, x1, a0, a1 = (np.concatenate([t[j] for t in xt]) for j in range(4))
-    y0, y1, b0, b1 = (np.concatenate([t[j] for t in yt]) for j in range(4))
-    tx_off = (np.cumsum(lv_w) - lv_w).astype(np.int64)
-    ty_off = (np.cumsum(lv_h) - lv_h).astype(np.int64)
     # windows per level: rows 0, step, … < n_y, columns 0, step, … < n_x
     lv_nx = np.maximum(lv_w - ww + 1, 0)
     lv_ny = np.maximum(lv_h - wh + 1, 0)
@@ -135,19 +179,8 @@ def _scan_batch(
     n_windows = int((rows * cols).sum())
     parallel = n_windows >= SERIAL_WINDOWS and numba.get_num_threads() > 1
     n_parts = numba.get_num_threads() if parallel else 1
-    # levels to parts, biggest first to the least loaded part
-    part_of = np.zeros(len(batch), dtype=np.int64)
-    load = [0] * n_parts
-    for i in np.argsort(-area, kind="stable"):
-        p = load.index(min(load))
-        part_of[i] = p
-        load[p] += int(area[i])
-    ii = np.empty(int(area.sum()), dtype=np.int32)
-    sq = np.empty(int(area.sum()), dtype=np.int32)
-    kernels.build_levels(
-        parallel, gray, lv_w, lv_h, lv_off, tx_off, ty_off,
-        x0, x1, a0, a1, y0, y1, b0, b1, part_of, n_parts, ii, sq,
-    )  # fmt: skip
+    levels = build_levels(gray, [sizes[i] for i in batch], n_parts)
+    ii, sq, lv_off = levels.ii, levels.sq, levels.off
     task_level = np.repeat(np.arange(len(batch), dtype=np.int64), rows)
     task_y = np.concatenate(
         [np.arange(0, int(ny), int(s), dtype=np.int64) for ny, s in zip(lv_ny, lv_step, strict=True)]

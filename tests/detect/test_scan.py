@@ -1,0 +1,83 @@
+"""The compiled pyramid scan (vedere.detect.scan) against OpenCV: its levels' integral images
+against cv2.resize + cv2.integral2, and its windows — however the levels are batched and
+whether the scan runs serially or on the worker threads — against detectMultiScale."""
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.detect.photos import PHOTOS
+from vedere.detect import kernels, scan
+from vedere.detect.cascade import load_cascade
+from vedere.detect.detector import detect_raw
+from vedere.detect.opencv_xml import opencv_cascade_path
+
+
+@pytest.fixture(scope="module")
+def stock():
+    path = opencv_cascade_path("frontalface_default")
+    return load_cascade(path), cv2.CascadeClassifier(str(path))
+
+
+def as_set(boxes):
+    return sorted(map(tuple, np.asarray(boxes).reshape(-1, 4).tolist()))
+
+
+@pytest.mark.parametrize("n_parts", [1, 2])
+def test_levels_are_opencvs_resize_and_integrals_modulo_2_to_the_32(n_parts):
+    rng = np.random.default_rng(3)
+    # bright and large enough that the squared sums pass 2^32 many times over
+    gray = rng.integers(150, 256, (301, 413), dtype=np.uint8)
+    sizes = [(301, 413), (250, 344), (137, 188), (24, 33), (30, 25)]
+    levels = scan.build_levels(gray, sizes, n_parts)
+    for i, (h, w) in enumerate(sizes):
+        level = cv2.resize(gray, (w, h), interpolation=cv2.INTER_LINEAR_EXACT)
+        s, s2 = cv2.integral2(level, sdepth=cv2.CV_64F, sqdepth=cv2.CV_64F)
+        ii, sq = levels.level(i)
+        np.testing.assert_array_equal(ii.view(np.uint32), (s.astype(np.int64) % 2**32))
+        np.testing.assert_array_equal(sq.view(np.uint32), (s2.astype(np.int64) % 2**32))
+        # and a window's sums come back exact from the low 32 bits of the corner differences
+        y, x, k = h - 24, w - 24, 24
+        corners = sq[y + k, x + k].astype(np.int64) - sq[y, x + k] - sq[y + k, x] + sq[y, x]
+        window = level[y : y + k, x : x + k].astype(np.int64)
+        assert corners & 0xFFFFFFFF == (window * window).sum()
+
+
+@pytest.mark.parametrize("serial_windows", [0, 10**9])
+@pytest.mark.parametrize("batch_bytes", [1, scan.BATCH_BYTES])
+def test_windows_equal_opencvs_in_batches_serial_and_parallel(
+    stock, monkeypatch, serial_windows, batch_bytes
+):
+    """One level per batch or all in one; every job on the worker threads or every job on
+    the calling thread: the raw windows are OpenCV's each time."""
+    cascade, cv = stock
+    monkeypatch.setattr(scan, "SERIAL_WINDOWS", serial_windows)
+    monkeypatch.setattr(scan, "BATCH_BYTES", batch_bytes)
+    gray = PHOTOS["flipped_dim_noisy"]()
+    raw, _ = detect_raw(gray, cascade, 1.2)
+    assert len(raw) > 0
+    assert as_set(raw) == as_set(cv.detectMultiScale(gray, 1.2, 0))
+
+
+def test_small_images_do_not_wake_the_worker_threads(stock, monkeypatch):
+    """A 96x96 image's whole pyramid is one small serial job (waking the threads for each of
+    its 15 levels used to cost more than the scan); a bigger one uses them."""
+    cascade, cv = stock
+    calls = []
+
+    def spy(name, real):
+        def run(*args):
+            calls.append(name)
+            real(*args)
+
+        return run
+
+    for name in ("_build_levels_parallel", "_scan_levels_parallel"):
+        monkeypatch.setattr(kernels, name, spy(name, getattr(kernels, name)))
+    gray = np.ascontiguousarray(PHOTOS["astronaut"]()[60:156, 190:286])
+    raw, _ = detect_raw(gray, cascade, 1.1)
+    assert calls == []
+    assert as_set(raw) == as_set(cv.detectMultiScale(gray, 1.1, 0))
+    detect_raw(PHOTOS["astronaut"](), cascade, 1.1)
+    if kernels.numba.get_num_threads() > 1:
+        assert calls == ["_build_levels_parallel", "_scan_levels_parallel"]

@@ -11,8 +11,9 @@ the one that lets us reproduce its results bit for bit. (Scaling the features in
 the resizes but changes the values, since rectangle corners must be rounded.) The pyramid
 over all scales costs about 1/(1 − 1/s²) ≈ 5.8× the pixels of the image for s = 1.1.
 
-**Per window** (:mod:`vedere.detect.scan`, all levels in two compiled passes): variance normalisation over
-the inner 22×22 (:mod:`vedere.detect.normalize`), then the stages until one rejects.
+**Per window** (:mod:`vedere.detect.scan`: all levels resized and integrated in one compiled
+pass, then scanned in another): variance normalisation over the inner 22×22
+(:mod:`vedere.detect.normalize`), then the stages until one rejects.
 
 **Grouping** (:mod:`vedere.detect.grouping`): OpenCV's ``minNeighbors`` clustering (the
 default) or non-maximum suppression by the last stage's score.

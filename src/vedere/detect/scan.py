@@ -21,6 +21,7 @@ scale factor 1.1.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -183,7 +184,7 @@ def _scan_batch(
     ii, sq, lv_off = levels.ii, levels.sq, levels.off
     task_level = np.repeat(np.arange(len(batch), dtype=np.int64), rows)
     task_y = np.concatenate(
-        [np.arange(0, int(ny), int(s), dtype=np.int64) for ny, s in zip(lv_ny, lv_step, strict=True)]
+        [np.arange(0, int(n), int(s), dtype=np.int64) for n, s in zip(lv_ny, lv_step, strict=True)]
     )
     task_cols = cols[task_level]
     task_out = (np.cumsum(task_cols) - task_cols).astype(np.int64)
@@ -206,5 +207,5 @@ def _scan_batch(
             np.column_stack([x[a:b], y[a:b]]).astype(np.int64),
             score[idx[a:b]],
         )
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        for a, b in itertools.pairwise(bounds)
     ]

@@ -159,12 +159,9 @@ def _scan_levels_impl(
     norm: np.ndarray,
     rects: np.ndarray,
     n_rects: np.ndarray,
-    rect_wt: np.ndarray,
+    stumps: np.ndarray,
     stage_ends: np.ndarray,
     stage_thr: np.ndarray,
-    weak_thr: np.ndarray,
-    left: np.ndarray,
-    right: np.ndarray,
     skip_rejected: bool,
     hit: np.ndarray,
     score: np.ndarray,
@@ -182,8 +179,10 @@ def _scan_levels_impl(
 
     ``ii``, ``sq``: the levels' integral images as :func:`_build_levels` writes them (row
     length lv_w + 1); ``norm`` (4,): the normalisation rectangle (x, y, w, h); ``rects``
-    (K, 3, 4) int64 (x, y, w, h) of each stump's feature with its ``n_rects`` used ones first
-    and their float32 weights ``rect_wt`` (K, 3); stage s owns stumps [stage_ends[s-1],
+    (K, 3, 4) int64 (x, y, w, h) of each stump's feature with its ``n_rects`` used ones first;
+    ``stumps`` (K, 8) float32: threshold, left leaf, right leaf and the rectangles' weights
+    (one 32-byte row a stump, so a stump costs two cache lines); stage s owns stumps
+    [stage_ends[s-1],
     stage_ends[s]). Window j of task t is ``hit[task_out[t] + j]`` (1: accepted) and its last
     stage sum ``score[task_out[t] + j]`` (written for accepted windows only)."""
     n_s = stage_ends.shape[0]
@@ -194,21 +193,23 @@ def _scan_levels_impl(
     area32 = np.float32(area)
     limit = np.float32(VARIANCE_FLOOR)
     for part in numba.prange(n_parts):
-        # per part: each stump's corner offsets (top-left, width, bottom-left) for the level
-        table = np.empty((n_w, 3, 4), dtype=np.uint64)
+        # per part, for the level at hand: per stump one 64-byte row, its number of rectangles
+        # and their four corners' offsets from the window's origin
+        table = np.zeros((n_w, 16), dtype=np.uint32)
         table_level = -1
         for t in range(part, n_tasks, n_parts):
             lvl = task_level[t]
             stride = lv_w[lvl] + 1
             if lvl != table_level:
                 for k in range(n_w):
+                    table[k, 0] = n_rects[k]
                     for r in range(n_rects[k]):
                         p = rects[k, r, 1] * stride + rects[k, r, 0]
                         q = p + rects[k, r, 3] * stride
-                        table[k, r, 0] = p
-                        table[k, r, 1] = p + rects[k, r, 2]
-                        table[k, r, 2] = q
-                        table[k, r, 3] = q + rects[k, r, 2]
+                        table[k, 1 + 4 * r] = p
+                        table[k, 2 + 4 * r] = p + rects[k, r, 2]
+                        table[k, 3 + 4 * r] = q
+                        table[k, 4 + 4 * r] = q + rects[k, r, 2]
                 table_level = lvl
             n_a = ny * stride + nx
             n_c = n_a + nh * stride
@@ -250,17 +251,20 @@ def _scan_levels_impl(
                     end = stage_ends[st]
                     total = 0.0
                     for k in range(start, end):
+                        row = table[k]
+                        f = stumps[k]
                         v = np.float32(0.0)
-                        for r in range(n_rects[k]):
+                        for r in range(row[0]):
+                            j = 4 * r
                             rs = (
-                                np.int64(ii[uo + table[k, r, 3]])
-                                - np.int64(ii[uo + table[k, r, 1]])
-                                - np.int64(ii[uo + table[k, r, 2]])
-                                + np.int64(ii[uo + table[k, r, 0]])
+                                np.int64(ii[uo + row[j + 4]])
+                                - np.int64(ii[uo + row[j + 2]])
+                                - np.int64(ii[uo + row[j + 3]])
+                                + np.int64(ii[uo + row[j + 1]])
                             ) & LOW32
-                            v += rect_wt[k, r] * np.float32(rs)
+                            v += f[3 + r] * np.float32(rs)
                         v = v * inv
-                        total += left[k] if v < weak_thr[k] else right[k]
+                        total += np.float64(f[1] if v < f[0] else f[2])
                     start = end
                     if total < stage_thr[st]:
                         passed = False

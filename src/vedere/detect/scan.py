@@ -42,8 +42,9 @@ SERIAL_WINDOWS = 20_000
 
 class CompiledCascade:
     """A cascade's arrays laid out for the scan kernel: per stump its feature's used
-    rectangles first (``rects`` (K, 3, 4) int64 (x, y, w, h), ``rect_wt`` (K, 3) float32,
-    ``n_rects`` (K,)), in the order OpenCV sums them."""
+    rectangles first (``rects`` (K, 3, 4) int64 (x, y, w, h), ``n_rects`` (K,)), in the order
+    OpenCV sums them, and ``stumps`` (K, 8) float32 rows (threshold, left, right, the three
+    rectangle weights, 0, 0)."""
 
     def __init__(self, cascade: Cascade) -> None:
         self.cascade = cascade
@@ -55,11 +56,12 @@ class CompiledCascade:
         self.rects = np.ascontiguousarray(
             np.take_along_axis(feats.rects.astype(np.int64), order[:, :, None], axis=1)
         )
-        self.rect_wt = np.ascontiguousarray(np.take_along_axis(feats.weights, order, axis=1))
         self.n_rects = used.sum(axis=1).astype(np.int64)
-        self.weak_thr = c.threshold.astype(np.float32)
-        self.left = c.left.astype(np.float64)
-        self.right = c.right.astype(np.float64)
+        self.stumps = np.zeros((len(c.feature), 8), dtype=np.float32)
+        self.stumps[:, 0] = c.threshold
+        self.stumps[:, 1] = c.left
+        self.stumps[:, 2] = c.right
+        self.stumps[:, 3:6] = np.take_along_axis(feats.weights, order, axis=1)
         self.stage_ends = c.stage_ends.astype(np.int64)
         self.stage_thr = c.effective_stage_thresholds().astype(np.float64)
         self.norm = np.array(inner_rect(*c.window), dtype=np.int64)
@@ -193,8 +195,8 @@ def _scan_batch(
     c = compiled
     kernels.scan_levels(
         parallel, ii, sq, lv_off, lv_w, lv_nx, lv_step, task_level, task_y, task_out, n_parts,
-        c.norm, c.rects, c.n_rects, c.rect_wt, c.stage_ends, c.stage_thr, c.weak_thr,
-        c.left, c.right, bool(skip_rejected), hit, score,
+        c.norm, c.rects, c.n_rects, c.stumps, c.stage_ends, c.stage_thr,
+        bool(skip_rejected), hit, score,
     )  # fmt: skip
     idx = np.flatnonzero(hit)
     task = np.searchsorted(task_out, idx, side="right") - 1

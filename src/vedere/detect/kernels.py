@@ -101,7 +101,8 @@ def _build_levels_impl(
 
     The resize is :func:`vedere.detect.resize.resize_linear` (OpenCV's INTER_LINEAR_EXACT):
     pixel (r, c) = (b0·H(y0) + b1·H(y1) + 2¹⁵) ≫ 16 with H(y) = a0·S[y, x0] + a1·S[y, x1],
-    the taps of column c at tx_off[l] + c and of row r at ty_off[l] + r.
+    the taps of column c at tx_off[l] + c and of row r at ty_off[l] + r; a level the size of
+    the image is the image (the same pixels, without the arithmetic).
 
     ``ii`` and ``sq`` are int32 and wrap (as OpenCV's CV_32S sums): any rectangle's true sum
     is the low 32 bits of its four-corner difference as long as that sum is below 2³², and a
@@ -120,6 +121,7 @@ def _build_levels_impl(
             for c in range(stride):
                 ii[off + c] = 0
                 sq[off + c] = 0
+            same = h == gray.shape[0] and w == gray.shape[1]  # the image itself: no resize
             for r in range(h):
                 row0 = gray[y0[ty + r]]
                 row1 = gray[y1[ty + r]]
@@ -132,13 +134,16 @@ def _build_levels_impl(
                 s = np.int64(0)
                 s2 = np.int64(0)
                 for c in range(w):
-                    i0 = x0[tx + c]
-                    i1 = x1[tx + c]
-                    w0 = np.int64(a0[tx + c])
-                    w1 = np.int64(a1[tx + c])
-                    h0 = np.int64(row0[i0]) * w0 + np.int64(row0[i1]) * w1
-                    h1 = np.int64(row1[i0]) * w0 + np.int64(row1[i1]) * w1
-                    p = (h0 * bb0 + h1 * bb1 + 32768) >> 16
+                    if same:
+                        p = np.int64(row0[c])
+                    else:
+                        i0 = x0[tx + c]
+                        i1 = x1[tx + c]
+                        w0 = np.int64(a0[tx + c])
+                        w1 = np.int64(a1[tx + c])
+                        h0 = np.int64(row0[i0]) * w0 + np.int64(row0[i1]) * w1
+                        h1 = np.int64(row1[i0]) * w0 + np.int64(row1[i1]) * w1
+                        p = (h0 * bb0 + h1 * bb1 + 32768) >> 16
                     s += p
                     s2 += p * p
                     ii[cur + c + 1] = np.int64(ii[prev + c + 1]) + s

@@ -49,19 +49,18 @@ class CompiledCascade:
     def __init__(self, cascade: Cascade) -> None:
         self.cascade = cascade
         c = cascade
-        feats = c.features[c.feature]
-        used = feats.weights != 0  # (K, 3)
+        rects = c.features.rects[c.feature].astype(np.int64)  # (K, 3, 4)
+        weights = c.features.weights[c.feature]  # (K, 3)
+        used = weights != 0
         # stable: used rectangles first, in their order
         order = np.argsort(~used, axis=1, kind="stable")
-        self.rects = np.ascontiguousarray(
-            np.take_along_axis(feats.rects.astype(np.int64), order[:, :, None], axis=1)
-        )
+        self.rects = np.ascontiguousarray(np.take_along_axis(rects, order[:, :, None], axis=1))
         self.n_rects = used.sum(axis=1).astype(np.int64)
         self.stumps = np.zeros((len(c.feature), 8), dtype=np.float32)
         self.stumps[:, 0] = c.threshold
         self.stumps[:, 1] = c.left
         self.stumps[:, 2] = c.right
-        self.stumps[:, 3:6] = np.take_along_axis(feats.weights, order, axis=1)
+        self.stumps[:, 3:6] = np.take_along_axis(weights, order, axis=1)
         self.stage_ends = c.stage_ends.astype(np.int64)
         self.stage_thr = c.effective_stage_thresholds().astype(np.float64)
         self.norm = np.array(inner_rect(*c.window), dtype=np.int64)

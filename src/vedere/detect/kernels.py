@@ -1,16 +1,19 @@
 """The detector's hot loops, compiled with Numba (plain Python loops, JIT-compiled on first
-use and cached on disk): the best-stump pass of AdaBoost, the detector's pyramid and window scan
-(:func:`build_levels`, :func:`scan_levels`) and the
-clustering of raw detections (:func:`cluster_labels`).
+use and cached on disk): the best-stump pass of AdaBoost, the detector's pyramid and window
+scan (:func:`build_levels`, :func:`scan_levels`) and the clustering of raw detections
+(:func:`cluster_labels_grid`, :func:`cluster_labels_sweep`, :func:`greedy_nms`).
 
-The first two are loops with a data-dependent exit or a running state that NumPy cannot express
+These are loops with a data-dependent exit or a running state that NumPy cannot express
 without materialising F × N temporaries; everything else stays in NumPy.
 
-**Threads.** Both kernels are ``parallel=True``. Numba's fallback threading layer
-(``workqueue``, used where neither TBB nor OpenMP is available) aborts the whole process when
-two Python threads launch parallel kernels at once — and the playground runs detections in
-Starlette's thread pool. So every call goes through :data:`PARALLEL_LOCK`: one parallel
-kernel runs at a time (it already uses every core), whatever the threading layer.
+**Threads.** The stump pass and the detector's kernels are ``parallel=True``. Numba's
+fallback threading layer (``workqueue``, used where neither TBB nor OpenMP is available)
+aborts the whole process when two Python threads launch parallel kernels at once — and the
+playground runs detections in Starlette's thread pool. So every parallel call goes through
+:data:`PARALLEL_LOCK`: one parallel kernel runs at a time (it already uses every core),
+whatever the threading layer. The detector's kernels also have serial builds without the
+GIL, for jobs too small to be worth waking the worker threads; any number of those run at
+once, beside a parallel one.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 vedere's own cascade on held-out windows and synthetic scenes, and the profile question.
 
     python bench/detection.py [--cascade frontalface] [--threads 2] [--json out.json]
-        [--only rounds,speed,fps,breakdown,heldout,scenes,profile | --speed]
+        [--only rounds,speed,fps,breakdown,cpu,heldout,scenes,profile | --speed]
 
 - rounds:  one AdaBoost round over all 162,336 features of a 24x24 window on 6,400 samples
            (faces24: 2,200 faces + 4,200 non-faces); baseline: scikit-learn's depth-1
@@ -14,7 +14,9 @@ vedere's own cascade on held-out windows and synthetic scenes, and the profile q
 - fps:     frames per second on a 640x480 photo at scale 1.2 and 1.1 (own cascade, stock
            cascade in vedere and OpenCV), and the time for a 96x96 crop.
 - breakdown: where the time goes on the 640x480 photo (levels built, scan, first stages,
-           grouping, Python). --speed runs speed, fps and breakdown only.
+           grouping, Python).
+- cpu:     the stock cascade on one thread each, CPU seconds (robust on a busy machine).
+           --speed runs speed, fps, breakdown and cpu only (about a minute on 2 idle cores).
 - heldout: the cascade on the 10 % of faces24 held out from training (220 faces, 420
            non-faces), and OpenCV's stock cascade on the same windows for reference.
 - scenes:  40 synthetic 320x240 scenes (held-out faces pasted at 32–96 px on four held-out
@@ -147,6 +149,42 @@ def bench_speed(ours_name: str, rounds: int = 5) -> dict:
             }
         )
     return {"rows": rows, "opencv_threads": cv2.getNumThreads(), "rounds": rounds}
+
+
+def bench_cpu(rounds: int = 5) -> dict:
+    """The stock cascade on each photo on ONE thread each (vedere's serial kernels, OpenCV
+    with setNumThreads(1)), CPU seconds of the process (time.process_time): a busy machine
+    changes these much less than wall-clock times."""
+    stock = resolve_cascade("opencv:frontalface_default")
+    cv = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    threads = (cv2.getNumThreads(), numba.get_num_threads())
+    cv2.setNumThreads(1)
+    numba.set_num_threads(1)
+    rows = []
+    try:
+        for name, g in _speed_images().items():
+            times: dict[str, list[float]] = {"v": [], "c": []}
+            for _ in range(rounds):
+                for k, fn in (
+                    ("v", lambda g=g: detect(g, stock, 1.1, 3)),
+                    ("c", lambda g=g: cv.detectMultiScale(g, 1.1, 3)),
+                ):
+                    t0 = time.process_time()
+                    fn()
+                    times[k].append(time.process_time() - t0)
+            v, c = statistics.median(times["v"]), statistics.median(times["c"])
+            rows.append(
+                {
+                    "image": name,
+                    "vedere_cpu_s": round(v, 4),
+                    "opencv_cpu_s": round(c, 4),
+                    "ratio": round(v / c, 2),
+                }
+            )
+    finally:
+        cv2.setNumThreads(threads[0])
+        numba.set_num_threads(threads[1])
+    return {"rows": rows}
 
 
 def bench_fps(ours_name: str, rounds: int = 15) -> dict:
@@ -325,17 +363,17 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--cascade", default="frontalface")
-    ap.add_argument("--only", default="rounds,speed,heldout,scenes,profile")
+    ap.add_argument("--only", default="rounds,speed,fps,breakdown,cpu,heldout,scenes,profile")
     ap.add_argument("--json", type=str, default=None)
     ap.add_argument(
         "--speed",
         action="store_true",
-        help="only the speed benchmarks (speed, fps, breakdown; about a minute on 2 idle cores)",
+        help="only the speed benchmarks (speed, fps, breakdown, cpu)",
     )
     ap.add_argument("--threads", type=int, default=2, help="threads for OpenCV and vedere")
     args = ap.parse_args()
     if args.speed:
-        args.only = "speed,fps,breakdown"
+        args.only = "speed,fps,breakdown,cpu"
     cv2.setNumThreads(args.threads)
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "detect"))
@@ -350,6 +388,7 @@ def main() -> None:
         "rounds": lambda: bench_rounds(split),
         "speed": lambda: bench_speed(args.cascade),
         "fps": lambda: bench_fps(args.cascade),
+        "cpu": lambda: bench_cpu(),
         "breakdown": lambda: bench_breakdown(args.cascade),
         "heldout": lambda: bench_heldout(split, args.cascade),
         "scenes": lambda: bench_scenes(split, args.cascade),

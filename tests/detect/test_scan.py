@@ -81,3 +81,52 @@ def test_small_images_do_not_wake_the_worker_threads(stock, monkeypatch):
     detect_raw(PHOTOS["astronaut"](), cascade, 1.1)
     if kernels.numba.get_num_threads() > 1:
         assert calls == ["_build_levels_parallel", "_scan_levels_parallel"]
+
+
+BUILD = """
+import sys
+import numba
+import numpy as np
+from vedere.detect import scan
+scan.build_levels(np.zeros((30, 30), np.uint8), [(30, 30)], int(sys.argv[1]))
+try:
+    print("threading layer started:", numba.threading_layer())
+except ValueError:
+    print("no parallel code ran")
+"""
+
+
+def test_serial_and_parallel_builds_do_not_share_numbas_disk_cache(tmp_path):
+    """Numba names its on-disk cache entries after the function, not the compile options: if
+    the serial and parallel builds of a kernel shared them, the serial build would load the
+    parallel one's machine code (start the worker threads — slow for small jobs — and run
+    outside PARALLEL_LOCK). A fresh cache: the parallel build compiled and saved first, then
+    the serial build in a new process must run no parallel code."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), NUMBA_NUM_THREADS="2")
+    out = []
+    for n_parts in ("2", "1"):
+        r = subprocess.run(
+            [sys.executable, "-c", BUILD, n_parts],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert r.returncode == 0, r.stderr[-2000:]
+        out.append(r.stdout)
+    assert "threading layer started" in out[0]
+    assert "no parallel code ran" in out[1], out[1]
+    names = {
+        d._cache._cache_file._index_name
+        for d in (
+            kernels._build_levels_serial,
+            kernels._build_levels_parallel,
+            kernels._scan_levels_serial,
+            kernels._scan_levels_parallel,
+        )
+    }
+    assert len(names) == 4

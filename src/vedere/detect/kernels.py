@@ -19,6 +19,8 @@ once, beside a parallel one.
 from __future__ import annotations
 
 import threading
+import types
+from collections.abc import Callable
 
 import numba
 import numpy as np
@@ -290,10 +292,24 @@ def _scan_levels_impl(
 #: the kernels in two builds: parallel (one at a time, under PARALLEL_LOCK) for big jobs, and
 #: serial without the GIL (any number at once) for small ones, where waking the worker
 #: threads costs more than the work
-_build_levels_parallel = numba.njit(parallel=True, cache=True)(_build_levels_impl)
-_build_levels_serial = numba.njit(cache=True, nogil=True)(_build_levels_impl)
-_scan_levels_parallel = numba.njit(parallel=True, cache=True)(_scan_levels_impl)
-_scan_levels_serial = numba.njit(cache=True, nogil=True)(_scan_levels_impl)
+def _named(fn: Callable[..., None], suffix: str) -> Callable[..., None]:
+    """A copy of ``fn`` under another name. Numba names its on-disk cache entries after the
+    function, not after the compile options: two builds of one function would share entries,
+    and the serial build would load the parallel one's machine code."""
+    copy = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + suffix)
+    copy.__qualname__ = fn.__qualname__ + suffix
+    copy.__doc__ = fn.__doc__
+    return copy
+
+
+_build_levels_parallel = numba.njit(parallel=True, cache=True)(
+    _named(_build_levels_impl, "_parallel")
+)
+_build_levels_serial = numba.njit(cache=True, nogil=True)(_named(_build_levels_impl, "_serial"))
+_scan_levels_parallel = numba.njit(parallel=True, cache=True)(
+    _named(_scan_levels_impl, "_parallel")
+)
+_scan_levels_serial = numba.njit(cache=True, nogil=True)(_named(_scan_levels_impl, "_serial"))
 
 
 def build_levels(parallel: bool, *args: object) -> None:

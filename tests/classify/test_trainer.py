@@ -13,6 +13,7 @@ import pytest
 import vedere.nn as nn
 from vedere.classify.trainer import Diverged, TrainConfig, Trainer
 from vedere.data import toy
+from vedere.nn.divergence import GROWTH, MAX_WEIGHT, weights_diverged
 
 
 def _problem(seed=0):
@@ -95,7 +96,7 @@ def test_divergence_guard_keeps_last_good_weights(tmp_path):
         history_dir=tmp_path,
     )  # far too high: float32 overflows
     start = {n: p.data.copy() for n, p in t.network.named_parameters()}
-    with pytest.raises(Diverged, match=r"learning rate \(1e\+06\) is probably too high"):
+    with pytest.raises(Diverged, match=r"learning rate 1e\+06 is probably too high"):
         t.fit(x, y, xv, yv)
     for n, p in t.network.named_parameters():
         assert np.isfinite(p.data).all()
@@ -197,3 +198,199 @@ def test_momentum_flag_reaches_the_momentum_methods_only():
     assert opt("momentum", 0.5).momentum == 0.5
     assert opt("nesterov", 0.7).momentum == 0.7 and opt("nesterov", 0.7).nesterov
     assert opt("sgd", 0.9).momentum == 0.0  # plain gradient descent
+
+
+# -- the divergence guard watches every update (issue 11) -------------------------------------
+def _plain(lr, batch_size=32, epochs=4, optimizer="sgd", **kw):
+    model = nn.mlp([2, 16, 3], activation="relu", init="he", rng=0)
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, **kw)
+    return Trainer(model, nn.SoftmaxCrossEntropy(), cfg, progress=False)
+
+
+def _loss_of(t, x, y):
+    return nn.SoftmaxCrossEntropy().forward(t.network.forward(x), y)
+
+
+def test_full_batch_loss_grown_by_orders_of_magnitude_is_divergence():
+    # full batch, lr 1e3: every loss stays finite (2e32 after 10 epochs), weights reach 8e18
+    x, y, _, _ = _problem()
+    t = _plain(1e3, batch_size=0, epochs=10)
+    first = _loss_of(t, x, y)
+    with pytest.raises(Diverged, match=r"the training loss grew from .* to") as e:
+        t.fit(x, y)  # (with validation data, the validation loss gives it away first)
+    assert e.value.user_lr == 1e3 and "learning rate 1000 " in str(e.value)
+    # the weights kept passed the rule: finite, bounded, loss within 10^4 of the first one
+    assert not weights_diverged(p.data for p in t.network.parameters())
+    assert _loss_of(t, x, y) <= GROWTH * first
+    assert all(r["train_loss"] <= GROWTH * first for r in e.value.history.rows)
+
+
+def test_weights_beyond_1e8_are_divergence():
+    # lr 1e30 on a linear softmax model: the loss saturates (finite), the weights reach 1e29
+    x, y, xv, yv = _problem()
+    net = nn.Sequential(nn.Linear(2, 3, init="zeros"))
+    t = Trainer(net, nn.SoftmaxCrossEntropy(), TrainConfig(epochs=3, lr=1e30, optimizer="sgd"),
+                progress=False)  # fmt: skip
+    with pytest.raises(Diverged) as e:
+        t.fit(x, y, xv, yv)
+    assert e.value.epoch == 1 and "1e+30" in str(e.value)
+    assert all(np.abs(p.data).max() <= MAX_WEIGHT for p in net.parameters())
+
+
+def test_non_finite_validation_loss_is_divergence():
+    x, y, xv, yv = _problem()
+    xv = xv * np.float32(1e37)  # finite validation points whose logits overflow float32
+    t = _plain(0.05, epochs=3)
+    with pytest.raises(Diverged, match=r"at the end of epoch 1.*validation loss became") as e:
+        t.fit(x, y, xv, yv)
+    assert len(e.value.history) == 0
+
+
+def test_noisy_single_sample_losses_are_not_divergence():
+    # the perceptron criterion of one sample swings between 0 and large values: blocks of
+    # updates, not single ones, are compared with the best loss
+    x, y = toy.blobs(400, noise=1.5, centers=2, seed=3)
+    t = Trainer(nn.Sequential(nn.Linear(2, 1, init="zeros")), nn.PerceptronCriterion(),
+                TrainConfig(epochs=5, batch_size=1, lr=1.0, optimizer="sgd"), progress=False,
+                target=lambda yb: yb.astype(np.float32)[:, None])  # fmt: skip
+    h = t.fit(x, y)
+    assert h.stopped == "epochs" and len(h) == 5
+
+
+# -- Ctrl-C ----------------------------------------------------------------------------------
+def test_second_ctrl_c_in_the_middle_of_an_update_writes_no_checkpoint(tmp_path):
+    import os
+
+    x, y, xv, yv = _problem()
+    ref = _trainer(tmp_path / "ref")
+    ref.fit(x, y, xv, yv)
+    a = _trainer(tmp_path / "a")
+    update, calls = a.optimizer._update, []
+
+    def half_way(p, state):  # Ctrl-C twice after the first parameter of an update
+        update(p, state)
+        calls.append(1)
+        if len(calls) == 4 * 10 + 1:  # epoch 2 (10 steps of 32 an epoch), 4 parameters each
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    a.optimizer._update = half_way
+    with pytest.raises(KeyboardInterrupt) as e:
+        a.fit(x, y, xv, yv)
+    b = _trainer(tmp_path / "a")  # resumes from the end of epoch 1: a consistent state
+    b.fit(x, y, xv, yv, resume=True)
+    for n, w in _final_weights(ref).items():
+        np.testing.assert_array_equal(_final_weights(b)[n], w)
+    assert not e.value.checkpoint_saved and "not updated" in str(e.value)
+
+
+# -- tampered checkpoints (issue 12) ---------------------------------------------------------
+@pytest.fixture(scope="module")
+def mid_epoch_checkpoint(tmp_path_factory):
+    """A checkpoint written by Ctrl-C in epoch 2 at step 3 (momentum, dropout, early stopping
+    bookkeeping all present)."""
+    d = tmp_path_factory.mktemp("ckpt")
+    x, y, xv, yv = _problem()
+
+    def stop_at(epoch, step):
+        if (epoch, step) == (1, 3):
+            raise KeyboardInterrupt
+
+    t = _trainer(d, early_stopping=3)
+    t.callback = stop_at
+    with pytest.raises(KeyboardInterrupt):
+        t.fit(x, y, xv, yv)
+    return (d / "ckpt.safetensors").read_bytes()
+
+
+def _swap_first(perm):
+    perm = perm.copy()
+    perm[0] = -1
+    return perm
+
+
+def _dup_first(perm):
+    perm = perm.copy()
+    perm[1] = perm[0]
+    return perm
+
+
+TAMPER = {
+    "permutation with a negative entry": lambda t, f: t.update(perm=_swap_first(t["perm"])),
+    "permutation with a repeated entry": lambda t, f: t.update(perm=_dup_first(t["perm"])),
+    "permutation of floats": lambda t, f: t.update(perm=t["perm"].astype(np.float32)),
+    "permutation removed": lambda t, f: t.pop("perm"),
+    "step 10^9": lambda t, f: f["state"].update(step=10**9),
+    "step negative": lambda t, f: f["state"].update(step=-3),
+    "step a string": lambda t, f: f["state"].update(step="3"),
+    "epoch past the history": lambda t, f: f["state"].update(epoch=5),
+    "count inconsistent": lambda t, f: f["state"].update(count=10**6),
+    "rng state removed": lambda t, f: f["state"].pop("rng"),
+    "rng state of another generator": lambda t, f: f["state"].update(rng={"bit_generator": 5}),
+    "dropout rngs not a list": lambda t, f: f["state"].update(dropout_rngs=7),
+    "optimiser arrays removed": lambda t, f: [t.pop(k) for k in list(t) if k.startswith("opt.")],
+    "optimiser array of the wrong shape": lambda t, f: t.update(
+        {"opt.0.velocity": np.zeros((2, 2), np.float32)}
+    ),
+    "optimiser array with NaN": lambda t, f: t.update(
+        {"opt.1.velocity": np.full_like(t["opt.1.velocity"], np.nan)}
+    ),
+    "optimiser step count huge": lambda t, f: f["state"].update(opt_t=10**30),
+    "model weight with inf": lambda t, f: t.update(
+        {"model.0.weight": np.full_like(t["model.0.weight"], np.inf)}
+    ),
+    "model weight in float64": lambda t, f: t.update(
+        {"model.0.weight": t["model.0.weight"].astype(np.float64)}
+    ),
+    "good weights missing one tensor": lambda t, f: t.pop("good.0.bias"),
+    "guard position after the state's": lambda t, f: f["state"].update(good_at=[1, 9]),
+    "history rows not objects": lambda t, f: f["history"].update(epochs=[1]),
+    "history not an object": lambda t, f: f.update(history=[]),
+    "config not an object": lambda t, f: f.update(config=[1, 2]),
+}
+
+
+@pytest.mark.parametrize("variant", list(TAMPER))
+def test_tampered_checkpoint_is_refused_naming_the_file(variant, mid_epoch_checkpoint, tmp_path):
+    from vedere.classify.trainer import CHECKPOINT_FORMAT
+    from vedere.nn.io import ModelFileError, pack, unpack
+
+    path = tmp_path / "ckpt.safetensors"
+    path.write_bytes(mid_epoch_checkpoint)
+    tensors, fields = unpack(path, CHECKPOINT_FORMAT)
+    TAMPER[variant](tensors, fields)
+    path.write_bytes(pack(tensors, fields, CHECKPOINT_FORMAT))  # a valid digest: a forgery
+    x, y, xv, yv = _problem()
+    t = _trainer(tmp_path, early_stopping=3)
+    with pytest.raises(ModelFileError) as e:
+        t.fit(x, y, xv, yv, resume=True)
+    assert str(path) in str(e.value)
+
+
+def test_untampered_mid_epoch_checkpoint_resumes(mid_epoch_checkpoint, tmp_path):
+    (tmp_path / "ckpt.safetensors").write_bytes(mid_epoch_checkpoint)
+    x, y, xv, yv = _problem()
+    h = _trainer(tmp_path, early_stopping=3).fit(x, y, xv, yv, resume=True)
+    assert len(h) >= 2
+
+
+# -- progress on stderr ----------------------------------------------------------------------
+def test_no_progress_bars_when_stderr_is_not_a_terminal(capsys):
+    x, y, xv, yv = _problem()
+    t = _trainer(epochs=3)
+    t.progress = True
+    t.fit(x, y, xv, yv)
+    err = capsys.readouterr().err
+    assert "\r" not in err and "step/s" not in err and "it/s" not in err
+    lines = err.splitlines()
+    assert len(lines) == 3 and all(ln.startswith("epoch") for ln in lines)
+
+
+def test_stop_reason_in_words():
+    x, y, xv, yv = _problem()
+    assert _trainer(epochs=3).fit(x, y, xv, yv).stop_reason() == "ran all 3 epochs"
+    h = _trainer(epochs=200, tol=1e-3, batch_size=0, lr=0.1).fit(x, y, xv, yv)
+    assert h.stop_reason().startswith(f"converged after {len(h)} epochs: |Δ loss| = ")
+    with pytest.raises(Diverged) as e:
+        _plain(1e3, batch_size=0, epochs=10).fit(x, y, xv, yv)
+    assert e.value.history.stop_reason().startswith("diverged after ")

@@ -1,5 +1,6 @@
 """CI smoke of the classification commands, and their one-line errors."""
 
+import inspect
 import json
 import re
 import subprocess
@@ -69,9 +70,9 @@ def test_train_on_2000_cifar_images(cifar_run):
         "curves.png",
         "confusion.png",
         "templates.png",
-        "checkpoint.safetensors",
     ):
         assert (out / name).is_file(), name
+    assert not (out / "checkpoint.safetensors").exists()  # removed when the run finished
     assert len(json.loads((out / "history.json").read_text())["epochs"]) == 8
 
 
@@ -176,7 +177,9 @@ def test_model_from_another_architecture(tmp_path):
 
 def test_resume_continues_a_run(tmp_path):
     out = tmp_path / "r"
-    r = vedere("train", "--model", "softmax", "--epochs", 2, "--quiet", "--out", out)
+    r = vedere(
+        "train", "--model", "softmax", "--epochs", 2, "--quiet", "--keep-checkpoint", "--out", out
+    )
     assert r.returncode == 0, r.stderr
     r = vedere("train", "--out", out, "--resume", "--epochs", 3, "--quiet")
     assert r.returncode == 0, r.stderr
@@ -205,6 +208,8 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_is_bit_identical(tmp_path):
         "64",
         "--batch-size",
         "8",
+        "--lr",
+        "0.002",  # the default 0.02 diverges at batch size 8 (the loss grows ~10^5-fold)
         "--epochs",
         "20",
         "--quiet",
@@ -232,3 +237,274 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_is_bit_identical(tmp_path):
     assert a.keys() == b.keys()
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
+
+
+# -- issues 11 and 12: what a newcomer meets on the command line ------------------------------
+
+
+def small_tree(tmp_path, spec=None, size=8):
+    root = tmp_path / "tree"
+    write_folder(root, {"train": spec or {"a": 10, "b": 10, "c": 10}}, size=size)
+    return root
+
+
+def train_small(root, out, *args):
+    return vedere(
+        "train", "--model", "softmax", "--data-dir", root, "--epochs", 2, "--quiet", "--out", out,
+        *args,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("spec", ["2.0", "1.0", "-1", "0.0", "1.5", "nan", "ten"])
+def test_val_split_float_counts_and_nonsense_are_refused(tmp_path, spec):
+    out = tmp_path / "r"
+    line = one_line_error(train_small(small_tree(tmp_path), out, "--val-split", spec))
+    assert line.startswith(f"error: --val-split {spec}") or f"'{spec}'" in line
+    assert "a count of images (a whole number; 0 = no validation) or a fraction in (0, 1)" in line
+    if spec in ("2.0", "1.0"):
+        assert f"write {spec[0]} for {spec[0]} images" in line
+    assert not out.exists()  # refused before anything was trained or written
+
+
+def test_val_split_count_fraction_and_zero(tmp_path):
+    root = small_tree(tmp_path)
+    # an int is a count (stratified: 2 of each class), a float in (0, 1) a fraction of the 30
+    for spec, n_val in (("6", 6), ("0.2", 6), ("1", 1)):
+        r = train_small(root, tmp_path / spec, "--val-split", spec)
+        assert r.returncode == 0, r.stderr
+        assert f"{30 - n_val} training, {n_val} validation" in r.stdout
+        assert json.loads((tmp_path / spec / "metrics.json").read_text())["n"] == n_val
+    # one validation image for three classes is allowed, but not silently
+    assert "note: 1 validation image(s) for 3 classes" in r.stderr
+    r = train_small(root, tmp_path / "none", "--val-split", "0")
+    assert r.returncode == 0, r.stderr
+    assert "30 training, 0 validation" in r.stdout and "val accuracy" not in r.stdout
+    assert not (tmp_path / "none" / "metrics.json").exists()
+
+
+def test_val_split_range_errors_agree(tmp_path):
+    root = small_tree(tmp_path)
+    rule = "expected a count of images (a whole number; 0 = no validation) or a fraction in (0, 1)"
+    too_many = one_line_error(train_small(root, tmp_path / "r", "--val-split", "30"))
+    assert too_many.startswith("error: --val-split 30: 30 validation images leave none of the 30")
+    assert too_many.endswith(rule)
+    ambiguous = one_line_error(train_small(root, tmp_path / "r2", "--val-split", "30.0"))
+    assert ambiguous.startswith("error: --val-split 30.0: " + rule)
+
+
+def test_evaluate_val_split_is_the_runs_held_out_images(tmp_path):
+    root = small_tree(tmp_path, {"a": 12, "b": 9, "c": 9})
+    out = tmp_path / "run"
+    r = train_small(root, out, "--val-split", "0.3", "--seed", "7")
+    assert r.returncode == 0, r.stderr
+    r = vedere("evaluate", out, "--split", "val", "--json", "--quiet")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    # the oracle: what the run measured on its held-out images while training
+    at_train = json.loads((out / "metrics.json").read_text())
+    assert rep["n"] == at_train["n"] == 9
+    assert rep["confusion_matrix"] == at_train["confusion_matrix"]
+    assert rep["accuracy"] == at_train["accuracy"] and rep["source"] == str(root)
+    # with no held-out images there is nothing to evaluate, and it says so
+    r = train_small(root, tmp_path / "none", "--val-split", "0")
+    assert r.returncode == 0, r.stderr
+    line = one_line_error(vedere("evaluate", tmp_path / "none", "--split", "val", "--quiet"))
+    assert "config.json: the run held out no validation images" in line
+
+
+def test_train_refuses_an_existing_run_unless_overwrite(tmp_path):
+    root = small_tree(tmp_path)
+    out = tmp_path / "run"
+    assert train_small(root, out).returncode == 0
+    assert not (out / "checkpoint.safetensors").exists()  # removed at the end by default
+    first = (out / "model.safetensors").read_bytes()
+    line = one_line_error(train_small(root, out, "--seed", "1"))
+    assert line.startswith(f"error: {out}: already holds a training run; use --overwrite ")
+    assert (out / "model.safetensors").read_bytes() == first  # untouched
+    r = train_small(root, out, "--seed", "1", "--overwrite", "--keep-checkpoint")
+    assert r.returncode == 0, r.stderr
+    assert (out / "model.safetensors").read_bytes() != first
+    assert (out / "checkpoint.safetensors").is_file()
+    r = vedere("train", "--out", out, "--resume", "--epochs", 3, "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads((out / "history.json").read_text())["epochs"]) == 3
+
+
+def test_predict_a_folder_image_by_image(tmp_path):
+    root = small_tree(tmp_path)
+    out = tmp_path / "run"
+    assert train_small(root, out).returncode == 0
+    folder = root / "train" / "b"
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "sub").mkdir()
+    r = vedere("predict", out, folder, "--top-k", 2)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    names = sorted(p.name for p in folder.glob("*.png"))
+    assert len(lines) == len(names) == 10
+    for line, name in zip(lines, names, strict=True):
+        m = re.fullmatch(
+            rf"{re.escape(str(folder / name))}  ([abc]) (\d\.\d\d)  ([abc]) (\d\.\d\d)", line
+        )
+        assert m, line
+        assert float(m.group(2)) >= float(m.group(4))
+    r = vedere("predict", out, folder, "--json")
+    assert [x["image"] for x in json.loads(r.stdout)] == [str(folder / n) for n in names]
+    line = one_line_error(vedere("predict", out, folder / "sub"))
+    assert line == f"error: {folder / 'sub'}: a directory without image files"
+
+
+def test_class_names_cannot_fake_output_lines(tmp_path):
+    # image folders with such names are refused by the data layer, but a model file can
+    # carry any class names (trained from Python, or written by someone else)
+    from vedere.classify import SoftmaxClassifier
+
+    evil = "cat\ndog  0.99\x1b[2J"
+    root = small_tree(tmp_path, {"a": 6, "b": 6})
+    x = np.random.default_rng(0).integers(0, 256, (12, 8, 8, 3), dtype=np.uint8)
+    model = tmp_path / "evil.safetensors"
+    SoftmaxClassifier(epochs=1).fit(x, ["a", evil] * 6).save(model)
+    img = root / "train" / "a" / "000.png"
+    r = vedere("predict", model, img)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 2 and "\x1b" not in r.stdout
+    assert any(ln.startswith("cat\\ndog  0.99\\x1b[2J  ") for ln in lines)
+    r = vedere("predict", model, img, img)  # one line per image
+    assert len(r.stdout.splitlines()) == 2 and "\x1b" not in r.stdout
+    assert r.stdout.count("cat\\ndog") == 2
+
+
+def test_printable_escapes_like_repr():
+    from vedere.cli.escape import printable
+
+    for s in ["plain", "día", "a\nb", "tab\there", "\x1b[31m", "zero\u200bwidth", "\udcff", "\\n"]:
+        assert printable(s) == repr(s)[1:-1].replace("\\'", "'")
+        assert "\n" not in printable(s) and printable(s).isprintable()
+
+
+def _help_defaults(text: str, flag: str) -> dict[str, str]:
+    """{model: default} from the ``[default: …]`` of ``flag`` in ``vedere train --help``."""
+    flat = " ".join(text.split())
+    m = re.search(rf"{flag} (?:\[[a-z_|]+\] )?[^\[]*\[default: ([^\]]*)\]", flat)
+    assert m, flag
+    found = {}
+    for part in m.group(1).split("; "):
+        if part.startswith("--model "):  # "[default: relu; --model mlp only]"
+            continue
+        if " for " in part:
+            value, models = part.split(" for ")
+            found.update({model: value for model in models.split(", ")})
+        else:
+            found["*"] = part
+    return found
+
+
+def test_train_help_shows_every_models_defaults():
+    from click.testing import CliRunner
+
+    from vedere.classify.estimators import ESTIMATORS
+    from vedere.cli.main import cli
+
+    r = CliRunner().invoke(cli, ["train", "--help"])
+    assert r.exit_code == 0, r.output
+    for flag, param, show in [
+        ("--lr", "lr", lambda v: f"{v:g}"),
+        ("--epochs", "epochs", str),
+        ("--optimizer", "optimizer", str),
+        ("--batch-size", "batch_size", str),
+        ("--momentum", "momentum", lambda v: f"{v:g}"),
+    ]:
+        found = _help_defaults(r.output, flag)
+        for name, cls in ESTIMATORS.items():
+            default = inspect.signature(cls).parameters[param].default
+            assert found.get(name, found.get("*")) == show(default), (flag, name)
+    mlp = inspect.signature(ESTIMATORS["mlp"]).parameters
+    hidden = _help_defaults(r.output, "--hidden")
+    assert hidden.get("mlp", hidden.get("*")) == ",".join(map(str, mlp["hidden_sizes"].default))
+    assert "perceptron" not in hidden and "softmax" not in hidden
+
+
+def test_summary_names_the_data_and_why_training_stopped(tmp_path):
+    root = small_tree(tmp_path)
+    r = train_small(root, tmp_path / "run")
+    assert r.returncode == 0, r.stderr
+    assert f"data            {root}\n" in r.stdout
+    assert "training        ran all 2 epochs\n" in r.stdout
+    r = train_small(root, tmp_path / "es", "--epochs", 40, "--early-stopping", 1, "--lr", 0.5)
+    assert r.returncode == 0, r.stderr
+    ran = len(json.loads((tmp_path / "es" / "history.json").read_text())["epochs"])
+    assert ran < 40
+    assert f"training        stopped early after {ran} epochs: validation loss did not " in r.stdout
+
+
+def test_python_dash_m_vedere():
+    from vedere import __version__
+
+    r = subprocess.run(
+        [sys.executable, "-m", "vedere", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 0 and r.stdout.strip() == f"vedere, version {__version__}"
+    r = subprocess.run(
+        [sys.executable, "-m", "vedere", "predict", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0 and r.stdout.startswith("Usage: vedere predict")
+
+
+def test_too_high_learning_rate_is_one_error_line(tmp_path):
+    out = tmp_path / "run"
+    r = vedere("train", "--lr", 50, "--epochs", 2, "--quiet", "--out", out)
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr and r.stdout == ""
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: {out}: training diverged ")
+    assert "the learning rate --lr 50 is probably too high" in errors[0]
+    # the only other line is the notice that the embedded sample was used
+    others = [ln for ln in r.stderr.splitlines() if ln.strip() and not ln.startswith("error:")]
+    assert len(others) == 1 and "embedded CIFAR-10 sample" in others[0]
+
+
+@pytest.mark.parametrize(
+    "doc, problem",
+    [
+        ('{"out": "r", "model": "softmax", "seed": "x"}', "seed must be int, got 'x'"),
+        ('{"out": "r", "model": "softmax", "val_split": 2.0}', "--val-split 2.0"),
+        ("[" * 100_000, "nested"),
+        ("/dev/zero", "not a regular file"),
+    ],
+    ids=["seed-str", "val", "deep", "devzero"],
+)
+def test_hostile_config_json_is_one_error_line(tmp_path, doc, problem):
+    out = tmp_path / "run"
+    out.mkdir()
+    cfg = out / "config.json"
+    if doc == "/dev/zero":
+        cfg.symlink_to("/dev/zero")
+    else:
+        cfg.write_text(doc)
+    line = one_line_error(vedere("train", "--out", out, "--resume", "--quiet"))
+    assert line.startswith(f"error: {cfg}: not a valid run configuration (")
+    assert problem in line, line
+    # evaluate --split val reads the same file once it has a model to evaluate
+    from vedere.classify import SoftmaxClassifier
+
+    x = np.random.default_rng(0).integers(0, 256, (6, 8, 8, 3), dtype=np.uint8)
+    SoftmaxClassifier(epochs=1).fit(x, ["a", "b"] * 3).save(out / "model.safetensors")
+    assert one_line_error(vedere("evaluate", out, "--split", "val", "--quiet")) == line
+
+
+def test_config_val_split_old_and_new_meanings(tmp_path):
+    from vedere.classify import run
+
+    def load(vs):
+        return run.config_from_dict({"out": "r", "val_split": vs}, tmp_path / "c", out="r")
+
+    assert load(0.0).val_split is None  # written before 0 meant "none": the default then
+    assert load(0).val_split == 0 and load(5000).val_split == 5000 and load(0.1).val_split == 0.1
+    assert [run.val_count(s, 1200) for s in (None, 0, 100, 0.25)] == [120, 0, 100, 300]
+    assert run.val_count(None, 50000) == 5000
+    with pytest.raises(ValueError, match=r"--val-split 2\.0: expected a count of images"):
+        load(2.0)

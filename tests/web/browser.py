@@ -52,10 +52,12 @@ def playground_server(*args: str) -> Iterator[str]:
                 proc.communicate()
 
 
-def launch_chromium(playwright):  # type: ignore[no-untyped-def]
+def launch_chromium(playwright, extra_args: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
     if not CHROMIUM.exists():
         raise RuntimeError(
             f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium), "
             "as .ci/run does, or point VEDERE_CHROMIUM at a Chromium binary"
         )
-    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *extra_args]
+    )

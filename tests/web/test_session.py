@@ -252,6 +252,24 @@ def test_divergence_stops_training_with_a_message():
     assert s.frame["diverged"] and s.frame["running"] is False
 
 
+def test_divergence_is_the_shared_rule_also_for_finite_blow_ups():
+    # weights of 1e9 keep every loss finite, but they are divergence by vedere.nn.divergence
+    s = Session(parse_config({"optimizer": "sgd", "lr": 0.1}))
+    for p in s.model.parameters():
+        p.data[...] = 1e9
+    s.step()
+    assert s.frame["diverged"] and "learning rate 0.1" in s.frame["message"]
+    # a loss grown 10^4-fold from its best pass is divergence too, while still finite
+    s = Session(parse_config({"optimizer": "sgd", "lr": 0.1}))
+    s.step()
+    best = s._best_loss
+    for p in s.model.parameters():
+        p.data *= 1e5  # below 1e8, but the loss explodes
+    s.step()
+    assert s.frame["diverged"] and "grew from" in s.frame["message"]
+    assert best is not None and np.isfinite(best)
+
+
 @settings(max_examples=15, deadline=None)
 @given(
     layers=st.lists(st.integers(1, 6), max_size=3),

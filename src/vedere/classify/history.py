@@ -14,6 +14,7 @@ from typing import Any
 from ..fileio import atomic_write_text
 
 COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
+STOPPED = ("", "epochs", "early_stopping", "converged", "diverged", "interrupted")
 
 
 @dataclass
@@ -43,13 +44,51 @@ class History:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> History:
-        return cls(
-            list(d.get("epochs", [])),
-            d.get("stopped", ""),
-            d.get("message", ""),
-            d.get("best_epoch"),
-        )
+    def from_dict(cls, d: Any) -> History:
+        """The inverse of :meth:`to_dict`, validated (ValueError saying what is wrong): rows
+        are objects of numbers (or null) under the known column names, epochs 1, 2, …"""
+        if not isinstance(d, dict):
+            raise ValueError("not an object")
+        rows = d.get("epochs", [])
+        if not isinstance(rows, list):
+            raise ValueError("'epochs' is not a list")
+        clean: list[dict[str, float]] = []
+        for i, row in enumerate(rows):
+            if not isinstance(row, dict) or not set(row) <= set(COLUMNS):
+                raise ValueError(f"epoch row {i} is not an object of {', '.join(COLUMNS)}")
+            for k, v in row.items():
+                if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                    raise ValueError(f"epoch row {i}: {k} is not a number")
+            if row.get("epoch") != i + 1:
+                raise ValueError(f"epoch row {i} is numbered {row.get('epoch')!r}, not {i + 1}")
+            clean.append({k: (math.nan if v is None else v) for k, v in row.items()})
+        stopped, message, best = d.get("stopped", ""), d.get("message", ""), d.get("best_epoch")
+        if stopped not in STOPPED:
+            raise ValueError(f"unknown stop reason {stopped!r}")
+        if not isinstance(message, str):
+            raise ValueError("'message' is not a string")
+        if best is not None and (
+            isinstance(best, bool) or not isinstance(best, int) or not 1 <= best <= len(clean)
+        ):
+            raise ValueError(f"best_epoch {best!r} is not one of the epochs")
+        return cls(clean, stopped, message, best)
+
+    def stop_reason(self) -> str:
+        """Why training stopped, in words: "ran all 25 epochs", "stopped early: …",
+        "converged: …", "diverged: …", "interrupted: …"."""
+        n = len(self.rows)
+        epochs = f"{n} epoch{'s' if n != 1 else ''}"
+        if self.stopped == "epochs":
+            return f"ran all {epochs}"
+        if self.stopped == "early_stopping":
+            return f"stopped early after {epochs}: {self.message}"
+        if self.stopped == "converged":
+            return f"converged after {epochs}: {self.message}"
+        if self.stopped == "diverged":
+            return f"diverged after {epochs}: {self.message}"
+        if self.stopped == "interrupted":
+            return f"interrupted after {epochs}: {self.message}"
+        return f"{epochs} so far"
 
     def to_csv(self) -> str:
         buf = io.StringIO()

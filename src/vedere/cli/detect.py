@@ -40,8 +40,16 @@ from ..detect.limits import DEFAULT_MAX_PIXELS, MIN_SCALE_FACTOR
 @click.option(
     "--out",
     type=click.Path(),
-    help="annotated PNG (one image) or a folder for one PNG per image",
+    help="annotated PNG (one image), a folder for one PNG per image, an annotated video "
+    "(.mp4, .mkv, .webm, .avi, .mov) for a video, or FILE.jsonl: one JSON line per image "
+    "(or frame), streamed (images already in it are skipped)",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    help="with --out FILE.jsonl: images at once on a local Dask cluster of this many processes",
+)
+@click.option("--scheduler", metavar="ADDR", help="with --out FILE.jsonl: an existing Dask cluster")
 @click.option(
     "--max-pixels",
     type=click.IntRange(1),
@@ -50,7 +58,9 @@ from ..detect.limits import DEFAULT_MAX_PIXELS, MIN_SCALE_FACTOR
     help="larger images are scanned shrunk to this many pixels (boxes are given in the "
     "image's own pixels; --min-size/--max-size apply to the shrunk image)",
 )
-@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@click.option("--json", "as_json", is_flag=True, help="print JSON (a video: one line per frame)")
+@click.option("--boxes", type=click.Path(), help="a video: write one JSON line per frame here")
+@click.option("--track", is_flag=True, help="a video: smooth boxes over frames (IoU tracks)")
 def detect(
     images: tuple[str, ...],
     cascade: str,
@@ -63,17 +73,48 @@ def detect(
     out: str | None,
     max_pixels: int,
     as_json: bool,
+    boxes: str | None,
+    track: bool,
+    workers: int | None,
+    scheduler: str | None,
 ) -> None:
     """Print one line per box found in each IMAGE (any size or mode: RGB, RGBA, grey,
     16-bit): x y w h and how many windows agreed. Images smaller than the cascade's window
-    give no boxes. Images above --max-pixels are scanned shrunk."""
+    give no boxes. Images above --max-pixels are scanned shrunk. A VIDEO (.mp4, .mkv, .webm,
+    .avi, .mov, .y4m) gives one line per frame. Folders and glob patterns name every image
+    under them; with --out FILE.jsonl they are streamed (--workers/--scheduler: on Dask)."""
+    from ..batch import expand_inputs
     from ..data.images import decode
-    from ..detect import detector
+    from ..detect import detector, video
     from ..detect.library import resolve_cascade
     from ..detect.samples import read_gray
     from ..viz.boxes import save_annotated
 
     c = resolve_cascade(cascade)
+    options = {
+        "max_pixels": max_pixels,
+        "scale_factor": scale_factor,
+        "min_neighbors": min_neighbors,
+        "min_size": (min_size, min_size) if min_size else None,
+        "max_size": (max_size, max_size) if max_size else None,
+        "grouping": grouping,
+        "mirror": mirror,
+    }
+    if any(video.is_video(i) for i in images) or boxes or track:
+        if len(images) != 1 or not video.is_video(images[0]):
+            raise click.UsageError("a video must be the only input (--boxes, --track: videos)")
+        if workers is not None or scheduler:
+            raise click.UsageError("--workers and --scheduler are for images, not a video")
+        from .detect_video import detect_video_cli
+
+        detect_video_cli(images[0], c, out, boxes, as_json, track, options)
+        return
+    images = tuple(expand_inputs(images))
+    if out is not None and out.endswith(".jsonl"):
+        _batch(images, cascade, options, out, workers, scheduler)
+        return
+    if workers is not None or scheduler:
+        raise click.UsageError("--workers and --scheduler need --out FILE.jsonl")
     out_dir = None
     if out is not None and len(images) > 1:
         out_dir = Path(out)
@@ -117,3 +158,24 @@ def detect(
         click.echo(f"{r['image']}: {n} {'box' if n == 1 else 'boxes'} ({r['width']}x{r['height']})")
         for b in r["boxes"]:
             click.echo(f"  x={b['x']} y={b['y']} w={b['w']} h={b['h']} neighbors={b['neighbors']}")
+
+
+def _batch(
+    images: tuple[str, ...],
+    cascade: str,
+    options: dict[str, object],
+    out: str,
+    workers: int | None,
+    scheduler: str | None,
+) -> None:
+    from ..batch import detect_chunk, run_batch
+    from ..executor import make_executor
+
+    if workers is not None and scheduler:
+        raise click.UsageError("give --workers or --scheduler, not both")
+    with make_executor(workers, scheduler) as ex:
+        stats = run_batch(images, detect_chunk, (cascade, options), out, ex)
+    click.echo(
+        f"{stats.written} images written to {out} ({stats.errors} unreadable, "
+        f"{stats.skipped} already there), {stats.written / max(stats.seconds, 1e-9):.1f} images/s"
+    )

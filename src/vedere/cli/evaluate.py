@@ -6,6 +6,8 @@ import json
 
 import click
 
+from .escape import printable
+
 
 @click.command()
 @click.argument("model", type=click.Path(exists=True))
@@ -23,22 +25,29 @@ import click
 def evaluate(
     model: str, data_dir: str | None, split: str, no_checksum: bool, as_json: bool, quiet: bool
 ) -> None:
-    """Evaluate MODEL (a run directory or model file) on a split of a dataset."""
+    """Evaluate MODEL (a run directory or model file) on a split of a dataset.
+
+    ``--split val`` without ``--data-dir`` on a run directory: the images that run held out
+    for validation (recomputed from its config.json: same data, seed and split)."""
     from ..classify import run
 
     rep = run.evaluate(model, data_dir, split, verify=not no_checksum, progress=not quiet)
     if as_json:
         click.echo(json.dumps(rep, indent=1))
         return
-    click.echo(f"accuracy  {rep['accuracy']:.4f}  ({rep['n']} images, split {split})")
+    click.echo(
+        f"accuracy  {rep['accuracy']:.4f}  ({rep['n']} images, split {split} "
+        f"of {printable(rep['source'])})"
+    )
     if "roc_auc" in rep:
         click.echo(f"ROC-AUC   {rep['roc_auc']:.4f}")
-    width = max(len(c) for c in rep["classes"])
+    classes = [printable(c) for c in rep["classes"]]
+    width = max(len(c) for c in classes)
     click.echo(f"\n{'class':<{width}}  precision  recall")
-    for c, p, r in zip(rep["classes"], rep["precision"], rep["recall"], strict=True):
+    for c, p, r in zip(classes, rep["precision"], rep["recall"], strict=True):
         click.echo(f"{c:<{width}}  {p:9.3f}  {r:6.3f}")
     click.echo("\nconfusion matrix (rows: true, columns: predicted)")
-    short = [c[:5] for c in rep["classes"]]
+    short = [c[:5] for c in classes]
     click.echo(" " * (width + 1) + " ".join(f"{s:>5}" for s in short))
-    for c, row in zip(rep["classes"], rep["confusion_matrix"], strict=True):
+    for c, row in zip(classes, rep["confusion_matrix"], strict=True):
         click.echo(f"{c:<{width}} " + " ".join(f"{v:5d}" for v in row))

@@ -29,8 +29,21 @@ from ..experiments import EXPERIMENTS
     type=click.Path(exists=True),
     help="photo for viola-jones (default: scikit-image's astronaut)",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    help="train the experiment's runs in parallel on a local Dask cluster of this many processes",
+)
+@click.option("--scheduler", metavar="ADDR", help="train them on an existing Dask cluster")
 def experiment(
-    name: str, out: str, quick: bool, data_dir: str | None, seed: int, image: str | None
+    name: str,
+    out: str,
+    quick: bool,
+    data_dir: str | None,
+    seed: int,
+    image: str | None,
+    workers: int | None,
+    scheduler: str | None,
 ) -> None:
     """Run experiment NAME, writing PNG figures and report.md to --out. Finished runs are kept
     under --out/runs, so an interrupted experiment resumes where it stopped."""
@@ -40,5 +53,10 @@ def experiment(
     options = {"image": image} if name == "viola-jones" else {}
     if image and name != "viola-jones":
         raise click.UsageError("--image is only used by the viola-jones experiment")
-    run_experiment(name, out, quick=quick, seed=seed, data=data_dir, **options)
+    if workers is not None and scheduler:
+        raise click.UsageError("give --workers or --scheduler, not both")
+    from ..executor import make_executor
+
+    with make_executor(workers, scheduler) as ex:
+        run_experiment(name, out, quick=quick, seed=seed, data=data_dir, executor=ex, **options)
     click.echo(f"{name}: report and figures in {out} ({time.perf_counter() - t0:.1f} s)")

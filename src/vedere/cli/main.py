@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -14,6 +15,7 @@ from .experiment import experiment
 from .gradcheck import gradcheck_cmd
 from .playground import playground
 from .predict import predict
+from .sweep import sweep
 from .train import train
 from .train_detector import train_detector
 
@@ -24,6 +26,10 @@ class VedereGroup(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:  # `vedere predict DIR | head`: the reader left; stop quietly
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(1)
         except (ValueError, OSError) as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(1)
@@ -44,7 +50,9 @@ cli.add_command(detect)
 cli.add_command(train_detector)
 cli.add_command(experiment)
 cli.add_command(playground)
+cli.add_command(sweep)
 
 
 def main() -> None:
-    cli()
+    """Run the ``vedere`` command (also as ``python -m vedere`` or ``python -m vedere.cli``)."""
+    cli(prog_name="vedere")

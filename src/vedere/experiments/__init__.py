@@ -32,13 +32,19 @@ def run_experiment(
     quick: bool = False,
     seed: int = 0,
     data: str | None = None,
+    executor: Any = None,
     **options: Any,
 ) -> dict[str, Any]:
-    """Run one experiment; writes figures and ``report.md`` to ``out``; returns its results."""
+    """Run one experiment; writes figures and ``report.md`` to ``out``; returns its results.
+
+    ``executor`` (:mod:`vedere.executor`) trains the experiment's independent runs in
+    parallel (learning-rate, batch-size, optimizers, init, overfitting, classifiers)."""
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
     module = importlib.import_module(f".{EXPERIMENTS[name]}", __name__)
-    ctx = Context(name, Path(out), quick=quick, seed=seed, data=data)
+    ctx = Context(
+        name, Path(out), quick=quick, seed=seed, data=data, options=dict(options), executor=executor
+    )
     token = PROGRESS.set(not quick)
     try:
         result = module.run(ctx, **options)

@@ -50,19 +50,17 @@ def run(ctx: Context) -> dict[str, Any]:
     epochs = 6 if ctx.quick else 20
     runs = {}
     for name in NAMES:
+        cfg = dict(
+            hidden=(256, 256, 256),
+            activation=name,
+            init="xavier" if name in ("sigmoid", "tanh") else "he",
+            epochs=epochs,
+            batch_size=64,
+            optimizer="momentum",
+            lr=0.01,
+        )
         runs[name] = ctx.cached(
-            f"train-{name}",
-            lambda name=name: train(
-                data,
-                hidden=(256, 256, 256),
-                activation=name,
-                init="xavier" if name in ("sigmoid", "tanh") else "he",
-                seed=ctx.seed,
-                epochs=epochs,
-                batch_size=64,
-                optimizer="momentum",
-                lr=0.01,
-            ),
+            f"train-{name}", lambda cfg=cfg: train(data, seed=ctx.seed, **cfg), settings=cfg
         )
     p2 = plot_runs(ctx, "training", runs)
     rep = Report(

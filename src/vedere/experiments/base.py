@@ -2,7 +2,9 @@
 
 An experiment is a function ``run(ctx) -> dict`` in its own module. It asks ``ctx`` for data,
 trains through :meth:`Context.cached` (each finished run is stored as JSON under
-``OUT/runs/``, so an interrupted experiment resumes without redoing finished runs), draws PNG
+``OUT/runs/`` with the fingerprint of everything it depends on — settings, seed, data source,
+vedere version — so an interrupted experiment resumes without redoing finished runs, and a
+re-run with other inputs into the same folder runs them again), draws PNG
 figures under ``OUT/`` and fills a :class:`Report`, written as ``OUT/report.md``: what was
 run, the table of results, the figures, and a two-line reading. The returned dict holds the
 numbers the tests check against what the course says.
@@ -10,9 +12,11 @@ numbers the tests check against what the course says.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +30,7 @@ from ..fileio import atomic_write_text
 class Context:
     """``out``: the output folder; ``quick``: the small version (under a minute);
     ``data``: a CIFAR-10 source (None: the embedded sample); every random choice flows
-    from ``seed``."""
+    from ``seed``; ``options``: the experiment's own options (e.g. viola-jones's image)."""
 
     name: str
     out: Path
@@ -34,32 +38,116 @@ class Context:
     seed: int = 0
     data: str | None = None
     log: Callable[[str], None] = field(default=lambda s: print(s, file=sys.stderr))
+    options: dict[str, Any] = field(default_factory=dict)
+    #: where runs of :meth:`cached_many` train (None: here); see :mod:`vedere.executor`
+    executor: Any = None
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
         (self.out / "runs").mkdir(parents=True, exist_ok=True)
+        self._subset: dict[str, Any] = {}
 
     def rng(self, *key: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, *key])
 
-    def cached(self, key: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """The result of run ``key``: read from ``runs/key.json`` if an earlier (possibly
-        interrupted) invocation finished it, else computed now and stored atomically."""
+    def fingerprint(self, key: str, settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Everything a run's result depends on: the experiment, the run's key and settings,
+        quick mode, the seed, the data source's identity (:func:`source_identity`) and the
+        subset drawn from it, the experiment's options and vedere's version."""
+        from .. import __version__
+
+        return _plain(
+            {
+                "experiment": self.name,
+                "key": key,
+                "settings": dict(settings or {}),
+                "quick": self.quick,
+                "seed": self.seed,
+                "data": source_identity(self.data),
+                "subset": self._subset,
+                "options": {k: _option_identity(v) for k, v in sorted(self.options.items())},
+                "vedere": __version__,
+            }
+        )
+
+    def _run_path(self, key: str) -> Path:
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in key)
-        path = self.out / "runs" / f"{safe}.json"
+        return self.out / "runs" / f"{safe}.json"
+
+    def _stored(self, key: str, settings: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """The stored result of run ``key`` if it has this run's fingerprint, else None."""
+        from ..safejson import JSONError, read
+
+        path = self._run_path(key)
         if path.exists():
             try:
-                stored = json.loads(path.read_text())
-                if stored.get("key") == key and stored.get("quick") == self.quick:
+                stored = read(path, max_bytes=MAX_RUN_BYTES)
+                if isinstance(stored, dict) and stored.get("fingerprint") == self.fingerprint(
+                    key, settings
+                ):
                     self.log(f"[{self.name}] {key}: done earlier (resumed)")
                     return stored["result"]
-            except (json.JSONDecodeError, OSError, AttributeError):
+                self.log(f"[{self.name}] {key}: stored run has other inputs, running again")
+            except (JSONError, OSError, KeyError):
                 pass  # unreadable: run again
+        return None
+
+    def _store(self, key: str, settings: Mapping[str, Any] | None, result: Any) -> dict[str, Any]:
+        result = _plain(result)
+        atomic_write_text(
+            self._run_path(key),
+            json.dumps({"fingerprint": self.fingerprint(key, settings), "result": result}),
+        )
+        return result
+
+    def cached(
+        self,
+        key: str,
+        fn: Callable[[], dict[str, Any]],
+        settings: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The result of run ``key``: read from ``runs/key.json`` if an earlier (possibly
+        interrupted) invocation finished the same run — same :meth:`fingerprint`, so another
+        seed, data source, setting or vedere version runs again — else computed now and
+        stored atomically (replacing a stale one)."""
+        hit = self._stored(key, settings)
+        if hit is not None:
+            return hit
         self.log(f"[{self.name}] {key} ...")
-        result = fn()
-        blob = {"key": key, "quick": self.quick, "seed": self.seed, "result": _plain(result)}
-        atomic_write_text(path, json.dumps(blob))
-        return _plain(result)
+        return self._store(key, settings, fn())
+
+    def cached_many(
+        self, jobs: Mapping[Any, tuple[str, Callable[[], dict[str, Any]], Mapping[str, Any] | None]]
+    ) -> dict[Any, dict[str, Any]]:
+        """:meth:`cached` for several independent runs, ``{name: (key, fn, settings)}`` →
+        ``{name: result}`` in the order given. The runs not stored yet go to ``executor``
+        together, so with ``--workers K`` / ``--scheduler`` they train in parallel on Dask
+        workers; each is stored as soon as it finishes (an interrupted experiment keeps
+        them). Without an executor (or with one worker) they run here, one after another."""
+        results: dict[Any, dict[str, Any]] = {}
+        todo = {}
+        for name, (key, fn, settings) in jobs.items():
+            hit = self._stored(key, settings)
+            if hit is not None:
+                results[name] = hit
+            else:
+                todo[name] = (key, fn, settings)
+        ex = self.executor
+        if ex is None or ex.workers <= 1:
+            for name, (key, fn, settings) in todo.items():
+                self.log(f"[{self.name}] {key} ...")
+                results[name] = self._store(key, settings, fn())
+        else:
+            futures = {}
+            for name, (key, fn, _) in todo.items():
+                self.log(f"[{self.name}] {key} → {ex.describe()}")
+                futures[ex.submit(fn)] = name
+            for fut in ex.as_completed(list(futures)):
+                name = futures[fut]
+                key, _, settings = todo[name]
+                results[name] = self._store(key, settings, fut.result())
+                self.log(f"[{self.name}] {key}: done")
+        return {name: results[name] for name in jobs}
 
     def cifar(self, n_train: int | None = None, n_val: int | None = None) -> dict[str, Any]:
         """CIFAR-10 (the embedded sample unless ``data`` was given), split stratified into
@@ -67,6 +155,7 @@ class Context:
         from ..data.dataset import load_split
         from ..data.split import stratified_split
 
+        self._subset = {"n_train": n_train, "n_val": n_val}
         data = load_split(self.data, "train", progress=False)
         labels = np.asarray(data.labels)
         n_val = n_val or (120 if self.data is None else 5000)
@@ -82,6 +171,52 @@ class Context:
             "classes": list(data.classes),
             "source": "embedded CIFAR-10 sample" if self.data is None else str(self.data),
         }
+
+
+#: cap on a stored run's JSON (histories and a few weight matrices)
+MAX_RUN_BYTES = 64 * 1024 * 1024
+#: at most this many files of a data folder enter its identity
+MAX_IDENTITY_FILES = 10_000
+
+
+def _stat_identity(p: Path) -> list[Any]:
+    st = p.stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
+def source_identity(data: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """What identifies a data source without reading it: the embedded sample (vedere's
+    version then identifies it), or the resolved path with its size and modification time;
+    for a folder, a SHA-256 over the relative path, size and mtime of its files (the first
+    ``MAX_IDENTITY_FILES`` in sorted order, and their count)."""
+    if data is None:
+        return {"source": "embedded CIFAR-10 sample"}
+    p = Path(data).resolve()
+    ident: dict[str, Any] = {"path": str(p)}
+    try:
+        ident["stat"] = _stat_identity(p)
+        if p.is_dir():
+            h = hashlib.sha256()
+            count = 0
+            for root, dirs, files in os.walk(p):
+                dirs.sort()
+                for f in sorted(files):
+                    count += 1
+                    if count <= MAX_IDENTITY_FILES:
+                        q = Path(root) / f
+                        h.update(repr((str(q.relative_to(p)), *_stat_identity(q))).encode())
+            ident["files"] = count
+            ident["tree"] = h.hexdigest()
+    except OSError as e:
+        ident["error"] = type(e).__name__
+    return ident
+
+
+def _option_identity(value: Any) -> Any:
+    """An option that names an existing file stands for the file: path, size, mtime."""
+    if isinstance(value, (str, os.PathLike)) and Path(value).is_file():
+        return source_identity(value)
+    return value
 
 
 def _plain(obj: Any) -> Any:
@@ -149,18 +284,20 @@ def figure_path(ctx: Context, name: str) -> Path:
 
 
 def plot_runs(ctx: Context, name: str, runs: dict[str, dict[str, Any]]) -> Path:
-    """Training loss and validation accuracy against epochs, one line per run."""
+    """Training loss and validation accuracy against epochs, one line per run (diverged
+    runs clipped and marked, see :func:`vedere.viz.curves.plot_curves`)."""
+    from ..viz.curves import epoch_axis, plot_curves
     from ..viz.figure import new_figure, save_png
 
     fig = new_figure(10, 3.6)
     left, right = fig.subplots(1, 2)
-    for label, r in runs.items():
-        left.plot(r["epoch"], r["train_loss"], label=label)
-        right.plot(r["epoch"], r["val_acc"], label=label)
+    gone = {label for label, r in runs.items() if r.get("diverged")}
+    plot_curves(left, {k: (r["epoch"], r["train_loss"]) for k, r in runs.items()}, gone)
+    plot_curves(right, {k: (r["epoch"], r["val_acc"]) for k, r in runs.items()})
     left.set_ylabel("training loss")
     right.set_ylabel("validation accuracy")
     for ax in (left, right):
-        ax.set_xlabel("epoch")
+        epoch_axis(ax)
         ax.grid(alpha=0.3)
     left.legend(fontsize=7)
     return save_png(fig, figure_path(ctx, name))

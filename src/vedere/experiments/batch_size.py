@@ -3,10 +3,12 @@ the same data and epochs — loss against epochs and against seconds."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
 
+from ..viz.curves import epoch_axis
 from ..viz.figure import new_figure, save_png
 from .base import Context, Report, figure_path
 from .training import train
@@ -16,28 +18,25 @@ def run(ctx: Context) -> dict[str, Any]:
     data = ctx.cifar(n_train=200 if ctx.quick else 10000)
     sizes = (1, 32, 128, 1024, 0)
     epochs = 3 if ctx.quick else 10
-    runs = {}
+    jobs = {}
     for bs in sizes:
         # the same lr for every size: the course's comparison (one step per batch)
-        runs[bs] = ctx.cached(
-            f"batch-{bs}",
-            lambda bs=bs: train(
-                data,
-                hidden=(64,),
-                seed=ctx.seed,
-                epochs=epochs,
-                batch_size=bs,
-                optimizer="sgd",
-                lr=0.005 if bs == 1 else 0.05,
-            ),
+        cfg = dict(
+            hidden=(64,),
+            epochs=epochs,
+            batch_size=bs,
+            optimizer="sgd",
+            lr=0.005 if bs == 1 else 0.05,
         )
+        jobs[bs] = (f"batch-{bs}", partial(train, data, seed=ctx.seed, **cfg), cfg)
+    runs = ctx.cached_many(jobs)
     fig = new_figure(10, 3.6)
     a1, a2 = fig.subplots(1, 2)
     for bs, r in runs.items():
         label = "full batch" if bs == 0 else ("stochastic (1)" if bs == 1 else f"batch {bs}")
         a1.plot(r["epoch"], r["train_loss"], marker="o", ms=3, label=label)
         a2.plot(np.cumsum(r["seconds_per_epoch"]), r["train_loss"], marker="o", ms=3, label=label)
-    a1.set_xlabel("epoch")
+    epoch_axis(a1)
     a2.set_xlabel("seconds")
     for a in (a1, a2):
         a.set_ylabel("training loss")

@@ -5,6 +5,7 @@ parameters, and the weight templates of the linear ones."""
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -45,7 +46,9 @@ def _fit(name: str, data: dict, quick: bool, seed: int) -> dict[str, Any]:
 
 def run(ctx: Context) -> dict[str, Any]:
     data = ctx.cifar(n_train=800 if ctx.quick else None)
-    res = {m: ctx.cached(m, lambda m=m: _fit(m, data, ctx.quick, ctx.seed)) for m in MODELS}
+    res = ctx.cached_many(
+        {m: (m, partial(_fit, m, data, ctx.quick, ctx.seed), None) for m in MODELS}
+    )
     rep = Report(
         ctx,
         "The course's classifiers on CIFAR-10",

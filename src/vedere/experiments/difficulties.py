@@ -83,8 +83,15 @@ def elastic(x: np.ndarray, alpha: float, rng: np.random.Generator) -> np.ndarray
 
 
 def clutter(x: np.ndarray, alpha: float, rng: np.random.Generator) -> np.ndarray:
-    other = x[rng.permutation(len(x))]
-    return np.clip((1 - alpha) * x + alpha * other.astype(np.float32), 0, 255).astype(np.uint8)
+    """Each image blended with *another* image of the batch: (1 − α)·x_i + α·x_j, j ≠ i (the
+    batch shifted cyclically by a random offset 1..N−1, so no image meets itself)."""
+    n = len(x)
+    if n < 2:
+        raise ValueError("clutter blends each image with another one: it needs two or more")
+    other = np.roll(x, int(rng.integers(1, n)), axis=0)
+    return np.clip(
+        np.rint((1 - alpha) * x.astype(np.float32) + alpha * other.astype(np.float32)), 0, 255
+    ).astype(np.uint8)
 
 
 FACTORS: dict[str, tuple[Callable, tuple[float, ...], str]] = {
@@ -96,6 +103,22 @@ FACTORS: dict[str, tuple[Callable, tuple[float, ...], str]] = {
     "elastic": (elastic, (0, 1, 2, 3, 4), "displacement (px)"),
     "clutter": (clutter, (0, 0.2, 0.35, 0.5, 0.65), "blend weight of another image"),
 }
+
+
+#: the example figure perturbs this many validation images (clutter blends in one of the
+#: others) and shows the first
+EXAMPLE_BATCH = 8
+
+
+def example_images(
+    x: np.ndarray, rng: Callable[[int], np.random.Generator]
+) -> dict[str, list[np.ndarray]]:
+    """For each difficulty, the first image of the batch ``x`` (N ≥ 2, H, W, C) at every
+    level, perturbed as the accuracy measure does (in a batch, so clutter has another image
+    to blend in); ``rng(12)`` draws the random choices."""
+    return {
+        name: [fn(x, lv, rng(12))[0] for lv in levels] for name, (fn, levels, _) in FACTORS.items()
+    }
 
 
 def run(ctx: Context) -> dict[str, Any]:
@@ -114,7 +137,6 @@ def run(ctx: Context) -> dict[str, Any]:
     xv, yv = data["x_val"], np.asarray(data["y_val"])
     repeats = 4 if ctx.quick else 5
     results: dict[str, Any] = {}
-    examples = {}
     for name, (fn, levels, _) in FACTORS.items():
         accs = []
         for lv in levels:
@@ -124,7 +146,7 @@ def run(ctx: Context) -> dict[str, Any]:
                 correct += int((predict_proba(model, xt).argmax(1) == yv).sum())
             accs.append(correct / (repeats * len(yv)))
         results[name] = {"levels": list(levels), "accuracy": accs}
-        examples[name] = [fn(xv[:1], lv, ctx.rng(12))[0] for lv in levels]
+    examples = example_images(xv[:EXAMPLE_BATCH], ctx.rng)
     fig = new_figure(10, 4)
     ax = fig.subplots()
     for name, r in results.items():

@@ -5,12 +5,14 @@ breaks."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from ..data.transforms import Normalizer
 from ..nn import Linear, mlp
+from ..viz.curves import epoch_axis
 from ..viz.figure import new_figure, save_png
 from .base import Context, Report, figure_path
 from .training import train
@@ -53,14 +55,18 @@ def run(ctx: Context) -> dict[str, Any]:
                 ax.set_title(f"{label} layer {layer + 1}\nσ = {stds[layer]:.2g}", fontsize=7)
         figs.append((act, save_png(fig, figure_path(ctx, f"histograms_{act}"))))
     epochs = 3 if ctx.quick else 15
-    for act in ("tanh", "relu"):
-        for label, init in INITS.items():
-            key = f"{act}/{label}"
-            results["train"][key] = ctx.cached(
-                f"train-{act}-{init}",
-                lambda act=act, init=init: _train_and_symmetry(data, act, init, epochs, ctx.seed),
-            )
-            results["symmetric"][key] = results["train"][key]["symmetric"]
+    jobs = {
+        f"{act}/{label}": (
+            f"train-{act}-{init}",
+            partial(_train_and_symmetry, data, act, init, epochs, ctx.seed),
+            {"activation": act, "init": init, "epochs": epochs},
+        )
+        for act in ("tanh", "relu")
+        for label, init in INITS.items()
+    }
+    results["train"].update(ctx.cached_many(jobs))
+    for key in jobs:
+        results["symmetric"][key] = results["train"][key]["symmetric"]
     fig = new_figure(9, 3.4)
     axes = fig.subplots(1, 2)
     for ax, act in zip(axes, ("tanh", "relu"), strict=True):
@@ -68,7 +74,7 @@ def run(ctx: Context) -> dict[str, Any]:
             r = results["train"][f"{act}/{label}"]
             ax.plot(r["epoch"], r["train_loss"], label=label)
         ax.set_title(f"{DEPTH}-hidden-layer {act} MLP")
-        ax.set_xlabel("epoch")
+        epoch_axis(ax)
         ax.set_ylabel("training loss")
         ax.legend(fontsize=7)
     curves = save_png(fig, figure_path(ctx, "training"))

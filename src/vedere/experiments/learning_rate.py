@@ -5,12 +5,14 @@ range of learning rates (the divergent run shown, not hidden), and a learning-ra
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from ..data.transforms import Normalizer
 from ..nn import SoftmaxCrossEntropy, mlp, optim
+from ..viz.curves import epoch_axis, plot_curves
 from ..viz.figure import new_figure, save_png
 from .base import Context, Report, figure_path
 from .training import train
@@ -56,34 +58,28 @@ def range_test(data: dict, seed: int, steps: int, lo: float = 1e-5, hi: float = 
 def run(ctx: Context) -> dict[str, Any]:
     data = ctx.cifar(n_train=800 if ctx.quick else 10000)
     epochs = 5 if ctx.quick else 20
-    runs = {}
+    jobs = {}
     for lr in RATES:
-        runs[lr] = ctx.cached(
-            f"lr-{lr:g}",
-            lambda lr=lr: train(
-                data,
-                hidden=(256,),
-                seed=ctx.seed,
-                epochs=epochs,
-                batch_size=64,
-                optimizer="momentum",
-                lr=lr,
-            ),
-        )
-    rt = ctx.cached("range-test", lambda: range_test(data, ctx.seed, 150 if ctx.quick else 600))
+        cfg = dict(hidden=(256,), epochs=epochs, batch_size=64, optimizer="momentum", lr=lr)
+        jobs[lr] = (f"lr-{lr:g}", partial(train, data, seed=ctx.seed, **cfg), cfg)
+    runs = ctx.cached_many(jobs)
+    steps = 150 if ctx.quick else 600
+    rt = ctx.cached(
+        "range-test", lambda: range_test(data, ctx.seed, steps), settings={"steps": steps}
+    )
     fig = new_figure(10, 3.6)
     a1, a2 = fig.subplots(1, 2)
-    for lr, r in runs.items():
-        label = f"lr {lr:g}" + (" (diverged)" if r["diverged"] else "")
-        line = a1.plot(r["epoch"], r["train_loss"], marker="o", ms=3, label=label)[0]
-        if r["diverged"]:
-            e = (r["epoch"][-1] if r["epoch"] else 0) + 1
-            a1.plot(
-                [e], [a1.get_ylim()[1] if r["epoch"] else 3.0], "x", ms=10, color=line.get_color()
-            )
-    a1.set_xlabel("epoch")
+    plot_curves(
+        a1,
+        {f"lr {lr:g}": (r["epoch"], r["train_loss"]) for lr, r in runs.items()},
+        diverged={f"lr {lr:g}" for lr, r in runs.items() if r["diverged"]},
+        log=True,
+        marker="o",
+        ms=3,
+    )
+    epoch_axis(a1)
     a1.set_ylabel("training loss")
-    a1.set_yscale("log")
+    a1.set_title("loss per epoch (× where a diverged run leaves the plot)", fontsize=9)
     a1.legend(fontsize=7)
     a2.semilogx(rt["lr"], rt["loss"])
     a2.axvline(rt["suggested"], color="red", ls="--", label=f"suggested {rt['suggested']:.2g}")
@@ -115,8 +111,8 @@ def run(ctx: Context) -> dict[str, Any]:
         f"({runs[lowest]['final_train_loss']:.3g}): it is too slow; "
         + (f"{best:g} gives the best validation accuracy; " if best is not None else "")
         + (
-            f"{' and '.join(gone)} overshoot until the loss is NaN/inf and the divergence "
-            "guard stops the run. "
+            f"{' and '.join(gone)} overshoot: the loss grows far above its best (or to "
+            "NaN/inf, where the divergence guard stops the run) and the run diverged. "
             if gone
             else "no rate diverged. "
         )

@@ -5,6 +5,7 @@ training budget on CIFAR-10."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -78,6 +79,11 @@ def trajectory(name: str, surface: Surface, lr: float, steps: int) -> np.ndarray
     return np.array(path)
 
 
+def _cfg(name: str, epochs: int, lrs: dict[str, float]) -> dict[str, Any]:
+    """The settings of the CIFAR-10 run with optimizer ``name``."""
+    return dict(hidden=(256,), epochs=epochs, batch_size=64, optimizer=name, lr=lrs[name])
+
+
 def run(ctx: Context) -> dict[str, Any]:
     steps = 300 if ctx.quick else 2000
     fig = new_figure(4.2 * len(SURFACES), 4.0)
@@ -112,21 +118,16 @@ def run(ctx: Context) -> dict[str, Any]:
         "adam": 1e-3,
         "adamw": 1e-3,
     }
-    runs = {
-        name: ctx.cached(
-            f"cifar-{name}",
-            lambda name=name: train(
-                data,
-                hidden=(256,),
-                seed=ctx.seed,
-                epochs=epochs,
-                batch_size=64,
-                optimizer=name,
-                lr=lrs[name],
-            ),
-        )
-        for name in NAMES
-    }
+    runs = ctx.cached_many(
+        {
+            name: (
+                f"cifar-{name}",
+                partial(train, data, seed=ctx.seed, **_cfg(name, epochs, lrs)),
+                _cfg(name, epochs, lrs),
+            )
+            for name in NAMES
+        }
+    )
     p2 = plot_runs(ctx, "cifar", runs)
     rep = Report(
         ctx,

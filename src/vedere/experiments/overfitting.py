@@ -5,10 +5,12 @@ validation accuracy, curves, weight sparsity under L1 and confidence under label
 from __future__ import annotations
 
 import warnings
+from functools import partial
 from typing import Any
 
 import numpy as np
 
+from ..viz.curves import epoch_axis
 from ..viz.figure import new_figure, save_png
 from .base import Context, Report, figure_path
 from .training import predict_proba, train
@@ -36,6 +38,18 @@ def polynomial(seed: int) -> dict[str, Any]:
     return out
 
 
+def _regularised(data: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
+    """One regularised run, with the sparsity of its weights and its confidence."""
+    r = train(data, **cfg, keep_model=True)
+    net = r.pop("model")
+    proba = predict_proba({"model": net, "scaler": r.pop("scaler")}, data["x_val"])
+    weights = np.concatenate([p.data.ravel() for p in net.parameters() if p.decay])
+    r["sparsity"] = float(np.mean(np.abs(weights) < 1e-3))
+    r["confidence"] = proba.max(axis=1)
+    r["best_val_acc"] = max(r["val_acc"])
+    return r
+
+
 def run(ctx: Context) -> dict[str, Any]:
     poly = polynomial(ctx.seed)
     fig = new_figure(10, 3.2)
@@ -61,16 +75,18 @@ def run(ctx: Context) -> dict[str, Any]:
         ),
         "over-fit (1024x2 units, no reg.)": dict(hidden=(1024, 1024), epochs=epochs),
     }
-    fits = {
-        k: ctx.cached(f"regime-{i}-{sorted(v.items())}", lambda v=v: train(data, **base, **v))
-        for i, (k, v) in enumerate(regimes.items())
-    }
+    fits = ctx.cached_many(
+        {
+            k: (f"regime-{i}-{sorted(v.items())}", partial(train, data, **base, **v), {**base, **v})
+            for i, (k, v) in enumerate(regimes.items())
+        }
+    )
     fig = new_figure(4 * len(fits), 3.2)
     for ax, (k, r) in zip(fig.subplots(1, len(fits)), fits.items(), strict=True):
         ax.plot(r["epoch"], r["train_acc"], label="train")
         ax.plot(r["epoch"], r["val_acc"], label="validation")
         ax.set_title(k, fontsize=8)
-        ax.set_xlabel("epoch")
+        epoch_axis(ax)
         ax.set_ylim(0, 1.02)
         ax.legend(fontsize=7)
     p_fit = save_png(fig, figure_path(ctx, "fitting_regimes"))
@@ -84,25 +100,21 @@ def run(ctx: Context) -> dict[str, Any]:
         "early stopping (patience 3)": {"early_stopping": 3},
         "label smoothing 0.2": {"label_smoothing": 0.2},
     }
-    runs = {}
-    for i, (k, v) in enumerate(regs.items()):
-
-        def job(v=v) -> dict:
-            r = train(data, **base, **big, **v, keep_model=True)
-            net = r.pop("model")
-            proba = predict_proba({"model": net, "scaler": r.pop("scaler")}, data["x_val"])
-            weights = np.concatenate([p.data.ravel() for p in net.parameters() if p.decay])
-            r["sparsity"] = float(np.mean(np.abs(weights) < 1e-3))
-            r["confidence"] = proba.max(axis=1)
-            r["best_val_acc"] = max(r["val_acc"])
-            return r
-
-        runs[k] = ctx.cached(f"reg-{i}-{sorted(v.items())}", job)
+    runs = ctx.cached_many(
+        {
+            k: (
+                f"reg-{i}-{sorted(v.items())}",
+                partial(_regularised, data, {**base, **big, **v}),
+                {**base, **big, **v},
+            )
+            for i, (k, v) in enumerate(regs.items())
+        }
+    )
     fig = new_figure(10, 3.4)
     a1, a2 = fig.subplots(1, 2)
     for k, r in runs.items():
         a1.plot(r["epoch"], r["val_acc"], label=k)
-    a1.set_xlabel("epoch")
+    epoch_axis(a1)
     a1.set_ylabel("validation accuracy")
     a1.legend(fontsize=6)
     for k in ("none", "label smoothing 0.2"):

@@ -1,11 +1,14 @@
 """One training run for the experiments: an MLP (or a linear layer) on CIFAR-10 images or 2-D
 points, through vedere's own Trainer, returning its per-epoch history as plain lists.
 
-A run that diverges is not an error here: the experiments show it (``diverged`` is True and
-the history ends at the last finite epoch)."""
+A run that diverges is not an error here: the experiments show it. ``diverged`` is decided by
+the one shared rule, :func:`vedere.nn.divergence.curve_diverged`, on the training and the
+validation loss curves (a loss 10^4 × its best, or NaN/inf, which also stops the trainer: the
+history then ends at the last finite epoch)."""
 
 from __future__ import annotations
 
+import math
 import time
 from contextvars import ContextVar
 from typing import Any
@@ -16,6 +19,7 @@ from ..classify.base import Standardizer
 from ..classify.trainer import Diverged, TrainConfig, Trainer
 from ..data.transforms import Normalizer
 from ..nn import SoftmaxCrossEntropy, mlp
+from ..nn.divergence import curve_diverged
 
 # per-epoch progress bars on stderr: on for full experiments, off in --quick mode
 PROGRESS: ContextVar[bool] = ContextVar("progress", default=False)
@@ -66,7 +70,7 @@ def train(
         "val_loss": h.column("val_loss"),
         "val_acc": h.column("val_acc"),
         "seconds_per_epoch": h.column("seconds"),
-        "diverged": diverged,
+        "diverged": diverged or run_diverged(h.column("train_loss"), h.column("val_loss")),
         "seconds": time.perf_counter() - t0,
     }
     out["final_val_acc"] = out["val_acc"][-1] if out["val_acc"] else None
@@ -75,6 +79,15 @@ def train(
         out["model"] = net
         out["scaler"] = scaler
     return out
+
+
+def run_diverged(train_loss: list[float | None], val_loss: list[float | None]) -> bool:
+    """True when the training or the validation loss curve diverged by the shared rule,
+    :func:`~vedere.nn.divergence.curve_diverged` (a missing training loss, None or NaN, counts
+    as non-finite; a missing validation loss means no validation set and is skipped)."""
+    train = [math.nan if v is None else v for v in train_loss]
+    val = [v for v in val_loss if v is not None and not math.isnan(v)]
+    return curve_diverged(train) or curve_diverged(val)
 
 
 def predict_proba(result: dict[str, Any], x: np.ndarray) -> np.ndarray:

@@ -110,6 +110,10 @@ class Optimizer:
     def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
 
+    def buffer_names(self) -> tuple[str, ...]:
+        """The state buffers every parameter has once a step was taken (for checkpoints)."""
+        return ()
+
     # -- checkpoints ---------------------------------------------------------------------
     def state_arrays(self) -> dict[str, np.ndarray]:
         """Every state buffer as ``"{param index}.{buffer}"`` -> array (for checkpoints)."""
@@ -164,6 +168,9 @@ class SGD(Optimizer):
         else:
             axpy(-self.lr, v, p.data)  # θ ← θ - α v
 
+    def buffer_names(self) -> tuple[str, ...]:
+        return ("velocity",) if self.momentum else ()
+
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
@@ -203,6 +210,9 @@ class AdaGrad(Optimizer):
         axpy(1.0, work, acc)  # G ← G + g²
         _adaptive_step(p, g, acc, work, self.lr, self.eps)  # θ ← θ - α g / (√G + ε)
 
+    def buffer_names(self) -> tuple[str, ...]:
+        return ("sum_sq",)
+
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "eps": self.eps}
 
@@ -229,6 +239,9 @@ class RMSProp(Optimizer):
         np.multiply(g, g, out=work)
         axpby(1 - self.alpha, work, self.alpha, s)  # s ← ρ s + (1-ρ) g²
         _adaptive_step(p, g, s, work, self.lr, self.eps)  # θ ← θ - α g / (√s + ε)
+
+    def buffer_names(self) -> tuple[str, ...]:
+        return ("mean_sq",)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "alpha": self.alpha, "eps": self.eps}
@@ -269,6 +282,9 @@ class Adam(Optimizer):
         bc2 = 1 - b2**self.t
         # θ ← θ - α/(1-β₁ᵗ) · m / (√v/√(1-β₂ᵗ) + ε)
         _adaptive_step(p, m, v, work, self.lr / bc1, self.eps, 1 / math.sqrt(bc2))
+
+    def buffer_names(self) -> tuple[str, ...]:
+        return ("m", "v")
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "betas": list(self.betas), "eps": self.eps}

@@ -16,10 +16,19 @@ def plot_confusion(
     path: str | os.PathLike[str],
     title: str = "confusion matrix",
 ) -> Path:
-    """Row-normalised colours (recall per class) with the raw counts written in each cell."""
+    """Row-normalised colours (recall per class) with the raw counts written in each cell.
+
+    ``cm`` is (K, K): ``cm[i, j]`` counts images of true class i predicted as j; the colour of
+    a cell is ``cm[i, j] / sum_j cm[i, j]``. The figure is sized for its longest class name
+    and title, and :func:`save_png` grows it further if any text would be cut off."""
     cm = np.asarray(cm)
     k = len(classes)
-    fig = new_figure(1.0 + 0.55 * k, 0.8 + 0.5 * k)
+    longest = max((len(str(c)) for c in classes), default=1)
+    # cells of 0.5 in; class names at ~0.075 in per character; room for title and colour bar
+    side = 0.5 * max(k, 3)
+    width = max(side + 0.075 * longest + 2.0, 0.09 * len(title) + 1.0)
+    height = side + 0.055 * longest + 1.2
+    fig = new_figure(width, height)
     ax = fig.subplots()
     rows = cm.sum(axis=1, keepdims=True)
     frac = np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0)
@@ -40,5 +49,5 @@ def plot_confusion(
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
-    fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of the true class")
+    fig.colorbar(im, ax=ax, shrink=0.9, label="fraction of the true class")
     return save_png(fig, path)

@@ -26,12 +26,19 @@ def plot_templates(
     path: str | os.PathLike[str],
     title: str = "learned weight templates",
 ) -> Path:
-    """One picture per class (one row of W), as in the course's linear-classifier slide."""
+    """One picture per row of ``weight`` (K, H·W·C), titled with ``classes[k]``, as in the
+    course's linear-classifier slide. A binary model's single row (K = 1) is the template of
+    its positive class. Panels are 1.6 in wide for five or more templates and larger for
+    fewer; the figure is at least as wide as its title."""
     imgs = weight_images(weight, shape)
     k = len(imgs)
+    if len(classes) != k:
+        raise ValueError(f"{k} templates but {len(classes)} class names")
     cols = min(k, 5)
     rows = -(-k // cols)
-    fig = new_figure(1.6 * cols, 1.8 * rows + 0.4)
+    panel = max(1.6, 3.0 / cols)
+    width = max(panel * cols, 0.11 * len(title) + 0.4)
+    fig = new_figure(width, (panel + 0.2) * rows + 0.4)
     axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
     for ax in axes:
         ax.axis("off")

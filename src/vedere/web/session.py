@@ -33,9 +33,11 @@ import numpy as np
 
 from .. import nn
 from ..data import toy
+from ..nn.divergence import loss_diverged, weights_diverged
 from ..nn.functional import softmax
 from ..nn.optim import make_optimizer
 from ..nn.regularizers import Regularized, penalties
+from ..nn.step import train_step
 from .params import MAX_POINTS, ParamError, PlaygroundConfig, parse_config, short_repr
 
 EXTENT = 1.6  # the plane shown: [-EXTENT, EXTENT]²
@@ -132,6 +134,9 @@ class Session:
         self._batch_rng = np.random.default_rng([c.seed, 3])
         self._order: np.ndarray | None = None  # the current pass's order, and how far it got
         self._pos = 0
+        self._pass_loss, self._pass_n = 0.0, 0  # the current pass's summed loss, points
+        self._best_loss: float | None = None  # the smallest mean loss of a pass so far
+        self._eval_loss = nn.SoftmaxCrossEntropy()
         self.epoch = 0
         self.history: list[list[float]] = []
         self.diverged = False
@@ -275,19 +280,26 @@ class Session:
         """Go on with the current pass over the training points (shuffled, in mini-batches)
         to its end, or until the training thread is told to stop: a pass paused half-way
         goes on from there at the next start or step. ``after_batch`` runs after every
-        update."""
+        update. Each update is the trainer's (:func:`vedere.nn.step.train_step`); divergence
+        is the shared rule (:mod:`vedere.nn.divergence`): a NaN/inf loss at any update, or at
+        the end of a pass its mean loss 10^4 × the best pass's or weights beyond 1e8."""
         n = len(self.y_train)
         if self._order is None:  # a new pass (points added during a pass join the next)
             self._order, self._pos = self._batch_rng.permutation(n), 0
+            self._pass_loss, self._pass_n = 0.0, 0
         bs = min(self.config.batch_size, len(self._order))
         self.model.train()
         with np.errstate(all="ignore"):
             while self._pos < len(self._order):
                 idx = self._order[self._pos : self._pos + bs]
-                self.loss.forward(self.model.forward(self.x_train[idx]), self.y_train[idx])
-                self.model.backward(self.loss.backward())
-                self.optimizer.step()
-                self.optimizer.zero_grad()
+                s = train_step(
+                    self.model, self.loss, self.optimizer, self.x_train[idx], self.y_train[idx]
+                )
+                if not s.updated:
+                    self._diverge(f"the loss became {s.loss}")
+                    return
+                self._pass_loss += s.loss * len(idx)
+                self._pass_n += len(idx)
                 self._pos += len(idx)
                 if after_batch is not None:
                     after_batch()
@@ -296,20 +308,29 @@ class Session:
         if self._pos >= len(self._order):
             self._order = None
             self.epoch += 1
-        if not self._finite():
-            self.diverged = True
-            self.message = (
-                f"the loss diverged at epoch {self.epoch + (self._order is not None)} "
-                f"(learning rate {self.config.lr:g}): lower the learning rate, then reset"
-            )
+            mean = self._pass_loss / max(1, self._pass_n)
+            if loss_diverged(mean, self._best_loss):
+                self._diverge(f"the loss grew from {self._best_loss:.3g} to {mean:.3g}")
+                return
+            self._best_loss = mean if self._best_loss is None else min(self._best_loss, mean)
+        if weights_diverged(p.data for p in self.model.parameters()):
+            self._diverge("the weights blew up")
+
+    def _diverge(self, reason: str) -> None:
+        self.diverged = True
+        self.message = (
+            f"the loss diverged at epoch {self.epoch + (self._order is not None)} "
+            f"(learning rate {self.config.lr:g}): {reason}; lower the learning rate, then reset"
+        )
 
     def _measure(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        """(mean cross-entropy, accuracy) of the network on (x, y): the engine's loss."""
         if self.diverged:
             return float("nan"), float("nan")
         with np.errstate(all="ignore"):
-            p = softmax(self.model.forward(x).astype(np.float64))
-        loss = float(-np.log(np.maximum(p[np.arange(len(y)), y], 1e-300)).mean())
-        return loss, float((p.argmax(axis=1) == y).mean())
+            out = self.model.forward(x).astype(np.float64)
+        loss = self._eval_loss.forward(out, y)
+        return loss, float((out.argmax(axis=1) == y).mean())
 
     def _neurons(self) -> list[list[str]]:
         """Each hidden layer's units over the small lattice, scaled to [-1, 1] → bytes."""

@@ -66,6 +66,7 @@ for (const tab of document.querySelectorAll("nav button")) {
       t.setAttribute("aria-selected", String(t === tab));
       $(t.dataset.panel).hidden = t !== tab;
     }
+    if (tab.id !== "tab-faces" && state.camera && state.camera.stream) stopCamera();
   });
 }
 
@@ -405,6 +406,108 @@ $("face-file").addEventListener("change", (ev) => {
   const f = ev.target.files[0];
   if (f) findFaces(f);
 });
+
+// ---------------------------------------------------------------- faces tab: camera
+// The camera's frames go to /api/detect one at a time (the next is sent when the answer to
+// the last has come), so a page never has more than one detection waiting on the server,
+// whose upload caps and detection slots apply as to any upload. A "busy" answer (503) is
+// retried after a pause.
+const CAMERA_SIDE = 480;
+const camera = state.camera = { running: false, frames: 0, boxes: [], fps: 0, sent: null, stream: null, times: [] };
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function grab(video) {
+  const f = Math.min(1, CAMERA_SIDE / Math.max(video.videoWidth, video.videoHeight));
+  const c = document.createElement("canvas");
+  c.width = Math.max(1, Math.round(video.videoWidth * f));
+  c.height = Math.max(1, Math.round(video.videoHeight * f));
+  c.getContext("2d").drawImage(video, 0, 0, c.width, c.height);
+  return new Promise((resolve) => c.toBlob((b) => resolve([b, c.width, c.height]), "image/jpeg", 0.85));
+}
+
+function drawCameraBoxes(boxes, width) {
+  const video = $("camera-video"), overlay = $("camera-overlay");
+  overlay.width = video.videoWidth;
+  overlay.height = video.videoHeight;
+  const ctx = overlay.getContext("2d"), f = video.videoWidth / width;
+  ctx.clearRect(0, 0, overlay.width, overlay.height);
+  ctx.lineWidth = Math.max(2, Math.round(overlay.width / 200));
+  ctx.strokeStyle = "#39ff14";
+  for (const b of boxes) ctx.strokeRect(b.x * f, b.y * f, b.w * f, b.h * f);
+}
+
+async function cameraLoop() {
+  const video = $("camera-video");
+  while (camera.running) {
+    if (!video.videoWidth || video.readyState < 2) { await sleep(50); continue; }
+    const [blob, w, h] = await grab(video);
+    if (!camera.running) break;
+    try {
+      const res = await upload("/api/detect", blob, "camera.jpg");
+      if (!camera.running) break;
+      const now = performance.now();
+      camera.times = camera.times.filter((t) => now - t < 2000).concat([now]);
+      const span = (now - camera.times[0]) / 1000;
+      camera.fps = camera.times.length > 1 ? (camera.times.length - 1) / span : 0;
+      camera.frames += 1;
+      camera.boxes = res.boxes;
+      camera.sent = [w, h];
+      if (res.boxes.length) camera.framesWithBoxes = (camera.framesWithBoxes || 0) + 1;
+      drawCameraBoxes(res.boxes, w);
+      const n = res.boxes.length;
+      $("camera-status").textContent = `${n} face${n === 1 ? "" : "s"} · ${camera.fps.toFixed(1)} frames/s ` +
+        `(${w}×${h}, ${(1000 * res.seconds).toFixed(0)} ms to scan)`;
+      showMessage("faces-message", "");
+    } catch (e) {
+      if (e.status === 503) { showMessage("faces-message", e.message, "info"); await sleep(1000); continue; }
+      showMessage("faces-message", e.message);
+      stopCamera();
+    }
+  }
+}
+
+async function startCamera() {
+  showMessage("faces-message", "");
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    showMessage("faces-message", "This browser gives no camera here (the page must be served from " +
+      "localhost or over https).");
+    return;
+  }
+  try {
+    camera.stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
+  } catch (e) {
+    showMessage("faces-message", `No camera: ${e.message || e.name}`);
+    return;
+  }
+  const video = $("camera-video");
+  video.srcObject = camera.stream;
+  await video.play().catch(() => {});
+  camera.running = true;
+  camera.times = [];
+  $("camera-toggle").textContent = "Stop camera";
+  cameraLoop();
+}
+
+function stopCamera() {
+  camera.running = false;
+  if (camera.stream) for (const t of camera.stream.getTracks()) t.stop();
+  camera.stream = null;
+  $("camera-video").srcObject = null;
+  $("camera-toggle").textContent = "Start camera";
+  const overlay = $("camera-overlay");
+  overlay.getContext("2d").clearRect(0, 0, overlay.width, overlay.height);
+}
+
+$("camera-toggle").addEventListener("click", () => (camera.stream ? stopCamera() : startCamera()));
+for (const radio of document.querySelectorAll('input[name="face-mode"]')) {
+  radio.addEventListener("change", () => {
+    const cam = radio.value === "camera" && radio.checked;
+    $("face-camera").hidden = !cam;
+    $("face-upload").hidden = cam;
+    if (!cam) stopCamera();
+  });
+}
 
 startTraining()
   .then(setupImages)

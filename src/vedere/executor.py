@@ -1,0 +1,164 @@
+"""Where work that fans out runs: in this process, on a local Dask cluster, or on an existing one.
+
+Sweep trials, batch predict/detect and the experiments' runs all go through one small
+interface: ``submit(fn, *args)`` returns a future, ``as_completed(futures)`` yields them as
+they finish, ``close()`` (or leaving the ``with`` block) shuts down what was started.
+
+- :class:`InProcessExecutor` runs each call at once, in this process (``--workers 1``).
+- :class:`DaskExecutor` sends calls to Dask distributed workers: a ``LocalCluster`` of K
+  worker *processes* (``--workers K``), each with one task thread and cores // K BLAS threads,
+  so that K × threads ≤ cores (no oversubscription); or an existing cluster by address
+  (``--scheduler tcp://HOST:8786``), whose workers must see the same data and output paths.
+
+A worker process that dies while running a call (killed, out of memory) makes the scheduler
+run that call again on another worker, once (``allowed-failures = 1``); if it dies again, the
+future's ``result()`` raises ``distributed.KilledWorker``. The caller decides what a failed
+call means (a sweep marks the trial failed and goes on).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+#: environment variables that set the thread count of the BLAS/OpenMP/Numba pools
+THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+)
+
+
+def available_cores() -> int:
+    """Cores this process may run on (the affinity mask, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def threads_per_worker(workers: int, cores: int | None = None) -> int:
+    """BLAS threads for each of ``workers`` processes so that workers × threads ≤ cores."""
+    cores = available_cores() if cores is None else cores
+    return max(1, cores // max(1, workers))
+
+
+class InProcessExecutor:
+    """Runs every call at once in this process; futures come back already finished."""
+
+    workers = 1
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        try:
+            fut.set_result(fn(*args, **kwargs))
+        except KeyboardInterrupt:
+            raise
+        except BaseException as e:  # the caller reads it from the future, as with Dask
+            fut.set_exception(e)
+        return fut
+
+    def as_completed(self, futures: Iterable[Any]) -> Iterator[Any]:
+        yield from list(futures)
+
+    def first_completed(self, futures: Iterable[Any]) -> list[Any]:
+        """The futures of ``futures`` that are done (all of them: calls ran in submit)."""
+        return list(futures)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> InProcessExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def describe(self) -> str:
+        return "in this process"
+
+
+class DaskExecutor:
+    """Calls run on Dask distributed workers (a new LocalCluster, or ``scheduler``'s)."""
+
+    def __init__(
+        self, workers: int = 2, scheduler: str | None = None, connect_timeout: float = 10
+    ) -> None:
+        import dask
+        from distributed import Client, LocalCluster
+
+        if scheduler is None and (isinstance(workers, bool) or not 1 <= workers <= 256):
+            raise ValueError(f"--workers must be between 1 and 256, got {workers}")
+        # a call whose worker died is retried once elsewhere, then reported as failed
+        dask.config.set({"distributed.scheduler.allowed-failures": 1})
+        self._cluster = None
+        if scheduler is None:
+            threads = threads_per_worker(workers)
+            env = {v: str(threads) for v in THREAD_VARS}
+            self._cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=40,
+                env=env,
+            )
+            self.client = Client(self._cluster)
+            self.workers = workers
+            self._where = f"a local Dask cluster of {workers} processes × {threads} BLAS threads"
+        else:
+            try:
+                self.client = Client(scheduler, timeout=connect_timeout)
+            except OSError as e:
+                raise ValueError(f"--scheduler {scheduler}: cannot connect ({e})") from None
+            self.workers = max(1, len(self.client.scheduler_info().get("workers", {})))
+            self._where = f"the Dask cluster at {scheduler} ({self.workers} workers)"
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        return self.client.submit(fn, *args, pure=False, **kwargs)
+
+    def as_completed(self, futures: Iterable[Any]) -> Iterator[Any]:
+        from distributed import as_completed
+
+        yield from as_completed(list(futures))
+
+    def first_completed(self, futures: Iterable[Any]) -> list[Any]:
+        """Block until at least one of ``futures`` is done; return those that are."""
+        from distributed import wait
+
+        done, _ = wait(list(futures), return_when="FIRST_COMPLETED")
+        return list(done)
+
+    def close(self) -> None:
+        self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+    def __enter__(self) -> DaskExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def describe(self) -> str:
+        return self._where
+
+
+Executor = InProcessExecutor | DaskExecutor
+
+
+def make_executor(workers: int | None = None, scheduler: str | None = None) -> Executor:
+    """The executor for ``--workers K`` / ``--scheduler ADDR``: in-process for one worker
+    (or None), a local Dask cluster for K > 1, the given cluster for an address."""
+    if scheduler:
+        if not scheduler.startswith(("tcp://", "tls://", "inproc://", "ws://", "wss://")):
+            raise ValueError(
+                f"--scheduler must be an address like tcp://HOST:8786, got {scheduler!r}"
+            )
+        return DaskExecutor(scheduler=scheduler)
+    if workers is None or workers == 1:
+        return InProcessExecutor()
+    return DaskExecutor(workers=workers)

@@ -1,0 +1,306 @@
+"""Run a sweep: Optuna asks for settings, the executor trains them, Optuna is told the results.
+
+The sweep's folder ``DIR`` holds
+
+- ``spec.json``      the specification it was started with (a resumed sweep must match it);
+- ``study.journal``  Optuna's journal storage: every trial's settings, state and values;
+- ``trials/NNNN/``   one ordinary run directory per trial (model, history, figures);
+- ``trials.csv``     one row per trial: trial, state, the metric, seconds, each parameter;
+- ``best``           a link to the best trial's run directory (``vedere evaluate DIR/best``);
+- ``report.md`` and its figures (written by :mod:`vedere.sweep.report`).
+
+Up to ``executor.workers`` trials run at once. A trial whose worker died twice, whose run
+diverged or whose settings were refused is a *failed* trial; the sweep goes on. A sweep
+killed at any moment and restarted with ``resume=True`` keeps every finished trial and runs
+again only those that were running when it was killed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import itertools
+import json
+import os
+import shutil
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..fileio import atomic_write_text
+from .spec import METRICS, Spec
+from .storage import open_storage
+from .trial import STUDY, make_pruner, run_trial
+
+INTERRUPTED = "interrupted"
+
+
+class SweepError(ValueError):
+    """A sweep that cannot start or resume (the message names the folder)."""
+
+
+@dataclass
+class SweepResult:
+    out: Path
+    rows: list[dict[str, Any]]
+    best: dict[str, Any] | None
+
+
+def _optuna() -> Any:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    return optuna
+
+
+def _sampler(spec: Spec) -> Any:
+    optuna = _optuna()
+    if spec.sampler in ("grid", "random"):
+        # a grid is enqueued point by point (see _enqueue_grid); Optuna's GridSampler stops
+        # the study from inside its own optimize loop, which an ask-and-tell loop has not
+        return optuna.samplers.RandomSampler(seed=spec.seed)
+    if spec.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=spec.seed)
+    return optuna.samplers.TPESampler(seed=spec.seed)
+
+
+def _suggest(trial: Any, spec: Spec) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for name, p in spec.search.items():
+        if spec.sampler == "grid":
+            grid = p.grid()
+            params[name] = (
+                trial.suggest_categorical(name, grid)
+                if p.type == "choice"
+                else trial.suggest_int(name, min(grid), max(grid), step=p.step or 1)
+            )
+        elif p.type == "choice":
+            params[name] = trial.suggest_categorical(name, p.values)
+        elif p.type == "integer":
+            params[name] = trial.suggest_int(name, int(p.low), int(p.high), step=p.step or 1)  # type: ignore[arg-type]
+        else:
+            params[name] = trial.suggest_float(
+                name, float(p.low), float(p.high), log=p.type == "log-uniform"
+            )  # type: ignore[arg-type]
+    return params
+
+
+def grid_points(spec: Spec) -> list[dict[str, Any]]:
+    """Every combination of the grid's values, in the order of the spec (last varies fastest)."""
+    names = list(spec.search)
+    return [
+        dict(zip(names, combo, strict=True))
+        for combo in itertools.product(*(spec.search[n].grid() for n in names))
+    ]
+
+
+def trial_dir(out: Path, number: int) -> Path:
+    return out / "trials" / f"{number:04d}"
+
+
+def _start(spec: Spec, out: Path, resume: bool) -> Any:
+    """Create (or reopen, with ``resume``) the study in ``out``."""
+    optuna = _optuna()
+    journal = out / "study.journal"
+    saved = out / "spec.json"
+    spec_json = json.dumps(spec.to_dict(), indent=1, sort_keys=True)
+    if resume:
+        if not journal.is_file() or not saved.is_file():
+            raise SweepError(f"{out}: no sweep to resume here (no study.journal/spec.json)")
+        if saved.read_text() != spec_json:
+            raise SweepError(
+                f"{out}: the sweep there was started with another specification; "
+                "resume it with the same spec file, or use another --out"
+            )
+    elif journal.exists() or (out / "trials").exists():
+        raise SweepError(f"{out}: already holds a sweep; add --resume to continue it")
+    out.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        atomic_write_text(saved, spec_json)
+    return optuna.create_study(
+        study_name=STUDY,
+        storage=open_storage(journal),
+        sampler=_sampler(spec),
+        pruner=make_pruner(spec.pruner),
+        direction="maximize",
+        load_if_exists=resume,
+    )
+
+
+def _requeue_interrupted(study: Any, out: Path) -> int:
+    """Trials left running by a killed sweep: mark them failed (interrupted), remove their
+    partial run directories and queue their settings again. Returns how many."""
+    optuna = _optuna()
+    n = 0
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        study._storage.set_trial_user_attr(t._trial_id, "message", INTERRUPTED)
+        study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+        shutil.rmtree(trial_dir(out, t.number), ignore_errors=True)
+        study.enqueue_trial(t.params, skip_if_exists=False)
+        n += 1
+    return n
+
+
+def _finished(study: Any) -> int:
+    optuna = _optuna()
+    states = (
+        optuna.trial.TrialState.COMPLETE,
+        optuna.trial.TrialState.PRUNED,
+        optuna.trial.TrialState.FAIL,
+    )
+    return sum(
+        1
+        for t in study.get_trials(deepcopy=False, states=states)
+        if t.user_attrs.get("message") != INTERRUPTED
+    )
+
+
+def rows(study: Any, spec: Spec, out: Path) -> list[dict[str, Any]]:
+    """One row per trial (interrupted attempts left out): the columns of trials.csv."""
+    out_rows = []
+    for t in study.get_trials(deepcopy=False):
+        if t.user_attrs.get("message") == INTERRUPTED or t.state.name in ("RUNNING", "WAITING"):
+            continue
+        state = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}[t.state.name]
+        row: dict[str, Any] = {
+            "trial": t.number,
+            "state": state,
+            spec.metric: t.value if state == "complete" else None,
+            "seconds": t.user_attrs.get("seconds"),
+        }
+        for name in spec.search:
+            row[name] = t.params.get(name)
+        row["message"] = t.user_attrs.get("message", "")
+        row["run_dir"] = str(trial_dir(out, t.number).relative_to(out))
+        out_rows.append(row)
+    return out_rows
+
+
+def write_table(out: Path, table: list[dict[str, Any]], spec: Spec) -> None:
+    cols = ["trial", "state", spec.metric, "seconds", *spec.search, "message", "run_dir"]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+    w.writeheader()
+    for r in table:
+        w.writerow({k: "" if r.get(k) is None else r.get(k) for k in cols})
+    atomic_write_text(out / "trials.csv", buf.getvalue())
+
+
+def best_row(table: list[dict[str, Any]], metric: str) -> dict[str, Any] | None:
+    done = [r for r in table if r["state"] == "complete"]
+    return max(done, key=lambda r: (r[metric], -r["trial"])) if done else None
+
+
+def link_best(out: Path, best: dict[str, Any] | None) -> None:
+    """Point ``out/best`` at the best trial's run directory (atomically replaced)."""
+    link = out / "best"
+    if best is None:
+        return
+    tmp = out / ".best.tmp"
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    os.symlink(best["run_dir"], tmp)
+    os.replace(tmp, link)
+
+
+def run_sweep(
+    spec: Spec,
+    out: str | os.PathLike[str],
+    executor: Any,
+    trials: int | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> SweepResult:
+    """Run ``trials`` (default: the spec's) trials of ``spec`` into ``out`` on ``executor``."""
+    from tqdm import tqdm
+
+    optuna = _optuna()
+    out = Path(out).resolve()
+    study = _start(spec, out, resume)
+    if resume:
+        _requeue_interrupted(study, out)
+    target = trials if trials is not None else spec.trials
+    if spec.sampler == "grid":
+        points = grid_points(spec)
+        target = min(target, len(points))
+        if not resume:
+            for point in points[:target]:
+                study.enqueue_trial(point)
+    remaining = max(0, target - _finished(study))
+    metric_key = METRICS[spec.metric]
+    in_flight: dict[Any, tuple[Any, dict[str, Any]]] = {}
+    bar = tqdm(
+        total=target,
+        initial=target - remaining,
+        desc=f"sweep ({executor.describe()})",
+        unit="trial",
+        disable=not progress or not sys.stderr.isatty(),
+        file=sys.stderr,
+    )
+    try:
+        while remaining or in_flight:
+            while remaining and len(in_flight) < executor.workers:
+                trial = study.ask()
+                params = _suggest(trial, spec)
+                run_dir = trial_dir(out, trial.number)
+                shutil.rmtree(run_dir, ignore_errors=True)
+                job = {
+                    "argv": spec.argv(params, run_dir),
+                    "run_dir": str(run_dir),
+                    "metric": metric_key,
+                    "prune": spec.pruner,
+                    "storage": str(out / "study.journal"),
+                    "trial_id": trial._trial_id,
+                }
+                in_flight[executor.submit(run_trial, job)] = (trial, params)
+                remaining -= 1
+            for fut in executor.first_completed(list(in_flight)):
+                trial, params = in_flight.pop(fut)
+                try:
+                    res = fut.result()
+                except Exception as e:  # the worker died twice (KilledWorker) or worse
+                    res = {
+                        "state": "failed",
+                        "value": None,
+                        "seconds": None,
+                        "message": f"{type(e).__name__}: {e}",
+                    }
+                trial.set_user_attr("seconds", res["seconds"])
+                trial.set_user_attr("message", res["message"])
+                state = {
+                    "complete": optuna.trial.TrialState.COMPLETE,
+                    "pruned": optuna.trial.TrialState.PRUNED,
+                    "failed": optuna.trial.TrialState.FAIL,
+                }[res["state"]]
+                study.tell(trial, res["value"] if res["state"] == "complete" else None, state=state)
+                table = rows(study, spec, out)
+                write_table(out, table, spec)
+                link_best(out, best_row(table, spec.metric))
+                bar.update()
+                if not progress or sys.stderr.isatty():
+                    continue
+                v = "" if res["value"] is None else f" {spec.metric} {res['value']:.4f}"
+                print(
+                    f"trial {trial.number:4d} {res['state']}{v} "
+                    f"{json.dumps(params)} {res['message']}".rstrip(),
+                    file=sys.stderr,
+                    flush=True,
+                )
+    finally:
+        bar.close()
+    table = rows(study, spec, out)
+    write_table(out, table, spec)
+    best = best_row(table, spec.metric)
+    link_best(out, best)
+    from .report import write_report
+
+    t0 = time.perf_counter()
+    write_report(study, spec, out, table, best)
+    if progress:
+        print(f"report written in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+    return SweepResult(out, table, best)

@@ -130,3 +130,63 @@ def test_serial_and_parallel_builds_do_not_share_numbas_disk_cache(tmp_path):
         )
     }
     assert len(names) == 4
+
+
+# --- the opt-in paper-style scan: features scaled instead of the image -----------------------
+
+
+def test_scaled_features_at_scale_one_scan_exactly_like_the_pyramid(stock):
+    """At factor 1 nothing is scaled: the windows are OpenCV's first level's, bit for bit
+    (stock cascade, against OpenCV; vedere's own cascade, against the pyramid scan)."""
+    from vedere.detect.library import resolve_cascade
+
+    cascade, cv = stock
+    gray = PHOTOS["tiled_heads"]()
+    raw, _ = detect_raw(gray, cascade, 1.1, max_size=(24, 24), scan="features")
+    assert len(raw) > 0
+    assert as_set(raw) == as_set(cv.detectMultiScale(gray, 1.1, 0, maxSize=(24, 24)))
+    own = resolve_cascade("frontalface")
+    raw, _ = detect_raw(gray, own, 1.1, max_size=(24, 24), scan="features")
+    assert len(raw) > 0
+    assert as_set(raw) == as_set(detect_raw(gray, own, 1.1, max_size=(24, 24))[0])
+
+
+@pytest.mark.parametrize("name", sorted(PHOTOS))
+def test_scaled_features_find_the_faces_opencv_finds(stock, name):
+    from vedere.detect.detector import detect
+    from vedere.detect.grouping import iou
+
+    cascade, cv = stock
+    gray = PHOTOS[name]()
+    expect = np.asarray(cv.detectMultiScale(gray, 1.1, 3)).reshape(-1, 4)
+    found = detect(gray, cascade, 1.1, 3, scan="features")
+    assert len(expect) >= 1 and len(found) >= 1
+    assert iou(expect, found.boxes).max(axis=1).min() >= 0.8
+
+
+def test_scaled_features_stay_in_their_windows_and_still_sum_to_zero(stock):
+    cascade, _ = stock
+    compiled = scan.CompiledCascade(cascade)
+    factors = [1.37, 2.9, 7.3]
+    wins, norm, rects, stumps = scan.scaled_features(compiled, factors)
+    np.testing.assert_array_equal(wins, np.rint(np.outer(factors, [24, 24])).astype(int))
+    used = np.arange(3)[None, :] < compiled.n_rects[:, None]
+    x, y, w, h = (rects[..., i] for i in range(4))
+    inside = (x >= 0) & (y >= 0) & (w >= 1) & (h >= 1)
+    inside &= (x + w <= wins[:, 1, None, None]) & (y + h <= wins[:, 0, None, None])
+    assert inside[:, used].all()
+    # OpenCV's features sum to 0 on a flat patch; scaled and rounded, they still do
+    a = (compiled.rects[..., 2] * compiled.rects[..., 3]) * used
+    assert np.abs((compiled.stumps[:, 3:6] * a).sum(axis=1)).max() == 0
+    a2 = (w * h) * used
+    flat = (stumps[..., 3:6].astype(np.float64) * a2).sum(axis=-1)
+    assert np.abs(flat).max() <= 1e-5 * np.abs(stumps[..., 3:6] * a2).sum(axis=-1).max()
+    assert norm.tolist() == [[1, 1, int(s) - 2, int(s) - 2] for s in wins[:, 0]]
+
+
+def test_unknown_scan_is_refused(stock):
+    from vedere.detect.detector import detect
+
+    cascade, _ = stock
+    with pytest.raises(ValueError, match="scan must be one of pyramid, features"):
+        detect(np.zeros((30, 30), np.uint8), cascade, scan="paper")

@@ -35,9 +35,10 @@ from vedere.detect.downscale import scale_boxes_back, shrink_for_scan
 from vedere.detect.grouping import NMS_OVERLAP, group_rectangles, non_max_suppression
 from vedere.detect.limits import MAX_LEVELS, MIN_SCALE_FACTOR
 from vedere.detect.resize import resize_linear
-from vedere.detect.scan import CompiledCascade, scan_pyramid
+from vedere.detect.scan import CompiledCascade, scan_pyramid, scan_scaled_features
 
 GROUPINGS = ("opencv", "nms", "none")
+SCANS = ("pyramid", "features")
 
 
 @dataclass
@@ -141,14 +142,31 @@ def detect_raw(
     scale_factor: float = 1.1,
     min_size: tuple[int, int] | None = None,
     max_size: tuple[int, int] | None = None,
+    scan: str = "pyramid",
 ) -> tuple[np.ndarray, np.ndarray]:
     """All accepted windows over the pyramid, before grouping: boxes (N, 4) and last stage
-    sums (N,)."""
+    sums (N,). ``scan``: "pyramid" (OpenCV's way, its boxes) or "features" (the features
+    scaled instead of the image, :func:`vedere.detect.scan.scaled_features`: not OpenCV's
+    boxes, and no resizing)."""
+    if scan not in SCANS:
+        raise ValueError(f"scan must be one of {', '.join(SCANS)}, got {scan!r}")
     gray = _check_gray(gray)
     compiled = cascade if isinstance(cascade, CompiledCascade) else CompiledCascade(cascade)
     window = compiled.cascade.window
     boxes, scores = [], []
     h, w = gray.shape
+    if scan == "features":
+        fs = scales((h, w), window, scale_factor, min_size, max_size)
+        # windows as dense as the pyramid's: 2 level pixels apart below factor 2, 1 above
+        steps = [max(1, round_half_even(f * (1 if f >= 2 else 2))) for f in fs]
+        wins, hits = scan_scaled_features(gray, compiled, fs, steps)
+        for (win_h, win_w), lv in zip(wins.tolist(), hits, strict=True):
+            n = len(lv.xy)
+            boxes.append(np.column_stack([lv.xy, np.full(n, win_w), np.full(n, win_h)]))
+            scores.append(lv.score)
+        if not boxes:
+            return np.zeros((0, 4), np.int64), np.zeros(0)
+        return np.concatenate(boxes).astype(np.int64), np.concatenate(scores)
     factors = [np.float32(f) for f in scales((h, w), window, scale_factor, min_size, max_size)]
     sizes = [(round_half_even(h / f32), round_half_even(w / f32)) for f32 in factors]
     steps = [1 if f32 >= 2 else 2 for f32 in factors]
@@ -178,20 +196,25 @@ def detect(
     max_size: tuple[int, int] | None = None,
     grouping: str = "opencv",
     mirror: bool = False,
+    scan: str = "pyramid",
 ) -> Detections:
     """Find objects in a (H, W) uint8 grey image. ``min_size``/``max_size`` are (h, w) of the
     box; ``grouping``: "opencv" (minNeighbors clustering, as ``detectMultiScale``), "nms" or
     "none"; ``mirror`` also scans the left-right mirrored image (a profile cascade then finds
-    faces turned either way). Images smaller than the window give no boxes."""
+    faces turned either way); ``scan``: "pyramid" (OpenCV's boxes) or "features" (opt-in:
+    the features scaled, see :func:`detect_raw`). Images smaller than the window give no
+    boxes."""
+    if scan not in SCANS:
+        raise ValueError(f"scan must be one of {', '.join(SCANS)}, got {scan!r}")
     if grouping not in GROUPINGS:
         raise ValueError(f"grouping must be one of {', '.join(GROUPINGS)}, got {grouping!r}")
     if min_neighbors < 0:
         raise ValueError(f"min_neighbors must be >= 0, got {min_neighbors}")
     gray = _check_gray(gray)
     compiled = CompiledCascade(cascade)
-    boxes, scores = detect_raw(gray, compiled, scale_factor, min_size, max_size)
+    boxes, scores = detect_raw(gray, compiled, scale_factor, min_size, max_size, scan)
     if mirror:
-        mb, ms = detect_raw(gray[:, ::-1].copy(), compiled, scale_factor, min_size, max_size)
+        mb, ms = detect_raw(gray[:, ::-1].copy(), compiled, scale_factor, min_size, max_size, scan)
         mb = mb.copy()
         mb[:, 0] = gray.shape[1] - mb[:, 0] - mb[:, 2]
         boxes, scores = np.concatenate([boxes, mb]), np.concatenate([scores, ms])

@@ -166,6 +166,7 @@ def _scan_levels_impl(
     task_y: np.ndarray,
     task_out: np.ndarray,
     n_parts: int,
+    lv_set: np.ndarray,
     norm: np.ndarray,
     rects: np.ndarray,
     n_rects: np.ndarray,
@@ -188,19 +189,17 @@ def _scan_levels_impl(
     skip the next position (``skip_rejected``, as OpenCV does).
 
     ``ii``, ``sq``: the levels' integral images as :func:`_build_levels` writes them (row
-    length lv_w + 1); ``norm`` (4,): the normalisation rectangle (x, y, w, h); ``rects``
-    (K, 3, 4) int64 (x, y, w, h) of each stump's feature with its ``n_rects`` used ones first;
-    ``stumps`` (K, 8) float32: threshold, left leaf, right leaf and the rectangles' weights
-    (one 32-byte row a stump, so a stump costs two cache lines); stage s owns stumps
-    [stage_ends[s-1],
+    length lv_w + 1). Level l uses feature set lv_set[l] (the pyramid: one set for every
+    level; scaled features: one set per scale, every level the same image): ``norm`` (S, 4)
+    the normalisation rectangle (x, y, w, h); ``rects`` (S, K, 3, 4) int64 (x, y, w, h) of
+    each stump's feature with its ``n_rects`` (K,) used ones first; ``stumps`` (S, K, 8)
+    float32: threshold, left leaf, right leaf and the rectangles' weights (one 32-byte row a
+    stump, so a stump costs two cache lines). Stage s owns stumps [stage_ends[s-1],
     stage_ends[s]). Window j of task t is ``hit[task_out[t] + j]`` (1: accepted) and its last
     stage sum ``score[task_out[t] + j]`` (written for accepted windows only)."""
     n_s = stage_ends.shape[0]
-    n_w = rects.shape[0]
+    n_w = rects.shape[1]
     n_tasks = task_level.shape[0]
-    nx, ny, nw, nh = norm[0], norm[1], norm[2], norm[3]
-    area = np.float64(nw * nh)
-    area32 = np.float32(area)
     limit = np.float32(VARIANCE_FLOOR)
     for part in numba.prange(n_parts):
         # per part, for the level at hand: per stump one 64-byte row, its number of rectangles
@@ -210,17 +209,21 @@ def _scan_levels_impl(
         for t in range(part, n_tasks, n_parts):
             lvl = task_level[t]
             stride = lv_w[lvl] + 1
+            fs = lv_set[lvl]
             if lvl != table_level:
                 for k in range(n_w):
                     table[k, 0] = n_rects[k]
                     for r in range(n_rects[k]):
-                        p = rects[k, r, 1] * stride + rects[k, r, 0]
-                        q = p + rects[k, r, 3] * stride
+                        p = rects[fs, k, r, 1] * stride + rects[fs, k, r, 0]
+                        q = p + rects[fs, k, r, 3] * stride
                         table[k, 1 + 4 * r] = p
-                        table[k, 2 + 4 * r] = p + rects[k, r, 2]
+                        table[k, 2 + 4 * r] = p + rects[fs, k, r, 2]
                         table[k, 3 + 4 * r] = q
-                        table[k, 4 + 4 * r] = q + rects[k, r, 2]
+                        table[k, 4 + 4 * r] = q + rects[fs, k, r, 2]
                 table_level = lvl
+            nx, ny, nw, nh = norm[fs, 0], norm[fs, 1], norm[fs, 2], norm[fs, 3]
+            area = np.float64(nw * nh)
+            area32 = np.float32(area)
             n_a = ny * stride + nx
             n_c = n_a + nh * stride
             step = lv_step[lvl]
@@ -262,7 +265,7 @@ def _scan_levels_impl(
                     total = 0.0
                     for k in range(start, end):
                         row = table[k]
-                        f = stumps[k]
+                        f = stumps[fs, k]
                         v = np.float32(0.0)
                         for r in range(row[0]):
                             j = 4 * r

@@ -176,25 +176,59 @@ def _scan_batch(
     # windows per level: rows 0, step, … < n_y, columns 0, step, … < n_x
     lv_nx = np.maximum(lv_w - ww + 1, 0)
     lv_ny = np.maximum(lv_h - wh + 1, 0)
+    parallel, n_threads = _threads(lv_nx, lv_ny, lv_step)
+    levels = build_levels(gray, [sizes[i] for i in batch], n_threads)
+    c = compiled
+    return _scan(
+        levels.ii, levels.sq, levels.off, lv_w, lv_nx, lv_ny, lv_step,
+        np.zeros(len(batch), np.int64), c.norm[None], c.rects[None], c, c.stumps[None],
+        skip_rejected, parallel, n_threads,
+    )  # fmt: skip
+
+
+def _threads(lv_nx: np.ndarray, lv_ny: np.ndarray, lv_step: np.ndarray) -> tuple[bool, int]:
+    """Whether a job of these levels runs on the worker threads, and on how many."""
+    n_windows = int(((-(-lv_ny // lv_step)) * (-(-lv_nx // lv_step))).sum())
+    parallel = n_windows >= SERIAL_WINDOWS and numba.get_num_threads() > 1
+    return parallel, numba.get_num_threads() if parallel else 1
+
+
+def _scan(
+    ii: np.ndarray,
+    sq: np.ndarray,
+    lv_off: np.ndarray,
+    lv_w: np.ndarray,
+    lv_nx: np.ndarray,
+    lv_ny: np.ndarray,
+    lv_step: np.ndarray,
+    lv_set: np.ndarray,
+    norm: np.ndarray,
+    rects: np.ndarray,
+    compiled: CompiledCascade,
+    stumps: np.ndarray,
+    skip_rejected: bool,
+    parallel: bool,
+    n_parts: int,
+) -> list[LevelHits]:
+    """The scan kernel over levels laid out as documented in
+    :func:`vedere.detect.kernels._scan_levels_impl`; hits per level."""
+    n_levels = len(lv_w)
     rows = -(-lv_ny // lv_step)
     cols = -(-lv_nx // lv_step)
-    n_windows = int((rows * cols).sum())
-    parallel = n_windows >= SERIAL_WINDOWS and numba.get_num_threads() > 1
-    n_parts = numba.get_num_threads() if parallel else 1
-    levels = build_levels(gray, [sizes[i] for i in batch], n_parts)
-    ii, sq, lv_off = levels.ii, levels.sq, levels.off
-    task_level = np.repeat(np.arange(len(batch), dtype=np.int64), rows)
+    task_level = np.repeat(np.arange(n_levels, dtype=np.int64), rows)
     task_y = np.concatenate(
         [np.arange(0, int(n), int(s), dtype=np.int64) for n, s in zip(lv_ny, lv_step, strict=True)]
+        + [np.zeros(0, np.int64)]
     )
     task_cols = cols[task_level]
     task_out = (np.cumsum(task_cols) - task_cols).astype(np.int64)
+    n_windows = int((rows * cols).sum())
     hit = np.zeros(n_windows, dtype=np.uint8)
     score = np.empty(n_windows, dtype=np.float64)
     c = compiled
     kernels.scan_levels(
         parallel, ii, sq, lv_off, lv_w, lv_nx, lv_step, task_level, task_y, task_out, n_parts,
-        c.norm, c.rects, c.n_rects, c.stumps, c.stage_ends, c.stage_thr,
+        lv_set, norm, rects, c.n_rects, stumps, c.stage_ends, c.stage_thr,
         bool(skip_rejected), hit, score,
     )  # fmt: skip
     idx = np.flatnonzero(hit)
@@ -202,7 +236,7 @@ def _scan_batch(
     level = task_level[task]
     x = (idx - task_out[task]) * lv_step[level]
     y = task_y[task]
-    bounds = np.searchsorted(level, np.arange(len(batch) + 1))
+    bounds = np.searchsorted(level, np.arange(n_levels + 1))
     return [
         LevelHits(
             np.column_stack([x[a:b], y[a:b]]).astype(np.int64),
@@ -210,3 +244,73 @@ def _scan_batch(
         )
         for a, b in itertools.pairwise(bounds)
     ]
+
+
+def scaled_features(
+    compiled: CompiledCascade, factors: Sequence[float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The cascade's features scaled by each factor f (Viola and Jones' way): per scale the
+    window (h, w) = rint(window · f); each rectangle's x, y, w, h rounded to the nearest
+    pixel (w, h at least 1 and kept inside the window); the normalisation rectangle the
+    scaled window's inner one; the first rectangle's weight corrected so that Σ w·area
+    scales as the normalisation area does (rounding changes the areas' ratios: a feature
+    that sums to 0 on a flat patch still does, as OpenCV 1.x made it). Returns windows
+    (S, 2) int64 (h, w), norm (S, 4), rects (S, K, 3, 4) int64 and stumps (S, K, 8) float32,
+    the layouts of the scan kernel."""
+    wh, ww = compiled.cascade.window
+    f = np.asarray(factors, dtype=np.float64).reshape(-1, 1)
+    win = np.rint(np.array([[wh, ww]]) * f).astype(np.int64)  # (S, 2)
+    r = compiled.rects[None].astype(np.float64) * f[:, :, None, None]  # (S, K, 3, 4)
+    rects = np.rint(r).astype(np.int64)
+    rects[..., 2:] = np.maximum(rects[..., 2:], 1)
+    win_w = win[:, 1][:, None, None]
+    win_h = win[:, 0][:, None, None]
+    rects[..., 0] = np.clip(rects[..., 0], 0, win_w - 1)
+    rects[..., 1] = np.clip(rects[..., 1], 0, win_h - 1)
+    rects[..., 2] = np.minimum(rects[..., 2], win_w - rects[..., 0])
+    rects[..., 3] = np.minimum(rects[..., 3], win_h - rects[..., 1])
+    used = np.arange(3)[None, :] < compiled.n_rects[:, None]  # (K, 3)
+    rects[:, ~used] = 0
+    stumps = np.repeat(compiled.stumps[None], len(f), axis=0)
+    norm = np.stack(
+        [np.ones(len(f), np.int64), np.ones(len(f), np.int64), win[:, 1] - 2, win[:, 0] - 2],
+        axis=1,
+    )
+    # the first weight absorbs the rounding: Σ w'·area' = s²·Σ w·area, s² the ratio of the
+    # normalisation areas (0 stays 0 for the usual zero-sum features; exact at f = 1)
+    n0 = compiled.norm
+    s2 = (norm[:, 2] * norm[:, 3]).astype(np.float64) / float(n0[2] * n0[3])
+    w = compiled.stumps[:, 3:6].astype(np.float64)  # (K, 3)
+    a = (compiled.rects[..., 2] * compiled.rects[..., 3]).astype(np.float64)  # (K, 3)
+    a2 = (rects[..., 2] * rects[..., 3]).astype(np.float64)  # (S, K, 3)
+    drift = s2[:, None] * (w * a).sum(axis=-1) - (w * a2).sum(axis=-1)  # (S, K)
+    stumps[..., 3] = (w[:, 0] + drift / np.maximum(a2[..., 0], 1)).astype(np.float32)
+    return win, norm, np.ascontiguousarray(rects), np.ascontiguousarray(stumps)
+
+
+def scan_scaled_features(
+    gray: np.ndarray,
+    compiled: CompiledCascade,
+    factors: Sequence[float],
+    steps: Sequence[int],
+    skip_rejected: bool = True,
+) -> tuple[np.ndarray, list[LevelHits]]:
+    """Scan the (H, W) uint8 ``gray`` itself (one integral image, no resizing) with the
+    features scaled by each of ``factors`` (:func:`scaled_features`), windows every
+    ``steps`` pixels. Returns the windows' (h, w) per factor (S, 2) and the accepted
+    windows' (x, y) in image pixels per factor."""
+    gray = np.ascontiguousarray(gray)
+    h, w = gray.shape
+    win, norm, rects, stumps = scaled_features(compiled, factors)
+    n = len(win)
+    lv_nx = np.maximum(w - win[:, 1] + 1, 0)
+    lv_ny = np.maximum(h - win[:, 0] + 1, 0)
+    lv_step = np.asarray(steps, dtype=np.int64).reshape(-1)
+    parallel, n_threads = _threads(lv_nx, lv_ny, lv_step)
+    levels = build_levels(gray, [(h, w)], n_threads)
+    hits = _scan(
+        levels.ii, levels.sq, np.zeros(n, np.int64), np.full(n, w, np.int64), lv_nx, lv_ny,
+        lv_step, np.arange(n, dtype=np.int64), norm, rects, compiled, stumps,
+        skip_rejected, parallel, n_threads,
+    )  # fmt: skip
+    return win, hits

@@ -190,3 +190,25 @@ def test_unknown_scan_is_refused(stock):
     cascade, _ = stock
     with pytest.raises(ValueError, match="scan must be one of pyramid, features"):
         detect(np.zeros((30, 30), np.uint8), cascade, scan="paper")
+
+
+def test_windows_too_big_for_32_bit_sums_are_scanned_with_64_bit_ones(stock):
+    """A window's Σi² reaches 2^32 beyond about 257x257 pixels: the scaled features' big
+    windows (and cascades with big windows) use int64 integral images. A 394-pixel face:
+    int32 sums modulo 2^32 would scramble its variance (and the box)."""
+    from PIL import Image
+
+    from vedere.detect.detector import detect
+    from vedere.detect.grouping import iou
+
+    assert scan.sum_dtype(24 * 24)[0] is np.int32
+    assert scan.sum_dtype(257 * 257)[0] is np.int32
+    assert scan.sum_dtype(258 * 258)[0] is np.int64
+    cascade, cv = stock
+    head = PHOTOS["astronaut"]()[:300, 100:400]
+    gray = np.asarray(Image.fromarray(head).resize((1200, 1200), Image.Resampling.BILINEAR))
+    expect = np.asarray(cv.detectMultiScale(gray, 1.1, 3, minSize=(280, 280))).reshape(-1, 4)
+    found = detect(gray, cascade, 1.1, 3, min_size=(280, 280), scan="features")
+    assert len(expect) == 1 and expect[0, 2] > 300
+    assert len(found) == 1
+    assert iou(expect, found.boxes)[0, 0] >= 0.9

@@ -111,7 +111,8 @@ def _build_levels_impl(
 
     ``ii`` and ``sq`` are int32 and wrap (as OpenCV's CV_32S sums): any rectangle's true sum
     is the low 32 bits of its four-corner difference as long as that sum is below 2³², and a
-    window's sums are (a 24×24 window's Σi² ≤ 576·255² < 2²⁶). Levels go to ``n_parts``
+    window's sums are (a 24×24 window's Σi² ≤ 576·255² < 2²⁶); or int64, for windows of more
+    than 2³²/255² ≈ 66,000 pixels. Levels go to ``n_parts``
     parallel parts by ``part_of``."""
     for part in numba.prange(n_parts):
         for lvl in range(lv_w.shape[0]):
@@ -158,6 +159,7 @@ def _build_levels_impl(
 def _scan_levels_impl(
     ii: np.ndarray,
     sq: np.ndarray,
+    mask: int,
     lv_off: np.ndarray,
     lv_w: np.ndarray,
     lv_nx: np.ndarray,
@@ -189,8 +191,10 @@ def _scan_levels_impl(
     skip the next position (``skip_rejected``, as OpenCV does).
 
     ``ii``, ``sq``: the levels' integral images as :func:`_build_levels` writes them (row
-    length lv_w + 1). Level l uses feature set lv_set[l] (the pyramid: one set for every
-    level; scaled features: one set per scale, every level the same image): ``norm`` (S, 4)
+    length lv_w + 1); ``mask``: LOW32 for int32 buffers (sums modulo 2³²), −1 (all bits)
+    for int64 ones, which windows whose Σi² may reach 2³² need. Level l uses feature set
+    lv_set[l] (the pyramid: one set for every level; scaled features: one set per scale,
+    every level the same image): ``norm`` (S, 4)
     the normalisation rectangle (x, y, w, h); ``rects`` (S, K, 3, 4) int64 (x, y, w, h) of
     each stump's feature with its ``n_rects`` (K,) used ones first; ``stumps`` (S, K, 8)
     float32: threshold, left leaf, right leaf and the rectangles' weights (one 32-byte row a
@@ -239,13 +243,13 @@ def _scan_levels_impl(
                     - np.int64(ii[o + n_a + nw])
                     - np.int64(ii[o + n_c])
                     + np.int64(ii[o + n_a])
-                ) & LOW32
+                ) & mask
                 s2 = (
                     np.int64(sq[o + n_c + nw])
                     - np.int64(sq[o + n_a + nw])
                     - np.int64(sq[o + n_c])
                     + np.int64(sq[o + n_a])
-                ) & LOW32
+                ) & mask
                 nf = area * np.float64(s2) - np.float64(s) * np.float64(s)
                 if nf <= 0.0:
                     x += step
@@ -274,7 +278,7 @@ def _scan_levels_impl(
                                 - np.int64(ii[uo + row[j + 2]])
                                 - np.int64(ii[uo + row[j + 3]])
                                 + np.int64(ii[uo + row[j + 1]])
-                            ) & LOW32
+                            ) & mask
                             v += f[3 + r] * np.float32(rs)
                         v = v * inv
                         total += np.float64(f[1] if v < f[0] else f[2])

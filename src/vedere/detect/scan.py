@@ -66,6 +66,15 @@ class CompiledCascade:
         self.norm = np.array(inner_rect(*c.window), dtype=np.int64)
 
 
+def sum_dtype(window_area: int) -> tuple[type, int]:
+    """The integral images' dtype for windows of ``window_area`` pixels and the scan's mask:
+    int32 with sums taken modulo 2³² while a window's Σi² (≤ area·255²) stays below 2³²
+    (windows up to about 257×257: every stock cascade), int64 beyond."""
+    if window_area * 255 * 255 < 2**32:
+        return np.int32, kernels.LOW32
+    return np.int64, -1
+
+
 @lru_cache(maxsize=256)
 def _taps(src: int, dst: int) -> tuple[np.ndarray, ...]:
     out = tuple(np.asarray(t, dtype=np.int64) for t in taps(src, dst))
@@ -129,10 +138,16 @@ class Levels:
         return self.ii[a:b].reshape(shape), self.sq[a:b].reshape(shape)
 
 
-def build_levels(gray: np.ndarray, sizes: Sequence[tuple[int, int]], n_parts: int = 1) -> Levels:
+def build_levels(
+    gray: np.ndarray,
+    sizes: Sequence[tuple[int, int]],
+    n_parts: int = 1,
+    dtype: type = np.int32,
+) -> Levels:
     """The (H, W) uint8 ``gray`` resized to each (height, width) of ``sizes`` (exactly as
     :func:`vedere.detect.resize.resize_linear`) and integrated, in one compiled pass; on
-    ``n_parts`` threads when more than one (the levels dealt out biggest first)."""
+    ``n_parts`` threads when more than one (the levels dealt out biggest first). ``dtype``
+    np.int32 (wrapping) or np.int64 (:func:`sum_dtype`)."""
     gray = np.ascontiguousarray(gray)
     src_h, src_w = gray.shape
     lv_h = np.array([h for h, _ in sizes], dtype=np.int64).reshape(-1)
@@ -152,8 +167,8 @@ def build_levels(gray: np.ndarray, sizes: Sequence[tuple[int, int]], n_parts: in
         p = load.index(min(load))
         part_of[i] = p
         load[p] += int(area[i])
-    ii = np.empty(int(area.sum()), dtype=np.int32)
-    sq = np.empty(int(area.sum()), dtype=np.int32)
+    ii = np.empty(int(area.sum()), dtype=dtype)
+    sq = np.empty(int(area.sum()), dtype=dtype)
     kernels.build_levels(
         n_parts > 1, gray, lv_w, lv_h, lv_off, tx_off, ty_off,
         x0, x1, a0, a1, y0, y1, b0, b1, part_of, n_parts, ii, sq,
@@ -177,10 +192,11 @@ def _scan_batch(
     lv_nx = np.maximum(lv_w - ww + 1, 0)
     lv_ny = np.maximum(lv_h - wh + 1, 0)
     parallel, n_threads = _threads(lv_nx, lv_ny, lv_step)
-    levels = build_levels(gray, [sizes[i] for i in batch], n_threads)
+    dtype, mask = sum_dtype(wh * ww)
+    levels = build_levels(gray, [sizes[i] for i in batch], n_threads, dtype)
     c = compiled
     return _scan(
-        levels.ii, levels.sq, levels.off, lv_w, lv_nx, lv_ny, lv_step,
+        levels.ii, levels.sq, mask, levels.off, lv_w, lv_nx, lv_ny, lv_step,
         np.zeros(len(batch), np.int64), c.norm[None], c.rects[None], c, c.stumps[None],
         skip_rejected, parallel, n_threads,
     )  # fmt: skip
@@ -196,6 +212,7 @@ def _threads(lv_nx: np.ndarray, lv_ny: np.ndarray, lv_step: np.ndarray) -> tuple
 def _scan(
     ii: np.ndarray,
     sq: np.ndarray,
+    mask: int,
     lv_off: np.ndarray,
     lv_w: np.ndarray,
     lv_nx: np.ndarray,
@@ -227,7 +244,7 @@ def _scan(
     score = np.empty(n_windows, dtype=np.float64)
     c = compiled
     kernels.scan_levels(
-        parallel, ii, sq, lv_off, lv_w, lv_nx, lv_step, task_level, task_y, task_out, n_parts,
+        parallel, ii, sq, mask, lv_off, lv_w, lv_nx, lv_step, task_level, task_y, task_out, n_parts,
         lv_set, norm, rects, c.n_rects, stumps, c.stage_ends, c.stage_thr,
         bool(skip_rejected), hit, score,
     )  # fmt: skip
@@ -307,9 +324,10 @@ def scan_scaled_features(
     lv_ny = np.maximum(h - win[:, 0] + 1, 0)
     lv_step = np.asarray(steps, dtype=np.int64).reshape(-1)
     parallel, n_threads = _threads(lv_nx, lv_ny, lv_step)
-    levels = build_levels(gray, [(h, w)], n_threads)
+    dtype, mask = sum_dtype(int(win.prod(axis=1).max(initial=0)))
+    levels = build_levels(gray, [(h, w)], n_threads, dtype)
     hits = _scan(
-        levels.ii, levels.sq, np.zeros(n, np.int64), np.full(n, w, np.int64), lv_nx, lv_ny,
+        levels.ii, levels.sq, mask, np.zeros(n, np.int64), np.full(n, w, np.int64), lv_nx, lv_ny,
         lv_step, np.arange(n, dtype=np.int64), norm, rects, compiled, stumps,
         skip_rejected, parallel, n_threads,
     )  # fmt: skip

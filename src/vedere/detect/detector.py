@@ -8,8 +8,9 @@ window slides over it: every 2nd pixel while the factor is below 2, every pixel 
 level costs one resize plus two integral images (O(pixels)), and every feature is then four
 look-ups per rectangle with no rounding of scaled rectangles — the choice OpenCV made, and
 the one that lets us reproduce its results bit for bit. (Scaling the features instead saves
-the resizes but changes the values, since rectangle corners must be rounded.) The pyramid
-over all scales costs about 1/(1 − 1/s²) ≈ 5.8× the pixels of the image for s = 1.1.
+the resizes but changes the values, since rectangle corners must be rounded: opt-in, as
+``scan="features"``.) The pyramid over all scales costs about 1/(1 − 1/s²) ≈ 5.8× the
+pixels of the image for s = 1.1.
 
 **Per window** (:mod:`vedere.detect.scan`: all levels resized and integrated in one compiled
 pass, then scanned in another): variance normalisation over the inner 22×22

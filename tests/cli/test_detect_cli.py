@@ -17,6 +17,7 @@ from PIL import Image
 from tests.detect.photos import astronaut
 from tests.helpers import REPO, small_faces
 from vedere.cli.main import cli
+from vedere.detect.cascade import load_cascade
 
 STOCK = "opencv:frontalface_default"
 
@@ -140,27 +141,72 @@ def test_train_detector_writes_a_cascade_opencv_can_run(tmp_path):
     )
     assert r.exit_code == 0, r.output
     assert "stage  1:" in r.output and "stage  2:" in r.output
+    # two photos are few backgrounds: the embedded CIFAR-10 sample is mined as well
+    assert "2 background images + 12,000 from the embedded CIFAR-10 sample" in r.output
+    assert "cascade false-positive rate" in r.output
     assert not cv2.CascadeClassifier(str(out)).empty()
     assert (tmp_path / "mine_features.png").stat().st_size > 1000
     r = run("detect", tmp_path / "bg" / "coffee.jpg", "--cascade", out, "--json")
     assert r.exit_code == 0, r.output
+    # asked not to, and with a face-box map: JSON keeps the map, the XML export cannot
+    r = run(
+        "train-detector",
+        *("--faces", tmp_path / "faces", "--backgrounds", tmp_path / "bg"),
+        *("--out", tmp_path / "mine.json", "--stages", "1", "--max-features", "500"),
+        *("--no-cifar-sample", "--face-box", "0.02,-0.08,1.5"),
+    )
+    assert r.exit_code == 0, r.output
+    assert "CIFAR-10" not in r.output
+    mine = load_cascade(tmp_path / "mine.json")
+    assert (mine.face_box.dx, mine.face_box.dy, mine.face_box.scale) == (0.02, -0.08, 1.5)
+    assert mine.meta["backgrounds"] == {"given": 2, "cifar_sample": 0}
 
 
 def test_default_cascade_is_vedere_own_and_finds_the_astronaut(photo_files, tmp_path):
-    r = run("detect", photo_files / "rgb.png", "--json")
+    r = run("detect", photo_files / "rgb.png", "--json", "--raw-window")
     assert r.exit_code == 0, r.output
     boxes = json.loads(r.output)[0]["boxes"]
     assert len(boxes) == 1
     b = boxes[0]
-    # the astronaut's face: inside the box OpenCV's stock cascade finds (177, 66, 95, 95)
+    # the astronaut's face: the raw window lies inside the box OpenCV's stock cascade finds
+    # (177, 66, 95, 95)
     assert 170 <= b["x"] and b["x"] + b["w"] <= 280 and 60 <= b["y"] and b["y"] + b["h"] <= 170
-    # the shipped cascade exported to OpenCV's format runs identically in OpenCV
+    # the shipped cascade exported to OpenCV's format runs identically in OpenCV: --raw-window
+    # gives exactly the windows OpenCV reports for it
     from vedere.detect.library import resolve_cascade
 
     xml = resolve_cascade("frontalface").save(tmp_path / "frontalface.xml")
     cv = cv2.CascadeClassifier(str(xml))
     got = np.asarray(cv.detectMultiScale(astronaut(), 1.1, 3)).reshape(-1, 4).tolist()
     assert got == [[b["x"], b["y"], b["w"], b["h"]]]
+    # without --raw-window the box covers the whole face: IoU >= 0.5 with OpenCV's stock box
+    # (the raw window alone does not reach it)
+    r = run("detect", photo_files / "rgb.png", "--json")
+    assert r.exit_code == 0, r.output
+    (face,) = json.loads(r.output)[0]["boxes"]
+    stock = [177, 66, 95, 95]
+    assert _iou([face["x"], face["y"], face["w"], face["h"]], stock) >= 0.5
+    assert _iou(got[0], stock) < 0.5
+    assert face["neighbors"] == b["neighbors"]
+
+
+def test_raw_window_text_output_and_opencv_cascades_are_unchanged(photo_files):
+    # OpenCV's cascades map windows to themselves: the option changes nothing for them
+    a = run("detect", photo_files / "grey.png", "--cascade", STOCK, "--json")
+    b = run("detect", photo_files / "grey.png", "--cascade", STOCK, "--json", "--raw-window")
+    assert a.exit_code == 0 and b.exit_code == 0, a.output + b.output
+    assert a.output == b.output
+    r = run("detect", photo_files / "grey.png", "--raw-window")
+    assert r.exit_code == 0, r.output
+    assert "1 box" in r.output
+
+
+def _iou(a, b):
+    """Intersection over union of two (x, y, w, h) boxes, written out."""
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
 # --- hostile input and limits ----------------------------------------------------------------

@@ -50,3 +50,38 @@ PHOTOS = {
     "flipped_dim_noisy": flipped_dim_noisy,
     "tiled_heads": tiled_heads,
 }
+
+
+def lfw_scenes(
+    faces: range, per_scene: int = 2, seed: int = 0, size: tuple[int, int] = (240, 320)
+) -> list[np.ndarray]:
+    """Faces ``faces`` of scikit-image's LFW subset (25×25 crops of real photos, brows to
+    chin), enlarged to 60–110 px and pasted ``per_scene`` to a scene on crops of face-free
+    sample photos; one grey (H, W) scene per ``per_scene`` faces (deterministic)."""
+    return [scene for scene, _ in lfw_scenes_with_boxes(faces, per_scene, seed, size)]
+
+
+def lfw_scenes_with_boxes(
+    faces: range, per_scene: int = 2, seed: int = 0, size: tuple[int, int] = (240, 320)
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`lfw_scenes` with the squares (k, 4) x, y, w, h the faces were pasted into."""
+    rng = np.random.default_rng(seed)
+    lfw = np.clip(np.rint(data.lfw_subset()[: max(faces) + 1] * 255), 0, 255).astype(np.uint8)
+    backs = [to_gray(getattr(data, n)()) for n in ("coffee", "rocket", "brick", "grass")]
+    h, w = size
+    scenes = []
+    idx = list(faces)
+    for k in range(0, len(idx), per_scene):
+        b = backs[rng.integers(len(backs))]
+        y0, x0 = rng.integers(0, b.shape[0] - h + 1), rng.integers(0, b.shape[1] - w + 1)
+        scene = b[y0 : y0 + h, x0 : x0 + w].copy()
+        slot = w // per_scene
+        boxes = []
+        for n, i in enumerate(idx[k : k + per_scene]):
+            s = int(rng.integers(60, 111))
+            x = n * slot + int(rng.integers(0, max(1, slot - s)))
+            y = int(rng.integers(0, h - s))
+            _paste(scene, lfw[i], x, y, (s, s))
+            boxes.append([x, y, s, s])
+        scenes.append((scene, np.array(boxes, dtype=np.int64).reshape(-1, 4)))
+    return scenes

@@ -38,6 +38,12 @@ from ..detect.limits import DEFAULT_MAX_PIXELS, MIN_SCALE_FACTOR
 )
 @click.option("--mirror", is_flag=True, help="also scan the mirrored image (profile cascades)")
 @click.option(
+    "--raw-window",
+    is_flag=True,
+    help="report the detection windows themselves, not the face boxes the cascade maps them "
+    "to (frontalface's windows cover brows to mouth; OpenCV's cascades: no difference)",
+)
+@click.option(
     "--out",
     type=click.Path(),
     help="annotated PNG (one image), a folder for one PNG per image, an annotated video "
@@ -70,6 +76,7 @@ def detect(
     max_size: int | None,
     grouping: str,
     mirror: bool,
+    raw_window: bool,
     out: str | None,
     max_pixels: int,
     as_json: bool,
@@ -79,10 +86,12 @@ def detect(
     scheduler: str | None,
 ) -> None:
     """Print one line per box found in each IMAGE (any size or mode: RGB, RGBA, grey,
-    16-bit): x y w h and how many windows agreed. Images smaller than the cascade's window
-    give no boxes. Images above --max-pixels are scanned shrunk. A VIDEO (.mp4, .mkv, .webm,
-    .avi, .mov, .y4m) gives one line per frame. Folders and glob patterns name every image
-    under them; with --out FILE.jsonl they are streamed (--workers/--scheduler: on Dask)."""
+    16-bit): x y w h and how many windows agreed. Boxes cover the whole face, as OpenCV's
+    do (the cascade's window-to-face map; --raw-window: the windows). Images smaller than the
+    cascade's window give no boxes. Images above --max-pixels are scanned shrunk. A VIDEO
+    (.mp4, .mkv, .webm, .avi, .mov, .y4m) gives one line per frame. Folders and glob patterns
+    name every image under them; with --out FILE.jsonl they are streamed (--workers/--scheduler:
+    on Dask)."""
     from ..batch import expand_inputs
     from ..data.images import decode
     from ..detect import detector, video
@@ -99,6 +108,7 @@ def detect(
         "max_size": (max_size, max_size) if max_size else None,
         "grouping": grouping,
         "mirror": mirror,
+        "raw_window": raw_window,
     }
     if any(video.is_video(i) for i in images) or boxes or track:
         if len(images) != 1 or not video.is_video(images[0]):
@@ -134,6 +144,7 @@ def detect(
             max_size=(max_size, max_size) if max_size else None,
             grouping=grouping,
             mirror=mirror,
+            raw_window=raw_window,
         )
         results.append(
             {

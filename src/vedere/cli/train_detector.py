@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from ..detect.samples import FEW_BACKGROUNDS
+
 
 @click.command("train-detector")
 @click.option(
@@ -57,6 +59,20 @@ import click
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
+    "--cifar-sample/--no-cifar-sample",
+    default=None,
+    help="also mine negatives from the 1,500 CIFAR-10 images embedded in vedere, each turned "
+    "and mirrored into 8 orientations (default: "
+    f"when fewer than {FEW_BACKGROUNDS:,} background images are given)",
+)
+@click.option(
+    "--face-box",
+    metavar="DX,DY,SCALE",
+    help="the map from window to reported face box (centre + (DX, DY) window sides, side × "
+    "SCALE), e.g. frontalface's for CBCL-style crops: 0.0182,-0.0833,1.5326 (fit one with "
+    "bench/calibrate_boxes.py); default: the window itself",
+)
+@click.option(
     "--figure",
     type=click.Path(),
     help="PNG of the first features over the mean face (default: next to --out)",
@@ -74,6 +90,8 @@ def train_detector(
     max_features: int | None,
     negatives: int | None,
     seed: int,
+    cifar_sample: bool | None,
+    face_box: str | None,
     figure: str | None,
 ) -> None:
     """Train a cascade: one line per stage (features, detection and false-positive rates on
@@ -83,7 +101,8 @@ def train_detector(
     or in subfolders named face and nonface (the layout of faces24-train.tar.gz)."""
     import numpy as np
 
-    from ..detect.samples import load_backgrounds, load_windows
+    from ..detect.facebox import FaceBox
+    from ..detect.samples import load_backgrounds, load_windows, with_sample_backgrounds
     from ..detect.training import TrainParams, train_cascade
     from ..viz.haar_features import plot_first_features
 
@@ -93,12 +112,20 @@ def train_detector(
         except ValueError:
             return load_windows(src, None, size=window)
 
+    box_map = _face_box(face_box) if face_box else FaceBox()
     face_w = windows(faces, "face")
     non_w = windows(nonfaces, "nonface") if nonfaces else None
-    bgs = load_backgrounds(backgrounds)
+    given = load_backgrounds(backgrounds)
+    bgs, n_sample = with_sample_backgrounds(given, cifar_sample)
+    extra = (
+        f" + {n_sample:,} from the embedded CIFAR-10 sample (turned and mirrored)"
+        + (f" (fewer than {FEW_BACKGROUNDS:,} given)" if cifar_sample is None else "")
+        if n_sample
+        else ""
+    )
     click.echo(
         f"{len(face_w)} faces, {0 if non_w is None else len(non_w)} non-face windows, "
-        f"{len(bgs)} background images"
+        f"{len(given)} background images{extra}"
     )
     params = TrainParams(
         stages=stages,
@@ -115,9 +142,23 @@ def train_detector(
         f"trained {cascade.n_stages} stages, {len(cascade.feature)} features "
         f"in {time.perf_counter() - t0:.1f} s"
     )
+    cascade.face_box = box_map
+    cascade.meta["backgrounds"] = {"given": len(given), "cifar_sample": n_sample}
     path = cascade.save(out)
     click.echo(f"wrote {path}")
     fig = Path(figure) if figure else path.with_name(path.stem + "_features.png")
     mean_face = np.rint(face_w.astype(np.float64).mean(axis=0)).astype(np.uint8)
     plot_first_features(cascade, mean_face, fig)
     click.echo(f"wrote {fig}")
+
+
+def _face_box(text: str):
+    """``DX,DY,SCALE`` as a FaceBox; ValueError naming the option otherwise (one error line)."""
+    from ..detect.facebox import FaceBox
+
+    try:
+        dx, dy, scale = (float(v) for v in text.split(","))
+        return FaceBox(dx, dy, scale)
+    except ValueError as e:
+        problem = str(e) if "face_box" in str(e) else f"must be DX,DY,SCALE, got {text[:40]!r}"
+        raise ValueError(f"--face-box: {problem}") from None

@@ -11,5 +11,6 @@
   :mod:`~vedere.detect.library` (names: ``frontalface``, ``opencv:NAME``, paths);
 - :mod:`~vedere.detect.detector` (pyramid, compiled scan :mod:`~vedere.detect.kernels`,
   grouping :mod:`~vedere.detect.grouping`), within the caps of :mod:`~vedere.detect.limits`
-  (large photos scanned shrunk: :mod:`~vedere.detect.downscale`).
+  (large photos scanned shrunk: :mod:`~vedere.detect.downscale`); each grouped window is
+  reported as the face box its cascade maps it to (:mod:`~vedere.detect.facebox`).
 """

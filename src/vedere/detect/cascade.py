@@ -12,7 +12,9 @@ a cascade behaves identically here, in its JSON file, in its OpenCV XML export a
 
 The JSON file (``format: vedere-cascade``) stores the window size, the weighted-rectangle
 features (:mod:`vedere.detect.rect_features`), the stumps, the stage ends and thresholds, and
-how the cascade was trained. It is written atomically. Files are read as untrusted: at most
+how the cascade was trained, and the map from its window to the face box it reports
+(``face_box``: :mod:`vedere.detect.facebox`; files without one get the identity). It is
+written atomically. Files are read as untrusted: at most
 ``MAX_BYTES``, JSON through :mod:`vedere.safejson`, OpenCV XML translated by
 :mod:`vedere.detect.opencv_xml` into the same document, and every number of that document
 checked as a Python number (:meth:`Cascade.from_dict`) before the compiled scan can see it.
@@ -31,6 +33,7 @@ import numpy as np
 
 from vedere import safejson
 from vedere.detect.adaboost import stump_sums
+from vedere.detect.facebox import FaceBox
 from vedere.detect.normalize import window_integrals
 from vedere.detect.opencv_xml import dict_to_xml, looks_like_xml, xml_to_dict
 from vedere.detect.rect_features import MAX_RECTS, RectFeatures
@@ -67,7 +70,9 @@ class CascadeFileError(ValueError):
 class Cascade:
     """``features``: the features the stumps use; per stump k: ``feature[k]`` (index into
     ``features``), ``threshold[k]``, ``left[k]``, ``right[k]``; per stage s: ``stage_ends[s]``
-    (one past its last stump) and ``stage_threshold[s]``. ``window`` = (height, width)."""
+    (one past its last stump) and ``stage_threshold[s]``. ``window`` = (height, width);
+    ``face_box``: the map from an accepted window to the face box reported (identity: the
+    window itself, as OpenCV reports it)."""
 
     window: tuple[int, int]
     features: RectFeatures
@@ -78,6 +83,7 @@ class Cascade:
     stage_ends: np.ndarray
     stage_threshold: np.ndarray
     meta: dict[str, Any] = field(default_factory=dict)
+    face_box: FaceBox = field(default_factory=FaceBox)
 
     def __post_init__(self) -> None:
         self.window = (int(self.window[0]), int(self.window[1]))
@@ -131,6 +137,7 @@ class Cascade:
             self.stage_ends[:n_stages],
             self.stage_threshold[:n_stages],
             dict(self.meta),
+            self.face_box,
         )
 
     def evaluate_windows(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -190,7 +197,7 @@ class Cascade:
                     if self.features.weights[f, r] != 0
                 ]
             )
-        return {
+        d = {
             "format": FORMAT,
             "version": 1,
             "window": list(self.window),
@@ -198,6 +205,9 @@ class Cascade:
             "stages": stages,
             "meta": self.meta,
         }
+        if not self.face_box.is_identity:
+            d["face_box"] = self.face_box.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, d: Any) -> Cascade:
@@ -267,6 +277,7 @@ class Cascade:
         meta = d.get("meta")
         if meta is not None and not isinstance(meta, dict):
             raise ValueError("meta must be an object")
+        face_box = FaceBox.from_dict(d.get("face_box"))
         return cls(
             (height, width),
             RectFeatures(rects, weights),
@@ -277,6 +288,7 @@ class Cascade:
             np.array(ends, dtype=np.int64),
             stage_thr,
             dict(meta or {}),
+            face_box,
         )
 
     def to_xml(self) -> bytes:
@@ -285,7 +297,10 @@ class Cascade:
         return dict_to_xml(self.to_dict())
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the cascade: OpenCV XML when the name ends in ``.xml``, else vedere JSON."""
+        """Write the cascade: OpenCV XML when the name ends in ``.xml``, else vedere JSON.
+
+        OpenCV's format has no place for the face-box map: an XML export reports the raw
+        windows (as ``cv2.CascadeClassifier`` does), the JSON file the calibrated boxes."""
         path = Path(path)
         if path.suffix.lower() == ".xml":
             atomic_write_bytes(path, self.to_xml())

@@ -197,14 +197,19 @@ def detect(
     max_size: tuple[int, int] | None = None,
     grouping: str = "opencv",
     mirror: bool = False,
+    raw_window: bool = False,
     scan: str = "pyramid",
 ) -> Detections:
     """Find objects in a (H, W) uint8 grey image. ``min_size``/``max_size`` are (h, w) of the
     box; ``grouping``: "opencv" (minNeighbors clustering, as ``detectMultiScale``), "nms" or
     "none"; ``mirror`` also scans the left-right mirrored image (a profile cascade then finds
-    faces turned either way); ``scan``: "pyramid" (OpenCV's boxes) or "features" (opt-in:
+    faces turned either way); ``scan``: "pyramid" (OpenCV's windows) or "features" (opt-in:
     the features scaled, see :func:`detect_raw`). Images smaller than the window give no
-    boxes."""
+    boxes.
+
+    The boxes are the cascade's face boxes: each grouped window mapped by ``cascade.face_box``
+    (:mod:`vedere.detect.facebox`; the identity for OpenCV's cascades, so their boxes are
+    OpenCV's), clipped to the image; ``raw_window`` gives the grouped windows themselves."""
     if scan not in SCANS:
         raise ValueError(f"scan must be one of {', '.join(SCANS)}, got {scan!r}")
     if grouping not in GROUPINGS:
@@ -220,12 +225,18 @@ def detect(
         mb[:, 0] = gray.shape[1] - mb[:, 0] - mb[:, 2]
         boxes, scores = np.concatenate([boxes, mb]), np.concatenate([scores, ms])
     if grouping == "none":
-        return Detections(boxes, np.ones(len(boxes)), np.ones(len(boxes), np.int64))
-    if grouping == "nms":
+        found = Detections(boxes, np.ones(len(boxes)), np.ones(len(boxes), np.int64))
+    elif grouping == "nms":
         kept, sc, support = non_max_suppression(boxes, scores, NMS_OVERLAP, min_neighbors)
-        return Detections(kept, sc, support)
-    kept, counts = group_rectangles(boxes, min_neighbors)
-    return Detections(kept, counts.astype(np.float64), counts)
+        found = Detections(kept, sc, support)
+    else:
+        kept, counts = group_rectangles(boxes, min_neighbors)
+        found = Detections(kept, counts.astype(np.float64), counts)
+    if raw_window:
+        return found
+    return Detections(
+        cascade.face_box.apply(found.boxes, gray.shape), found.scores, found.neighbors
+    )
 
 
 def detect_scaled(

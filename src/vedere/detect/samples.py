@@ -4,6 +4,9 @@ and face-free background photos for hard-negative mining.
 - :func:`load_windows`: every image under a folder (or archive) that holds a ``face`` /
   ``nonface`` style class folder, as (N, H, W) uint8 grey levels of one window size.
 - :func:`load_backgrounds`: every image of a folder as a list of grey images of any size.
+- :func:`sample_backgrounds`: the 1,500 32×32 CIFAR-10 images embedded in vedere (no class
+  shows people) in eight orientations, the extra negatives ``vedere train-detector`` mines
+  when given few background photos (:func:`with_sample_backgrounds`).
 
 Colour images become grey with ITU-R BT.601 weights (0.299 R + 0.587 G + 0.114 B, as Pillow's
 "L" mode and OpenCV compute it); 16-bit images are scaled to 8 bits.
@@ -11,6 +14,7 @@ Colour images become grey with ITU-R BT.601 weights (0.299 R + 0.587 G + 0.114 B
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -134,3 +138,55 @@ def load_backgrounds(source: str | os.PathLike[str]) -> list[np.ndarray]:
     if not files:
         raise DataError(source, "no images")
     return [read_gray(d, f"{source}:{r}") for r, d in files]
+
+
+#: below this many background images, training adds the embedded CIFAR-10 sample: a dozen
+#: photos hold many windows but few kinds of texture, and a cascade mined on them alone
+#: accepts much of what it has never seen (vedere's frontalface was mined on 50,000 images)
+FEW_BACKGROUNDS = 1000
+
+
+#: the embedded sample in each of the eight orientations of the square (rotations by 0, 90,
+#: 180 and 270 degrees, each also mirrored): a face-free photo turned or mirrored is still
+#: face-free, and 1,500 images give eight times the windows to mine
+ORIENTATIONS = 8
+
+
+def dihedral(image: np.ndarray, k: int) -> np.ndarray:
+    """Orientation ``k`` in [0, 8) of an (H, W) image: rotated by 90°·(k mod 4)
+    counter-clockwise (``np.rot90``), then mirrored left-right when k ≥ 4."""
+    out = np.rot90(image, k % 4)
+    return np.ascontiguousarray(out[:, ::-1] if k >= 4 else out)
+
+
+def sample_backgrounds() -> list[np.ndarray]:
+    """The embedded CIFAR-10 sample (:func:`vedere.data.dataset.sample_path`; 1,200 train
+    and 300 test images of 32×32, none showing people) as grey (32, 32) uint8 images, each
+    in its :data:`ORIENTATIONS` orientations (:func:`dihedral`): 12,000 images, orientation
+    by orientation. Decoded once per process; the arrays are read-only."""
+    return list(_sample_backgrounds())
+
+
+@functools.cache
+def _sample_backgrounds() -> tuple[np.ndarray, ...]:
+    from vedere.data.dataset import sample_path
+
+    images = load_backgrounds(sample_path())
+    out = tuple(dihedral(g, k) for k in range(ORIENTATIONS) for g in images)
+    for a in out:
+        a.setflags(write=False)
+    return out
+
+
+def with_sample_backgrounds(
+    backgrounds: list[np.ndarray], use_sample: bool | None = None
+) -> tuple[list[np.ndarray], int]:
+    """``backgrounds`` plus the embedded sample when ``use_sample`` is True, or when it is None
+    (the default) and fewer than :data:`FEW_BACKGROUNDS` images are given; also returns how
+    many sample images were added."""
+    if use_sample is None:
+        use_sample = len(backgrounds) < FEW_BACKGROUNDS
+    if not use_sample:
+        return list(backgrounds), 0
+    extra = sample_backgrounds()
+    return [*backgrounds, *extra], len(extra)

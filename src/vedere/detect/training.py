@@ -15,6 +15,12 @@ Stage by stage:
    cascade reaches ``target_false_positive``, or when the backgrounds are exhausted (fewer
    than a tenth of the wanted negatives can be found).
 
+Each stage reports its estimated false-positive rate: the share of background windows the
+cascade so far accepts (mined) times the new stage's rate on its validation negatives, with
+the background windows scanned to find them. When the backgrounds hold fewer hard negatives
+than a stage wants, a warning says so: later stages then learn from ever fewer negatives and
+the cascade accepts much of what the backgrounds never showed it.
+
 Every random choice (splits, feature subset, mining order) comes from ``seed``.
 """
 
@@ -70,13 +76,21 @@ class StageReport:
     cascade_false_positive_rate: float  # mined estimate of the whole cascade so far
     negatives: int
     seconds: float
+    background_windows: int = 0  # scanned to mine this stage's negatives
+    backgrounds_exhausted: bool = False  # every background visited before enough were found
 
     def line(self) -> str:
+        mined = (
+            f" (mined from {self.background_windows:,} background windows"
+            f"{', exhausted' if self.backgrounds_exhausted else ''})"
+            if self.background_windows
+            else " (non-face windows only)"
+        )
         return (
             f"stage {self.stage:2d}: {self.features:3d} features, "
             f"detection {self.detection_rate:.4f}, false positives {self.false_positive_rate:.3f}"
             f" (validation); cascade false-positive rate {self.cascade_false_positive_rate:.2e}"
-            f", {self.negatives} negatives, {self.seconds:.1f} s"
+            f"{mined}, {self.negatives} negatives, {self.seconds:.1f} s"
         )
 
 
@@ -186,9 +200,16 @@ def train_cascade(
         pos_va = val_faces if cascade is None else val_faces[cascade.accepts(val_faces)]
         mined = miner.collect(cascade, n_neg + p.validation_negatives, rng)
         negs = _examined(mined.windows)
-        if mined.exhausted and len(negs) < max(10, (n_neg + p.validation_negatives) // 10):
+        wanted = n_neg + p.validation_negatives
+        if mined.exhausted and len(negs) < max(10, wanted // 10):
             say(f"backgrounds exhausted: only {len(negs)} negatives left; stopping")
             break
+        if mined.exhausted:
+            say(
+                f"warning: backgrounds running out: stage {stage + 1} found {len(negs)} of "
+                f"{wanted} negatives; more (and more varied) background photos give a "
+                "cascade with fewer false positives"
+            )
         rate = mined.false_positive_rate
         if cascade is not None and rate is not None and rate <= p.target_false_positive:
             say(f"target false-positive rate reached ({rate:.2e}); stopping")
@@ -234,6 +255,8 @@ def train_cascade(
                 cascade_fpr,
                 len(neg_tr),
                 time.perf_counter() - t0,
+                mined.scanned,
+                mined.exhausted,
             )
         )
         say(reports[-1].line())

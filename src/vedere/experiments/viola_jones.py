@@ -51,7 +51,7 @@ def run(ctx: Context, image: str | None = None) -> dict[str, Any]:
     gray, label = photo(image)
     # the face the features are drawn over: the average training face the cascade keeps
     # (else the first face it finds in the photo)
-    found = detect(gray, cascade, 1.1, 3)
+    found = detect(gray, cascade, 1.1, 3, raw_window=True)  # crops the window, not the head
     if "mean_face" in cascade.meta:
         face = np.asarray(cascade.meta["mean_face"], dtype=np.uint8)
     elif len(found):

@@ -41,7 +41,8 @@ def _figures(study: Any, spec: Spec, out: Path, table: list[dict[str, Any]]) -> 
         plots.append(("param_importances.png", lambda: ovm.plot_param_importances(study)))
     if complete:
         plots.append(("slice.png", lambda: ovm.plot_slice(study)))
-    with warnings.catch_warnings():
+    # Optuna's plots call plt.style.use(): keep that from leaking into vedere's other figures
+    with warnings.catch_warnings(), matplotlib.rc_context():
         warnings.simplefilter("ignore")
         for name, plot in plots:
             try:

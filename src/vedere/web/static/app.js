@@ -471,7 +471,7 @@ async function startCamera() {
   showMessage("faces-message", "");
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
     showMessage("faces-message", "This browser gives no camera here (the page must be served from " +
-      "localhost or over https).");
+      "localhost or a TLS address).");
     return;
   }
   try {

@@ -188,6 +188,7 @@ from vedere.detect.library import resolve_cascade
 from vedere.detect.samples import to_gray
 c = resolve_cascade("frontalface")
 images = [to_gray(data.astronaut()), to_gray(data.coffee()), to_gray(data.chelsea())]
+images.append(images[0][60:156, 190:286].copy())  # small: scanned serially, without the GIL
 expect = [detect(g, c).boxes for g in images]
 got, errors = [], []
 def work(i):
@@ -196,11 +197,11 @@ def work(i):
             got.append((i, detect(images[i], c).boxes))
     except Exception as e:
         errors.append(repr(e))
-threads = [threading.Thread(target=work, args=(i % 3,)) for i in range(6)]
+threads = [threading.Thread(target=work, args=(i % 4,)) for i in range(8)]
 [t.start() for t in threads]
 [t.join() for t in threads]
 assert not errors, errors
-assert len(got) == 12
+assert len(got) == 16
 assert all(np.array_equal(b, expect[i]) for i, b in got)
 print("same boxes")
 """

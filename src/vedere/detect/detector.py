@@ -8,11 +8,13 @@ window slides over it: every 2nd pixel while the factor is below 2, every pixel 
 level costs one resize plus two integral images (O(pixels)), and every feature is then four
 look-ups per rectangle with no rounding of scaled rectangles — the choice OpenCV made, and
 the one that lets us reproduce its results bit for bit. (Scaling the features instead saves
-the resizes but changes the values, since rectangle corners must be rounded.) The pyramid
-over all scales costs about 1/(1 − 1/s²) ≈ 5.8× the pixels of the image for s = 1.1.
+the resizes but changes the values, since rectangle corners must be rounded: opt-in, as
+``scan="features"``.) The pyramid over all scales costs about 1/(1 − 1/s²) ≈ 5.8× the
+pixels of the image for s = 1.1.
 
-**Per window** (:func:`vedere.detect.kernels.scan_cascade`): variance normalisation over
-the inner 22×22 (:mod:`vedere.detect.normalize`), then the stages until one rejects.
+**Per window** (:mod:`vedere.detect.scan`: all levels resized and integrated in one compiled
+pass, then scanned in another): variance normalisation over the inner 22×22
+(:mod:`vedere.detect.normalize`), then the stages until one rejects.
 
 **Grouping** (:mod:`vedere.detect.grouping`): OpenCV's ``minNeighbors`` clustering (the
 default) or non-maximum suppression by the last stage's score.
@@ -29,15 +31,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vedere.detect import kernels
 from vedere.detect.cascade import Cascade
 from vedere.detect.downscale import scale_boxes_back, shrink_for_scan
 from vedere.detect.grouping import NMS_OVERLAP, group_rectangles, non_max_suppression
 from vedere.detect.limits import MAX_LEVELS, MIN_SCALE_FACTOR
-from vedere.detect.normalize import image_integrals, inner_rect
 from vedere.detect.resize import resize_linear
+from vedere.detect.scan import CompiledCascade, scan_pyramid, scan_scaled_features
 
 GROUPINGS = ("opencv", "nms", "none")
+SCANS = ("pyramid", "features")
 
 
 @dataclass
@@ -109,83 +111,14 @@ def round_half_even(v: float) -> int:
     return int(np.rint(v))
 
 
-class CompiledCascade:
-    """A cascade's arrays laid out for the scan kernel."""
-
-    def __init__(self, cascade: Cascade) -> None:
-        self.cascade = cascade
-        c = cascade
-        self.rect_features = c.features[c.feature]
-        self.weak_thr = c.threshold.astype(np.float32)
-        self.left = c.left.astype(np.float64)
-        self.right = c.right.astype(np.float64)
-        self.stage_ends = c.stage_ends.astype(np.int64)
-        self.stage_thr = c.effective_stage_thresholds().astype(np.float64)
-        x, y, w, h = inner_rect(*c.window)
-        self.norm = (x, y, w, h)
-        self._by_stride: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-
-    def for_stride(self, stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if stride not in self._by_stride:
-            offs, wts = self.rect_features.corners(stride)
-            x, y, w, h = self.norm
-            norm = np.array(
-                [
-                    (y + h) * stride + x + w,
-                    y * stride + x + w,
-                    (y + h) * stride + x,
-                    y * stride + x,
-                ],
-                dtype=np.int64,
-            )
-            self._by_stride[stride] = (
-                np.ascontiguousarray(offs),
-                np.ascontiguousarray(wts),
-                norm,
-            )
-        return self._by_stride[stride]
-
-
 def scan_level(
     level: np.ndarray, compiled: CompiledCascade, step: int, skip_rejected: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every window position of one pyramid level that the whole cascade accepts: (M, 2)
     (x, y) in level pixels and their last stage sums (M,)."""
-    wh, ww = compiled.cascade.window
-    sh, sw = level.shape
-    n_x, n_y = sw - ww + 1, sh - wh + 1
-    if n_x <= 0 or n_y <= 0:
-        return np.zeros((0, 2), np.int64), np.zeros(0)
-    ii, sq = image_integrals(level)
-    stride = sw + 1
-    offs, wts, norm = compiled.for_stride(stride)
-    ys = np.arange(0, n_y, step, dtype=np.int64)
-    n_cols = (n_x + step - 1) // step
-    hit = np.zeros((len(ys), n_cols), dtype=np.uint8)
-    score = np.zeros((len(ys), n_cols), dtype=np.float64)
-    _, _, w, h = compiled.norm
-    kernels.scan_cascade(
-        ii.ravel(),
-        sq.ravel(),
-        stride,
-        ys,
-        n_x,
-        step,
-        norm,
-        float(w * h),
-        offs,
-        wts,
-        compiled.stage_ends,
-        compiled.stage_thr,
-        compiled.weak_thr,
-        compiled.left,
-        compiled.right,
-        skip_rejected,
-        hit,
-        score,
-    )
-    r, c = np.nonzero(hit)
-    return np.column_stack([c * step, ys[r]]).astype(np.int64), score[r, c]
+    level = np.asarray(level)
+    hits = scan_pyramid(level, compiled, [level.shape], [step], skip_rejected)[0]
+    return hits.xy, hits.score
 
 
 def pyramid(
@@ -210,16 +143,36 @@ def detect_raw(
     scale_factor: float = 1.1,
     min_size: tuple[int, int] | None = None,
     max_size: tuple[int, int] | None = None,
+    scan: str = "pyramid",
 ) -> tuple[np.ndarray, np.ndarray]:
     """All accepted windows over the pyramid, before grouping: boxes (N, 4) and last stage
-    sums (N,)."""
+    sums (N,). ``scan``: "pyramid" (OpenCV's way, its boxes) or "features" (the features
+    scaled instead of the image, :func:`vedere.detect.scan.scaled_features`: not OpenCV's
+    boxes, and no resizing)."""
+    if scan not in SCANS:
+        raise ValueError(f"scan must be one of {', '.join(SCANS)}, got {scan!r}")
     gray = _check_gray(gray)
     compiled = cascade if isinstance(cascade, CompiledCascade) else CompiledCascade(cascade)
     window = compiled.cascade.window
     boxes, scores = [], []
     h, w = gray.shape
-    for f32, level, step in pyramid(gray, window, scale_factor, min_size, max_size):
-        xy, sc = scan_level(level, compiled, step)
+    if scan == "features":
+        fs = scales((h, w), window, scale_factor, min_size, max_size)
+        # windows as dense as the pyramid's: 2 level pixels apart below factor 2, 1 above
+        steps = [max(1, round_half_even(f * (1 if f >= 2 else 2))) for f in fs]
+        wins, hits = scan_scaled_features(gray, compiled, fs, steps)
+        for (win_h, win_w), lv in zip(wins.tolist(), hits, strict=True):
+            n = len(lv.xy)
+            boxes.append(np.column_stack([lv.xy, np.full(n, win_w), np.full(n, win_h)]))
+            scores.append(lv.score)
+        if not boxes:
+            return np.zeros((0, 4), np.int64), np.zeros(0)
+        return np.concatenate(boxes).astype(np.int64), np.concatenate(scores)
+    factors = [np.float32(f) for f in scales((h, w), window, scale_factor, min_size, max_size)]
+    sizes = [(round_half_even(h / f32), round_half_even(w / f32)) for f32 in factors]
+    steps = [1 if f32 >= 2 else 2 for f32 in factors]
+    for f32, hits in zip(factors, scan_pyramid(gray, compiled, sizes, steps), strict=True):
+        xy, sc = hits.xy, hits.score
         if not len(xy):
             continue
         bx = np.rint(xy.astype(np.float32) * f32).astype(np.int64)
@@ -245,24 +198,29 @@ def detect(
     grouping: str = "opencv",
     mirror: bool = False,
     raw_window: bool = False,
+    scan: str = "pyramid",
 ) -> Detections:
     """Find objects in a (H, W) uint8 grey image. ``min_size``/``max_size`` are (h, w) of the
     box; ``grouping``: "opencv" (minNeighbors clustering, as ``detectMultiScale``), "nms" or
     "none"; ``mirror`` also scans the left-right mirrored image (a profile cascade then finds
-    faces turned either way). Images smaller than the window give no boxes.
+    faces turned either way); ``scan``: "pyramid" (OpenCV's windows) or "features" (opt-in:
+    the features scaled, see :func:`detect_raw`). Images smaller than the window give no
+    boxes.
 
     The boxes are the cascade's face boxes: each grouped window mapped by ``cascade.face_box``
     (:mod:`vedere.detect.facebox`; the identity for OpenCV's cascades, so their boxes are
     OpenCV's), clipped to the image; ``raw_window`` gives the grouped windows themselves."""
+    if scan not in SCANS:
+        raise ValueError(f"scan must be one of {', '.join(SCANS)}, got {scan!r}")
     if grouping not in GROUPINGS:
         raise ValueError(f"grouping must be one of {', '.join(GROUPINGS)}, got {grouping!r}")
     if min_neighbors < 0:
         raise ValueError(f"min_neighbors must be >= 0, got {min_neighbors}")
     gray = _check_gray(gray)
     compiled = CompiledCascade(cascade)
-    boxes, scores = detect_raw(gray, compiled, scale_factor, min_size, max_size)
+    boxes, scores = detect_raw(gray, compiled, scale_factor, min_size, max_size, scan)
     if mirror:
-        mb, ms = detect_raw(gray[:, ::-1].copy(), compiled, scale_factor, min_size, max_size)
+        mb, ms = detect_raw(gray[:, ::-1].copy(), compiled, scale_factor, min_size, max_size, scan)
         mb = mb.copy()
         mb[:, 0] = gray.shape[1] - mb[:, 0] - mb[:, 2]
         boxes, scores = np.concatenate([boxes, mb]), np.concatenate([scores, ms])

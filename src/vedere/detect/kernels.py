@@ -1,20 +1,26 @@
 """The detector's hot loops, compiled with Numba (plain Python loops, JIT-compiled on first
-use and cached on disk): the best-stump pass of AdaBoost, the cascade's window scan and the
-clustering of raw detections (:func:`cluster_labels`).
+use and cached on disk): the best-stump pass of AdaBoost, the detector's pyramid and window
+scan (:func:`build_levels`, :func:`scan_levels`) and the clustering of raw detections
+(:func:`cluster_labels_grid`, :func:`cluster_labels_sweep`, :func:`greedy_nms`).
 
-The first two are loops with a data-dependent exit or a running state that NumPy cannot express
+These are loops with a data-dependent exit or a running state that NumPy cannot express
 without materialising F × N temporaries; everything else stays in NumPy.
 
-**Threads.** Both kernels are ``parallel=True``. Numba's fallback threading layer
-(``workqueue``, used where neither TBB nor OpenMP is available) aborts the whole process when
-two Python threads launch parallel kernels at once — and the playground runs detections in
-Starlette's thread pool. So every call goes through :data:`PARALLEL_LOCK`: one parallel
-kernel runs at a time (it already uses every core), whatever the threading layer.
+**Threads.** The stump pass and the detector's kernels are ``parallel=True``. Numba's
+fallback threading layer (``workqueue``, used where neither TBB nor OpenMP is available)
+aborts the whole process when two Python threads launch parallel kernels at once — and the
+playground runs detections in Starlette's thread pool. So every parallel call goes through
+:data:`PARALLEL_LOCK`: one parallel kernel runs at a time (it already uses every core),
+whatever the threading layer. The detector's kernels also have serial builds without the
+GIL, for jobs too small to be worth waking the worker threads; any number of those run at
+once, beside a parallel one.
 """
 
 from __future__ import annotations
 
 import threading
+import types
+from collections.abc import Callable
 
 import numba
 import numpy as np
@@ -36,13 +42,6 @@ def stump_errors(
     """:func:`_stump_errors` (documented there), one parallel kernel at a time."""
     with PARALLEL_LOCK:
         _stump_errors(order, signed, t_pos, t_neg, flag, out)
-
-
-def scan_cascade(*args: object) -> None:
-    """:func:`_scan_cascade` (documented there, same arguments), one parallel kernel at a
-    time."""
-    with PARALLEL_LOCK:
-        _scan_cascade(*args)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -76,91 +75,266 @@ def _stump_errors(
         out[f] = min(t_pos - hi, t_neg + lo)
 
 
-@numba.njit(parallel=True, cache=True)
-def _scan_cascade(
+#: a rectangle sum's true value, from integral images stored as wrapping int32 (see
+#: :func:`_build_levels`): the low 32 bits of the four-corner difference
+LOW32 = 0xFFFFFFFF
+
+
+def _build_levels_impl(
+    gray: np.ndarray,
+    lv_w: np.ndarray,
+    lv_h: np.ndarray,
+    lv_off: np.ndarray,
+    tx_off: np.ndarray,
+    ty_off: np.ndarray,
+    x0: np.ndarray,
+    x1: np.ndarray,
+    a0: np.ndarray,
+    a1: np.ndarray,
+    y0: np.ndarray,
+    y1: np.ndarray,
+    b0: np.ndarray,
+    b1: np.ndarray,
+    part_of: np.ndarray,
+    n_parts: int,
     ii: np.ndarray,
     sq: np.ndarray,
-    stride: int,
-    ys: np.ndarray,
-    n_x: int,
-    step: int,
-    norm_offs: np.ndarray,
-    norm_area: float,
-    offs: np.ndarray,
-    wts: np.ndarray,
+) -> None:
+    """Resize ``gray`` to every level and write the level's padded integral image and that of
+    its square in one pass per row. Level l is (lv_h[l], lv_w[l]); its integral images take
+    (lv_h[l] + 1) rows of lv_w[l] + 1 entries at ``ii[lv_off[l]:]`` / ``sq[lv_off[l]:]``.
+
+    The resize is :func:`vedere.detect.resize.resize_linear` (OpenCV's INTER_LINEAR_EXACT):
+    pixel (r, c) = (b0·H(y0) + b1·H(y1) + 2¹⁵) ≫ 16 with H(y) = a0·S[y, x0] + a1·S[y, x1],
+    the taps of column c at tx_off[l] + c and of row r at ty_off[l] + r; a level the size of
+    the image is the image (the same pixels, without the arithmetic).
+
+    ``ii`` and ``sq`` are int32 and wrap (as OpenCV's CV_32S sums): any rectangle's true sum
+    is the low 32 bits of its four-corner difference as long as that sum is below 2³², and a
+    window's sums are (a 24×24 window's Σi² ≤ 576·255² < 2²⁶); or int64, for windows of more
+    than 2³²/255² ≈ 66,000 pixels. Levels go to ``n_parts``
+    parallel parts by ``part_of``."""
+    for part in numba.prange(n_parts):
+        for lvl in range(lv_w.shape[0]):
+            if part_of[lvl] != part:
+                continue
+            w = lv_w[lvl]
+            h = lv_h[lvl]
+            stride = w + 1
+            off = lv_off[lvl]
+            tx = tx_off[lvl]
+            ty = ty_off[lvl]
+            for c in range(stride):
+                ii[off + c] = 0
+                sq[off + c] = 0
+            same = h == gray.shape[0] and w == gray.shape[1]  # the image itself: no resize
+            for r in range(h):
+                row0 = gray[y0[ty + r]]
+                row1 = gray[y1[ty + r]]
+                bb0 = np.int64(b0[ty + r])
+                bb1 = np.int64(b1[ty + r])
+                prev = off + r * stride
+                cur = prev + stride
+                ii[cur] = 0
+                sq[cur] = 0
+                s = np.int64(0)
+                s2 = np.int64(0)
+                for c in range(w):
+                    if same:
+                        p = np.int64(row0[c])
+                    else:
+                        i0 = x0[tx + c]
+                        i1 = x1[tx + c]
+                        w0 = np.int64(a0[tx + c])
+                        w1 = np.int64(a1[tx + c])
+                        h0 = np.int64(row0[i0]) * w0 + np.int64(row0[i1]) * w1
+                        h1 = np.int64(row1[i0]) * w0 + np.int64(row1[i1]) * w1
+                        p = (h0 * bb0 + h1 * bb1 + 32768) >> 16
+                    s += p
+                    s2 += p * p
+                    ii[cur + c + 1] = np.int64(ii[prev + c + 1]) + s
+                    sq[cur + c + 1] = np.int64(sq[prev + c + 1]) + s2
+
+
+def _scan_levels_impl(
+    ii: np.ndarray,
+    sq: np.ndarray,
+    mask: int,
+    lv_off: np.ndarray,
+    lv_w: np.ndarray,
+    lv_nx: np.ndarray,
+    lv_step: np.ndarray,
+    task_level: np.ndarray,
+    task_y: np.ndarray,
+    task_out: np.ndarray,
+    n_parts: int,
+    lv_set: np.ndarray,
+    norm: np.ndarray,
+    rects: np.ndarray,
+    n_rects: np.ndarray,
+    stumps: np.ndarray,
     stage_ends: np.ndarray,
     stage_thr: np.ndarray,
-    weak_thr: np.ndarray,
-    left: np.ndarray,
-    right: np.ndarray,
     skip_rejected: bool,
     hit: np.ndarray,
     score: np.ndarray,
 ) -> None:
-    """OpenCV's scan of one pyramid level (``CascadeClassifierInvoker``): windows at x = 0,
-    step, 2·step, … < ``n_x`` on each row y of ``ys`` (rows in parallel). A window whose
-    variance is too low is passed over; otherwise each stage sums its stumps' leaves (feature
-    value = Σ wᵢ·rectᵢ / n_f, the left leaf when value < threshold) and rejects the window
-    when the sum is below the stage threshold; a window rejected by the first stage makes
-    the scan skip the next position (``skip_rejected``, as OpenCV does).
+    """OpenCV's scan (``CascadeClassifierInvoker``) of many pyramid levels at once. Task t is
+    row y = task_y[t] of level task_level[t]: windows at x = 0, step, 2·step, … < lv_nx; the
+    tasks are dealt to ``n_parts`` parallel parts in turn (t, t + n_parts, …), so neighbouring
+    rows — of about equal cost — land in different parts.
 
-    ``ii``, ``sq``: flattened padded integral images (int64) of the level and of its square,
-    rows of length ``stride``; ``norm_offs`` (4,) the inner rectangle's corner offsets;
-    ``offs`` (K, 12) corner offsets and ``wts`` (K, 12) float32 corner weights of the K weak
-    classifiers' features, stage s owning weak classifiers [stage_ends[s-1], stage_ends[s]).
-    Marks accepted windows in ``hit`` (len(ys), columns) and stores their last stage sums
-    in ``score``; column j is x = j·step."""
+    A window whose inner-rectangle variance is too small (:mod:`vedere.detect.normalize`) is
+    skipped; otherwise each stage sums its stumps (feature value v = Σᵣ wᵣ·rectᵣ / n_f in
+    float32, rect by rect; the left leaf when v < threshold) and rejects the window when the
+    sum is below the stage threshold; a window rejected by the first stage makes the scan
+    skip the next position (``skip_rejected``, as OpenCV does).
+
+    ``ii``, ``sq``: the levels' integral images as :func:`_build_levels` writes them (row
+    length lv_w + 1); ``mask``: LOW32 for int32 buffers (sums modulo 2³²), −1 (all bits)
+    for int64 ones, which windows whose Σi² may reach 2³² need. Level l uses feature set
+    lv_set[l] (the pyramid: one set for every level; scaled features: one set per scale,
+    every level the same image): ``norm`` (S, 4)
+    the normalisation rectangle (x, y, w, h); ``rects`` (S, K, 3, 4) int64 (x, y, w, h) of
+    each stump's feature with its ``n_rects`` (K,) used ones first; ``stumps`` (S, K, 8)
+    float32: threshold, left leaf, right leaf and the rectangles' weights (one 32-byte row a
+    stump, so a stump costs two cache lines). Stage s owns stumps [stage_ends[s-1],
+    stage_ends[s]). Window j of task t is ``hit[task_out[t] + j]`` (1: accepted) and its last
+    stage sum ``score[task_out[t] + j]`` (written for accepted windows only)."""
     n_s = stage_ends.shape[0]
-    area32 = np.float32(norm_area)
+    n_w = rects.shape[1]
+    n_tasks = task_level.shape[0]
     limit = np.float32(VARIANCE_FLOOR)
-    for yi in numba.prange(ys.shape[0]):
-        y = ys[yi]
-        x = 0
-        while x < n_x:
-            origin = x + y * stride
-            s = ii[origin + norm_offs[0]] - ii[origin + norm_offs[1]]
-            s += ii[origin + norm_offs[3]] - ii[origin + norm_offs[2]]
-            s2 = sq[origin + norm_offs[0]] - sq[origin + norm_offs[1]]
-            s2 += sq[origin + norm_offs[3]] - sq[origin + norm_offs[2]]
-            nf = norm_area * np.float64(s2) - np.float64(s) * np.float64(s)
-            if nf <= 0.0:
-                x += step
-                continue
-            inv = np.float32(1.0 / np.sqrt(nf))
-            if not (area32 * inv < limit):
-                x += step
-                continue
-            start = 0
-            passed = True
-            total = 0.0
-            for st in range(n_s):
-                end = stage_ends[st]
+    for part in numba.prange(n_parts):
+        # per part, for the level at hand: per stump one 64-byte row, its number of rectangles
+        # and their four corners' offsets from the window's origin
+        table = np.zeros((n_w, 16), dtype=np.uint32)
+        table_level = -1
+        for t in range(part, n_tasks, n_parts):
+            lvl = task_level[t]
+            stride = lv_w[lvl] + 1
+            fs = lv_set[lvl]
+            if lvl != table_level:
+                for k in range(n_w):
+                    table[k, 0] = n_rects[k]
+                    for r in range(n_rects[k]):
+                        p = rects[fs, k, r, 1] * stride + rects[fs, k, r, 0]
+                        q = p + rects[fs, k, r, 3] * stride
+                        table[k, 1 + 4 * r] = p
+                        table[k, 2 + 4 * r] = p + rects[fs, k, r, 2]
+                        table[k, 3 + 4 * r] = q
+                        table[k, 4 + 4 * r] = q + rects[fs, k, r, 2]
+                table_level = lvl
+            nx, ny, nw, nh = norm[fs, 0], norm[fs, 1], norm[fs, 2], norm[fs, 3]
+            area = np.float64(nw * nh)
+            area32 = np.float32(area)
+            n_a = ny * stride + nx
+            n_c = n_a + nh * stride
+            step = lv_step[lvl]
+            n_x = lv_nx[lvl]
+            base = lv_off[lvl] + task_y[t] * stride
+            out = task_out[t]
+            x = 0
+            col = 0
+            while x < n_x:
+                o = base + x
+                s = (
+                    np.int64(ii[o + n_c + nw])
+                    - np.int64(ii[o + n_a + nw])
+                    - np.int64(ii[o + n_c])
+                    + np.int64(ii[o + n_a])
+                ) & mask
+                s2 = (
+                    np.int64(sq[o + n_c + nw])
+                    - np.int64(sq[o + n_a + nw])
+                    - np.int64(sq[o + n_c])
+                    + np.int64(sq[o + n_a])
+                ) & mask
+                nf = area * np.float64(s2) - np.float64(s) * np.float64(s)
+                if nf <= 0.0:
+                    x += step
+                    col += 1
+                    continue
+                inv = np.float32(1.0 / np.sqrt(nf))
+                if not (area32 * inv < limit):
+                    x += step
+                    col += 1
+                    continue
+                uo = np.uint64(o)
+                start = 0
+                passed = True
                 total = 0.0
-                for w in range(start, end):
-                    v = np.float32(0.0)
-                    for r in range(3):
-                        j = 4 * r
-                        wr = wts[w, j]
-                        if wr != 0:
+                for st in range(n_s):
+                    end = stage_ends[st]
+                    total = 0.0
+                    for k in range(start, end):
+                        row = table[k]
+                        f = stumps[fs, k]
+                        v = np.float32(0.0)
+                        for r in range(row[0]):
+                            j = 4 * r
                             rs = (
-                                ii[origin + offs[w, j]]
-                                - ii[origin + offs[w, j + 1]]
-                                - ii[origin + offs[w, j + 2]]
-                                + ii[origin + offs[w, j + 3]]
-                            )
-                            v += wr * np.float32(rs)
-                    v = v * inv
-                    total += left[w] if v < weak_thr[w] else right[w]
-                start = end
-                if total < stage_thr[st]:
-                    passed = False
-                    if st == 0 and skip_rejected:
-                        x += step
-                    break
-            if passed:
-                hit[yi, x // step] = 1
-                score[yi, x // step] = total
-            x += step
+                                np.int64(ii[uo + row[j + 4]])
+                                - np.int64(ii[uo + row[j + 2]])
+                                - np.int64(ii[uo + row[j + 3]])
+                                + np.int64(ii[uo + row[j + 1]])
+                            ) & mask
+                            v += f[3 + r] * np.float32(rs)
+                        v = v * inv
+                        total += np.float64(f[1] if v < f[0] else f[2])
+                    start = end
+                    if total < stage_thr[st]:
+                        passed = False
+                        if st == 0 and skip_rejected:
+                            x += step
+                            col += 1
+                        break
+                if passed:
+                    hit[out + col] = 1
+                    score[out + col] = total
+                x += step
+                col += 1
+
+
+#: the kernels in two builds: parallel (one at a time, under PARALLEL_LOCK) for big jobs, and
+#: serial without the GIL (any number at once) for small ones, where waking the worker
+#: threads costs more than the work
+def _named(fn: Callable[..., None], suffix: str) -> Callable[..., None]:
+    """A copy of ``fn`` under another name. Numba names its on-disk cache entries after the
+    function, not after the compile options: two builds of one function would share entries,
+    and the serial build would load the parallel one's machine code."""
+    copy = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + suffix)
+    copy.__qualname__ = fn.__qualname__ + suffix
+    copy.__doc__ = fn.__doc__
+    return copy
+
+
+_build_levels_parallel = numba.njit(parallel=True, cache=True)(
+    _named(_build_levels_impl, "_parallel")
+)
+_build_levels_serial = numba.njit(cache=True, nogil=True)(_named(_build_levels_impl, "_serial"))
+_scan_levels_parallel = numba.njit(parallel=True, cache=True)(
+    _named(_scan_levels_impl, "_parallel")
+)
+_scan_levels_serial = numba.njit(cache=True, nogil=True)(_named(_scan_levels_impl, "_serial"))
+
+
+def build_levels(parallel: bool, *args: object) -> None:
+    """:func:`_build_levels_impl` (documented there, same arguments after ``parallel``)."""
+    if parallel:
+        with PARALLEL_LOCK:
+            _build_levels_parallel(*args)
+    else:
+        _build_levels_serial(*args)
+
+
+def scan_levels(parallel: bool, *args: object) -> None:
+    """:func:`_scan_levels_impl` (documented there, same arguments after ``parallel``)."""
+    if parallel:
+        with PARALLEL_LOCK:
+            _scan_levels_parallel(*args)
+    else:
+        _scan_levels_serial(*args)
 
 
 @numba.njit(cache=True)

@@ -21,7 +21,7 @@ FRACTION_BITS = 8
 ONE = 1 << FRACTION_BITS
 
 
-def _taps(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def taps(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per destination index: the two source indices and their 8-bit fixed-point weights."""
     scale = 1.0 / (dst / src)
     f = (np.arange(dst) + 0.5) * scale - 0.5
@@ -44,8 +44,8 @@ def resize_linear(gray: np.ndarray, width: int, height: int) -> np.ndarray:
         raise ValueError(f"target size must be positive, got {width}x{height}")
     if (height, width) == g.shape:
         return g.copy()
-    x0, x1, a0, a1 = _taps(g.shape[1], width)
-    y0, y1, b0, b1 = _taps(g.shape[0], height)
+    x0, x1, a0, a1 = taps(g.shape[1], width)
+    y0, y1, b0, b1 = taps(g.shape[0], height)
     rows = np.unique(np.concatenate([y0, y1]))
     src = g[rows].astype(np.int32)
     h = src[:, x0] * a0.astype(np.int32) + src[:, x1] * a1.astype(np.int32)  # 8 fraction bits

@@ -43,7 +43,7 @@ def overhead(tmp: Path) -> None:
         {
             "model": "mlp",
             "sampler": "grid",
-            "train": {"epochs": 4, "hidden": "64", "batch_size": 64},
+            "train": {"epochs": 12, "hidden": "64", "batch_size": 64},
             "search": {
                 "lr": {"type": "choice", "values": [0.01, 0.02, 0.04, 0.08]},
                 "l2": {"type": "choice", "values": [0.0, 0.001]},

@@ -20,9 +20,12 @@ def _save(ax_or_axes: Any, path: Path) -> bool:
 
     ax = ax_or_axes.flat[0] if hasattr(ax_or_axes, "flat") else ax_or_axes
     fig = ax.figure
-    fig.set_size_inches(max(fig.get_size_inches()[0], 6.4), max(fig.get_size_inches()[1], 4.0))
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    n = len(fig.axes)  # Optuna's slice plot: one panel per parameter, and a colour bar
+    fig.set_size_inches(
+        max(fig.get_size_inches()[0], 3.2 * n + 1), max(fig.get_size_inches()[1], 4.0)
+    )
+    # no tight_layout: it squeezes Optuna's colour bar onto the last panel
+    fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return True
 

@@ -588,9 +588,7 @@ class Trainer:
     def save_checkpoint(self, path: str | os.PathLike[str]) -> None:
         """Write the complete training state to ``path`` atomically."""
         st = self._state
-        tensors: dict[str, np.ndarray] = {
-            f"model.{n}": p.data for n, p in self._state_tensors()
-        }
+        tensors: dict[str, np.ndarray] = {f"model.{n}": p.data for n, p in self._state_tensors()}
         tensors.update({f"opt.{k}": v for k, v in self.optimizer.state_arrays().items()})
         if st.good is not None:
             tensors.update({f"good.{k}": v for k, v in st.good.items()})

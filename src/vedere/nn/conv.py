@@ -95,6 +95,8 @@ def col2im(
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     if kh == kw == sh == sw == 1 and ph == pw == 0:
         dxh[...] = dcols.reshape(dxh.shape)
+    elif sh == sw == 1:
+        kernels().col2im_stride1(dcols.reshape(n, *out_hw, kh, kw, c), ph, pw, dxh)
     else:
         kernels().col2im(dcols.reshape(n, *out_hw, kh, kw, c), sh, sw, ph, pw, dxh)
 

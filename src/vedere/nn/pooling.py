@@ -79,8 +79,11 @@ class MaxPool2d(_Pool2d):
         if not g.flags.c_contiguous:
             g = np.ascontiguousarray(g)
         dxh = np.empty(self._in_shape, dtype=grad_out.dtype)
-        kw, (sh, sw) = self.kernel_size[1], self.stride
-        kernels().max_pool_backward(g, self._arg, kw, sh, sw, dxh)  # G to each maximum
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        if (sh, sw) == (kh, kw):  # the windows tile the image: each pixel written once
+            kernels().max_pool_backward_tiled(g, self._arg, kh, kw, dxh)
+        else:
+            kernels().max_pool_backward(g, self._arg, kw, sh, sw, dxh)  # G to each maximum
         return nchw(dxh)
 
 

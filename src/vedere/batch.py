@@ -81,6 +81,14 @@ class BatchStats:
     skipped: int = 0
     seconds: float = 0.0
 
+    def summary(self, out: str | os.PathLike[str]) -> str:
+        """The line ``vedere predict/detect --out FILE.jsonl`` prints at the end."""
+        rate = self.written / max(self.seconds, 1e-9)
+        return (
+            f"{self.written} images written to {out} ({self.errors} unreadable, "
+            f"{self.skipped} already there), {rate:.1f} images/s"
+        )
+
 
 def run_batch(
     inputs: Iterable[str],
@@ -122,6 +130,12 @@ def run_batch(
                 f.flush()
                 bar.update(len(records))
 
+    def submit(paths: list[str]) -> None:
+        fut = executor.submit(work, paths, *args)
+        with contextlib.suppress(AttributeError, TypeError):
+            fut.vedere_paths = paths  # to name the images if the chunk is lost
+        in_flight.append(fut)
+
     with open(out, "a", encoding="utf-8") as f:
         pending: list[str] = []
         for path in expand_inputs(inputs):
@@ -131,17 +145,11 @@ def run_batch(
             done.add(path)
             pending.append(path)
             if len(pending) == chunk:
-                fut = executor.submit(work, pending, *args)
-                with contextlib.suppress(AttributeError, TypeError):
-                    fut.vedere_paths = pending
-                in_flight.append(fut)
+                submit(pending)
                 pending = []
                 drain(f, limit - 1)
         if pending:
-            fut = executor.submit(work, pending, *args)
-            with contextlib.suppress(AttributeError, TypeError):
-                fut.vedere_paths = pending
-            in_flight.append(fut)
+            submit(pending)
         drain(f, 0)
         f.flush()
         os.fsync(f.fileno())

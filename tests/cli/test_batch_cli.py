@@ -83,3 +83,15 @@ def test_predict_over_a_glob_writes_json_lines_equal_to_single_predictions(tmp_p
     assert [t["class"] for t in got["3.png"]["top"]] == [t["class"] for t in single[0]["top"]]
     r = run("predict", model, tmp_path / "0.png", "--workers", "2")
     assert r.exit_code == 2 and "--out FILE.jsonl" in r.output
+
+
+def test_workers_and_scheduler_together_are_a_usage_error(tmp_path):
+    spec = tmp_path / "s.toml"
+    spec.write_text('model = "mlp"\n[search.lr]\ntype = "choice"\nvalues = [0.01]\n')
+    for args in (
+        ("sweep", spec, "--out", tmp_path / "sw"),
+        ("detect", tmp_path, "--out", tmp_path / "b.jsonl"),
+        ("experiment", "batch-size", "--quick", "--out", tmp_path / "e"),
+    ):
+        r = run(*args, "--workers", "2", "--scheduler", "tcp://127.0.0.1:9")
+        assert r.exit_code == 2 and "not both" in r.output, (args, r.output)

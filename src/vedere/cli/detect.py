@@ -180,13 +180,8 @@ def _batch(
     scheduler: str | None,
 ) -> None:
     from ..batch import detect_chunk, run_batch
-    from ..executor import make_executor
+    from .executors import open_executor
 
-    if workers is not None and scheduler:
-        raise click.UsageError("give --workers or --scheduler, not both")
-    with make_executor(workers, scheduler) as ex:
+    with open_executor(workers, scheduler) as ex:
         stats = run_batch(images, detect_chunk, (cascade, options), out, ex)
-    click.echo(
-        f"{stats.written} images written to {out} ({stats.errors} unreadable, "
-        f"{stats.skipped} already there), {stats.written / max(stats.seconds, 1e-9):.1f} images/s"
-    )
+    click.echo(stats.summary(out))

@@ -53,10 +53,8 @@ def experiment(
     options = {"image": image} if name == "viola-jones" else {}
     if image and name != "viola-jones":
         raise click.UsageError("--image is only used by the viola-jones experiment")
-    if workers is not None and scheduler:
-        raise click.UsageError("give --workers or --scheduler, not both")
-    from ..executor import make_executor
+    from .executors import open_executor
 
-    with make_executor(workers, scheduler) as ex:
+    with open_executor(workers, scheduler) as ex:
         run_experiment(name, out, quick=quick, seed=seed, data=data_dir, executor=ex, **options)
     click.echo(f"{name}: report and figures in {out} ({time.perf_counter() - t0:.1f} s)")

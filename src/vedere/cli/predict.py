@@ -83,17 +83,12 @@ def _batch(
 ) -> None:
     from ..batch import predict_chunk, run_batch
     from ..classify.run import load_image_classifier, model_path
-    from ..executor import make_executor
+    from .executors import open_executor
 
     if not out.endswith(".jsonl"):
         raise click.UsageError("--out must name a .jsonl file")
-    if workers is not None and scheduler:
-        raise click.UsageError("give --workers or --scheduler, not both")
     load_image_classifier(model)  # a bad model is one error here, not one per image
     path = str(model_path(model).resolve())
-    with make_executor(workers, scheduler) as ex:
+    with open_executor(workers, scheduler) as ex:
         stats = run_batch(images, predict_chunk, (path, top_k), out, ex)
-    click.echo(
-        f"{stats.written} images written to {out} ({stats.errors} unreadable, "
-        f"{stats.skipped} already there), {stats.written / max(stats.seconds, 1e-9):.1f} images/s"
-    )
+    click.echo(stats.summary(out))

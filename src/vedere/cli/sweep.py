@@ -42,13 +42,11 @@ def sweep(
     per trial, OUT/report.md the best trial's command line and the figures, OUT/best links the
     best run (vedere evaluate OUT/best).
     """
-    from ..executor import make_executor
     from ..sweep import load, run_sweep
+    from .executors import open_executor
 
-    if workers is not None and scheduler:
-        raise click.UsageError("give --workers or --scheduler, not both")
     spec = load(spec_file)
-    with make_executor(workers, scheduler) as ex:
+    with open_executor(workers, scheduler) as ex:
         result = run_sweep(spec, out, ex, trials=trials, resume=resume, progress=not quiet)
     counts = {
         s: sum(r["state"] == s for r in result.rows) for s in ("complete", "pruned", "failed")

@@ -12,24 +12,11 @@ so that the sample's 300 test images stay unseen and can check the shipped model
 from __future__ import annotations
 
 import argparse
-import hashlib
-import time
-from pathlib import Path
 
-import numpy as np
-
-from vedere.classify import metrics
+from playground_training import DEFAULT_DATA, MODELS, train_unseen
 from vedere.classify.estimators import MLPClassifier
-from vedere.data.dataset import load_split
-from vedere.data.split import stratified_split
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "cifar10-train.tar.gz"
-DEFAULT_OUT = REPO / "src" / "vedere" / "web" / "models" / "cifar10-small.safetensors"
-
-
-def _digests(images: np.ndarray) -> list[bytes]:
-    return [hashlib.sha256(im.tobytes()).digest() for im in images]
+DEFAULT_OUT = MODELS / "cifar10-small.safetensors"
 
 
 def main() -> None:
@@ -39,13 +26,6 @@ def main() -> None:
     ap.add_argument("--out", default=str(DEFAULT_OUT))
     args = ap.parse_args()
 
-    full = load_split(args.data, "train")
-    sample = {d for s in ("train", "test") for d in _digests(load_split(None, s).images)}
-    keep = np.array([d not in sample for d in _digests(full.images)])
-    print(f"{len(full)} images, {int((~keep).sum())} of them in the embedded sample: left out")
-    images, labels = full.images[keep], full.labels[keep]
-    tr, va = stratified_split(labels, 5000, seed=0)
-    names = np.asarray(full.classes)
     est = MLPClassifier(
         hidden_sizes=(128,),
         dropout=0.0,
@@ -56,21 +36,7 @@ def main() -> None:
         seed=0,
         verbose=True,
     )
-    t0 = time.perf_counter()
-    est.fit(images[tr], names[labels[tr]])
-    seconds = time.perf_counter() - t0
-    acc = metrics.accuracy(names[labels[va]], est.predict(images[va]))
-    path = est.save(
-        args.out,
-        extra={
-            "trained_on": "CIFAR-10 training images minus the embedded sample",
-            "held_out_accuracy": round(float(acc), 4),
-        },
-    )
-    print(
-        f"held-out accuracy {acc:.1%} on 5,000 images; {seconds:.0f} s; "
-        f"{path.stat().st_size / 1e6:.2f} MB written to {path}"
-    )
+    train_unseen(est, args.data, args.out)
 
 
 if __name__ == "__main__":

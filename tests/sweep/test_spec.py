@@ -1,5 +1,6 @@
 """Sweep specifications: every bad key gets one line naming it (issue 15)."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,22 @@ def test_bad_files_name_the_file(tmp_path):
     f.write_text('model = "mlp"\n[search.lr]\ntype = "uniform"\nlow = 2\nhigh = 1\n')
     with pytest.raises(SpecError, match=r"s\.toml: search\.lr: low \(2\) must be below"):
         load(f)
+
+
+def test_hostile_spec_files_are_one_line_errors(tmp_path):
+    deep = tmp_path / "deep.toml"
+    deep.write_text("a = " + "[" * 200_000 + "]" * 200_000 + "\n")  # 400 KB, under the cap
+    with pytest.raises(SpecError, match=r"deep\.toml: nested too deeply"):
+        load(deep)
+    big = tmp_path / "big.toml"
+    big.write_text("trials = 99999999999999999999999999\n")
+    with pytest.raises(SpecError, match="trials must be a whole number from 1 to 10000"):
+        load(big)
+    huge = tmp_path / "huge.toml"
+    huge.write_text("# " + "x" * (2 << 20) + "\n")
+    with pytest.raises(SpecError, match="larger than"):
+        load(huge)
+    fifo = tmp_path / "f.toml"
+    os.mkfifo(fifo)
+    with pytest.raises(SpecError, match="not a file"):
+        load(fifo)  # refused before it is opened (would block)

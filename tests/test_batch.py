@@ -2,6 +2,7 @@
 errors as lines, the same results on a Dask cluster as image by image (issue 15)."""
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -95,3 +96,10 @@ def test_detect_over_200_images_equals_image_by_image_and_reruns_skip(collection
     )
     assert (again.written, again.skipped) == (1, 199)
     assert sorted(r["image"] for r in lines(out)) == sorted(paths)
+
+
+def test_an_output_that_is_not_a_regular_file_is_refused(tmp_path):
+    fifo = tmp_path / "out.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match=r"out\.jsonl: not a regular file"):
+        run_batch([], detect_chunk, ("frontalface", {}), fifo, InProcessExecutor(), progress=False)

@@ -104,6 +104,8 @@ def run_batch(
     from tqdm import tqdm
 
     out = Path(out)
+    if out.exists() and not out.is_file():
+        raise ValueError(f"{out}: not a regular file (the output must be a .jsonl file)")
     out.parent.mkdir(parents=True, exist_ok=True)
     done = _repair(out)
     stats = BatchStats()

@@ -5,7 +5,30 @@ from __future__ import annotations
 import numpy as np
 
 
-class Parameter:
+class NamedArray:
+    """What a :class:`Parameter` and a :class:`Buffer` share: a named array ``data`` with its
+    ``shape`` and ``dtype``."""
+
+    __slots__ = ()
+    data: np.ndarray
+    name: str
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(name={self.name!r}, shape={self.data.shape}, "
+            f"dtype={self.data.dtype})"
+        )
+
+
+class Parameter(NamedArray):
     """A learnable array and its gradient.
 
     ``data`` holds θ; ``grad`` holds dL/dθ with the same shape and dtype. Gradients
@@ -45,14 +68,6 @@ class Parameter:
         self._grad = value
         self._zero = False
 
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self.data.shape
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self.data.dtype
-
     def zero_grad(self) -> None:
         """Reset dL/dθ to zero."""
         self._zero = True
@@ -73,11 +88,8 @@ class Parameter:
         else:
             self._grad += a @ b
 
-    def __repr__(self) -> str:
-        return f"Parameter(name={self.name!r}, shape={self.data.shape}, dtype={self.data.dtype})"
 
-
-class Buffer:
+class Buffer(NamedArray):
     """A non-trainable array saved with the model (BatchNorm's running statistics).
 
     Like a :class:`Parameter` it has ``data``, ``shape`` and ``dtype`` and travels in the
@@ -90,14 +102,3 @@ class Buffer:
     def __init__(self, data: np.ndarray, name: str = "") -> None:
         self.data = data
         self.name = name
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self.data.shape
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self.data.dtype
-
-    def __repr__(self) -> str:
-        return f"Buffer(name={self.name!r}, shape={self.data.shape}, dtype={self.data.dtype})"

@@ -115,21 +115,25 @@ class AvgPool2d(_Pool2d):
         return nchw(dxh)
 
 
-class GlobalAvgPool2d(Module):
-    """y[n, c] = (1 / HW) Σ_{i, j} x[n, c, i, j]: (N, C, H, W) → (N, C).
-
-    Backward: dL/dx[n, c, i, j] = dL/dy[n, c] / (HW) for every pixel.
-    """
+class _GlobalPool2d(Module):
+    """A pooling over the whole map: (N, C, H, W) → (N, C)."""
 
     input_ndim = 4
 
     def check_input(self, x: object, name: str) -> np.ndarray:
         x = check_float_array(x, name, ndim=4)
-        check_nchw(x, name, None, "GlobalAvgPool2d")
+        check_nchw(x, name, None, type(self).__name__)
         return x
 
+
+class GlobalAvgPool2d(_GlobalPool2d):
+    """y[n, c] = (1 / HW) Σ_{i, j} x[n, c, i, j]: (N, C, H, W) → (N, C).
+
+    Backward: dL/dx[n, c, i, j] = dL/dy[n, c] / (HW) for every pixel.
+    """
+
     def _forward(self, x: np.ndarray) -> np.ndarray:
-        check_nchw(x, "x", None, "GlobalAvgPool2d")
+        check_nchw(x, "x", None, type(self).__name__)
         n, c, h, w = x.shape
         self._in_shape = (n, h, w, c)
         return nhwc(x).reshape(n, h * w, c).mean(axis=1)
@@ -141,22 +145,15 @@ class GlobalAvgPool2d(Module):
         return nchw(dxh)
 
 
-class GlobalMaxPool2d(Module):
+class GlobalMaxPool2d(_GlobalPool2d):
     """y[n, c] = max_{i, j} x[n, c, i, j]: (N, C, H, W) → (N, C) (airbench's last pooling).
 
     Backward: dL/dy[n, c] goes to the maximising pixel (the first in row-major order on
     ties, as PyTorch's ``adaptive_max_pool2d(x, 1)``); every other pixel gets 0.
     """
 
-    input_ndim = 4
-
-    def check_input(self, x: object, name: str) -> np.ndarray:
-        x = check_float_array(x, name, ndim=4)
-        check_nchw(x, name, None, "GlobalMaxPool2d")
-        return x
-
     def _forward(self, x: np.ndarray) -> np.ndarray:
-        check_nchw(x, "x", None, "GlobalMaxPool2d")
+        check_nchw(x, "x", None, type(self).__name__)
         n, c, h, w = x.shape
         xr = nhwc(x).reshape(n, h * w, c)
         self._idx = xr.argmax(axis=1)[:, None, :]  # (N, 1, C)

@@ -1,5 +1,5 @@
-"""CNNClassifier: architecture specs, the NCHW pipeline against PyTorch, test-time flips,
-model files (tampered ones refused), and the command line end to end on the sample."""
+"""CNNClassifier: architecture specs, the NCHW pipeline against PyTorch, test-time flips and
+shifts, model files (tampered ones refused), and the command line end to end on the sample."""
 
 import json
 import subprocess
@@ -7,9 +7,11 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vedere.classify import cnn_arch
-from vedere.classify.cnn import CNNClassifier
+from vedere.classify.cnn import CNNClassifier, translate
 from vedere.classify.estimators import load_classifier
 from vedere.data.dataset import load_split
 from vedere.data.transforms import random_cutout
@@ -186,6 +188,78 @@ def test_scores_match_pytorch_on_nchw_input_with_and_without_flip_averaging(samp
                                atol=1e-5)  # fmt: skip
 
 
+def _torch_translate(x, dy, dx):
+    """NCHW ``x`` moved dy down, dx right: PyTorch's reflection padding, then a crop."""
+    import torch.nn.functional as F
+
+    py, px = abs(dy), abs(dx)
+    h, w = x.shape[2:]
+    padded = F.pad(x, (px, px, py, py), mode="reflect")
+    return padded[:, :, py - dy : py - dy + h, px - dx : px - dx + w]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    h=st.integers(2, 9),
+    w=st.integers(2, 9),
+    dy=st.integers(-8, 8),
+    dx=st.integers(-8, 8),
+    seed=st.integers(0, 2**16),
+)
+def test_translate_is_pytorch_reflect_padding_and_crop(h, w, dy, dx, seed):
+    import torch
+
+    dy, dx = max(-(h - 1), min(dy, h - 1)), max(-(w - 1), min(dx, w - 1))
+    x = np.random.default_rng(seed).integers(0, 256, size=(2, h, w, 3), dtype=np.uint8)
+    want = _torch_translate(torch.from_numpy(x.transpose(0, 3, 1, 2).astype(np.float64)), dy, dx)
+    got = translate(x, dy, dx)
+    assert got.shape == x.shape and got.dtype == np.uint8
+    np.testing.assert_array_equal(got.transpose(0, 3, 1, 2), want.numpy())
+    if dy >= 0 and dx >= 0:  # the image itself, moved: out[i, j] = x[i - dy, j - dx]
+        np.testing.assert_array_equal(got[:, dy:, dx:], x[:, : h - dy, : w - dx])
+
+
+def test_scores_with_test_time_shifts_match_pytorch(sample, fitted):
+    import torch
+
+    x_train, _, x_test, _ = sample
+    px = x_train.reshape(-1, 3).astype(np.float64) / 255
+    mean, std = px.mean(axis=0), px.std(axis=0)
+    x = torch.from_numpy(((x_test[:40] / 255 - mean) / std).transpose(0, 3, 1, 2).copy())
+    twin = _torch_twin(fitted)
+
+    def flip_avg(v):
+        with torch.no_grad():
+            return (twin(v).numpy() + twin(torch.flip(v, dims=[3])).numpy()) / 2
+
+    # ½ f̄(x) + ¼ f̄(T₊₂x) + ¼ f̄(T₋₂x) (normalising commutes with the per-pixel translation)
+    want = (
+        flip_avg(x) / 2
+        + (flip_avg(_torch_translate(x, 2, 2)) + flip_avg(_torch_translate(x, -2, -2))) / 4
+    )
+    fitted.set_params(tta_shift=2)
+    try:
+        np.testing.assert_allclose(fitted.decision_function(x_test[:40]), want, atol=2e-4)
+        fitted.set_params(tta=False)  # tta_shift only counts with tta
+        np.testing.assert_allclose(fitted.decision_function(x_test[:40]), twin(x).detach().numpy(),
+                                   atol=2e-4)  # fmt: skip
+    finally:
+        fitted.set_params(tta=True, tta_shift=0)
+
+
+@pytest.mark.parametrize("bad", [9, -1, "1", 1.5, True, None])
+def test_bad_tta_shift_is_refused_naming_it_before_training(sample, bad):
+    x, y, _, _ = sample
+    with pytest.raises(ValueError, match=r"tta_shift must be an integer in \[0, 8\]"):
+        CNNClassifier(arch="c4-g", epochs=1, tta_shift=bad).fit(x[:20], y[:20])
+
+
+def test_tta_shift_as_large_as_the_image_is_refused():
+    x = np.zeros((10, 4, 4, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"tta_shift=4 is not smaller than the images' sides"):
+        CNNClassifier(arch="c4-g", epochs=1, tta_shift=4).fit(x, np.arange(10) % 2)
+
+
 def test_tiny_cnn_learns_the_sample(sample, fitted):
     _, _, x_test, y_test = sample
     assert len(fitted.history_) == 3
@@ -261,6 +335,10 @@ def test_cli_train_evaluate_predict_a_tiny_cnn(tmp_path, sample):
     acc = json.loads(r.stdout)["accuracy"]
     _, _, x_test, y_test = sample
     assert acc == pytest.approx(est.score(x_test, y_test))
+    r = vedere("evaluate", out, "--json", "--tta-shift", 2)  # test-time views chosen here
+    assert r.returncode == 0, r.stderr
+    shifted = est.set_params(tta=True, tta_shift=2).score(x_test, y_test)
+    assert json.loads(r.stdout)["accuracy"] == pytest.approx(shifted)
     png = tmp_path / "x.png"
     from PIL import Image
 
@@ -300,6 +378,9 @@ def test_playground_classifies_with_a_cnn_run(tmp_path, sample, fitted):
         (lambda e: e["params"].update(arch="c" + "9" * 100_000), "invalid CNN architecture"),
         (lambda e: e["params"].update(activation="swish"), "invalid CNN architecture"),
         (lambda e: e["params"].update(dropout="lots"), "invalid CNN architecture"),
+        (lambda e: e["params"].update(tta_shift=10**12), "tta_shift must be an integer"),
+        (lambda e: e["params"].update(tta_shift="1"), "tta_shift must be an integer"),
+        (lambda e: e["params"].update(tta_shift=True), "tta_shift must be an integer"),
         (lambda e: e["preprocess"].update(shape=[600, 600, 3]), "at most 512"),
         (
             lambda e: e["preprocess"].update(shape=[32, 32, 100], mean=[0] * 100, std=[1] * 100),
@@ -318,3 +399,11 @@ def test_tampered_cnn_metadata_is_a_short_model_file_error(tmp_path, fitted, cha
         load_classifier(bad)
     assert str(e.value).startswith(str(bad)) and words in str(e.value)
     assert len(str(e.value)) < 600
+
+
+def test_cli_tta_shift_on_a_model_that_is_not_a_cnn_is_one_line():
+    from importlib.resources import files
+
+    mlp = files("vedere.web") / "models" / "cifar10-small.safetensors"
+    line = one_line_error(vedere("evaluate", mlp, "--tta-shift", 1))
+    assert "--tta-shift applies to CNN models only" in line and "MLPClassifier" in line

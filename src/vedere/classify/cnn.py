@@ -5,7 +5,10 @@
 (dropout and) a linear classifier, softmax on top; trained on cross-entropy with label
 smoothing, Nesterov momentum, L2 weight decay on weights only (not on biases or BatchNorm's
 γ, β), a cosine schedule after a linear warm-up, flips, shifts and optional cutout; it
-predicts with test-time flip averaging: p(x) = softmax((f(x) + f(mirror(x))) / 2).
+predicts with test-time flip averaging: p(x) = softmax(f̄(x)), f̄(x) = (f(x) + f(mirror(x))) / 2,
+and with ``tta_shift`` s > 0 also over two translated copies T₊ₛx, T₋ₛx (shifted s pixels
+down-right and up-left, the border filled by reflection):
+p(x) = softmax(½ f̄(x) + ¼ f̄(T₊ₛx) + ¼ f̄(T₋ₛx)).
 
 Input: images (N, H, W, C) ``uint8``; the network sees them normalised per channel as
 float32 (N, C, H, W) (PyTorch's layout, so weights move between the two unchanged).
@@ -31,10 +34,22 @@ from .trainer import TrainConfig
 PREDICT_BATCH = 256
 MAX_IMAGE_SIDE = 512
 MAX_CHANNELS = 64
+#: the largest test-time translation (pixels)
+MAX_TTA_SHIFT = 8
 
 
 def _plain_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True)
+
+
+def translate(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """Images (N, H, W, C) moved ``dy`` pixels down and ``dx`` right (negative: up, left), the
+    uncovered border filled by reflection: out[n, i, j] = x[n, r(i - dy), r(j - dx)] with
+    r(k) = -k below 0 and 2(H-1) - k past H-1 (``np.pad``'s ``reflect``); |dy| < H, |dx| < W."""
+    h, w = images.shape[1:3]
+    py, px = abs(dy), abs(dx)
+    padded = np.pad(images, ((0, 0), (py, py), (px, px), (0, 0)), mode="reflect")
+    return np.ascontiguousarray(padded[:, py - dy : py - dy + h, px - dx : px - dx + w])
 
 
 class ImagePreprocess(Preprocess):
@@ -69,7 +84,8 @@ class CNNClassifier(BaseClassifier):
     (1 - ε)·onehot + ε/K), ``l2`` (weight decay λ on conv and linear weights only),
     ``augment`` (random flips and shifts of up to ``crop_padding`` pixels), ``cutout``
     (side of a zeroed square, 0 = off), ``tta`` (average the logits of each image and its
-    mirror image when predicting).
+    mirror image when predicting), ``tta_shift`` (with ``tta``, also average over the image
+    translated this many pixels both ways, 0 = off; see the module's formula).
     """
 
     def __init__(
@@ -95,6 +111,7 @@ class CNNClassifier(BaseClassifier):
         crop_padding: int = 2,
         cutout: int = 0,
         tta: bool = True,
+        tta_shift: int = 0,
         seed: int = 0,
         verbose: bool = False,
     ) -> None:
@@ -109,6 +126,7 @@ class CNNClassifier(BaseClassifier):
                 f"{type(self).__name__} needs images (N, H, W, C) uint8, got shape {X.shape}"
             )
         cnn_arch.plan(self.arch, X.shape[1:], 2)  # a bad spec fails before any work
+        self._checked_tta_shift(X.shape)
         return super().fit(X, y, X_val, y_val, **kw)
 
     def _adapt_preprocess(self, pre: Preprocess) -> Preprocess:
@@ -134,12 +152,34 @@ class CNNClassifier(BaseClassifier):
 
     # -- prediction -----------------------------------------------------------------------------
     def _scores(self, X: Any, batch_size: int = PREDICT_BATCH) -> np.ndarray:
-        """Logits (N, K); with ``tta`` the mean of the logits of X and of X mirrored."""
-        out = super()._scores(X, batch_size)
-        if self.tta:
-            mirrored = np.ascontiguousarray(check_X(X)[:, :, ::-1])
-            out = (out + super()._scores(mirrored, batch_size)) / 2
+        """Logits (N, K); with ``tta`` the flip average f̄(x) = (f(x) + f(mirror(x))) / 2, and
+        with ``tta_shift`` s also ½ f̄(x) + ¼ f̄(T₊ₛx) + ¼ f̄(T₋ₛx) (module docstring)."""
+        if not self.tta:
+            return super()._scores(X, batch_size)
+        X = check_X(X)
+        shift = self._checked_tta_shift(X.shape)
+        out = self._flip_averaged(X, batch_size)
+        if shift:
+            ahead = self._flip_averaged(translate(X, shift, shift), batch_size)
+            behind = self._flip_averaged(translate(X, -shift, -shift), batch_size)
+            out = out / 2 + (ahead + behind) / 4
         return out
+
+    def _flip_averaged(self, X: np.ndarray, batch_size: int) -> np.ndarray:
+        mirrored = np.ascontiguousarray(X[:, :, ::-1])
+        return (super()._scores(X, batch_size) + super()._scores(mirrored, batch_size)) / 2
+
+    def _checked_tta_shift(self, shape: tuple[int, ...]) -> int:
+        """``tta_shift`` as a Python int in [0, MAX_TTA_SHIFT], smaller than the image's sides
+        (it may come from a model file: checked before any array is padded)."""
+        s = self.tta_shift
+        if isinstance(s, np.integer):
+            s = int(s)
+        if type(s) is not int or not 0 <= s <= MAX_TTA_SHIFT:
+            raise ValueError(f"tta_shift must be an integer in [0, {MAX_TTA_SHIFT}], got {s!r:.40}")
+        if s and len(shape) == 4 and s >= min(shape[1], shape[2]):
+            raise ValueError(f"tta_shift={s} is not smaller than the images' sides {shape[1:3]}")
+        return s
 
     def feature_maps(self, image: np.ndarray) -> list[tuple[str, np.ndarray]]:
         """The outputs of every layer for one image (H, W, C) uint8, in eval mode:
@@ -170,6 +210,10 @@ class CNNClassifier(BaseClassifier):
                 f"a CNN needs (H, W, C) images of at most {MAX_IMAGE_SIDE}×{MAX_IMAGE_SIDE} "
                 f"pixels and {MAX_CHANNELS} channels, the file declares {str(shape)[:60]}",
             )
+        try:
+            self._checked_tta_shift((1, *shape))
+        except ValueError as e:
+            raise ModelFileError(path, f"invalid classifier metadata ({e})") from None
         try:
             expected = cnn_arch.build(
                 self.arch, pre.shape, n_classes, activation=self.activation, dropout=self.dropout

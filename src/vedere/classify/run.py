@@ -39,6 +39,7 @@ from ..data.split import stratified_split
 from ..fileio import atomic_write_text
 from . import metrics
 from .base import BaseClassifier
+from .cnn import CNNClassifier
 from .estimators import ESTIMATORS, load_classifier
 from .history import History
 from .rundir import CURVES, EVALUATION, MODEL, RunDir, RunDirError
@@ -475,12 +476,20 @@ def evaluate(
     split: str = "test",
     verify: bool = True,
     progress: bool = True,
+    tta_shift: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate a saved classifier on ``split`` of ``source`` (a data directory or archive).
 
     ``split="val"`` with no ``source`` and a run directory as ``model``: the images that run
-    held out for validation (see :func:`held_out`)."""
+    held out for validation (see :func:`held_out`). ``tta_shift`` (CNN models only): predict
+    with flip averaging and this test-time translation instead of the model's own setting."""
     path, est = load_image_classifier(model)
+    if tta_shift is not None:
+        if not isinstance(est, CNNClassifier):
+            raise ValueError(
+                f"--tta-shift applies to CNN models only; {path} is a {type(est).__name__}"
+            )
+        est.set_params(tta=True, tta_shift=int(tta_shift))
     pre = est.preprocess_
     h, w, c = pre.shape
     if split == "val" and source is None and Path(model).is_dir():

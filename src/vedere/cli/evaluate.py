@@ -20,10 +20,22 @@ from .escape import printable
 @click.option(
     "--no-checksum", is_flag=True, help="do not check official CIFAR-10 files against their MD5"
 )
+@click.option(
+    "--tta-shift",
+    type=click.IntRange(0, 8),
+    help="CNN models: predict with flip averaging and the image also shifted this many "
+    "pixels both ways (0 = flips only) [default: the model's own setting]",
+)
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 @click.option("--quiet", is_flag=True, help="no progress bars")
 def evaluate(
-    model: str, data_dir: str | None, split: str, no_checksum: bool, as_json: bool, quiet: bool
+    model: str,
+    data_dir: str | None,
+    split: str,
+    no_checksum: bool,
+    tta_shift: int | None,
+    as_json: bool,
+    quiet: bool,
 ) -> None:
     """Evaluate MODEL (a run directory or model file) on a split of a dataset.
 
@@ -31,7 +43,9 @@ def evaluate(
     for validation (recomputed from its config.json: same data, seed and split)."""
     from ..classify import run
 
-    rep = run.evaluate(model, data_dir, split, verify=not no_checksum, progress=not quiet)
+    rep = run.evaluate(
+        model, data_dir, split, verify=not no_checksum, progress=not quiet, tta_shift=tta_shift
+    )
     if as_json:
         click.echo(json.dumps(rep, indent=1))
         return

@@ -184,6 +184,14 @@ def _help(text: str, param: str) -> str:
     help=_help("CNN: average the predictions of each image and its mirror", "tta"),
 )
 @click.option(
+    "--tta-shift",
+    type=click.IntRange(0, 8),
+    help=_help(
+        "CNN, with --tta: also average over the image shifted this many pixels both ways (0 = off)",
+        "tta_shift",
+    ),
+)
+@click.option(
     "--image-size",
     type=click.IntRange(4, MAX_IMAGE_SIDE),
     help="resize images to this square size",
@@ -288,6 +296,7 @@ def build_config(kw: dict[str, Any], out: str) -> RunConfig:
         "arch": kw["arch"],
         "cutout": kw["cutout"],
         "tta": kw["tta"],
+        "tta_shift": kw["tta_shift"],
     }
     if kw["arch"] is not None:
         cnn_arch.parse(str(kw["arch"]))  # a bad spec: one line naming --arch

@@ -15,8 +15,8 @@ is passed on to ``vedere train``.
 
 ``--torch`` then trains the same network (same layers, same initial weights copied from
 vedere's), loss, optimiser, schedule, weight decay on weights only, augmentation (vedere's
-NumPy pipeline feeds both) and test-time flip averaging in PyTorch on the same split, with
-the same number of threads, and prints its accuracy and seconds.
+NumPy pipeline feeds both) and test-time flip (and shift) averaging in PyTorch on the same
+split, with the same number of threads, and prints its accuracy and seconds.
 """
 
 from __future__ import annotations
@@ -183,13 +183,26 @@ def run_torch(data: str, flags: list[str], threads: int, seed: int = 0) -> dict:
         print(f"torch epoch {epoch + 1}: {time.perf_counter() - t0:.0f} s", flush=True)
     seconds = time.perf_counter() - t0
     model.eval()
+
+    def flip_averaged(xb):
+        return (model(xb) + model(torch.flip(xb, dims=[3]))) / 2
+
+    def shifted(xb, d):  # moved d pixels down and right, borders reflected (as vedere's)
+        h, w = xb.shape[2:]
+        padded = torch.nn.functional.pad(xb, (abs(d),) * 4, mode="reflect")
+        return padded[:, :, abs(d) - d : abs(d) - d + h, abs(d) - d : abs(d) - d + w]
+
     outs = []
     with torch.no_grad():
         for i in range(0, len(y_va), 500):
             xb = torch.from_numpy(pre(x_va[i : i + 500], None))
             o = model(xb)
             if p["tta"]:
-                o = (o + model(torch.flip(xb, dims=[3]))) / 2
+                o = flip_averaged(xb)
+                if p["tta_shift"]:
+                    d = p["tta_shift"]
+                    views = flip_averaged(shifted(xb, d)) + flip_averaged(shifted(xb, -d))
+                    o = o / 2 + views / 4
             outs.append(o)
     acc = float((torch.cat(outs).argmax(1).numpy() == y_va).mean())
     return {"torch_accuracy": round(acc, 4), "torch_train_seconds": round(seconds, 1)}

@@ -407,3 +407,16 @@ def test_cli_tta_shift_on_a_model_that_is_not_a_cnn_is_one_line():
     mlp = files("vedere.web") / "models" / "cifar10-small.safetensors"
     line = one_line_error(vedere("evaluate", mlp, "--tta-shift", 1))
     assert "--tta-shift applies to CNN models only" in line and "MLPClassifier" in line
+
+
+def test_cli_train_with_test_time_shifts_saves_and_uses_them(tmp_path):
+    out = tmp_path / "run"
+    r = vedere("train", "--model", "cnn", "--arch", "c4-g", "--epochs", 1, "--limit", 300,
+               "--tta-shift", 1, "--quiet", "--out", out)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    est = load_classifier(out / "model.safetensors")
+    assert est.tta is True and est.tta_shift == 1
+    printed = float(r.stdout.split("val accuracy")[1].split("%")[0])
+    r = vedere("evaluate", out, "--split", "val", "--json")  # the run's own held-out images
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["accuracy"] * 100 == pytest.approx(printed, abs=0.051)

@@ -165,14 +165,22 @@ def _torch_twin(est):
     return torch.nn.Sequential(*mods).double().eval()
 
 
-def test_scores_match_pytorch_on_nchw_input_with_and_without_flip_averaging(sample, fitted):
+def _normalised_nchw(sample, n):
+    """The first n test images as the network sees them, computed independently: per-channel
+    mean and std of the training pixels / 255, NCHW float64 (a torch tensor)."""
     import torch
 
     x_train, _, x_test, _ = sample
-    # the normalisation, independently: per-channel mean and std of the training pixels / 255
     px = x_train.reshape(-1, 3).astype(np.float64) / 255
     mean, std = px.mean(axis=0), px.std(axis=0)
-    x = torch.from_numpy(((x_test[:50] / 255 - mean) / std).transpose(0, 3, 1, 2).copy())
+    return torch.from_numpy(((x_test[:n] / 255 - mean) / std).transpose(0, 3, 1, 2).copy())
+
+
+def test_scores_match_pytorch_on_nchw_input_with_and_without_flip_averaging(sample, fitted):
+    import torch
+
+    x_test = sample[2]
+    x = _normalised_nchw(sample, 50)
     twin = _torch_twin(fitted)
     with torch.no_grad():
         plain, mirrored = twin(x).numpy(), twin(torch.flip(x, dims=[3])).numpy()
@@ -222,10 +230,8 @@ def test_translate_is_pytorch_reflect_padding_and_crop(h, w, dy, dx, seed):
 def test_scores_with_test_time_shifts_match_pytorch(sample, fitted):
     import torch
 
-    x_train, _, x_test, _ = sample
-    px = x_train.reshape(-1, 3).astype(np.float64) / 255
-    mean, std = px.mean(axis=0), px.std(axis=0)
-    x = torch.from_numpy(((x_test[:40] / 255 - mean) / std).transpose(0, 3, 1, 2).copy())
+    x_test = sample[2]
+    x = _normalised_nchw(sample, 40)
     twin = _torch_twin(fitted)
 
     def flip_avg(v):

@@ -141,7 +141,7 @@ def run_torch(data: str, flags: list[str], threads: int, seed: int = 0) -> dict:
 
     from vedere.classify import cnn_arch
     from vedere.classify.base import Preprocess
-    from vedere.classify.cnn import CNNClassifier, ImagePreprocess
+    from vedere.classify.cnn import CNNClassifier, ImagePreprocess, translate
     from vedere.data.dataset import load_split
     from vedere.data.split import stratified_split
     from vedere.data.transforms import Normalizer
@@ -198,25 +198,21 @@ def run_torch(data: str, flags: list[str], threads: int, seed: int = 0) -> dict:
     seconds = time.perf_counter() - t0
     model.eval()
 
-    def flip_averaged(xb):
+    def flip_averaged(raw: np.ndarray):  # uint8 images (B, H, W, C) → (f(x) + f(mirror x)) / 2
+        xb = torch.from_numpy(pre(raw, None))
         return (model(xb) + model(torch.flip(xb, dims=[3]))) / 2
-
-    def shifted(xb, d):  # moved d pixels down and right, borders reflected (as vedere's)
-        h, w = xb.shape[2:]
-        padded = torch.nn.functional.pad(xb, (abs(d),) * 4, mode="reflect")
-        return padded[:, :, abs(d) - d : abs(d) - d + h, abs(d) - d : abs(d) - d + w]
 
     outs = []
     with torch.no_grad():
         for i in range(0, len(y_va), 500):
-            xb = torch.from_numpy(pre(x_va[i : i + 500], None))
-            o = model(xb)
-            if p["tta"]:
-                o = flip_averaged(xb)
-                if p["tta_shift"]:
-                    d = p["tta_shift"]
-                    views = flip_averaged(shifted(xb, d)) + flip_averaged(shifted(xb, -d))
-                    o = o / 2 + views / 4
+            raw = x_va[i : i + 500]
+            if not p["tta"]:
+                o = model(torch.from_numpy(pre(raw, None)))
+            elif d := p["tta_shift"]:  # vedere's test-time views: ½ f̄(x) + ¼ f̄(T₊x) + ¼ f̄(T₋x)
+                views = flip_averaged(translate(raw, d, d)) + flip_averaged(translate(raw, -d, -d))
+                o = flip_averaged(raw) / 2 + views / 4
+            else:
+                o = flip_averaged(raw)
             outs.append(o)
     acc = float((torch.cat(outs).argmax(1).numpy() == y_va).mean())
     return {"torch_accuracy": round(acc, 4), "torch_train_seconds": round(seconds, 1)}

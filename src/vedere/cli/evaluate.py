@@ -6,6 +6,7 @@ import json
 
 import click
 
+from ..classify.cnn import MAX_TTA_SHIFT
 from .escape import printable
 
 
@@ -22,7 +23,7 @@ from .escape import printable
 )
 @click.option(
     "--tta-shift",
-    type=click.IntRange(0, 8),
+    type=click.IntRange(0, MAX_TTA_SHIFT),
     help="CNN models: predict with flip averaging and the image also shifted this many "
     "pixels both ways (0 = flips only) [default: the model's own setting]",
 )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..classify import cnn_arch
+from ..classify.cnn import MAX_TTA_SHIFT
 from ..classify.estimators import ESTIMATORS
 from ..data.images import MAX_IMAGE_SIDE
 from ..nn.activations import ACTIVATIONS
@@ -185,7 +186,7 @@ def _help(text: str, param: str) -> str:
 )
 @click.option(
     "--tta-shift",
-    type=click.IntRange(0, 8),
+    type=click.IntRange(0, MAX_TTA_SHIFT),
     help=_help(
         "CNN, with --tta: also average over the image shifted this many pixels both ways (0 = off)",
         "tta_shift",

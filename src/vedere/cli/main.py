@@ -12,6 +12,7 @@ from .demo import demo
 from .detect import detect
 from .evaluate import evaluate
 from .experiment import experiment
+from .export import export
 from .gradcheck import gradcheck_cmd
 from .playground import playground
 from .predict import predict
@@ -49,6 +50,7 @@ cli.add_command(gradcheck_cmd)
 cli.add_command(detect)
 cli.add_command(train_detector)
 cli.add_command(experiment)
+cli.add_command(export)
 cli.add_command(playground)
 cli.add_command(sweep)
 

@@ -167,7 +167,7 @@ def _file_key(path: str) -> tuple[str, int, int]:
 
 @functools.lru_cache(maxsize=4)
 def _classifier(key: tuple[str, int, int]) -> Any:
-    from .classify.run import load_image_classifier
+    from .classify.prediction import load_image_classifier
 
     return load_image_classifier(key[0])[1]
 
@@ -176,7 +176,7 @@ def predict_chunk(paths: list[str], model: str, top_k: int | None) -> list[dict[
     """``{"image", "top": [{"class", "probability"}…]}`` for each path (or ``"error"``)."""
     import numpy as np
 
-    from .classify.run import model_path, top_classes
+    from .classify.prediction import model_path, top_classes
     from .data.errors import DataError
     from .data.images import decode
 

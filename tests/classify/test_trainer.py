@@ -423,7 +423,80 @@ def test_checkpoints_and_restores_carry_batch_norms_running_statistics(tmp_path)
     for n, b in fresh.network.named_buffers():
         np.testing.assert_array_equal(b.data, saved[n])
     # a snapshot/restore (early stopping, the divergence guard) brings them back too
-    snap = t._snapshot()
+    snap = t.snapshot()
     bn.running_mean.data[:] = 123.0
-    t._restore(snap)
+    t.restore(snap)
     np.testing.assert_array_equal(bn.running_mean.data, saved["1.running_mean"])
+
+
+def _residual_dropout_trainer(tmp_path):
+    """Dropout inside a Residual and inside a nested Sequential: not in ``network.layers``."""
+    body = nn.Sequential(nn.Linear(16, 16, rng=1), nn.Tanh(), nn.Dropout(0.3, rng=2))
+    model = nn.Sequential(
+        nn.Linear(2, 16, rng=0),
+        nn.Tanh(),
+        nn.Residual(body),
+        nn.Sequential(nn.Dropout(0.2, rng=3), nn.Linear(16, 3, rng=4)),
+    )
+    return Trainer(
+        model,
+        nn.SoftmaxCrossEntropy(),
+        TrainConfig(epochs=3, batch_size=32, lr=0.05),
+        checkpoint=tmp_path / "ckpt.safetensors",
+        progress=False,
+        history_dir=tmp_path,
+    )
+
+
+def test_nested_dropouts_are_checkpointed_so_resume_is_bit_identical(tmp_path):
+    """Issue 26: the checkpoint held only the generators of top-level Dropout layers; one
+    inside a Residual or a nested Sequential resumed with a fresh generator (other masks)."""
+    x, y, xv, yv = _problem()
+    ref = _residual_dropout_trainer(tmp_path / "ref")
+    ref.fit(x, y, xv, yv)
+
+    def stop_at(epoch, step):
+        if (epoch, step) == (1, 3):
+            raise KeyboardInterrupt
+
+    a = _residual_dropout_trainer(tmp_path / "a")
+    a.callback = stop_at
+    with pytest.raises(KeyboardInterrupt):
+        a.fit(x, y, xv, yv)
+    b = _residual_dropout_trainer(tmp_path / "a")  # a fresh process builds the same objects
+    b.fit(x, y, xv, yv, resume=True)
+    for n, w in _final_weights(ref).items():
+        np.testing.assert_array_equal(_final_weights(b)[n], w)
+
+
+def test_checkpoint_round_trips_every_train_state_field(tmp_path):
+    """The checkpoint is written from TrainState's own field list and read back field by
+    field: a state taken mid-epoch (early stopping and guard bookkeeping set) comes back equal,
+    field for field, whatever fields the dataclass has."""
+    from dataclasses import fields
+
+    from vedere.classify.train_state import TrainState
+
+    x, y, xv, yv = _problem()
+
+    def stop_at(epoch, step):
+        if (epoch, step) == (2, 5):
+            raise KeyboardInterrupt
+
+    a = _trainer(tmp_path, early_stopping=3)
+    a.callback = stop_at
+    with pytest.raises(KeyboardInterrupt):
+        a.fit(x, y, xv, yv)
+    b = _trainer(tmp_path, early_stopping=3)
+    b.load_checkpoint(tmp_path / "ckpt.safetensors", n_train=len(y))
+    for f in fields(TrainState):
+        mine, theirs = getattr(a.state, f.name), getattr(b.state, f.name)
+        if isinstance(mine, dict):
+            assert mine.keys() == theirs.keys(), f.name
+            for k in mine:
+                np.testing.assert_array_equal(theirs[k], mine[k], err_msg=f.name)
+        elif isinstance(mine, np.ndarray):
+            np.testing.assert_array_equal(theirs, mine, err_msg=f.name)
+        else:
+            assert theirs == mine, f.name
+    assert a.state.best is not None and a.state.reference is not None and a.state.step == 5

@@ -27,7 +27,8 @@ from ..data.transforms import Normalizer, augment
 from ..errors import not_fitted, warn_data_conversion
 from ..nn.losses import Loss
 from .history import History
-from .trainer import TrainConfig, Trainer
+from .train_config import TrainConfig
+from .trainer import Trainer
 
 #: cap on the values in one input sample (a 2048×2048×3 image has 12.6 million)
 MAX_INPUT_SIZE = 1 << 24

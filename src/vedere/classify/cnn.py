@@ -28,7 +28,7 @@ from ..nn.io import ModelFileError
 from ..nn.losses import Loss
 from . import cnn_arch
 from .base import BaseClassifier, Preprocess, check_X
-from .trainer import TrainConfig
+from .train_config import TrainConfig
 
 #: images per forward pass when predicting (bounded memory: activations and im2col buffers)
 PREDICT_BATCH = 256

@@ -42,9 +42,9 @@ def evaluate(
 
     ``--split val`` without ``--data-dir`` on a run directory: the images that run held out
     for validation (recomputed from its config.json: same data, seed and split)."""
-    from ..classify import run
+    from ..classify import evaluation
 
-    rep = run.evaluate(
+    rep = evaluation.evaluate(
         model, data_dir, split, verify=not no_checksum, progress=not quiet, tta_shift=tta_shift
     )
     if as_json:

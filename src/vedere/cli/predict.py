@@ -40,14 +40,14 @@ def predict(
     One image: one line per class, most probable first. Several images, or a directory (its
     image files, sorted by name): one line per image, its path, then its classes. Class names
     and paths are printed with control characters escaped (``\\n``)."""
-    from ..classify import run
+    from ..classify import prediction
 
     if out is not None:
         _batch(model, images, top_k, out, workers, scheduler)
         return
     if workers is not None or scheduler:
         raise click.UsageError("--workers and --scheduler need --out FILE.jsonl")
-    results = run.predict(model, list(images), top_k)
+    results = prediction.predict(model, list(images), top_k)
     if as_json:
         click.echo(
             json.dumps(
@@ -82,7 +82,7 @@ def _batch(
     scheduler: str | None,
 ) -> None:
     from ..batch import predict_chunk, run_batch
-    from ..classify.run import load_image_classifier, model_path
+    from ..classify.prediction import load_image_classifier, model_path
     from .executors import open_executor
 
     if not out.endswith(".jsonl"):

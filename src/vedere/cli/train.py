@@ -19,7 +19,8 @@ from ..nn.optim import OPTIMIZERS
 from ..nn.schedules import SCHEDULES
 
 if TYPE_CHECKING:
-    from ..classify.run import RunConfig
+    from ..classify.run import RunResult
+    from ..classify.run_config import RunConfig
 
 
 def _hidden(
@@ -41,7 +42,7 @@ def _hidden(
 def _val_split(ctx: click.Context, param: click.Parameter, value: str | None) -> int | float | None:
     """``--val-split`` text → an int count or a float fraction (see ``run.check_val_split``);
     errors are ValueErrors, so that ``vedere`` prints them as one ``error:`` line."""
-    from ..classify.run import VAL_SPLIT_RULE, check_val_split
+    from ..classify.run_config import VAL_SPLIT_RULE, check_val_split
 
     if value is None:
         return None
@@ -260,7 +261,7 @@ def train(**kw: object) -> None:
             err=True,
         )
         sys.exit(130)
-    click.echo(run.describe(result))
+    click.echo(describe(result))
     n_classes = len(result.report["classes"])
     if 0 < result.n_val < n_classes:
         click.echo(
@@ -345,3 +346,29 @@ def config_from_argv(argv: list[str]) -> RunConfig:
         return build_config(kw, str(out))
     except click.ClickException as e:
         raise ValueError(e.format_message()) from None
+
+
+def describe(result: RunResult) -> str:
+    """The summary ``vedere train`` prints: the data, model, images, why training stopped,
+    validation accuracy (when there was validation) and where the run is."""
+    r = result.report
+    if result.used_sample:
+        data = "the embedded CIFAR-10 sample (no --data-dir given)"
+    else:
+        data = result.source
+    lines = [
+        f"data            {data}",
+        f"model           {type(result.estimator).__name__}",
+        f"images          {result.n_train} training, {result.n_val} validation",
+        f"training        {result.reason or result.stopped}",
+    ]
+    if result.n_val:
+        lines.append(f"val accuracy    {r['accuracy']:.1%}")
+    if "roc_auc" in r:
+        lines.append(f"val ROC-AUC     {r['roc_auc']:.3f}")
+    lines.append(f"saved to        {result.run_dir}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use the `vedere train` command")

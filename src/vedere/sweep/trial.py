@@ -78,7 +78,7 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
     a run that diverges or has bad settings is a failed trial with its message, not an error.
     """
     from ..classify import run
-    from ..classify.trainer import Diverged
+    from ..classify.stops import Diverged
     from ..cli.train import config_from_argv
 
     t0 = time.perf_counter()

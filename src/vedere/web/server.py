@@ -44,7 +44,7 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..classify.run import load_image_classifier
+from ..classify.prediction import load_image_classifier
 from ..data.dataset import load_split
 from ..data.toy import DATASETS
 from ..detect.library import resolve_cascade

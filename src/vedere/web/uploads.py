@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..classify.base import BaseClassifier
-from ..classify.run import top_classes
+from ..classify.prediction import top_classes
 from ..data import images
 from ..data.images import to_rgb
 from ..detect.cascade import Cascade

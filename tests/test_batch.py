@@ -16,6 +16,7 @@ from vedere.detect import detector
 from vedere.detect.library import resolve_cascade
 from vedere.detect.samples import read_gray
 from vedere.executor import DaskExecutor, InProcessExecutor
+from vedere.fileio import OutputError
 
 MODEL = Path(run.__file__).resolve().parents[1] / "web" / "models" / "cifar10-small.safetensors"
 
@@ -101,5 +102,5 @@ def test_detect_over_200_images_equals_image_by_image_and_reruns_skip(collection
 def test_an_output_that_is_not_a_regular_file_is_refused(tmp_path):
     fifo = tmp_path / "out.jsonl"
     os.mkfifo(fifo)
-    with pytest.raises(ValueError, match=r"out\.jsonl: not a regular file"):
+    with pytest.raises(OutputError, match=r"out\.jsonl: not a regular file \(a FIFO"):
         run_batch([], detect_chunk, ("frontalface", {}), fifo, InProcessExecutor(), progress=False)

@@ -17,6 +17,7 @@ boxes.jsonl`` go through :func:`run_batch`:
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import functools
 import glob
 import json
@@ -29,48 +30,156 @@ from pathlib import Path
 from typing import Any
 
 from .data.images import is_image_name
+from .fileio import OutputError, check_outputs, output_error
 
 #: images per chunk sent to a worker
 CHUNK = 32
 
 
+def _glob(pattern: str) -> list[str]:
+    """The paths matching ``pattern`` (``*``, ``?``, ``[…]`` within a name, ``**`` for any
+    number of folders), sorted. Only the pattern's literal head may pass through links to
+    folders: a magic component never enters one, so link loops (``l1 -> .``) cannot make the
+    walk endless or list a file many times. Hidden names match only patterns that start with
+    a dot (as :mod:`glob`)."""
+    parts = pattern.split(os.sep)
+    i = 0
+    while i < len(parts) - 1 and not glob.has_magic(parts[i]):
+        i += 1
+    head = os.sep.join(parts[:i]) if i else ""
+    if pattern.startswith(os.sep) and not head:
+        head = os.sep
+    found: list[str] = []
+
+    def entries(folder: str) -> list[os.DirEntry[str]]:
+        try:
+            with os.scandir(folder or os.curdir) as it:
+                return sorted(it, key=lambda e: e.name)
+        except OSError:
+            return []
+
+    def is_dir(e: os.DirEntry[str]) -> bool:
+        try:
+            return e.is_dir(follow_symlinks=False)
+        except OSError:
+            return False
+
+    def walk(folder: str, rest: list[str]) -> None:
+        if not rest:
+            found.append(folder)
+            return
+        part, more = rest[0], rest[1:]
+        if part == "**":
+            walk(folder, more)  # no folder at all
+            for e in entries(folder):
+                if is_dir(e) and not e.name.startswith("."):
+                    walk(os.path.join(folder, e.name), rest)
+        elif glob.has_magic(part):
+            for e in entries(folder):
+                if e.name.startswith(".") and not part.startswith("."):
+                    continue
+                if fnmatch.fnmatchcase(e.name, part) and (not more or is_dir(e)):
+                    walk(os.path.join(folder, e.name), more)
+        else:
+            p = os.path.join(folder, part) if folder else part
+            if os.path.lexists(p) and (not more or os.path.isdir(p)):
+                walk(p, more)
+
+    if head and not os.path.isdir(head):
+        return []
+    walk(head, parts[i:])
+    return sorted(set(found))
+
+
 def expand_inputs(inputs: Iterable[str]) -> Iterator[str]:
     """Image paths named by ``inputs``: files as given, folders walked recursively (sorted),
-    glob patterns expanded (``**`` recursive). A name that matches nothing is yielded as is
-    (its line will say it does not exist)."""
+    glob patterns expanded (``**`` recursive). Links to folders inside a folder or below a
+    pattern's literal head are not entered, and every file is given once (the first name it
+    is reached by), so link loops end. A name that matches nothing is yielded as is (its
+    line will say it does not exist)."""
+    seen: set[tuple[int, int] | str] = set()
+
+    def first(path: str) -> bool:
+        try:
+            st = os.stat(path)
+            key: tuple[int, int] | str = (st.st_dev, st.st_ino)
+        except OSError:
+            key = path
+        if key in seen:
+            return False
+        seen.add(key)
+        return True
+
     for item in inputs:
         if os.path.isdir(item):
-            for dirpath, dirnames, filenames in os.walk(item):
+            for dirpath, dirnames, filenames in os.walk(item):  # does not enter folder links
                 dirnames.sort()
                 for name in sorted(filenames):
-                    if is_image_name(name):
-                        yield os.path.join(dirpath, name)
+                    p = os.path.join(dirpath, name)
+                    if is_image_name(name) and first(p):
+                        yield p
         elif glob.has_magic(item):
-            for p in sorted(glob.iglob(item, recursive=True)):
-                if os.path.isfile(p) and is_image_name(p):
+            for p in _glob(item):
+                if os.path.isfile(p) and is_image_name(p) and first(p):
                     yield p
-        else:
+        elif first(item):
             yield item
 
 
+#: the longest line a JSON-lines output may end with when it is repaired (a record is far
+#: shorter); the end is searched for its last newline in chunks of REPAIR_CHUNK bytes
+MAX_LINE = 16 << 20
+REPAIR_CHUNK = 1 << 20
+
+
 def _repair(out: Path) -> set[str]:
-    """The images already in ``out`` (creating nothing); a last line without its newline (a
-    killed writer) is cut off so that appending continues on a clean line."""
+    """The images already in ``out`` (creating nothing). A last line without its newline
+    (a killed writer) is cut off so that appending continues on a clean line; the newline is
+    searched from the end in bounded chunks, and a file whose last MAX_LINE bytes hold no
+    newline is refused (OutputError), never cut. Lines are read one at a time, each at most
+    MAX_LINE bytes (longer ones are skipped), so memory stays bounded by the set of names."""
     done: set[str] = set()
-    if not out.exists():
+    try:
+        f = open(out, "rb+")
+    except FileNotFoundError:
         return done
-    with open(out, "rb+") as f:
-        data = f.read()
-        end = data.rfind(b"\n") + 1
-        if end != len(data):
-            f.truncate(end)
-    for line in data[:end].splitlines():
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(rec, dict) and isinstance(rec.get("image"), str):
-            done.add(rec["image"])
+    with f:
+        size = f.seek(0, os.SEEK_END)
+        end = size
+        if size:
+            f.seek(size - 1)
+            if f.read(1) != b"\n":
+                end = -1
+                pos = size
+                while pos > 0 and size - pos < MAX_LINE:
+                    start = max(0, pos - REPAIR_CHUNK)
+                    f.seek(start)
+                    k = f.read(pos - start).rfind(b"\n")
+                    if k >= 0:
+                        end = start + k + 1
+                        break
+                    pos = start
+                if end < 0 and pos > 0:
+                    raise OutputError(
+                        out,
+                        f"its last {size - pos:,} bytes hold no line break: not a JSON-lines "
+                        "file (refusing to cut it; name another --out)",
+                    )
+                end = max(end, 0)
+                f.truncate(end)
+        f.seek(0)
+        while f.tell() < end:
+            line = f.readline(MAX_LINE)
+            if not line.endswith(b"\n"):  # over MAX_LINE: skip the rest of it
+                while line and not line.endswith(b"\n"):
+                    line = f.readline(MAX_LINE)
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict) and isinstance(rec.get("image"), str):
+                done.add(rec["image"])
     return done
 
 
@@ -104,15 +213,35 @@ def run_batch(
     from tqdm import tqdm
 
     out = Path(out)
-    if out.exists() and not out.is_file():
-        raise ValueError(f"{out}: not a regular file (the output must be a .jsonl file)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    done = _repair(out)
+    inputs = list(inputs)
+    # before any work: a device, FIFO or folder is refused, and so is a named input
+    check_outputs([out], [i for i in inputs if not glob.has_magic(i) and not os.path.isdir(i)])
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        done = _repair(out)
+    except OutputError:
+        raise
+    except OSError as e:
+        raise output_error(out, e) from None
     stats = BatchStats()
     t0 = time.perf_counter()
     limit = 2 * max(1, executor.workers)
     in_flight: list[Any] = []
     bar = tqdm(desc="images", unit="img", disable=not progress, file=sys.stderr, mininterval=0.5)
+
+    good = 0  # the output's length up to its last whole line written
+
+    def append(f: Any, data: bytes) -> None:
+        nonlocal good
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[f.write(view) :]
+        except OSError as e:  # disk full: cut back to the last whole line, name the file
+            with contextlib.suppress(OSError):
+                os.truncate(out, good)
+            raise output_error(out, e) from None
+        good += len(data)
 
     def drain(f: Any, block_until_below: int) -> None:
         while len(in_flight) > block_until_below:
@@ -125,11 +254,9 @@ def run_batch(
                         {"image": p, "error": f"{type(e).__name__}: {e}"}
                         for p in getattr(fut, "vedere_paths", [])
                     ]
-                for rec in records:
-                    f.write(json.dumps(rec) + "\n")
-                    stats.written += 1
-                    stats.errors += "error" in rec
-                f.flush()
+                append(f, b"".join(json.dumps(rec).encode() + b"\n" for rec in records))
+                stats.written += len(records)
+                stats.errors += sum("error" in rec for rec in records)
                 bar.update(len(records))
 
     def submit(paths: list[str]) -> None:
@@ -138,7 +265,13 @@ def run_batch(
             fut.vedere_paths = paths  # to name the images if the chunk is lost
         in_flight.append(fut)
 
-    with open(out, "a", encoding="utf-8") as f:
+    try:
+        f = open(out, "ab", buffering=0)  # unbuffered: a failed write is seen where it fails
+        good = f.seek(0, os.SEEK_END)
+    except OSError as e:
+        bar.close()
+        raise output_error(out, e) from None
+    try:
         pending: list[str] = []
         for path in expand_inputs(inputs):
             if path in done:
@@ -153,9 +286,13 @@ def run_batch(
         if pending:
             submit(pending)
         drain(f, 0)
-        f.flush()
-        os.fsync(f.fileno())
-    bar.close()
+        try:
+            os.fsync(f.fileno())
+        except OSError as e:
+            raise output_error(out, e) from None
+    finally:
+        f.close()
+        bar.close()
     stats.seconds = time.perf_counter() - t0
     return stats
 

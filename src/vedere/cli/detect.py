@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 
 from ..detect.limits import DEFAULT_MAX_PIXELS, MIN_SCALE_FACTOR
+from ..escape import printable
+from ..fileio import check_outputs
 
 
 @click.command()
@@ -130,6 +132,11 @@ def detect(
         out_dir = Path(out)
         if out_dir.suffix.lower() == ".png":
             raise click.UsageError("--out must be a folder when several images are given")
+    targets: dict[str, Path] = {}
+    if out is not None:  # before any work: no input replaced, no output written twice
+        targets = {i: out_dir / f"{Path(i).stem}.png" if out_dir else Path(out) for i in images}
+        check_outputs(targets.values(), images)
+    if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
     results = []
     for image in images:
@@ -156,17 +163,17 @@ def detect(
             }
         )
         if out is not None:
-            target = out_dir / f"{Path(image).stem}.png" if out_dir else Path(out)
             # drawn on the image's own colours, not on the grey levels scanned
             save_annotated(
-                target, decode(image), found.boxes, [f"{int(n)}" for n in found.neighbors]
+                targets[image], decode(image), found.boxes, [f"{int(n)}" for n in found.neighbors]
             )
     if as_json:
         click.echo(json.dumps(results, indent=1))
         return
     for r in results:
         n = len(r["boxes"])
-        click.echo(f"{r['image']}: {n} {'box' if n == 1 else 'boxes'} ({r['width']}x{r['height']})")
+        name = printable(r["image"])
+        click.echo(f"{name}: {n} {'box' if n == 1 else 'boxes'} ({r['width']}x{r['height']})")
         for b in r["boxes"]:
             click.echo(f"  x={b['x']} y={b['y']} w={b['w']} h={b['h']} neighbors={b['neighbors']}")
 
@@ -184,4 +191,4 @@ def _batch(
 
     with open_executor(workers, scheduler) as ex:
         stats = run_batch(images, detect_chunk, (cascade, options), out, ex)
-    click.echo(stats.summary(out))
+    click.echo(printable(stats.summary(out)))

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from ..detect.cascade import Cascade
+from ..escape import printable
 
 
 def detect_video_cli(
@@ -51,6 +52,7 @@ def detect_video_cli(
         fps = f", {float(i.rate):g} frames/s" if i.rate else ""
         speed = res.frames / res.seconds if res.seconds > 0 else 0.0
         click.echo(
-            f"{path}: {res.frames} frames ({i.width}x{i.height}{fps}), boxes in "
-            f"{res.with_boxes}, scanned at {speed:.1f} frames/s" + (f"; wrote {out}" if out else "")
+            f"{printable(path)}: {res.frames} frames ({i.width}x{i.height}{fps}), boxes in "
+            f"{res.with_boxes}, scanned at {speed:.1f} frames/s"
+            + (f"; wrote {printable(out)}" if out else "")
         )

@@ -1,20 +1,7 @@
-"""Text from files (class folder names, paths) made safe to print on one terminal line."""
+"""The CLI's name for :func:`vedere.escape.printable` (the one escaping function)."""
 
 from __future__ import annotations
 
+from ..escape import printable
 
-def printable(text: str) -> str:
-    """``text`` with every character that is not printable (newline, carriage return, tab,
-    escape sequences, other control and format characters, lone surrogates from undecodable
-    file names) and the backslash itself written as Python's repr writes them (``\\n``,
-    ``\\x1b``, ``\\u200b``, ``\\\\``), so that a name can neither fake an output line nor
-    drive the terminal; printable text, including non-ASCII letters, is kept as it is."""
-    out = []
-    for ch in text:
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch.isprintable():
-            out.append(ch)
-        else:
-            out.append(repr(ch)[1:-1])
-    return "".join(out)
+__all__ = ["printable"]

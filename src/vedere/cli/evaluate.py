@@ -7,7 +7,7 @@ import json
 import click
 
 from ..classify.cnn import MAX_TTA_SHIFT
-from .escape import printable
+from ..escape import printable
 
 
 @click.command()

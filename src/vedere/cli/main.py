@@ -8,6 +8,8 @@ import sys
 import click
 
 from .. import __version__
+from ..escape import printable
+from ..fileio import OutputError, describe_os_error
 from .demo import demo
 from .detect import detect
 from .evaluate import evaluate
@@ -21,8 +23,41 @@ from .train import train
 from .train_detector import train_detector
 
 
+def error_line(e: BaseException) -> str:
+    """``error: <file or argument>: <problem>`` for an expected error, on one line (names
+    escaped by :func:`vedere.escape.printable`). An OSError names its file and its problem
+    in words (``error: out.png: no space left on device``), not ``[Errno 28] …``."""
+    if isinstance(e, OSError) and not isinstance(e, OutputError) and e.strerror:
+        where = e.filename if e.filename is not None else None
+        text = describe_os_error(e)
+        if where is not None:
+            text = f"{os.fsdecode(where)}: {text}"
+    elif isinstance(e, click.BadParameter) and e.param is not None:
+        hint = e.param.get_error_hint(e.ctx) if e.ctx else e.param.name
+        text = f"{hint.strip(chr(39))}: {e.message}"
+    elif isinstance(e, click.ClickException):
+        text = e.format_message()
+    else:
+        text = str(e)
+    return f"error: {printable(text)}"
+
+
 class VedereGroup(click.Group):
-    """Turns expected errors (bad input, bad files) into one line on stderr and exit 1."""
+    """Turns expected errors (bad input, bad files) into one line on stderr and exit 1, and
+    usage errors (a bad option or value) into one line and exit 2."""
+
+    def main(self, *args: object, standalone_mode: bool = True, **kwargs: object) -> object:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[arg-type]
+        try:
+            rv = super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[arg-type]
+        except click.exceptions.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        except click.ClickException as e:
+            click.echo(error_line(e), err=True)
+            sys.exit(e.exit_code)
+        sys.exit(rv if isinstance(rv, int) else 0)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -32,7 +67,7 @@ class VedereGroup(click.Group):
             os.dup2(devnull, sys.stdout.fileno())
             sys.exit(1)
         except (ValueError, OSError) as e:
-            click.echo(f"error: {e}", err=True)
+            click.echo(error_line(e), err=True)
             sys.exit(1)
 
 

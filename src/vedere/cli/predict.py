@@ -6,7 +6,8 @@ import json
 
 import click
 
-from .escape import printable
+from ..escape import printable
+from ..fileio import check_outputs
 
 
 @click.command()
@@ -89,6 +90,7 @@ def _batch(
         raise click.UsageError("--out must name a .jsonl file")
     load_image_classifier(model)  # a bad model is one error here, not one per image
     path = str(model_path(model).resolve())
+    check_outputs([out], [path])
     with open_executor(workers, scheduler) as ex:
         stats = run_batch(images, predict_chunk, (path, top_k), out, ex)
-    click.echo(stats.summary(out))
+    click.echo(printable(stats.summary(out)))

@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 
 from ..detect.samples import FEW_BACKGROUNDS
+from ..escape import printable
+from ..fileio import check_outputs
 
 
 @click.command("train-detector")
@@ -113,6 +115,8 @@ def train_detector(
             return load_windows(src, None, size=window)
 
     box_map = _face_box(face_box) if face_box else FaceBox()
+    fig = Path(figure) if figure else Path(out).with_name(Path(out).stem + "_features.png")
+    check_outputs([out, fig], [faces, nonfaces, backgrounds])  # before hours of training
     face_w = windows(faces, "face")
     non_w = windows(nonfaces, "nonface") if nonfaces else None
     given = load_backgrounds(backgrounds)
@@ -145,11 +149,10 @@ def train_detector(
     cascade.face_box = box_map
     cascade.meta["backgrounds"] = {"given": len(given), "cifar_sample": n_sample}
     path = cascade.save(out)
-    click.echo(f"wrote {path}")
-    fig = Path(figure) if figure else path.with_name(path.stem + "_features.png")
+    click.echo(f"wrote {printable(str(path))}")
     mean_face = np.rint(face_w.astype(np.float64).mean(axis=0)).astype(np.uint8)
     plot_first_features(cascade, mean_face, fig)
-    click.echo(f"wrote {fig}")
+    click.echo(f"wrote {printable(str(fig))}")
 
 
 def _face_box(text: str):

@@ -36,7 +36,8 @@ from typing import IO, Any
 import numpy as np
 
 from ..data.images import MAX_PIXELS
-from ..fileio import atomic_write
+from ..escape import printable
+from ..fileio import atomic_write, check_outputs
 from . import detector
 from .cascade import Cascade
 from .samples import to_gray
@@ -343,6 +344,9 @@ def detect_video(
         raise ValueError(
             f"{out_path}: an annotated video needs one of the suffixes {', '.join(ENCODERS)}"
         )
+    # before any frame is decoded: outputs that are not regular files, that are the input
+    # video, or that are each other are refused
+    check_outputs([out_path, boxes_out], [path])
     with open_video(path) as (info, frames):
         result = VideoResult(info)
         smoother = BoxSmoother() if track else None
@@ -354,7 +358,7 @@ def detect_video(
             t0 = time.perf_counter()
             bar = tqdm(
                 total=info.expected_frames(),
-                desc=Path(path).name[:30],
+                desc=printable(Path(path).name)[:30],
                 unit="frame",
                 disable=not progress,
                 mininterval=0.5,

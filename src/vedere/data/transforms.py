@@ -3,8 +3,11 @@
 - :class:`Normalizer`: x' = (x/255 - μ_c) / σ_c per channel c, with μ, σ fitted on the
   training split (and saved with the model).
 - :func:`random_flip`: mirror each image left-right with probability ½.
-- :func:`random_crop`: pad by ``pad`` pixels (zeros) and cut a random window of the original
-  size — a shift of up to ``pad`` pixels.
+- :func:`random_crop`: pad by ``pad`` pixels (zeros, or ``mode="reflect"``: the border
+  mirrored, as ``np.pad``'s and PyTorch's ``reflect``) and cut a random window of the
+  original size — a shift of up to ``pad`` pixels each way.
+- :class:`AlternatingFlip`: airbench94's flips — each image is mirrored at random in
+  epoch 0 and then in every other epoch relative to that first choice.
 
 Augmentations take and return (B, H, W, C) ``uint8`` batches and draw from the given Generator.
 """
@@ -92,13 +95,25 @@ def random_flip(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def random_crop(batch: np.ndarray, rng: np.random.Generator, pad: int = 4) -> np.ndarray:
-    """Shift each image by up to ``pad`` pixels in x and y, filling with zeros (a new array)."""
+def random_crop(
+    batch: np.ndarray, rng: np.random.Generator, pad: int = 4, mode: str = "zeros"
+) -> np.ndarray:
+    """Shift each image by up to ``pad`` pixels in x and y (a new array): the window
+    [dy, dy + H) × [dx, dx + W) of the image padded by ``pad``, dy, dx uniform in 0 … 2·pad;
+    the padding is zeros, or the image mirrored about its edge (``mode="reflect"``, which
+    needs pad < H, W)."""
     if pad <= 0:
         return batch
     b, h, w, c = batch.shape
-    padded = np.zeros((b, h + 2 * pad, w + 2 * pad, c), dtype=batch.dtype)
-    padded[:, pad : pad + h, pad : pad + w] = batch
+    if mode == "reflect":
+        if pad >= min(h, w):
+            raise ValueError(f"reflect padding of {pad} needs images larger than {h}x{w}")
+        padded = np.pad(batch, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
+    elif mode == "zeros":
+        padded = np.zeros((b, h + 2 * pad, w + 2 * pad, c), dtype=batch.dtype)
+        padded[:, pad : pad + h, pad : pad + w] = batch
+    else:
+        raise ValueError(f"padding mode must be 'zeros' or 'reflect', got {str(mode)[:20]!r}")
     dy = rng.integers(0, 2 * pad + 1, b)
     dx = rng.integers(0, 2 * pad + 1, b)
     out = np.empty_like(batch)
@@ -108,12 +123,55 @@ def random_crop(batch: np.ndarray, rng: np.random.Generator, pad: int = 4) -> np
 
 
 def augment(
-    batch: np.ndarray, rng: np.random.Generator, flip: bool = True, pad: int = 4
+    batch: np.ndarray,
+    rng: np.random.Generator,
+    flip: bool = True,
+    pad: int = 4,
+    mode: str = "zeros",
 ) -> np.ndarray:
-    """Random horizontal flip, then a random crop with padding ``pad``."""
+    """Random horizontal flip, then a random crop with padding ``pad`` (``mode``: zeros or
+    reflect, see :func:`random_crop`)."""
     if flip:
         batch = random_flip(batch, rng)
-    return random_crop(batch, rng, pad)
+    return random_crop(batch, rng, pad, mode)
+
+
+#: the most images an :class:`AlternatingFlip` keeps a bit for
+MAX_FLIP_IMAGES = 1 << 28
+
+
+class AlternatingFlip:
+    """airbench94's flips: image i of the training set is mirrored in epoch e iff
+    b_i XOR (e mod 2), with b_i ~ Bernoulli(½) drawn once from ``seed``.
+
+    So epoch 0 is an ordinary random flip, and every image is then seen mirrored in every
+    other epoch — both orientations in any two consecutive epochs, which random flips only
+    give half the time."""
+
+    def __init__(self, n_images: int, seed: int | np.random.Generator = 0) -> None:
+        if isinstance(n_images, bool) or not isinstance(n_images, (int, np.integer)):
+            raise ValueError(f"n_images must be an integer, got {type(n_images).__name__}")
+        if not 1 <= n_images <= MAX_FLIP_IMAGES:
+            raise ValueError(f"n_images must be in 1 … {MAX_FLIP_IMAGES}, got {n_images}")
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        self.first = rng.random(int(n_images)) < 0.5
+
+    def flips(self, index: np.ndarray, epoch: int) -> np.ndarray:
+        """Which of the images ``index`` (indices into the training set) are mirrored in
+        ``epoch`` (0-based): a boolean array like ``index``."""
+        idx = np.asarray(index)
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self.first)):
+            raise ValueError(f"image indices must be in 0 … {len(self.first) - 1}")
+        return self.first[idx] ^ bool(epoch % 2)
+
+    def __call__(self, batch: np.ndarray, index: np.ndarray, epoch: int) -> np.ndarray:
+        """The batch (B, H, W, C) of images ``index`` as epoch ``epoch`` sees them (new array)."""
+        flip = self.flips(index, epoch)
+        if len(flip) != len(batch):
+            raise ValueError(f"{len(batch)} images but {len(flip)} indices")
+        out = batch.copy()
+        out[flip] = batch[flip, :, ::-1]
+        return out
 
 
 def random_cutout(batch: np.ndarray, rng: np.random.Generator, size: int = 8) -> np.ndarray:

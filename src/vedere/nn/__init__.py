@@ -18,9 +18,13 @@ module             holds
                    :class:`BatchNorm1d`, :class:`Residual`; NCHW images, channels-last memory
 ``losses``         :class:`MSE`, :class:`SoftmaxCrossEntropy`, :class:`BCEWithLogits`,
                    :class:`MulticlassHinge`, :class:`PerceptronCriterion` (batch means)
-``init``           weight schemes: zeros, small, lecun (alias xavier), he, glorot
-``optim``          SGD (momentum, Nesterov), AdaGrad, RMSProp, Adam, AdamW, gradient clipping
-``schedules``      learning-rate schedules: constant, step, exponential, cosine, warm-up
+``init``           weight schemes: zeros, small, lecun (alias xavier), he, glorot; dirac and
+                   patch whitening (airbench94)
+``optim``          SGD (momentum, Nesterov), AdaGrad, RMSProp, Adam, AdamW, gradient clipping;
+                   parameter groups (rate multipliers, decay, epochs), frozen parameters
+``schedules``      learning-rate schedules: constant, step, exponential, cosine, warm-up,
+                   piecewise-linear per update
+``averaging``      weight averages with buffers: lookahead (airbench94), EMA
 ``regularizers``   :class:`L1`, :class:`L2` penalties and :class:`Regularized`
 ``divergence``     the one rule that says a training run diverged
 ``gradcheck``      backpropagation against central differences, as a table
@@ -33,7 +37,7 @@ Randomness: every layer that draws (``Linear``, ``Dropout``, :func:`mlp`) takes 
 int seed or a ``numpy.random.Generator`` (reproducible), or None (fresh entropy).
 """
 
-from . import divergence, functional, init, optim, regularizers, schedules
+from . import averaging, divergence, functional, init, optim, regularizers, schedules
 from .activations import GELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh, activation
 from .batchnorm import BatchNorm1d, BatchNorm2d
 from .conv import Conv2d
@@ -55,6 +59,7 @@ from .parameter import Buffer, Parameter
 from .pooling import AvgPool2d, GlobalAvgPool2d, GlobalMaxPool2d, MaxPool2d
 from .regularizers import L1, L2, Regularized
 from .residual import Residual
+from .scale import Scale
 from .sequential import Sequential, mlp
 
 __all__ = [
@@ -85,12 +90,14 @@ __all__ = [
     "ReLU",
     "Regularized",
     "Residual",
+    "Scale",
     "Sequential",
     "Sigmoid",
     "Softmax",
     "SoftmaxCrossEntropy",
     "Tanh",
     "activation",
+    "averaging",
     "divergence",
     "functional",
     "gradcheck",

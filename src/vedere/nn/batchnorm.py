@@ -11,6 +11,10 @@ and the running statistics move towards the batch's (PyTorch's rule, unbiased va
 
 In eval mode x̂ = (x - running_mean) / √(running_var + ε) instead: the output of one image no
 longer depends on the others in its batch.
+
+``momentum`` m is PyTorch's: the weight of the *new* batch (airbench94's "momentum 0.6",
+running ← 0.6·running + 0.4·batch, is m = 0.4 here, as ``torch.nn.BatchNorm2d(momentum=0.4)``).
+``scale=False`` holds γ at 1 (a frozen parameter: saved, never trained; airbench94).
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ class _BatchNorm(Module):
         eps: float = 1e-5,
         momentum: float = 0.1,
         *,
+        scale: bool = True,
         dtype: str | np.dtype | type = "float32",
     ) -> None:
         super().__init__()
@@ -64,9 +69,11 @@ class _BatchNorm(Module):
         dt = np.dtype(dtype)
         if dt not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {dt}")
-        self.eps, self.momentum = float(eps), float(momentum)
+        if not isinstance(scale, (bool, np.bool_)):
+            raise ValueError(f"scale must be True or False, got {scale!r:.20}")
+        self.eps, self.momentum, self.scale = float(eps), float(momentum), bool(scale)
         c = self.num_features
-        self.weight = Parameter(np.ones(c, dtype=dt), "weight", decay=False)
+        self.weight = Parameter(np.ones(c, dtype=dt), "weight", decay=False, trainable=self.scale)
         self.bias = Parameter(np.zeros(c, dtype=dt), "bias", decay=False)
         self.running_mean = Buffer(np.zeros(c, dtype=dt), "running_mean")
         self.running_var = Buffer(np.ones(c, dtype=dt), "running_var")
@@ -179,6 +186,7 @@ class _BatchNorm(Module):
             "num_features": self.num_features,
             "eps": self.eps,
             "momentum": self.momentum,
+            "scale": self.scale,
             "dtype": str(self.weight.dtype),
         }
 

@@ -24,6 +24,7 @@ class Linear(Module):
 
     ``init`` names a scheme of :mod:`vedere.nn.init` (lecun, he, glorot, small, zeros);
     ``rng`` is an int seed or a Generator (reproducible), or None for fresh entropy.
+    ``bias=False``: z = x·Wᵀ, no b (airbench94's classifier).
     """
 
     input_ndim = 2
@@ -35,8 +36,11 @@ class Linear(Module):
         init: str = "lecun",
         rng: np.random.Generator | int | None = None,
         dtype: str | np.dtype | type = "float32",
+        bias: bool = True,
     ) -> None:
         super().__init__()
+        if not isinstance(bias, (bool, np.bool_)):
+            raise ValueError(f"bias must be True or False, got {bias!r:.20}")
         for name, v in (("in_features", in_features), ("out_features", out_features)):
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
@@ -48,7 +52,9 @@ class Linear(Module):
         self.init = resolve(init)
         w = init_weight((self.out_features, self.in_features), self.init, as_generator(rng), dt)
         self.weight = Parameter(w, "weight", decay=True)
-        self.bias = Parameter(np.zeros(self.out_features, dtype=dt), "bias", decay=False)
+        self.bias = (
+            Parameter(np.zeros(self.out_features, dtype=dt), "bias", decay=False) if bias else None
+        )
         self._x: np.ndarray | None = None
 
     @classmethod
@@ -61,6 +67,8 @@ class Linear(Module):
                 raise ValueError(f"{name} must be a positive integer, got {str(v)[:40]}")
             sizes.append(v)
         n_in, n_out = sizes
+        if config.get("bias", True) is False:
+            return {"weight": (n_out, n_in)}
         return {"weight": (n_out, n_in), "bias": (n_out,)}
 
     def check_input(self, x: object, name: str) -> np.ndarray:
@@ -75,16 +83,20 @@ class Linear(Module):
     def _forward(self, x: np.ndarray) -> np.ndarray:
         self._x = x
         z = x @ self.weight.data.T
-        z += self.bias.data
+        if self.bias is not None:
+            z += self.bias.data
         return z
 
     def _backward(self, grad_out: np.ndarray, need_input_grad: bool) -> np.ndarray | None:
         x = self._x
         self.weight.add_matmul_grad(grad_out.T, x)  # dL/dW = Gᵀ·x
-        self.bias.add_grad(grad_out.sum(axis=0))  # dL/db = Σ_n G_n
+        if self.bias is not None:
+            self.bias.add_grad(grad_out.sum(axis=0))  # dL/db = Σ_n G_n
         return grad_out @ self.weight.data if need_input_grad else None  # dL/dx = G·W
 
     def named_parameters(self) -> list[tuple[str, Parameter]]:
+        if self.bias is None:
+            return [("weight", self.weight)]
         return [("weight", self.weight), ("bias", self.bias)]
 
     def get_config(self) -> dict[str, Any]:
@@ -93,4 +105,5 @@ class Linear(Module):
             "out_features": self.out_features,
             "init": self.init,
             "dtype": str(self.weight.dtype),
+            "bias": self.bias is not None,
         }

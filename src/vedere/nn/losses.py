@@ -3,6 +3,11 @@
 The empirical cost is the mean over the batch, as in the course:
 J(θ) = (1/N) Σ_i L(f(x_i; θ), y_i).  ``forward(pred, target)`` returns J as a Python float
 and caches what ``backward()`` needs to return dJ/dpred (same shape as ``pred``).
+
+:class:`SoftmaxCrossEntropy` also takes ``reduction="sum"``: J = Σ_i L(…) (N times the mean,
+and N times its gradient; airbench's loss, which makes the step size grow with the batch).
+A loss's ``reduction`` attribute says which; :meth:`Loss.per_sample` turns J back into the
+mean per sample for reports.
 """
 
 from __future__ import annotations
@@ -18,8 +23,15 @@ from .validation import check_float_array, check_labels, check_same_shape
 class Loss:
     """Base class: ``forward(pred, target) -> float`` then ``backward() -> dJ/dpred``."""
 
+    #: "mean" (J is the batch mean) or "sum" (J is the batch sum)
+    reduction = "mean"
+
     def __init__(self) -> None:
         self._grad: np.ndarray | None = None
+
+    def per_sample(self, value: float, n: int) -> float:
+        """The mean loss per sample of a value J this loss returned for a batch of ``n``."""
+        return value / n if self.reduction == "sum" and n else value
 
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
         raise NotImplementedError
@@ -83,15 +95,29 @@ class SoftmaxCrossEntropy(Loss):
     p = softmax(s) is never formed in the log: log p_ik = s_ik - logsumexp(s_i), so huge
     scores do not overflow. With label smoothing ε the target becomes
     q = (1 - ε)·onehot(y) + ε/K.  Gradient: dJ/ds = (p - q) / N.
+    ``reduction="sum"``: J = -Σ_i Σ_k q_ik log p_ik and dJ/ds = p - q (PyTorch's
+    ``cross_entropy(..., reduction="sum")``).
     """
 
-    def __init__(self, label_smoothing: float = 0.0) -> None:
+    def __init__(self, label_smoothing: float = 0.0, reduction: str = "mean") -> None:
         super().__init__()
         if not 0 <= label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"reduction must be 'mean' or 'sum', got {str(reduction)[:20]!r}")
         self.label_smoothing = float(label_smoothing)
+        self.reduction = reduction
 
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+        mean = self._mean_forward(pred, target)
+        if self.reduction == "mean":
+            return mean
+        n = pred.shape[0]
+        assert self._grad is not None
+        self._grad *= self._grad.dtype.type(n)  # d(Σ)/ds = N · d(mean)/ds
+        return mean * n
+
+    def _mean_forward(self, pred: np.ndarray, target: np.ndarray) -> float:
         s = _check_pred(pred, 2)
         n, k = s.shape
         logp = F.log_softmax(s, axis=1)
@@ -119,7 +145,7 @@ class SoftmaxCrossEntropy(Loss):
         return float(loss / n)
 
     def get_config(self) -> dict[str, Any]:
-        return {"label_smoothing": self.label_smoothing}
+        return {"label_smoothing": self.label_smoothing, "reduction": self.reduction}
 
 
 class BCEWithLogits(Loss):

@@ -13,6 +13,16 @@ written in place on the parameters. g = dL/dθ, t = step number (from 1), α = `
 
 ``weight_decay`` λ in SGD, AdaGrad, RMSProp and Adam adds λθ to g (coupled, = L2 penalty).
 
+Parameter groups (PyTorch's ``param_groups``): ``params`` may mix Parameters and
+:class:`ParamGroup` s. A group's parameters step with α·``lr_scale`` and their own
+``weight_decay`` λ_g (None: the optimiser's λ), and a group with ``epochs`` = E trains only
+while :meth:`Optimizer.set_epoch` was told an epoch < E (airbench's whitening bias trains
+for 3 epochs, then stays). Frozen parameters (``trainable`` False) are never changed.
+
+Decay as a fraction of the rate (airbench's convention): with λ_g = w / (α₀·s_g), a group of
+rate α₀·s_g gets the same absolute decay α₀·s_g·λ_g·θ = w·θ per step (times the schedule's
+factor) whatever its scale s_g — :func:`decay_per_step` computes λ_g.
+
 The updates run in place through BLAS ``axpy``/``scal`` (:mod:`vedere.nn.blas`) and reuse one
 scratch buffer per parameter, so a step allocates nothing.
 """
@@ -21,6 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -61,21 +72,95 @@ def _adaptive_step(
     axpy(-lr, work, p.data)
 
 
-class Optimizer:
-    """Base class: holds the parameters, the learning rate ``lr`` and per-parameter state."""
+@dataclass
+class ParamGroup:
+    """Parameters that share a learning-rate multiplier, a weight decay and a training span.
 
-    def __init__(self, params: Iterable[Parameter], lr: float, weight_decay: float = 0.0) -> None:
-        self.params = list(params)
+    ``lr_scale`` s: they step with α·s; ``weight_decay`` λ_g: the coupled decay added to
+    their gradients (None: the optimiser's); ``epochs`` E: they train in epochs 0 … E-1 only
+    (None: always); ``name`` labels the group in configs."""
+
+    params: list[Parameter]
+    lr_scale: float = 1.0
+    weight_decay: float | None = None
+    epochs: int | None = None
+    name: str = ""
+    active: bool = field(default=True, compare=False)
+
+    def __post_init__(self) -> None:
+        self.params = list(self.params)
+        self.lr_scale = _check_positive(f"group {self.name!r} lr_scale", self.lr_scale)
+        if self.weight_decay is not None:
+            self.weight_decay = _check_positive(
+                f"group {self.name!r} weight_decay", self.weight_decay, allow_zero=True
+            )
+        if self.epochs is not None and (
+            isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 0
+        ):
+            raise ValueError(f"group {self.name!r} epochs must be an integer >= 0 or None")
+
+    def describe(self) -> dict[str, Any]:
+        """The group as JSON: name, number of parameters and values, lr_scale, decay, epochs."""
+        return {
+            "name": self.name,
+            "parameters": len(self.params),
+            "values": int(sum(p.data.size for p in self.params)),
+            "lr_scale": self.lr_scale,
+            "weight_decay": self.weight_decay,
+            "epochs": self.epochs,
+        }
+
+
+def decay_per_step(wd: float, base_lr: float, lr_scale: float = 1.0) -> float:
+    """The coupled decay λ_g = wd / (α₀·s) that makes a group of rate α₀·s lose wd·θ per step
+    (before momentum, times the schedule's factor) — airbench's "decay as wd/lr"."""
+    return _check_positive("wd", wd, allow_zero=True) / (
+        _check_positive("base_lr", base_lr) * _check_positive("lr_scale", lr_scale)
+    )
+
+
+class Optimizer:
+    """Base class: holds the parameters (in groups), the learning rate ``lr`` and
+    per-parameter state. ``params``: Parameters and/or :class:`ParamGroup` s (the loose
+    Parameters form one default group)."""
+
+    def __init__(
+        self, params: Iterable[Parameter | ParamGroup], lr: float, weight_decay: float = 0.0
+    ) -> None:
+        loose: list[Parameter] = []
+        groups: list[ParamGroup] = []
+        for i, p in enumerate(list(params)):
+            if isinstance(p, ParamGroup):
+                groups.append(p)
+            elif isinstance(p, Parameter):
+                loose.append(p)
+            else:
+                raise ValueError(
+                    f"params[{i}] is a {type(p).__name__}, not a vedere Parameter or ParamGroup"
+                )
+        if loose:
+            groups.insert(0, ParamGroup(loose, name="default"))
+        self.groups = groups
+        self.params = [p for g in groups for p in g.params]
         if not self.params:
             raise ValueError("optimizer got an empty parameter list")
         for i, p in enumerate(self.params):
             if not isinstance(p, Parameter):
                 raise ValueError(f"params[{i}] is a {type(p).__name__}, not a vedere Parameter")
+        if len({id(p) for p in self.params}) != len(self.params):
+            raise ValueError("a parameter appears in more than one optimizer group")
+        self._group_of = [g for g in groups for _ in g.params]
         self.lr = _check_positive("lr", lr)
         self.weight_decay = _check_positive("weight_decay", weight_decay, allow_zero=True)
         self.t = 0
         self.state: list[dict[str, np.ndarray]] = [{} for _ in self.params]
         self._scratch: dict[int, np.ndarray] = {}
+
+    def set_epoch(self, epoch: int) -> None:
+        """Activate the groups that train in ``epoch`` (0-based): those without ``epochs``
+        and those with ``epochs`` > epoch."""
+        for g in self.groups:
+            g.active = g.epochs is None or epoch < g.epochs
 
     def zero_grad(self) -> None:
         """Reset every parameter's gradient to zero."""
@@ -83,10 +168,16 @@ class Optimizer:
             p.zero_grad()
 
     def step(self) -> None:
-        """Update every parameter once from its current gradient."""
+        """Update every trainable parameter of every active group once from its gradient
+        (the others keep their values; their state buffers exist, at zero, for checkpoints)."""
         self.t += 1
-        for p, state in zip(self.params, self.state, strict=True):
-            self._update(p, state)
+        for p, state, g in zip(self.params, self.state, self._group_of, strict=True):
+            if g.active and p.trainable:
+                wd = self.weight_decay if g.weight_decay is None else g.weight_decay
+                self._update(p, state, self.lr * g.lr_scale, wd)
+            else:
+                for name in self.buffer_names():
+                    self._buffer(state, name, p.data)
 
     def _buffer(self, state: dict[str, np.ndarray], name: str, like: np.ndarray) -> np.ndarray:
         buf = state.get(name)
@@ -101,13 +192,14 @@ class Optimizer:
             buf = self._scratch[id(p)] = np.empty_like(p.data)
         return buf
 
-    def _grad(self, p: Parameter) -> np.ndarray:
+    def _grad(self, p: Parameter, wd: float) -> np.ndarray:
         """g, plus λθ when coupled weight decay is on."""
-        if self.weight_decay:
-            return p.grad + p.dtype.type(self.weight_decay) * p.data
+        if wd:
+            return p.grad + p.dtype.type(wd) * p.data
         return p.grad
 
-    def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
+    def _update(self, p: Parameter, state: dict[str, np.ndarray], lr: float, wd: float) -> None:
+        """One step of parameter ``p`` at rate ``lr`` with coupled decay ``wd``."""
         raise NotImplementedError
 
     def buffer_names(self) -> tuple[str, ...]:
@@ -131,7 +223,10 @@ class Optimizer:
         self.state, self.t, self.lr = state, int(t), float(lr)
 
     def get_config(self) -> dict[str, Any]:
-        return {"lr": self.lr, "weight_decay": self.weight_decay}
+        cfg: dict[str, Any] = {"lr": self.lr, "weight_decay": self.weight_decay}
+        if len(self.groups) > 1 or self.groups[0].name != "default":
+            cfg["groups"] = [g.describe() for g in self.groups]
+        return cfg
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
@@ -143,7 +238,7 @@ class SGD(Optimizer):
 
     def __init__(
         self,
-        params: Iterable[Parameter],
+        params: Iterable[Parameter | ParamGroup],
         lr: float = 0.01,
         momentum: float = 0.0,
         nesterov: bool = False,
@@ -155,18 +250,18 @@ class SGD(Optimizer):
             raise ValueError("nesterov=True needs a momentum > 0")
         self.nesterov = bool(nesterov)
 
-    def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
-        g = self._grad(p)
+    def _update(self, p: Parameter, state: dict[str, np.ndarray], lr: float, wd: float) -> None:
+        g = self._grad(p, wd)
         if not self.momentum:
-            axpy(-self.lr, g, p.data)  # θ ← θ - α g
+            axpy(-lr, g, p.data)  # θ ← θ - α g
             return
         v = self._buffer(state, "velocity", p.data)
         axpby(1.0, g, self.momentum, v)  # v ← μ v + g
         if self.nesterov:
-            axpy(-self.lr, g, p.data)
-            axpy(-self.lr * self.momentum, v, p.data)  # θ ← θ - α (g + μ v)
+            axpy(-lr, g, p.data)
+            axpy(-lr * self.momentum, v, p.data)  # θ ← θ - α (g + μ v)
         else:
-            axpy(-self.lr, v, p.data)  # θ ← θ - α v
+            axpy(-lr, v, p.data)  # θ ← θ - α v
 
     def buffer_names(self) -> tuple[str, ...]:
         return ("velocity",) if self.momentum else ()
@@ -176,14 +271,14 @@ class SGD(Optimizer):
 
 
 def Momentum(
-    params: Iterable[Parameter], lr: float = 0.01, momentum: float = 0.9, **kw: Any
+    params: Iterable[Parameter | ParamGroup], lr: float = 0.01, momentum: float = 0.9, **kw: Any
 ) -> SGD:
     """SGD with (heavy-ball) momentum μ."""
     return SGD(params, lr=lr, momentum=momentum, **kw)
 
 
 def Nesterov(
-    params: Iterable[Parameter], lr: float = 0.01, momentum: float = 0.9, **kw: Any
+    params: Iterable[Parameter | ParamGroup], lr: float = 0.01, momentum: float = 0.9, **kw: Any
 ) -> SGD:
     """SGD with Nesterov momentum μ."""
     return SGD(params, lr=lr, momentum=momentum, nesterov=True, **kw)
@@ -194,7 +289,7 @@ class AdaGrad(Optimizer):
 
     def __init__(
         self,
-        params: Iterable[Parameter],
+        params: Iterable[Parameter | ParamGroup],
         lr: float = 0.01,
         eps: float = 1e-10,
         weight_decay: float = 0.0,
@@ -202,13 +297,13 @@ class AdaGrad(Optimizer):
         super().__init__(params, lr, weight_decay)
         self.eps = _check_positive("eps", eps)
 
-    def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
-        g = self._grad(p)
+    def _update(self, p: Parameter, state: dict[str, np.ndarray], lr: float, wd: float) -> None:
+        g = self._grad(p, wd)
         acc = self._buffer(state, "sum_sq", p.data)
         work = self._scratch_for(p)
         np.multiply(g, g, out=work)
         axpy(1.0, work, acc)  # G ← G + g²
-        _adaptive_step(p, g, acc, work, self.lr, self.eps)  # θ ← θ - α g / (√G + ε)
+        _adaptive_step(p, g, acc, work, lr, self.eps)  # θ ← θ - α g / (√G + ε)
 
     def buffer_names(self) -> tuple[str, ...]:
         return ("sum_sq",)
@@ -222,7 +317,7 @@ class RMSProp(Optimizer):
 
     def __init__(
         self,
-        params: Iterable[Parameter],
+        params: Iterable[Parameter | ParamGroup],
         lr: float = 0.01,
         alpha: float = 0.99,
         eps: float = 1e-8,
@@ -232,13 +327,13 @@ class RMSProp(Optimizer):
         self.alpha = _check_unit("alpha", alpha)
         self.eps = _check_positive("eps", eps)
 
-    def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
-        g = self._grad(p)
+    def _update(self, p: Parameter, state: dict[str, np.ndarray], lr: float, wd: float) -> None:
+        g = self._grad(p, wd)
         s = self._buffer(state, "mean_sq", p.data)
         work = self._scratch_for(p)
         np.multiply(g, g, out=work)
         axpby(1 - self.alpha, work, self.alpha, s)  # s ← ρ s + (1-ρ) g²
-        _adaptive_step(p, g, s, work, self.lr, self.eps)  # θ ← θ - α g / (√s + ε)
+        _adaptive_step(p, g, s, work, lr, self.eps)  # θ ← θ - α g / (√s + ε)
 
     def buffer_names(self) -> tuple[str, ...]:
         return ("mean_sq",)
@@ -254,7 +349,7 @@ class Adam(Optimizer):
 
     def __init__(
         self,
-        params: Iterable[Parameter],
+        params: Iterable[Parameter | ParamGroup],
         lr: float = 0.001,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
@@ -264,13 +359,13 @@ class Adam(Optimizer):
         self.betas = (_check_unit("betas[0]", betas[0]), _check_unit("betas[1]", betas[1]))
         self.eps = _check_positive("eps", eps)
 
-    def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
+    def _update(self, p: Parameter, state: dict[str, np.ndarray], lr: float, wd: float) -> None:
         if self.decoupled:
-            if self.weight_decay:
-                scal(1 - self.lr * self.weight_decay, p.data)  # θ ← θ(1 - αλ)
+            if wd:
+                scal(1 - lr * wd, p.data)  # θ ← θ(1 - αλ)
             g = p.grad
         else:
-            g = self._grad(p)
+            g = self._grad(p, wd)
         b1, b2 = self.betas
         m = self._buffer(state, "m", p.data)
         v = self._buffer(state, "v", p.data)
@@ -281,7 +376,7 @@ class Adam(Optimizer):
         bc1 = 1 - b1**self.t
         bc2 = 1 - b2**self.t
         # θ ← θ - α/(1-β₁ᵗ) · m / (√v/√(1-β₂ᵗ) + ε)
-        _adaptive_step(p, m, v, work, self.lr / bc1, self.eps, 1 / math.sqrt(bc2))
+        _adaptive_step(p, m, v, work, lr / bc1, self.eps, 1 / math.sqrt(bc2))
 
     def buffer_names(self) -> tuple[str, ...]:
         return ("m", "v")
@@ -297,7 +392,7 @@ class AdamW(Adam):
 
     def __init__(
         self,
-        params: Iterable[Parameter],
+        params: Iterable[Parameter | ParamGroup],
         lr: float = 0.001,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
@@ -309,7 +404,9 @@ class AdamW(Adam):
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 
 
-def make_optimizer(name: str, params: Iterable[Parameter], lr: float, **kw: Any) -> Optimizer:
+def make_optimizer(
+    name: str, params: Iterable[Parameter | ParamGroup], lr: float, **kw: Any
+) -> Optimizer:
     """An optimiser by the command line's name (sgd, momentum, nesterov, adagrad, …)."""
     key = name.lower()
     makers: dict[str, Any] = {
@@ -326,7 +423,7 @@ def make_optimizer(name: str, params: Iterable[Parameter], lr: float, **kw: Any)
     return makers[key](params, lr=lr, **kw)
 
 
-def clip_grad_norm(params: Iterable[Parameter], max_norm: float) -> float:
+def clip_grad_norm(params: Iterable[Parameter | ParamGroup], max_norm: float) -> float:
     """Scale all gradients together so that their global L2 norm is at most ``max_norm``.
 
     ‖g‖ = sqrt(Σ_p Σ g²); if ‖g‖ > max_norm every g is multiplied by max_norm / (‖g‖ + 1e-6).

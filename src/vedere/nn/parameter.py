@@ -34,21 +34,26 @@ class Parameter(NamedArray):
     ``data`` holds θ; ``grad`` holds dL/dθ with the same shape and dtype. Gradients
     *accumulate* across ``backward`` calls until :meth:`zero_grad`, as in the course's
     loop (compute the gradient, step, reset). ``decay`` says whether L1/L2 penalties apply
-    (weights: yes; biases: no).
+    (weights: yes; biases: no). ``trainable`` False freezes it: it is still saved and used,
+    its gradient may still be computed, but no optimiser changes it (an airbench whitening
+    stem, a BatchNorm scale held at 1).
 
     :meth:`zero_grad` does not touch memory: it marks the gradient as zero, and the next
     contribution overwrites the buffer instead of adding to it (reading ``grad`` in between
     fills it with zeros first). On a 3072×512 layer this saves a full pass over 6 MB per step.
     """
 
-    __slots__ = ("_grad", "_zero", "data", "decay", "name")
+    __slots__ = ("_grad", "_zero", "data", "decay", "name", "trainable")
 
-    def __init__(self, data: np.ndarray, name: str = "", decay: bool = True) -> None:
+    def __init__(
+        self, data: np.ndarray, name: str = "", decay: bool = True, trainable: bool = True
+    ) -> None:
         self.data = data
         self._grad = np.zeros_like(data)
         self._zero = False
         self.name = name
         self.decay = decay
+        self.trainable = bool(trainable)
 
     @property
     def grad(self) -> np.ndarray:

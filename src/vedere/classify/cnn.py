@@ -8,7 +8,18 @@ smoothing, Nesterov momentum, L2 weight decay on weights only (not on biases or 
 predicts with test-time flip averaging: p(x) = softmax(f̄(x)), f̄(x) = (f(x) + f(mirror(x))) / 2,
 and with ``tta_shift`` s > 0 also over two translated copies T₊ₛx, T₋ₛx (shifted s pixels
 down-right and up-left, the border filled by reflection):
-p(x) = softmax(½ f̄(x) + ¼ f̄(T₊ₛx) + ¼ f̄(T₋ₛx)).
+p(x) = softmax(½ f̄(x) + ¼ f̄(T₊ₛx) + ¼ f̄(T₋ₛx)). The named test-time modes (``TTA_MODES``):
+``none`` (f(x)), ``flip`` (f̄(x)) and ``multicrop`` — airbench94's six views, the shifts of
+one pixel: ½·mean(f(x), f(mirror x)) + ½·mean over T₊₁, T₋₁ of the same.
+
+airbench94's ingredients are options of the estimator (all off by default; ``--recipe
+airbench94`` of ``vedere train`` turns them on, see :data:`AIRBENCH94`): a whitening stem and
+the architecture's BatchNorm/dirac options (:mod:`.cnn_arch`), ``pad_mode="reflect"``
+shifts, ``flip="alternating"``, ``loss_reduction="sum"``, ``weight_decay`` (absolute, per
+update, on every trainable parameter: each group's coupled decay is wd/(its rate), see
+:func:`vedere.nn.optim.decay_per_step`), ``bn_bias_lr_scale`` (BatchNorm β's rate
+multiplier), ``stem_bias_epochs`` (the whitening bias trains that many epochs) and
+``lookahead`` (:class:`vedere.nn.averaging.Lookahead`).
 
 Input: images (N, H, W, C) ``uint8``; the network sees them normalised per channel as
 float32 (N, C, H, W) (PyTorch's layout, so weights move between the two unchanged).
@@ -17,15 +28,17 @@ float32 (N, C, H, W) (PyTorch's layout, so weights move between the two unchange
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Any
 
 import numpy as np
 
 from .. import nn
-from ..data.transforms import augment, random_cutout
+from ..data.transforms import AlternatingFlip, augment, random_cutout
 from ..nn.io import ModelFileError
 from ..nn.losses import Loss
+from ..nn.optim import ParamGroup, decay_per_step
 from . import cnn_arch
 from .base import BaseClassifier, Preprocess, check_X
 from .train_config import TrainConfig
@@ -36,6 +49,68 @@ MAX_IMAGE_SIDE = 512
 MAX_CHANNELS = 64
 #: the largest test-time translation (pixels)
 MAX_TTA_SHIFT = 8
+#: named test-time modes → (tta, tta_shift)
+TTA_MODES: dict[str, tuple[bool, int]] = {
+    "none": (False, 0),
+    "flip": (True, 0),
+    "multicrop": (True, 1),
+}
+PAD_MODES = ("zeros", "reflect")
+FLIP_MODES = ("random", "alternating", "none")
+LOSS_REDUCTIONS = ("mean", "sum")
+
+#: airbench94's recipe as CNNClassifier parameters (Jordan 2024, legacy/airbench94.py):
+#: its network, batch 1024 (last partial batch dropped), 9.9 epochs, Nesterov SGD with
+#: momentum 0.85 and lr 11.5 per 1024 images ÷ (1 + 1/(1 - 0.85)), the summed loss, decay
+#: 0.0153·1024 per 1024 images ÷ (1 + 1/0.15) applied as wd/lr, BatchNorm biases at 64× the
+#: rate, the piecewise-linear schedule, label smoothing 0.2, lookahead, reflect-padded
+#: 2-pixel shifts, alternating flips and the six-view test-time mode
+_KILOSTEP = 1024 * (1 + 1 / (1 - 0.85))
+AIRBENCH94: dict[str, Any] = {
+    "arch": "airbench94",
+    **cnn_arch.AIRBENCH94_OPTIONS,
+    "epochs": 9.9,
+    "batch_size": 1024,
+    "drop_last": True,
+    "optimizer": "nesterov",
+    "momentum": 0.85,
+    "lr": 11.5 / _KILOSTEP,
+    "weight_decay": 0.0153 * 1024 / _KILOSTEP,
+    "l2": 0.0,
+    "bn_bias_lr_scale": 64.0,
+    "stem_bias_epochs": 3,
+    "schedule": "piecewise",
+    "warmup": 0,
+    "label_smoothing": 0.2,
+    "loss_reduction": "sum",
+    "lookahead": True,
+    "augment": True,
+    "crop_padding": 2,
+    "pad_mode": "reflect",
+    "flip": "alternating",
+    "cutout": 0,
+    "tta": True,
+    "tta_shift": 1,
+}
+
+
+#: the named recipes of ``vedere train --model cnn --recipe NAME``: CNNClassifier parameters
+RECIPES: dict[str, dict[str, Any]] = {"airbench94": AIRBENCH94}
+
+
+def recipe_params(name: str) -> dict[str, Any]:
+    """The CNNClassifier parameters of a named recipe (a copy)."""
+    if name not in RECIPES:
+        raise ValueError(f"--recipe must be one of {', '.join(RECIPES)}, got {str(name)[:20]!r}")
+    return dict(RECIPES[name])
+
+
+def tta_params(mode: str) -> dict[str, Any]:
+    """The ``tta`` and ``tta_shift`` parameters of a named test-time mode (TTA_MODES)."""
+    if mode not in TTA_MODES:
+        raise ValueError(f"--tta must be one of {', '.join(TTA_MODES)}, got {str(mode)[:20]!r}")
+    tta, shift = TTA_MODES[mode]
+    return {"tta": tta, "tta_shift": shift}
 
 
 def _plain_json(obj: Any) -> str:
@@ -54,18 +129,43 @@ def translate(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
 
 class ImagePreprocess(Preprocess):
     """(B, H, W, C) ``uint8`` → normalised float32 (B, C, H, W), with flips, shifts of up to
-    ``pad`` pixels and a ``cutout`` × ``cutout`` hole while training."""
+    ``pad`` pixels (border: ``pad_mode`` zeros or reflect) and a ``cutout`` × ``cutout`` hole
+    while training. ``flip``: random (each batch), alternating (airbench94's: needs the
+    images' indices and the epoch, which the trainer passes as ``index`` and ``epoch`` since
+    ``indexed`` is True; ``alternating`` must be set to an :class:`AlternatingFlip`) or none."""
 
-    def __init__(self, base: Preprocess, do_augment: bool, pad: int, cutout: int = 0) -> None:
+    indexed = True
+
+    def __init__(
+        self,
+        base: Preprocess,
+        do_augment: bool,
+        pad: int,
+        cutout: int = 0,
+        pad_mode: str = "zeros",
+        flip: str = "random",
+    ) -> None:
         if base.kind != "image":
             raise ValueError("a CNN needs images (N, H, W, C), not feature vectors")
         super().__init__("image", base.shape, base.scaler, do_augment, pad)
         self.cutout = int(cutout)
+        self.pad_mode, self.flip = pad_mode, flip
+        self.alternating: AlternatingFlip | None = None
 
-    def __call__(self, raw: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+    def __call__(
+        self,
+        raw: np.ndarray,
+        rng: np.random.Generator | None,
+        index: np.ndarray | None = None,
+        epoch: int = 0,
+    ) -> np.ndarray:
         raw = np.asarray(raw)
         if self.do_augment and rng is not None:
-            raw = augment(raw, rng, pad=self.pad)
+            if self.flip == "alternating":
+                if self.alternating is None or index is None:
+                    raise RuntimeError("alternating flips need the images' indices and epoch")
+                raw = self.alternating(raw, index, epoch)
+            raw = augment(raw, rng, flip=self.flip == "random", pad=self.pad, mode=self.pad_mode)
             raw = random_cutout(raw, rng, self.cutout)
         b, h, w, c = raw.shape
         flat = self.scaler(raw)  # (B, H·W·C)
@@ -85,7 +185,12 @@ class CNNClassifier(BaseClassifier):
     ``augment`` (random flips and shifts of up to ``crop_padding`` pixels), ``cutout``
     (side of a zeroed square, 0 = off), ``tta`` (average the logits of each image and its
     mirror image when predicting), ``tta_shift`` (with ``tta``, also average over the image
-    translated this many pixels both ways, 0 = off; see the module's formula).
+    translated this many pixels both ways, 0 = off; see the module's formula); airbench94's
+    options (module docstring): ``pad_mode``, ``flip``, ``bn_eps``, ``bn_momentum``,
+    ``bn_scale``, ``dirac``, ``weight_decay``, ``bn_bias_lr_scale``, ``stem_bias_epochs``
+    (0: the whitening bias trains throughout), ``loss_reduction``, ``lookahead``,
+    ``drop_last``; ``epochs`` may be fractional (the run takes ⌈updates per epoch × epochs⌉
+    updates).
     """
 
     def __init__(
@@ -112,6 +217,18 @@ class CNNClassifier(BaseClassifier):
         cutout: int = 0,
         tta: bool = True,
         tta_shift: int = 0,
+        pad_mode: str = "zeros",
+        flip: str = "random",
+        bn_eps: float = 1e-5,
+        bn_momentum: float = 0.1,
+        bn_scale: bool = True,
+        dirac: bool = False,
+        weight_decay: float = 0.0,
+        bn_bias_lr_scale: float = 1.0,
+        stem_bias_epochs: int = 0,
+        loss_reduction: str = "mean",
+        lookahead: bool = False,
+        drop_last: bool = False,
         seed: int = 0,
         verbose: bool = False,
     ) -> None:
@@ -127,10 +244,100 @@ class CNNClassifier(BaseClassifier):
             )
         cnn_arch.plan(self.arch, X.shape[1:], 2)  # a bad spec fails before any work
         self._checked_tta_shift(X.shape)
+        self._check_recipe_options()
         return super().fit(X, y, X_val, y_val, **kw)
 
-    def _adapt_preprocess(self, pre: Preprocess) -> Preprocess:
-        return ImagePreprocess(pre, bool(self.augment), int(self.crop_padding), int(self.cutout))
+    def _check_recipe_options(self) -> None:
+        """airbench94's options, checked before any work (ValueError naming the option)."""
+        for name, allowed in (
+            ("pad_mode", PAD_MODES),
+            ("flip", FLIP_MODES),
+            ("loss_reduction", LOSS_REDUCTIONS),
+        ):
+            if getattr(self, name) not in allowed:
+                got = str(getattr(self, name))[:20]
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {got!r}")
+        for name in ("bn_scale", "dirac", "lookahead", "drop_last"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r:.20}")
+        for name, lo in (("weight_decay", 0.0), ("bn_bias_lr_scale", 0.0), ("bn_eps", 0.0)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ValueError(f"{name} must be a finite number, got {v!r:.20}")
+            if v < lo or (name != "weight_decay" and v == 0):
+                raise ValueError(f"{name} must be {'>= 0' if name == 'weight_decay' else '> 0'}")
+        if not (isinstance(self.bn_momentum, (int, float)) and 0 <= self.bn_momentum <= 1):
+            raise ValueError(f"bn_momentum must be in [0, 1], got {self.bn_momentum!r:.20}")
+        e = self.stem_bias_epochs
+        if isinstance(e, bool) or not isinstance(e, (int, np.integer)) or e < 0:
+            raise ValueError(f"stem_bias_epochs must be an integer >= 0, got {e!r:.20}")
+
+    def _adapt_preprocess(self, pre: Preprocess, x_train: np.ndarray | None = None) -> Preprocess:
+        out = ImagePreprocess(
+            pre,
+            bool(self.augment),
+            int(self.crop_padding),
+            int(self.cutout),
+            pad_mode=self.pad_mode,
+            flip=self.flip,
+        )
+        if self.flip == "alternating" and x_train is not None:
+            out.alternating = AlternatingFlip(len(x_train), np.random.default_rng([self.seed, 3]))
+        return out
+
+    def _arch_options(self) -> dict[str, Any]:
+        return {
+            "activation": self.activation,
+            "dropout": float(self.dropout),
+            "bn_eps": float(self.bn_eps),
+            "bn_momentum": float(self.bn_momentum),
+            "bn_scale": bool(self.bn_scale),
+            "dirac": bool(self.dirac),
+        }
+
+    def _prepare_network(self, network: nn.Module, x_train: np.ndarray) -> None:
+        """Whitening stem: set from the first WHITEN_IMAGES training images, normalised."""
+        if cnn_arch.has_whitening(self.arch):
+            first = x_train[: cnn_arch.WHITEN_IMAGES]
+            cnn_arch.whiten(network, self.preprocess_(first, None))
+
+    def _param_groups(self, network: nn.Module, lr: float) -> list[ParamGroup] | None:
+        """The optimiser's groups: BatchNorm biases (× ``bn_bias_lr_scale``), the whitening
+        stem's bias (trains ``stem_bias_epochs`` epochs, 0 = all) and the rest; frozen
+        parameters in none. Every group gets the absolute decay ``weight_decay`` per update
+        (wd/lr). None (one default group) when no option asks for groups."""
+        wd = float(self.weight_decay)
+        if not (wd or self.bn_bias_lr_scale != 1 or self.stem_bias_epochs):
+            return None
+        stem: list[nn.Parameter] = []
+        norm: list[nn.Parameter] = []
+        rest: list[nn.Parameter] = []
+        first = network.layers[0] if cnn_arch.has_whitening(self.arch) else None
+        for layer in network.modules():
+            if isinstance(layer, nn.Sequential):
+                continue
+            for _, p in layer.named_parameters():
+                if not p.trainable:
+                    continue
+                if layer is first:
+                    stem.append(p)
+                elif isinstance(layer, (nn.BatchNorm2d, nn.BatchNorm1d)) and p is layer.bias:
+                    norm.append(p)
+                else:
+                    rest.append(p)
+        scale = float(self.bn_bias_lr_scale)
+        groups = [
+            ParamGroup(norm, scale, decay_per_step(wd, lr, scale), name="batchnorm biases"),
+            ParamGroup(rest, 1.0, decay_per_step(wd, lr), name="weights"),
+            ParamGroup(
+                stem,
+                1.0,
+                decay_per_step(wd, lr),
+                self.stem_bias_epochs or None,
+                name="whitening bias",
+            ),
+        ]
+        return [g for g in groups if g.params]
 
     def _train_config(self) -> TrainConfig:
         cfg = super()._train_config()
@@ -139,16 +346,11 @@ class CNNClassifier(BaseClassifier):
 
     def _build(self, n_in: int, n_classes: int, rng: np.random.Generator) -> nn.Module:
         return cnn_arch.build(
-            self.arch,
-            self.preprocess_.shape,
-            n_classes,
-            activation=self.activation,
-            dropout=float(self.dropout),
-            rng=rng,
+            self.arch, self.preprocess_.shape, n_classes, rng=rng, **self._arch_options()
         )
 
     def _make_loss(self, n_classes: int) -> Loss:
-        return nn.SoftmaxCrossEntropy(self.label_smoothing)
+        return nn.SoftmaxCrossEntropy(self.label_smoothing, reduction=self.loss_reduction)
 
     # -- prediction -----------------------------------------------------------------------------
     def _scores(self, X: Any, batch_size: int = PREDICT_BATCH) -> np.ndarray:
@@ -215,9 +417,7 @@ class CNNClassifier(BaseClassifier):
         except ValueError as e:
             raise ModelFileError(path, f"invalid classifier metadata ({e})") from None
         try:
-            expected = cnn_arch.build(
-                self.arch, pre.shape, n_classes, activation=self.activation, dropout=self.dropout
-            )
+            expected = cnn_arch.build(self.arch, pre.shape, n_classes, **self._arch_options())
         except (TypeError, ValueError, OverflowError) as e:
             raise ModelFileError(path, f"invalid CNN architecture ({e})") from None
         if _plain_json(expected.get_config()) != _plain_json(network.get_config()):

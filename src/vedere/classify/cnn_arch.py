@@ -7,6 +7,10 @@ classifier (case-insensitive)::
     token := "c" W ["k" K] ["s" S]   conv K×K (K odd, default 3), stride S (default 1),
                                      padding K//2, W output channels, no bias
                                      → BatchNorm2d(W) → activation
+           | "w" [K]                 a patch-whitening stem (airbench94; first only): conv
+                                     K×K (default 2), no padding, 2·C·K² channels, with bias
+                                     → activation; its weights are frozen and set from the
+                                     training images (:func:`whiten`), its bias trains
            | "b" W                   a block (Jordan's airbench): conv3×3(W) → MaxPool 2 →
                                      BatchNorm → activation → conv3×3(W) → BatchNorm → activation
            | "r"                     a residual block at the current width:
@@ -15,10 +19,17 @@ classifier (case-insensitive)::
            | "a" [K]                 average-pool K×K, stride K (default 2)
            | "g"                     global average pool (N, C, H, W) → (N, C); must be last
            | "m"                     global max pool (a max-pool over the whole map); last
+           | "h" [D]                 last: airbench94's head — Linear without a bias, its
+                                     output × 1/D (default 1), weights N(0, 1/features)
 
 After the last token the classifier is appended: Flatten (unless "g"/"m" ended the spec),
 Dropout(p) when the estimator's ``dropout`` > 0, and Linear(features → classes), initialised
-at zero (the first loss is ln K).
+at zero (the first loss is ln K) — or, after "h", the bias-free scaled linear.
+
+:func:`build`'s options: ``activation``, ``bn_eps``, ``bn_momentum`` (PyTorch's: the new
+batch's weight), ``bn_scale`` (False: γ frozen at 1) for every BatchNorm, and ``dirac``
+(the first C_in filters of every 3×3 conv after the stem start as the identity,
+:func:`vedere.nn.init.dirac_`).
 Example: ``c32-p-c64-p-c128-g`` is conv(32) → pool → conv(64) → pool → conv(128) → GAP →
 linear. Specs are bounded (at most 32 tokens, widths 1 … 1024, kernels 1 … 7, strides
 1 … 4, 20 million parameters) and every feature map must keep at least 1×1 pixel, so a spec
@@ -54,14 +65,27 @@ PRESETS: dict[str, str] = {
     "wide": "c32-b64-b128-b256-m",
     "airbench": "c24-b64-b256-b256-m",  # full width (its 2×2 whitening stem → a 3×3 conv)
     "resnet": "c32-r-p-c64-r-p-c128-r-g",
+    # airbench94 (Jordan 2024) exactly: 2×2 whitening stem, blocks 64/256/256, max-pool 3,
+    # bias-free linear ÷ 9; `--recipe airbench94` adds its GELU, BatchNorm and dirac options
+    "airbench94": "w2-b64-b256-b256-p3-h9",
 }
 
-_TOKEN = re.compile(r"^(?:c(\d+)(?:k(\d+))?(?:s(\d+))?|b(\d+)|r|([pa])(\d+)?|g|m)$")
+#: :func:`build`'s options for ``--recipe airbench94`` (and the defaults of the others)
+AIRBENCH94_OPTIONS: dict[str, Any] = {
+    "activation": "gelu",
+    "bn_eps": 1e-12,
+    "bn_momentum": 0.4,
+    "bn_scale": False,
+    "dirac": True,
+}
+
+_TOKEN = re.compile(r"^(?:c(\d+)(?:k(\d+))?(?:s(\d+))?|b(\d+)|r|([pa])(\d+)?|g|m|w(\d+)?|h(\d+)?)$")
 
 
 @dataclass(frozen=True)
 class Token:
-    """One parsed token: ``kind`` in c, b, r, p, a, g, m; ``width``, ``kernel``, ``stride``."""
+    """One parsed token: ``kind`` in c, b, r, p, a, g, m, w, h; ``width``, ``kernel``,
+    ``stride`` (for "h": ``kernel`` is the divisor D)."""
 
     kind: str
     width: int = 0
@@ -121,14 +145,22 @@ def parse(arch: str) -> list[Token]:
             presets = ", ".join(PRESETS)
             raise ValueError(
                 f"--arch {_show(arch)}: token {i + 1} {_show(tok)} is not "
-                "c<width>[k<size>][s<stride>], b<width>, r, p[<size>], a[<size>], g or m "
+                "c<width>[k<size>][s<stride>], b<width>, r, p[<size>], a[<size>], g, m, w[<size>] "
+                "or h[<divisor>] "
                 f"(or use a preset: {presets})"
             )
-        if tokens and tokens[-1].kind in "gm":
-            raise ValueError(
-                f"--arch {_show(arch)}: global pooling ({tokens[-1].kind}) must be last"
-            )
-        if tok.startswith("c"):
+        if tokens and tokens[-1].kind in "gmh":
+            what = "the h head" if tokens[-1].kind == "h" else f"global pooling ({tokens[-1].kind})"
+            raise ValueError(f"--arch {_show(arch)}: {what} must be last")
+        if tok.startswith("w"):
+            if tokens:
+                raise ValueError(f"--arch {_show(arch)}: the whitening stem w must come first")
+            k = _bounded(m.group(7) or "2", "the kernel size", 1, MAX_KERNEL, arch, tok)
+            tokens.append(Token("w", 0, k, 1))
+        elif tok.startswith("h"):
+            d = _bounded(m.group(8) or "1", "the divisor", 1, 10**4, arch, tok)
+            tokens.append(Token("h", kernel=d))
+        elif tok.startswith("c"):
             w = _bounded(m.group(1), "the width", 1, MAX_WIDTH, arch, tok)
             k = _bounded(m.group(2) or "3", "the kernel size", 1, MAX_KERNEL, arch, tok)
             if k % 2 == 0:
@@ -167,7 +199,20 @@ def plan(arch: str, image_shape: tuple[int, int, int], n_classes: int) -> Plan:
         return ho, wo
 
     for tok in tokens:
-        if tok.kind == "c":
+        if tok.kind == "w":  # K×K, no padding, bias (no BatchNorm)
+            k, width = tok.kernel, 2 * c * tok.kernel**2
+            h, w = h - k + 1, w - k + 1
+            if h < 1 or w < 1:
+                raise ValueError(
+                    f"--arch {_show(spec)}: a {k}x{k} whitening stem does not fit "
+                    f"{image_shape[0]}x{image_shape[1]} images"
+                )
+            params += c * k * k * width + width
+            flops += 2 * c * k * k * width * h * w
+            c = width
+        elif tok.kind == "h":
+            pass  # the head is counted below
+        elif tok.kind == "c":
             h, w = conv(c, tok.width, tok.kernel, tok.stride, h, w)
             c = tok.width
         elif tok.kind == "b":
@@ -189,7 +234,7 @@ def plan(arch: str, image_shape: tuple[int, int, int], n_classes: int) -> Plan:
             )
         shapes.append((c, h, w))
     features = c * h * w
-    params += features * n_classes + n_classes
+    params += features * n_classes + (0 if tokens[-1].kind == "h" else n_classes)
     flops += 2 * features * n_classes
     if params > MAX_PARAMS:
         raise ValueError(
@@ -200,7 +245,9 @@ def plan(arch: str, image_shape: tuple[int, int, int], n_classes: int) -> Plan:
 
 
 def _name(tok: Token) -> str:
-    return {"c": f"c{tok.width}", "b": f"b{tok.width}", "p": "p", "a": "a"}.get(tok.kind, tok.kind)
+    return {"c": f"c{tok.width}", "b": f"b{tok.width}", "p": "p", "a": "a", "w": "w"}.get(
+        tok.kind, tok.kind
+    )
 
 
 def build(
@@ -211,10 +258,16 @@ def build(
     activation: str = "relu",
     dropout: float = 0.0,
     rng: np.random.Generator | int | None = 0,
+    bn_eps: float = 1e-5,
+    bn_momentum: float = 0.1,
+    bn_scale: bool = True,
+    dirac: bool = False,
 ) -> Any:
-    """The :class:`~vedere.nn.Sequential` of ``arch`` for (H, W, C) images; input NCHW."""
+    """The :class:`~vedere.nn.Sequential` of ``arch`` for (H, W, C) images; input NCHW
+    (options: see the module docstring). A whitening stem starts from PyTorch's default
+    initialisation until :func:`whiten` sets it."""
     from .. import nn
-    from ..nn.init import as_generator
+    from ..nn.init import as_generator, dirac_
 
     p = plan(arch, image_shape, n_classes)
     gen = as_generator(rng)
@@ -222,17 +275,26 @@ def build(
     def act() -> nn.Module:
         return nn.activation(activation)
 
+    def bn(c: int) -> nn.Module:
+        return nn.BatchNorm2d(c, eps=bn_eps, momentum=bn_momentum, scale=bn_scale)
+
     def conv(c_in: int, c_out: int, k: int = 3, s: int = 1) -> list[nn.Module]:
-        return [
-            nn.Conv2d(c_in, c_out, k, stride=s, padding=k // 2, bias=False, rng=gen),
-            nn.BatchNorm2d(c_out),
-        ]
+        layer = nn.Conv2d(c_in, c_out, k, stride=s, padding=k // 2, bias=False, rng=gen)
+        if dirac and k > 1:
+            dirac_(layer.weight.data[:c_in])
+        return [layer, bn(c_out)]
 
     layers: list[nn.Module] = []
     for i, tok in enumerate(p.tokens):
         c = p.shapes[i][0]
         c_out = p.shapes[i + 1][0]
-        if tok.kind == "c":
+        if tok.kind == "w":
+            stem = nn.Conv2d(c, c_out, tok.kernel, padding=0, bias=True, rng=gen)
+            stem.weight.trainable = False  # set by whiten(), never trained
+            layers += [stem, act()]
+        elif tok.kind == "h":
+            pass
+        elif tok.kind == "c":
             layers += [*conv(c, c_out, tok.kernel, tok.stride), act()]
         elif tok.kind == "b":
             first = conv(c, c_out)
@@ -253,7 +315,34 @@ def build(
         layers.append(nn.Flatten())
     if dropout > 0:
         layers.append(nn.Dropout(dropout, rng=gen))
+    if p.tokens[-1].kind == "h":  # airbench94: bias-free, N(0, 1/n) weights, output ÷ D
+        layers.append(nn.Linear(c_last * h * w, n_classes, init="lecun", rng=gen, bias=False))
+        if p.tokens[-1].kernel != 1:
+            layers.append(nn.Scale(1.0 / p.tokens[-1].kernel))
+        return nn.Sequential(*layers)
     # the classifier starts at zero: every class equally likely, loss ln K, whatever the
     # (large, after a global max-pool) features; airbench scales its head down for the same
     layers.append(nn.Linear(c_last * h * w, n_classes, init="zeros", rng=gen))
     return nn.Sequential(*layers)
+
+
+#: training images the whitening stem's patch covariance is estimated from (airbench94's)
+WHITEN_IMAGES = 5000
+
+
+def has_whitening(arch: str) -> bool:
+    """Whether ``arch`` starts with a whitening stem ("w")."""
+    return parse(arch)[0].kind == "w"
+
+
+def whiten(network: Any, images: np.ndarray, eps: float = 5e-4) -> None:
+    """Set the whitening stem (the first layer of ``network``, a K×K Conv2d) from ``images``
+    (N, C, H, W), normalised as the network sees them: W = :func:`vedere.nn.init.
+    patch_whitening` (images, K, eps) (airbench94 uses its first 5,000 training images)."""
+    from ..nn.init import patch_whitening
+
+    stem = network.layers[0]
+    w = patch_whitening(np.asarray(images, dtype=np.float64), stem.kernel_size, eps)
+    if w.shape != stem.weight.shape:
+        raise ValueError(f"whitening kernel {w.shape} does not fit the stem {stem.weight.shape}")
+    stem.weight.data[...] = w.astype(stem.weight.dtype)

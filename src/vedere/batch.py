@@ -72,8 +72,12 @@ def _glob(pattern: str) -> list[str]:
         if part == "**":
             walk(folder, more)  # no folder at all
             for e in entries(folder):
-                if is_dir(e) and not e.name.startswith("."):
+                if e.name.startswith("."):
+                    continue
+                if is_dir(e):
                     walk(os.path.join(folder, e.name), rest)
+                elif not more:  # a trailing ** matches files too
+                    found.append(os.path.join(folder, e.name))
         elif glob.has_magic(part):
             for e in entries(folder):
                 if e.name.startswith(".") and not part.startswith("."):

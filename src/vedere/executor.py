@@ -10,6 +10,12 @@ they finish, ``close()`` (or leaving the ``with`` block) shuts down what was sta
   so that K × threads ≤ cores (no oversubscription); or an existing cluster by address
   (``--scheduler tcp://HOST:8786``), whose workers must see the same data and output paths.
 
+Connecting to an existing cluster is bounded: the whole handshake (TCP connection, Dask's
+greeting, the scheduler's description of its workers) must finish within
+:func:`scheduler_timeout` seconds — ``VEDERE_SCHEDULER_TIMEOUT``, 5 by default — and any failure
+(refused, silent, closed midway, garbage or absurd frame lengths) is one ``ValueError``
+naming the address, never a hang or a traceback.
+
 A worker process that dies while running a call (killed, out of memory) makes the scheduler
 run that call again on another worker, once (``allowed-failures = 1``); if it dies again, the
 future's ``result()`` raises ``distributed.KilledWorker``. The caller decides what a failed
@@ -19,7 +25,11 @@ call means (a sweep marks the trial failed and goes on).
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
+import socket
+import threading
+import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -44,6 +54,77 @@ def threads_per_worker(workers: int, cores: int | None = None) -> int:
     """BLAS threads for each of ``workers`` processes so that workers × threads ≤ cores."""
     cores = available_cores() if cores is None else cores
     return max(1, cores // max(1, workers))
+
+
+#: seconds the connection to ``--scheduler ADDR`` may take, unless VEDERE_SCHEDULER_TIMEOUT says
+DEFAULT_SCHEDULER_TIMEOUT = 5.0
+MAX_SCHEDULER_TIMEOUT = 3600.0
+
+
+def scheduler_timeout() -> float:
+    """Seconds allowed to connect to a scheduler: ``VEDERE_SCHEDULER_TIMEOUT`` (a number of
+    seconds in (0, 3600]) or :data:`DEFAULT_SCHEDULER_TIMEOUT`."""
+    text = os.environ.get("VEDERE_SCHEDULER_TIMEOUT", "").strip()
+    if not text:
+        return DEFAULT_SCHEDULER_TIMEOUT
+    try:
+        value = float(text) if len(text) <= 20 else float("nan")
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= MAX_SCHEDULER_TIMEOUT:
+        raise ValueError(
+            f"VEDERE_SCHEDULER_TIMEOUT: expected seconds in (0, {MAX_SCHEDULER_TIMEOUT:g}], "
+            f"got {text[:40]!r}"
+        )
+    return value
+
+
+def _why(e: BaseException) -> str:
+    text = " ".join(str(e).split())[:200]
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def connect_client(address: str, timeout: float) -> Any:
+    """A ``distributed.Client`` of the scheduler at ``address``, with its workers' description
+    fetched, all within ``timeout`` seconds; a ValueError naming the address otherwise."""
+    from distributed import Client
+
+    where = f"--scheduler {address}"
+    url = urllib.parse.urlsplit(address)
+    if url.scheme == "tcp" and url.hostname:  # a refused port fails now, not after retries
+        try:
+            port = url.port or 8786
+            socket.create_connection((url.hostname, port), timeout=timeout).close()
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{where}: cannot connect ({_why(e)})") from None
+    box: dict[str, Any] = {}
+
+    def attempt() -> None:
+        client = None
+        try:
+            client = Client(address, timeout=timeout)
+            box["workers"] = len(client.scheduler_info().get("workers", {}))
+            box["client"] = client
+        except BaseException as e:  # MemoryError from an absurd frame length included
+            box["error"] = e
+            if client is not None:
+                with contextlib.suppress(Exception):  # the connection is being given up
+                    client.close(timeout=1)
+
+    # the handshake runs in a thread so that a listener that accepts and stays silent
+    # cannot hold the command: after `timeout` seconds it is given up (the thread is a
+    # daemon and ends when the connection does)
+    t = threading.Thread(target=attempt, name="vedere-connect", daemon=True)
+    t.start()
+    t.join(timeout + 1)
+    if t.is_alive():
+        raise ValueError(
+            f"{where}: no answer within {timeout:g} s (not a Dask scheduler?; "
+            "VEDERE_SCHEDULER_TIMEOUT sets the wait)"
+        )
+    if "error" in box:
+        raise ValueError(f"{where}: cannot talk to it ({_why(box['error'])})")
+    return box["client"], box["workers"]
 
 
 class InProcessExecutor:
@@ -85,7 +166,7 @@ class DaskExecutor:
     """Calls run on Dask distributed workers (a new LocalCluster, or ``scheduler``'s)."""
 
     def __init__(
-        self, workers: int = 2, scheduler: str | None = None, connect_timeout: float = 10
+        self, workers: int = 2, scheduler: str | None = None, connect_timeout: float | None = None
     ) -> None:
         import dask
         from distributed import Client, LocalCluster
@@ -110,11 +191,9 @@ class DaskExecutor:
             self.workers = workers
             self._where = f"a local Dask cluster of {workers} processes × {threads} BLAS threads"
         else:
-            try:
-                self.client = Client(scheduler, timeout=connect_timeout)
-            except OSError as e:
-                raise ValueError(f"--scheduler {scheduler}: cannot connect ({e})") from None
-            self.workers = max(1, len(self.client.scheduler_info().get("workers", {})))
+            timeout = scheduler_timeout() if connect_timeout is None else connect_timeout
+            self.client, n = connect_client(scheduler, timeout)
+            self.workers = max(1, n)
             self._where = f"the Dask cluster at {scheduler} ({self.workers} workers)"
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:

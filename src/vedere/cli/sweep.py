@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from ..escape import printable
+
 
 @click.command()
 @click.argument("spec_file", metavar="SPEC.toml", type=click.Path(dir_okay=False))
@@ -64,6 +66,6 @@ def sweep(
         )
         click.echo(
             f"best            trial {result.best['trial']}: {spec.metric} "
-            f"{result.best[spec.metric]:.4f} ({params})"
+            f"{result.best[spec.metric]:.4f} ({printable(params)})"
         )
-    click.echo(f"report          {result.out / 'report.md'}")
+    click.echo(f"report          {printable(str(result.out / 'report.md'))}")

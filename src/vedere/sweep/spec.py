@@ -74,6 +74,15 @@ class Param:
             f"not {self.type!r}"
         )
 
+    def grid_size(self) -> int:
+        """How many values :meth:`grid` visits, counted without building them."""
+        if self.type == "choice":
+            return len(self.values)
+        if self.type == "integer":
+            return len(range(int(self.low), int(self.high) + 1, self.step or 1))  # type: ignore[arg-type]
+        self.grid()  # the error for a continuous range
+        return 0
+
     def example(self) -> Any:
         """One admissible value (to let vedere train's parser check the flag)."""
         if self.type == "choice":
@@ -229,10 +238,10 @@ def parse(doc: dict[str, Any], where: str = "spec") -> Spec:
     both = sorted(set(spec.train) & set(spec.search))
     if both:
         raise SpecError(f"{both[0]} is both fixed (train) and searched (search)")
-    if spec.sampler == "grid":
-        size = math.prod(len(p.grid()) for p in spec.search.values())
+    if spec.sampler == "grid":  # counted before any grid is built
+        size = math.prod(p.grid_size() for p in spec.search.values())
         if size > MAX_TRIALS:
-            raise SpecError(f"the grid has {size} points (at most {MAX_TRIALS})")
+            raise SpecError(f"the grid has {size:,} points (at most {MAX_TRIALS:,})")
     _check_with_train_parser(spec)
     return spec
 

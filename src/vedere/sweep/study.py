@@ -24,6 +24,7 @@ import itertools
 import json
 import os
 import shutil
+import stat
 import sys
 import time
 import warnings
@@ -31,12 +32,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..escape import printable
 from ..fileio import atomic_write_text
 from .spec import METRICS, Spec
 from .storage import open_storage
 from .trial import STUDY, make_pruner, run_trial
 
 INTERRUPTED = "interrupted"
+#: the largest study.journal a resumed sweep reads (Optuna holds all of it in memory)
+MAX_JOURNAL_BYTES = 256 << 20
 
 
 class SweepError(ValueError):
@@ -112,7 +116,9 @@ def _start(spec: Spec, out: Path, resume: bool) -> Any:
     if resume:
         if not journal.is_file() or not saved.is_file():
             raise SweepError(f"{out}: no sweep to resume here (no study.journal/spec.json)")
-        if saved.read_text() != spec_json:
+        _check_journal(journal)
+        too_big = saved.stat().st_size > 2 * len(spec_json.encode()) + 1024
+        if too_big or saved.read_text(errors="replace") != spec_json:
             raise SweepError(
                 f"{out}: the sweep there was started with another specification; "
                 "resume it with the same spec file, or use another --out"
@@ -122,14 +128,30 @@ def _start(spec: Spec, out: Path, resume: bool) -> Any:
     out.mkdir(parents=True, exist_ok=True)
     if not resume:
         atomic_write_text(saved, spec_json)
-    return optuna.create_study(
-        study_name=STUDY,
-        storage=open_storage(journal),
-        sampler=_sampler(spec),
-        pruner=make_pruner(spec.pruner),
-        direction="maximize",
-        load_if_exists=resume,
-    )
+    try:
+        return optuna.create_study(
+            study_name=STUDY,
+            storage=open_storage(journal),
+            sampler=_sampler(spec),
+            pruner=make_pruner(spec.pruner),
+            direction="maximize",
+            load_if_exists=resume,
+        )
+    except Exception as e:  # a damaged or foreign journal: whatever Optuna makes of it
+        why = " ".join(str(e).split())[:160] or type(e).__name__
+        raise SweepError(f"{journal}: not a readable Optuna journal ({why})") from None
+
+
+def _check_journal(journal: Path) -> None:
+    """A journal Optuna may read: a regular file of at most MAX_JOURNAL_BYTES."""
+    st = journal.stat()
+    if not stat.S_ISREG(st.st_mode):
+        raise SweepError(f"{journal}: not a regular file")
+    if st.st_size > MAX_JOURNAL_BYTES:
+        raise SweepError(
+            f"{journal}: {st.st_size:,} bytes; a sweep's journal is read whole, so at most "
+            f"{MAX_JOURNAL_BYTES:,} are read"
+        )
 
 
 def _requeue_interrupted(study: Any, out: Path) -> int:
@@ -237,7 +259,7 @@ def run_sweep(
     bar = tqdm(
         total=target,
         initial=target - remaining,
-        desc=f"sweep ({executor.describe()})",
+        desc=printable(f"sweep ({executor.describe()})"),
         unit="trial",
         disable=not progress or not sys.stderr.isatty(),
         file=sys.stderr,
@@ -286,8 +308,10 @@ def run_sweep(
                     continue
                 v = "" if res["value"] is None else f" {spec.metric} {res['value']:.4f}"
                 print(
-                    f"trial {trial.number:4d} {res['state']}{v} "
-                    f"{json.dumps(params)} {res['message']}".rstrip(),
+                    printable(
+                        f"trial {trial.number:4d} {res['state']}{v} "
+                        f"{json.dumps(params)} {res['message']}".rstrip()
+                    ),
                     file=sys.stderr,
                     flush=True,
                 )

@@ -160,7 +160,8 @@ def test_bad_cascade_files_name_the_file_and_the_problem(small_cascade, tmp_path
         .encode(),
         "entities.xml": b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "xx">]><a>&x;</a>',
         "broken.xml": cascade.to_xml()[:-200],
-        "tree.xml": opencv_cascade_path("frontalface_alt2").read_bytes(),
+        "hog.xml": cascade.to_xml().replace(b"<featureType>HAAR", b"<featureType>HOG"),
+        "loop.xml": cascade.to_xml().replace(b"<internalNodes>0 -1 ", b"<internalNodes>1 -1 ", 1),
     }
     for name, data in cases.items():
         path = tmp_path / name
@@ -169,7 +170,9 @@ def test_bad_cascade_files_name_the_file_and_the_problem(small_cascade, tmp_path
         with pytest.raises(CascadeFileError) as err:
             load_cascade(path)
         assert name in str(err.value), str(err.value)
-    with pytest.raises(CascadeFileError, match="tree"):
-        load_cascade(tmp_path / "tree.xml")
+    with pytest.raises(CascadeFileError, match="unsupported cascade: featureType 'HOG'"):
+        load_cascade(tmp_path / "hog.xml")
+    with pytest.raises(CascadeFileError, match="malformed cascade: stage 0 stump 0 node 0 left"):
+        load_cascade(tmp_path / "loop.xml")
     with pytest.raises(CascadeFileError, match="DTD"):
         load_cascade(tmp_path / "entities.xml")

@@ -1,17 +1,25 @@
 """The attentional cascade: a chain of boosted stages, each of which may reject a window.
 
-A cascade holds K weak classifiers (stumps) split into S stages. Stage s sums its stumps'
-leaves — ``left[k]`` when the (variance-normalised) feature value is below ``threshold[k]``,
-``right[k]`` otherwise — and the window survives it when the sum reaches the stage threshold.
-A window is a face when it survives every stage; most windows are rejected by the first few
-stages after a handful of features (Viola–Jones §4).
+A cascade holds K weak classifiers split into S stages. A weak classifier is a decision
+tree (a stump: one node): at each node the window goes left when the feature's value is
+below the node's threshold — for Haar features (upright or tilted 45°) the value divided by
+the window's n_f (:mod:`vedere.detect.normalize`); for LBP features
+(:mod:`vedere.detect.lbp`) when the 8-bit code is in the node's set of 256 codes, without
+normalisation — until it reaches a leaf. Stage s sums its trees' leaves and the window
+survives it when the sum reaches the stage threshold. A window is a face when it survives
+every stage; most windows are rejected by the first few stages after a handful of features
+(Viola–Jones §4).
 
 Stage thresholds are compared as OpenCV does (the stored threshold minus 1e-5, in float32), so
 a cascade behaves identically here, in its JSON file, in its OpenCV XML export and in
 ``cv2.CascadeClassifier``.
 
 The JSON file (``format: vedere-cascade``) stores the window size, the weighted-rectangle
-features (:mod:`vedere.detect.rect_features`), the stumps, the stage ends and thresholds, and
+features (:mod:`vedere.detect.rect_features`; ``{"rects": …, "tilted": true}`` for a tilted
+one) or with ``"feature_type": "lbp"`` the LBP grids ``[x, y, w, h]``, the weak classifiers
+(a stump ``[feature, threshold, left, right]``, a tree ``{"nodes": [[feature, threshold,
+left, right], …], "leaves": […]}`` with OpenCV's links: > 0 a node, ≤ 0 a leaf; an LBP
+split is 8 int32 words instead of a threshold), the stage ends and thresholds, and
 how the cascade was trained, and the map from its window to the face box it reports
 (``face_box``: :mod:`vedere.detect.facebox`; files without one get the identity). It is
 written atomically. Files are read as untrusted: at most
@@ -34,8 +42,15 @@ import numpy as np
 from vedere import safejson
 from vedere.detect.adaboost import stump_sums
 from vedere.detect.facebox import FaceBox
+from vedere.detect.integral import tilted_integral_images
+from vedere.detect.lbp import SUBSET_WORDS, LBPFeatures, in_subset
 from vedere.detect.normalize import window_integrals
-from vedere.detect.opencv_xml import dict_to_xml, looks_like_xml, xml_to_dict
+from vedere.detect.opencv_xml import (
+    UnsupportedCascadeError,
+    dict_to_xml,
+    looks_like_xml,
+    xml_to_dict,
+)
 from vedere.detect.rect_features import MAX_RECTS, RectFeatures
 from vedere.fileio import atomic_write_bytes
 from vedere.safejson import JSONError, read_regular_bytes
@@ -66,16 +81,31 @@ class CascadeFileError(ValueError):
         self.path = str(path)
 
 
+#: the most internal nodes one weak classifier (tree) may have (OpenCV's stock trees: 1 to 3)
+MAX_TREE_NODES = 64
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+FEATURE_TYPES = ("haar", "lbp")
+
+
 @dataclass
 class Cascade:
-    """``features``: the features the stumps use; per stump k: ``feature[k]`` (index into
-    ``features``), ``threshold[k]``, ``left[k]``, ``right[k]``; per stage s: ``stage_ends[s]``
-    (one past its last stump) and ``stage_threshold[s]``. ``window`` = (height, width);
-    ``face_box``: the map from an accepted window to the face box reported (identity: the
-    window itself, as OpenCV reports it)."""
+    """A boosted cascade of weak classifiers, each a decision tree over features (a stump is
+    a tree of one node).
+
+    ``features``: :class:`~vedere.detect.rect_features.RectFeatures` (Haar, upright or
+    tilted) or :class:`~vedere.detect.lbp.LBPFeatures`. Per node n of every tree (the trees'
+    nodes one after the other, each tree's root first): ``feature[n]`` (index into
+    ``features``), ``threshold[n]`` (Haar: go left when the normalised value is below it) or
+    ``subsets[n]`` (LBP: (8,) int32 words, go left when the code's bit is set), ``left[n]`` /
+    ``right[n]`` the leaf values taken on that side, and ``children[n]`` (2,) the node that
+    side leads to instead (−1: the leaf; a child comes after its parent within its tree).
+    ``weak_ends[k]``: one past tree k's last node (default: every node is a stump); per
+    stage s: ``stage_ends[s]`` (one past its last tree) and ``stage_threshold[s]``.
+    ``window`` = (height, width); ``face_box``: the map from an accepted window to the face
+    box reported (identity: the window itself, as OpenCV reports it)."""
 
     window: tuple[int, int]
-    features: RectFeatures
+    features: RectFeatures | LBPFeatures
     feature: np.ndarray
     threshold: np.ndarray
     left: np.ndarray
@@ -84,40 +114,106 @@ class Cascade:
     stage_threshold: np.ndarray
     meta: dict[str, Any] = field(default_factory=dict)
     face_box: FaceBox = field(default_factory=FaceBox)
+    children: np.ndarray | None = None
+    weak_ends: np.ndarray | None = None
+    subsets: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.window = (int(self.window[0]), int(self.window[1]))
         self.feature = np.asarray(self.feature, dtype=np.int64).reshape(-1)
-        k = len(self.feature)
+        n = len(self.feature)
         self.threshold = np.asarray(self.threshold, dtype=np.float32).reshape(-1)
         self.left = np.asarray(self.left, dtype=np.float32).reshape(-1)
         self.right = np.asarray(self.right, dtype=np.float32).reshape(-1)
         self.stage_ends = np.asarray(self.stage_ends, dtype=np.int64).reshape(-1)
         self.stage_threshold = np.asarray(self.stage_threshold, dtype=np.float32).reshape(-1)
-        if not (len(self.threshold) == len(self.left) == len(self.right) == k):
-            raise ValueError("feature, threshold, left and right must have one entry per stump")
+        if not (len(self.threshold) == len(self.left) == len(self.right) == n):
+            raise ValueError("feature, threshold, left and right must have one entry per node")
+        if self.children is None:
+            self.children = np.full((n, 2), -1, dtype=np.int64)
+        self.children = np.asarray(self.children, dtype=np.int64).reshape(-1, 2)
+        if self.weak_ends is None:
+            self.weak_ends = np.arange(1, n + 1, dtype=np.int64)
+        self.weak_ends = np.asarray(self.weak_ends, dtype=np.int64).reshape(-1)
+        if len(self.children) != n:
+            raise ValueError("children must have one row per node")
+        k = len(self.weak_ends)
+        if len(self.weak_ends) and (
+            np.any(np.diff(np.r_[0, self.weak_ends]) < 1) or self.weak_ends[-1] != n
+        ):
+            raise ValueError("every tree needs at least one node and weak_ends must end at N")
+        if k and np.diff(np.r_[0, self.weak_ends]).max() > MAX_TREE_NODES:
+            raise ValueError(f"a tree has more than {MAX_TREE_NODES} nodes")
+        if n and k == 0:
+            raise ValueError("nodes without trees")
+        # every child is a later node of the same tree (so every walk ends at a leaf)
+        tree_end = np.repeat(self.weak_ends, np.diff(np.r_[0, self.weak_ends]))
+        idx = np.arange(n)[:, None]
+        bad = (self.children != -1) & (
+            (self.children <= idx) | (self.children >= tree_end[:, None])
+        )
+        if bad.any():
+            node = int(np.argwhere(bad)[0][0])
+            raise ValueError(f"node {node}: a child must be a later node of the same tree")
         if len(self.stage_ends) != len(self.stage_threshold):
             raise ValueError("stage_ends and stage_threshold must have one entry per stage")
         if len(self.stage_ends) and (
             np.any(np.diff(np.r_[0, self.stage_ends]) < 1) or self.stage_ends[-1] != k
         ):
-            raise ValueError("every stage needs at least one stump and stage_ends must end at K")
-        if k and (self.feature.min() < 0 or self.feature.max() >= len(self.features)):
-            raise ValueError("a stump refers to a feature that does not exist")
+            raise ValueError("every stage needs at least one tree and stage_ends must end at K")
+        if n and (self.feature.min() < 0 or self.feature.max() >= len(self.features)):
+            raise ValueError("a node refers to a feature that does not exist")
         if min(self.window) < 3:
             raise ValueError(f"window must be at least 3x3, got {self.window}")
         self.features.check_window(*self.window)
+        if isinstance(self.features, LBPFeatures):
+            if self.subsets is None:
+                raise ValueError("an LBP cascade needs a 256-code subset per node")
+            self.subsets = np.asarray(self.subsets, dtype=np.int32).reshape(-1, SUBSET_WORDS)
+            if len(self.subsets) != n:
+                raise ValueError("subsets must have one row per node")
+        elif self.subsets is not None:
+            raise ValueError("subsets belong to LBP cascades only")
         for name in ("threshold", "left", "right", "stage_threshold"):
             if not np.isfinite(getattr(self, name)).all():
                 raise ValueError(f"{name} has NaN or infinite values")
 
     @property
+    def feature_type(self) -> str:
+        """The features: "lbp" or "haar"."""
+        return "lbp" if isinstance(self.features, LBPFeatures) else "haar"
+
+    @property
+    def is_lbp(self) -> bool:
+        return isinstance(self.features, LBPFeatures)
+
+    @property
+    def tilted(self) -> bool:
+        """Whether any feature is a tilted (45°) Haar feature."""
+        return not self.is_lbp and self.features.any_tilted  # type: ignore[union-attr]
+
+    @property
+    def is_stumps(self) -> bool:
+        """Every weak classifier is a single node."""
+        return bool((self.children == -1).all()) and len(self.weak_ends) == len(self.feature)
+
+    @property
     def n_stages(self) -> int:
         return len(self.stage_ends)
 
+    @property
+    def n_weak(self) -> int:
+        return len(self.weak_ends)
+
     def stage_slices(self) -> list[slice]:
+        """Per stage, the slice of its trees (weak classifiers)."""
         starts = np.r_[0, self.stage_ends[:-1]]
         return [slice(int(a), int(b)) for a, b in zip(starts, self.stage_ends, strict=True)]
+
+    def node_slice(self, trees: slice) -> slice:
+        """The nodes of trees ``trees.start`` to ``trees.stop``."""
+        starts = np.r_[0, self.weak_ends]
+        return slice(int(starts[trees.start]), int(starts[trees.stop]))
 
     def effective_stage_thresholds(self) -> np.ndarray:
         """The thresholds as compared: float32(threshold − 1e-5), OpenCV's convention."""
@@ -125,7 +221,8 @@ class Cascade:
 
     def truncated(self, n_stages: int) -> Cascade:
         """The first ``n_stages`` stages (features pruned to those still used)."""
-        end = int(self.stage_ends[n_stages - 1]) if n_stages else 0
+        k = int(self.stage_ends[n_stages - 1]) if n_stages else 0
+        end = int(self.weak_ends[k - 1]) if k else 0
         used, remap = np.unique(self.feature[:end], return_inverse=True)
         return Cascade(
             self.window,
@@ -138,7 +235,62 @@ class Cascade:
             self.stage_threshold[:n_stages],
             dict(self.meta),
             self.face_box,
+            self.children[:end],
+            self.weak_ends[:k],
+            None if self.subsets is None else self.subsets[:end],
         )
+
+    def window_data(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For (N, H, W) uint8 windows: what the cascade's features are read from — the
+        padded integral images (N, H+1, W+1), with the rotated ones after them along the last
+        axis when a feature is tilted — the factors 1/n_f (N,) (1 for LBP) and the mask of
+        windows examined (N,) (Haar: those not too flat; LBP: all)."""
+        ii, inv, ok = window_integrals(windows)
+        if self.is_lbp:
+            return ii, np.ones(len(windows), np.float32), np.ones(len(windows), bool)
+        if self.tilted:
+            ii = np.concatenate([ii, tilted_integral_images(windows)], axis=2)
+        return ii, inv, ok
+
+    def node_values(self, data: np.ndarray, inv: np.ndarray, nodes: slice) -> np.ndarray:
+        """The features of nodes ``nodes`` on windows prepared by :meth:`window_data`:
+        (n, N) — normalised float32 values (Haar) or int64 codes (LBP)."""
+        feats = self.features[self.feature[nodes]]
+        if self.is_lbp:
+            return feats.values(data)
+        w1 = data.shape[2] // 2 if self.tilted else data.shape[2]
+        ii = data[:, :, :w1]
+        tii = data[:, :, w1:] if self.tilted else None
+        return feats.values(ii, tii) * inv  # type: ignore[call-arg]
+
+    def weak_sums(self, values: np.ndarray, trees: slice) -> np.ndarray:
+        """Σ over trees ``trees`` of each window's leaf, from its node values (n, N) (as
+        :meth:`node_values` gives them for :meth:`node_slice` of ``trees``): (N,) float64,
+        tree by tree (as OpenCV sums them)."""
+        nodes = self.node_slice(trees)
+        base = nodes.start
+        n_win = values.shape[1]
+        total = np.zeros(n_win, dtype=np.float64)
+        cols = np.arange(n_win)
+        starts = np.r_[0, self.weak_ends]
+        for t in range(trees.start, trees.stop):
+            cur = np.full(n_win, int(starts[t]), dtype=np.int64)
+            todo = np.ones(n_win, dtype=bool)
+            while todo.any():
+                c = cur[todo]
+                v = values[c - base, cols[todo]]
+                if self.is_lbp:
+                    go_left = in_subset(self.subsets[c], v)  # type: ignore[index]
+                else:
+                    go_left = v < self.threshold[c]
+                nxt = np.where(go_left, self.children[c, 0], self.children[c, 1])
+                leaf = np.where(go_left, self.left[c], self.right[c]).astype(np.float64)
+                rows = np.flatnonzero(todo)
+                done = nxt < 0
+                total[rows[done]] += leaf[done]
+                cur[rows[~done]] = nxt[~done]
+                todo[rows[done]] = False
+        return total
 
     def evaluate_windows(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Run the cascade on (N, H, W) uint8 windows of exactly the window size.
@@ -149,7 +301,7 @@ class Cascade:
         if windows.ndim != 3 or windows.shape[1:] != self.window:
             h, w = self.window
             raise ValueError(f"windows must be (N, {h}, {w}), got {windows.shape}")
-        ii, inv, ok = window_integrals(windows)
+        data, inv, ok = self.window_data(windows)
         passed = np.where(ok, 0, -1)
         sums = np.zeros(len(windows))
         alive = np.flatnonzero(ok)
@@ -157,8 +309,12 @@ class Cascade:
         for s, sl in enumerate(self.stage_slices()):
             if not len(alive):
                 break
-            vals = self.features[self.feature[sl]].values(ii[alive]) * inv[alive]
-            total = stump_sums(vals, self.threshold[sl], self.left[sl], self.right[sl])
+            if self.is_stumps and not self.is_lbp:
+                vals = self.node_values(data[alive], inv[alive], sl)
+                total = stump_sums(vals, self.threshold[sl], self.left[sl], self.right[sl])
+            else:
+                vals = self.node_values(data[alive], inv[alive], self.node_slice(sl))
+                total = self.weak_sums(vals, sl)
             sums[alive] = total
             keep = total >= thr[s]
             passed[alive[keep]] = s + 1
@@ -171,40 +327,58 @@ class Cascade:
 
     # --- files -----------------------------------------------------------------------------
 
+    def _split(self, n: int) -> float | list[int]:
+        if self.subsets is not None:
+            return [int(v) for v in self.subsets[n]]
+        return float(self.threshold[n])
+
+    def _weak_to_dict(self, t: int) -> list[Any] | dict[str, Any]:
+        a, b = int(np.r_[0, self.weak_ends][t]), int(self.weak_ends[t])
+        if b - a == 1 and (self.children[a] == -1).all():
+            return [int(self.feature[a]), self._split(a), float(self.left[a]), float(self.right[a])]
+        leaves: list[float] = []
+        nodes = []
+        for n in range(a, b):
+            sides = []
+            for side, value in ((0, self.left[n]), (1, self.right[n])):
+                child = int(self.children[n, side])
+                if child >= 0:
+                    sides.append(child - a)
+                else:
+                    sides.append(-len(leaves))
+                    leaves.append(float(value))
+            nodes.append([int(self.feature[n]), self._split(n), sides[0], sides[1]])
+        return {"nodes": nodes, "leaves": leaves}
+
     def to_dict(self) -> dict[str, Any]:
         stages = []
         for s, sl in enumerate(self.stage_slices()):
             stages.append(
                 {
                     "threshold": float(self.stage_threshold[s]),
-                    "stumps": [
-                        [
-                            int(self.feature[k]),
-                            float(self.threshold[k]),
-                            float(self.left[k]),
-                            float(self.right[k]),
-                        ]
-                        for k in range(sl.start, sl.stop)
-                    ],
+                    "stumps": [self._weak_to_dict(t) for t in range(sl.start, sl.stop)],
                 }
             )
-        feats = []
-        for f in range(len(self.features)):
-            feats.append(
-                [
-                    [*map(int, self.features.rects[f, r]), float(self.features.weights[f, r])]
+        feats: list[Any] = []
+        if isinstance(self.features, LBPFeatures):
+            feats = [[int(v) for v in r] for r in self.features.rects]
+        else:
+            fs = self.features
+            for f in range(len(fs)):
+                rects = [
+                    [*map(int, fs.rects[f, r]), float(fs.weights[f, r])]
                     for r in range(3)
-                    if self.features.weights[f, r] != 0
+                    if fs.weights[f, r] != 0
                 ]
-            )
-        d = {
+                feats.append({"rects": rects, "tilted": True} if fs.tilted[f] else rects)
+        d: dict[str, Any] = {
             "format": FORMAT,
             "version": 1,
             "window": list(self.window),
-            "features": feats,
-            "stages": stages,
-            "meta": self.meta,
         }
+        if self.is_lbp:
+            d["feature_type"] = "lbp"
+        d.update({"features": feats, "stages": stages, "meta": self.meta})
         if not self.face_box.is_identity:
             d["face_box"] = self.face_box.to_dict()
         return d
@@ -216,14 +390,21 @@ class Cascade:
 
         Every number is checked as a Python number before NumPy sees it: integers (or floats
         with an integral value) within their ranges — window sides in [3, MAX_WINDOW],
-        rectangles inside the window, feature indices in [0, F) — and reals finite within
-        float32's range; counts are capped (MAX_FEATURES, MAX_STUMPS, MAX_STAGES). Anything
-        else raises ValueError saying what and where."""
+        rectangles inside the window, feature indices in [0, F), tree links to later nodes
+        of the same tree or to its leaves — and reals finite within float32's range; counts
+        are capped (MAX_FEATURES, MAX_STUMPS nodes, MAX_TREE_NODES a tree, MAX_STAGES).
+        Anything else raises ValueError saying what and where."""
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             got = d.get("format") if isinstance(d, dict) else None
             raise ValueError(f"not a {FORMAT} file (format field is {got!r})")
         if d.get("version") != 1:
             raise ValueError(f"unsupported version {d.get('version')!r}")
+        kind = d.get("feature_type", "haar")
+        if kind not in FEATURE_TYPES:
+            raise UnsupportedCascadeError(
+                f"feature_type {str(kind)[:40]!r} is not supported (haar or lbp)"
+            )
+        lbp = kind == "lbp"
         window = _list(d, "window", "window")
         if len(window) != 2:
             raise ValueError("window must be [height, width]")
@@ -232,63 +413,43 @@ class Cascade:
         feats = _list(d, "features", "features")
         if len(feats) > MAX_FEATURES:
             raise ValueError(f"{len(feats)} features (at most {MAX_FEATURES})")
-        rects = np.zeros((len(feats), MAX_RECTS, 4), dtype=np.int32)
-        weights = np.zeros((len(feats), MAX_RECTS), dtype=np.float32)
-        for f, rs in enumerate(feats):
-            if not isinstance(rs, list) or not 1 <= len(rs) <= MAX_RECTS:
-                raise ValueError(f"feature {f} must have 1 to {MAX_RECTS} rectangles")
-            for r, rect in enumerate(rs):
-                what = f"feature {f} rectangle {r}"
-                if not isinstance(rect, list) or len(rect) != 5:
-                    raise ValueError(f"{what} must be [x, y, w, h, weight]")
-                x = check_int(rect[0], f"{what} x", 0, width - 1)
-                y = check_int(rect[1], f"{what} y", 0, height - 1)
-                w = check_int(rect[2], f"{what} w", 1, width - x)
-                h = check_int(rect[3], f"{what} h", 1, height - y)
-                rects[f, r] = (x, y, w, h)
-                weights[f, r] = check_float(rect[4], f"{what} weight")
+        features: RectFeatures | LBPFeatures = (
+            _lbp_features(feats, height, width) if lbp else _haar_features(feats, height, width)
+        )
         stages = _list(d, "stages", "stages")
         if len(stages) > MAX_STAGES:
             raise ValueError(f"{len(stages)} stages (at most {MAX_STAGES})")
-        feature: list[int] = []
-        thr: list[float] = []
-        left: list[float] = []
-        right: list[float] = []
+        b = _NodeBuilder(len(feats), lbp)
         ends: list[int] = []
         stage_thr: list[float] = []
         for s, stage in enumerate(stages):
             if not isinstance(stage, dict):
                 raise ValueError(f"stage {s} must be an object with threshold and stumps")
             stage_thr.append(check_float(stage.get("threshold"), f"stage {s} threshold"))
-            stumps = _list(stage, "stumps", f"stage {s} stumps")
-            if not stumps:
+            weak = _list(stage, "stumps", f"stage {s} stumps")
+            if not weak:
                 raise ValueError(f"stage {s} has no stumps")
-            if len(feature) + len(stumps) > MAX_STUMPS:
-                raise ValueError(f"more than {MAX_STUMPS} stumps")
-            for k, st in enumerate(stumps):
-                what = f"stage {s} stump {k}"
-                if not isinstance(st, list) or len(st) != 4:
-                    raise ValueError(f"{what} must be [feature, threshold, left, right]")
-                feature.append(check_int(st[0], f"{what} feature index", 0, len(feats) - 1))
-                thr.append(check_float(st[1], f"{what} threshold"))
-                left.append(check_float(st[2], f"{what} left leaf"))
-                right.append(check_float(st[3], f"{what} right leaf"))
-            ends.append(len(feature))
+            for k, st in enumerate(weak):
+                b.add(st, f"stage {s} stump {k}")
+            ends.append(len(b.weak_ends))
         meta = d.get("meta")
         if meta is not None and not isinstance(meta, dict):
             raise ValueError("meta must be an object")
         face_box = FaceBox.from_dict(d.get("face_box"))
         return cls(
             (height, width),
-            RectFeatures(rects, weights),
-            np.array(feature, dtype=np.int64),
-            thr,
-            left,
-            right,
+            features,
+            np.array(b.feature, dtype=np.int64),
+            b.thr,
+            b.left,
+            b.right,
             np.array(ends, dtype=np.int64),
             stage_thr,
             dict(meta or {}),
             face_box,
+            np.array(b.children, dtype=np.int64).reshape(-1, 2),
+            np.array(b.weak_ends, dtype=np.int64),
+            np.array(b.subsets, dtype=np.int64).reshape(-1, SUBSET_WORDS) if lbp else None,
         )
 
     def to_xml(self) -> bytes:
@@ -340,6 +501,8 @@ def parse_cascade(data: bytes, name: str | os.PathLike[str] = "<cascade>") -> Ca
         else:
             raise ValueError("neither a vedere JSON cascade nor an OpenCV XML cascade")
         return Cascade.from_dict(d)
+    except UnsupportedCascadeError as e:
+        raise CascadeFileError(name, f"unsupported cascade: {e}") from None
     except (ValueError, RecursionError) as e:  # JSONError and XML errors are ValueErrors
         msg = str(e) if isinstance(e, ValueError) else "nested too deeply"
         raise CascadeFileError(name, f"malformed cascade: {msg}") from None
@@ -384,3 +547,125 @@ def check_float(v: Any, what: str) -> float:
 def _show(v: Any) -> str:
     text = repr(v)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _haar_features(feats: list[Any], height: int, width: int) -> RectFeatures:
+    rects = np.zeros((len(feats), MAX_RECTS, 4), dtype=np.int32)
+    weights = np.zeros((len(feats), MAX_RECTS), dtype=np.float32)
+    tilted = np.zeros(len(feats), dtype=bool)
+    for f, rs in enumerate(feats):
+        if isinstance(rs, dict):
+            t = rs.get("tilted", False)
+            if not isinstance(t, bool):
+                raise ValueError(f"feature {f} tilted must be true or false")
+            tilted[f] = t
+            rs = rs.get("rects")
+        if not isinstance(rs, list) or not 1 <= len(rs) <= MAX_RECTS:
+            raise ValueError(f"feature {f} must have 1 to {MAX_RECTS} rectangles")
+        for r, rect in enumerate(rs):
+            what = f"feature {f} rectangle {r}"
+            if not isinstance(rect, list) or len(rect) != 5:
+                raise ValueError(f"{what} must be [x, y, w, h, weight]")
+            if tilted[f]:  # top corner (x, y), w down-right, h down-left
+                x = check_int(rect[0], f"{what} x", 0, width)
+                y = check_int(rect[1], f"{what} y", 0, height - 1)
+                w = check_int(rect[2], f"{what} w", 1, width - x)
+                h = check_int(rect[3], f"{what} h", 1, min(x, height - y - w))
+            else:
+                x = check_int(rect[0], f"{what} x", 0, width - 1)
+                y = check_int(rect[1], f"{what} y", 0, height - 1)
+                w = check_int(rect[2], f"{what} w", 1, width - x)
+                h = check_int(rect[3], f"{what} h", 1, height - y)
+            rects[f, r] = (x, y, w, h)
+            weights[f, r] = check_float(rect[4], f"{what} weight")
+    return RectFeatures(rects, weights, tilted)
+
+
+def _lbp_features(feats: list[Any], height: int, width: int) -> LBPFeatures:
+    rects = np.zeros((len(feats), 4), dtype=np.int32)
+    for f, r in enumerate(feats):
+        what = f"LBP feature {f}"
+        if not isinstance(r, list) or len(r) != 4:
+            raise ValueError(f"{what} must be [x, y, w, h]")
+        x = check_int(r[0], f"{what} x", 0, width - 3)
+        y = check_int(r[1], f"{what} y", 0, height - 3)
+        w = check_int(r[2], f"{what} w", 1, (width - x) // 3)
+        h = check_int(r[3], f"{what} h", 1, (height - y) // 3)
+        rects[f] = (x, y, w, h)
+    return LBPFeatures(rects)
+
+
+class _NodeBuilder:
+    """The node arrays of :class:`Cascade`, from the document's weak classifiers: a stump
+    ``[feature, split, left leaf, right leaf]`` or a tree ``{"nodes": [[feature, split,
+    left, right], …], "leaves": […]}`` where left/right > 0 is a later node of the tree and
+    ≤ 0 is leaf −left (OpenCV's convention); split: a threshold (Haar) or 8 int32 words
+    (LBP)."""
+
+    def __init__(self, n_features: int, lbp: bool) -> None:
+        self.n_features = n_features
+        self.lbp = lbp
+        self.feature: list[int] = []
+        self.thr: list[float] = []
+        self.subsets: list[list[int]] = []
+        self.left: list[float] = []
+        self.right: list[float] = []
+        self.children: list[tuple[int, int]] = []
+        self.weak_ends: list[int] = []
+
+    def _split(self, v: Any, what: str) -> None:
+        if self.lbp:
+            if not isinstance(v, list) or len(v) != SUBSET_WORDS:
+                raise ValueError(f"{what} must be {SUBSET_WORDS} 32-bit words")
+            self.subsets.append([check_int(x, f"{what} word", INT32_MIN, INT32_MAX) for x in v])
+            self.thr.append(0.0)
+        else:
+            self.thr.append(check_float(v, f"{what} threshold"))
+
+    def _node(self, feature: Any, split: Any, what: str) -> None:
+        if len(self.feature) >= MAX_STUMPS:
+            raise ValueError(f"more than {MAX_STUMPS} stumps")
+        self.feature.append(check_int(feature, f"{what} feature index", 0, self.n_features - 1))
+        self._split(split, what)
+
+    def add(self, st: Any, what: str) -> None:
+        if isinstance(st, list):
+            if len(st) != 4:
+                raise ValueError(f"{what} must be [feature, threshold, left, right]")
+            self._node(st[0], st[1], what)
+            self.left.append(check_float(st[2], f"{what} left leaf"))
+            self.right.append(check_float(st[3], f"{what} right leaf"))
+            self.children.append((-1, -1))
+            self.weak_ends.append(len(self.feature))
+            return
+        if not isinstance(st, dict):
+            raise ValueError(f"{what} must be a stump list or a tree object")
+        nodes = _list(st, "nodes", f"{what} nodes")
+        leaves = _list(st, "leaves", f"{what} leaves")
+        if not 1 <= len(nodes) <= MAX_TREE_NODES:
+            raise ValueError(f"{what} must have 1 to {MAX_TREE_NODES} nodes")
+        if len(leaves) != len(nodes) + 1:
+            raise ValueError(f"{what} has {len(nodes)} nodes and must have {len(nodes) + 1} leaves")
+        vals = [check_float(v, f"{what} leaf") for v in leaves]
+        base = len(self.feature)
+        for j, nd in enumerate(nodes):
+            w = f"{what} node {j}"
+            if not isinstance(nd, list) or len(nd) != 4:
+                raise ValueError(f"{w} must be [feature, split, left, right]")
+            self._node(nd[0], nd[1], w)
+            kids = []
+            vals_here = []
+            for side, v in (("left", nd[2]), ("right", nd[3])):
+                link = check_int(v, f"{w} {side}", -len(nodes), len(nodes) - 1)
+                if link > 0:
+                    if link <= j:
+                        raise ValueError(f"{w} {side} must lead to a later node, got {link}")
+                    kids.append(base + link)
+                    vals_here.append(0.0)
+                else:
+                    kids.append(-1)
+                    vals_here.append(vals[-link])
+            self.children.append((kids[0], kids[1]))
+            self.left.append(vals_here[0])
+            self.right.append(vals_here[1])
+        self.weak_ends.append(len(self.feature))

@@ -99,10 +99,17 @@ def _build_levels_impl(
     n_parts: int,
     ii: np.ndarray,
     sq: np.ndarray,
+    squares: bool,
+    tofs: int,
 ) -> None:
     """Resize ``gray`` to every level and write the level's padded integral image and that of
     its square in one pass per row. Level l is (lv_h[l], lv_w[l]); its integral images take
     (lv_h[l] + 1) rows of lv_w[l] + 1 entries at ``ii[lv_off[l]:]`` / ``sq[lv_off[l]:]``.
+    Without ``squares`` (LBP cascades: no variance) ``sq`` is not written. With ``tofs`` > 0
+    (cascades with tilted features) the level's rotated integral image
+    (:mod:`vedere.detect.integral`: T[Y, X] = T[Y−1, X−1] + T[Y−1, X+1] − T[Y−2, X] +
+    i(X−1, Y−1) + i(X−1, Y−2), and its two edge cases) is written too, at
+    ``ii[tofs + lv_off[l]:]``, laid out like the upright one.
 
     The resize is :func:`vedere.detect.resize.resize_linear` (OpenCV's INTER_LINEAR_EXACT):
     pixel (r, c) = (b0·H(y0) + b1·H(y1) + 2¹⁵) ≫ 16 with H(y) = a0·S[y, x0] + a1·S[y, x1],
@@ -114,7 +121,14 @@ def _build_levels_impl(
     window's sums are (a 24×24 window's Σi² ≤ 576·255² < 2²⁶); or int64, for windows of more
     than 2³²/255² ≈ 66,000 pixels. Levels go to ``n_parts``
     parallel parts by ``part_of``."""
+    tilted = tofs > 0
+    max_w = 1
+    for lvl in range(lv_w.shape[0]):
+        max_w = max(max_w, lv_w[lvl])
     for part in numba.prange(n_parts):
+        # this row's and the previous row's pixels (for the rotated integral image)
+        cur_px = np.zeros(max_w if tilted else 1, dtype=np.int64)
+        prev_px = np.zeros(max_w if tilted else 1, dtype=np.int64)
         for lvl in range(lv_w.shape[0]):
             if part_of[lvl] != part:
                 continue
@@ -126,7 +140,13 @@ def _build_levels_impl(
             ty = ty_off[lvl]
             for c in range(stride):
                 ii[off + c] = 0
-                sq[off + c] = 0
+                if squares:
+                    sq[off + c] = 0
+                if tilted:
+                    ii[tofs + off + c] = 0
+            if tilted:
+                for c in range(w):
+                    prev_px[c] = 0
             same = h == gray.shape[0] and w == gray.shape[1]  # the image itself: no resize
             for r in range(h):
                 row0 = gray[y0[ty + r]]
@@ -136,7 +156,8 @@ def _build_levels_impl(
                 prev = off + r * stride
                 cur = prev + stride
                 ii[cur] = 0
-                sq[cur] = 0
+                if squares:
+                    sq[cur] = 0
                 s = np.int64(0)
                 s2 = np.int64(0)
                 for c in range(w):
@@ -151,9 +172,28 @@ def _build_levels_impl(
                         h1 = np.int64(row1[i0]) * w0 + np.int64(row1[i1]) * w1
                         p = (h0 * bb0 + h1 * bb1 + 32768) >> 16
                     s += p
-                    s2 += p * p
                     ii[cur + c + 1] = np.int64(ii[prev + c + 1]) + s
-                    sq[cur + c + 1] = np.int64(sq[prev + c + 1]) + s2
+                    if squares:
+                        s2 += p * p
+                        sq[cur + c + 1] = np.int64(sq[prev + c + 1]) + s2
+                    if tilted:
+                        cur_px[c] = p
+                if tilted:
+                    # row Y = r + 1 of T from rows Y − 1 (at prev) and Y − 2 (prev − stride)
+                    tc = tofs + cur
+                    tp = tofs + prev
+                    tq = tp - stride
+                    if w >= 1:
+                        ii[tc] = ii[tp + 1]
+                    for c in range(1, w):
+                        t = np.int64(ii[tp + c - 1]) + np.int64(ii[tp + c + 1])
+                        if r >= 1:
+                            t -= np.int64(ii[tq + c])
+                        ii[tc + c] = t + cur_px[c - 1] + prev_px[c - 1]
+                    if w >= 1:
+                        ii[tc + w] = np.int64(ii[tp + w - 1]) + cur_px[w - 1] + prev_px[w - 1]
+                    for c in range(w):
+                        prev_px[c] = cur_px[c]
 
 
 def _scan_levels_impl(
@@ -172,9 +212,14 @@ def _scan_levels_impl(
     norm: np.ndarray,
     rects: np.ndarray,
     n_rects: np.ndarray,
+    node_tofs: np.ndarray,
     stumps: np.ndarray,
+    links: np.ndarray,
+    subsets: np.ndarray,
+    weak_ends: np.ndarray,
     stage_ends: np.ndarray,
     stage_thr: np.ndarray,
+    lbp: bool,
     skip_rejected: bool,
     hit: np.ndarray,
     score: np.ndarray,
@@ -184,30 +229,38 @@ def _scan_levels_impl(
     tasks are dealt to ``n_parts`` parallel parts in turn (t, t + n_parts, …), so neighbouring
     rows — of about equal cost — land in different parts.
 
-    A window whose inner-rectangle variance is too small (:mod:`vedere.detect.normalize`) is
-    skipped; otherwise each stage sums its stumps (feature value v = Σᵣ wᵣ·rectᵣ / n_f in
-    float32, rect by rect; the left leaf when v < threshold) and rejects the window when the
-    sum is below the stage threshold; a window rejected by the first stage makes the scan
-    skip the next position (``skip_rejected``, as OpenCV does).
+    Haar (``lbp`` false): a window whose inner-rectangle variance is too small
+    (:mod:`vedere.detect.normalize`) is skipped; otherwise a node's value is
+    v = Σᵣ wᵣ·rectᵣ / n_f in float32, rect by rect, and the walk goes left when v < its
+    threshold. LBP: every window is examined, a node's value is its 8-bit code
+    (:mod:`vedere.detect.lbp`) from 16 corners, and the walk goes left when the code's bit is
+    set in the node's ``subsets`` (8) uint32 words. Each tree is walked from its first node
+    to a leaf; each stage sums its trees' leaves and rejects the window when the sum is below
+    the stage threshold; a window rejected by the first stage makes the scan skip the next
+    position (``skip_rejected``, as OpenCV does).
 
     ``ii``, ``sq``: the levels' integral images as :func:`_build_levels` writes them (row
-    length lv_w + 1); ``mask``: LOW32 for int32 buffers (sums modulo 2³²), −1 (all bits)
-    for int64 ones, which windows whose Σi² may reach 2³² need. Level l uses feature set
-    lv_set[l] (the pyramid: one set for every level; scaled features: one set per scale,
-    every level the same image): ``norm`` (S, 4)
-    the normalisation rectangle (x, y, w, h); ``rects`` (S, K, 3, 4) int64 (x, y, w, h) of
-    each stump's feature with its ``n_rects`` (K,) used ones first; ``stumps`` (S, K, 8)
-    float32: threshold, left leaf, right leaf and the rectangles' weights (one 32-byte row a
-    stump, so a stump costs two cache lines). Stage s owns stumps [stage_ends[s-1],
-    stage_ends[s]). Window j of task t is ``hit[task_out[t] + j]`` (1: accepted) and its last
-    stage sum ``score[task_out[t] + j]`` (written for accepted windows only)."""
+    length lv_w + 1; a tilted rectangle reads the rotated one, ``node_tofs`` (N,) entries
+    further on: 0 for upright nodes); ``mask``: LOW32 for int32 buffers (sums modulo 2³²),
+    −1 (all bits) for int64 ones, which windows whose Σi² may reach 2³² need. Level l uses
+    feature set lv_set[l] (the pyramid: one set for every level; scaled features: one set
+    per scale, every level the same image): ``norm`` (S, 4) the normalisation rectangle
+    (x, y, w, h); ``rects`` (S, N, 3, 4) int64 (x, y, w, h) of each node's feature with its
+    ``n_rects`` (N,) used ones first (tilted: the four corners are p₀ (x, y),
+    p₁ (x − h, y + h), p₂ (x + w, y + w), p₃ (x + w − h, y + w + h); LBP: the grid's
+    x, y and block size in row 0); ``stumps`` (S, N, 8) float32: threshold, left leaf, right
+    leaf and the rectangles' weights; ``links`` (N, 2) the node each side leads to (−1: its
+    leaf). Tree k owns nodes [weak_ends[k−1], weak_ends[k]), stage s trees
+    [stage_ends[s−1], stage_ends[s]). Window j of task t is ``hit[task_out[t] + j]``
+    (1: accepted) and its last stage sum ``score[task_out[t] + j]`` (written for accepted
+    windows only)."""
     n_s = stage_ends.shape[0]
     n_w = rects.shape[1]
     n_tasks = task_level.shape[0]
     limit = np.float32(VARIANCE_FLOOR)
     for part in numba.prange(n_parts):
-        # per part, for the level at hand: per stump one 64-byte row, its number of rectangles
-        # and their four corners' offsets from the window's origin
+        # per part, for the level at hand: per node one 64-byte row, its number of rectangles
+        # and their four corners' offsets from the window's origin (LBP: the 16 grid corners)
         table = np.zeros((n_w, 16), dtype=np.uint32)
         table_level = -1
         for t in range(part, n_tasks, n_parts):
@@ -216,14 +269,30 @@ def _scan_levels_impl(
             fs = lv_set[lvl]
             if lvl != table_level:
                 for k in range(n_w):
+                    if lbp:
+                        gx, gy = rects[fs, k, 0, 0], rects[fs, k, 0, 1]
+                        bw, bh = rects[fs, k, 0, 2], rects[fs, k, 0, 3]
+                        for i in range(4):
+                            for j in range(4):
+                                table[k, 4 * i + j] = (gy + i * bh) * stride + gx + j * bw
+                        continue
                     table[k, 0] = n_rects[k]
                     for r in range(n_rects[k]):
-                        p = rects[fs, k, r, 1] * stride + rects[fs, k, r, 0]
-                        q = p + rects[fs, k, r, 3] * stride
-                        table[k, 1 + 4 * r] = p
-                        table[k, 2 + 4 * r] = p + rects[fs, k, r, 2]
-                        table[k, 3 + 4 * r] = q
-                        table[k, 4 + 4 * r] = q + rects[fs, k, r, 2]
+                        rx, ry = rects[fs, k, r, 0], rects[fs, k, r, 1]
+                        rw, rh = rects[fs, k, r, 2], rects[fs, k, r, 3]
+                        if node_tofs[k] > 0:
+                            tb = node_tofs[k]
+                            table[k, 1 + 4 * r] = tb + ry * stride + rx
+                            table[k, 2 + 4 * r] = tb + (ry + rh) * stride + rx - rh
+                            table[k, 3 + 4 * r] = tb + (ry + rw) * stride + rx + rw
+                            table[k, 4 + 4 * r] = tb + (ry + rw + rh) * stride + rx + rw - rh
+                        else:
+                            p = ry * stride + rx
+                            q = p + rh * stride
+                            table[k, 1 + 4 * r] = p
+                            table[k, 2 + 4 * r] = p + rw
+                            table[k, 3 + 4 * r] = q
+                            table[k, 4 + 4 * r] = q + rw
                 table_level = lvl
             nx, ny, nw, nh = norm[fs, 0], norm[fs, 1], norm[fs, 2], norm[fs, 3]
             area = np.float64(nw * nh)
@@ -238,28 +307,30 @@ def _scan_levels_impl(
             col = 0
             while x < n_x:
                 o = base + x
-                s = (
-                    np.int64(ii[o + n_c + nw])
-                    - np.int64(ii[o + n_a + nw])
-                    - np.int64(ii[o + n_c])
-                    + np.int64(ii[o + n_a])
-                ) & mask
-                s2 = (
-                    np.int64(sq[o + n_c + nw])
-                    - np.int64(sq[o + n_a + nw])
-                    - np.int64(sq[o + n_c])
-                    + np.int64(sq[o + n_a])
-                ) & mask
-                nf = area * np.float64(s2) - np.float64(s) * np.float64(s)
-                if nf <= 0.0:
-                    x += step
-                    col += 1
-                    continue
-                inv = np.float32(1.0 / np.sqrt(nf))
-                if not (area32 * inv < limit):
-                    x += step
-                    col += 1
-                    continue
+                inv = np.float32(1.0)
+                if not lbp:
+                    s = (
+                        np.int64(ii[o + n_c + nw])
+                        - np.int64(ii[o + n_a + nw])
+                        - np.int64(ii[o + n_c])
+                        + np.int64(ii[o + n_a])
+                    ) & mask
+                    s2 = (
+                        np.int64(sq[o + n_c + nw])
+                        - np.int64(sq[o + n_a + nw])
+                        - np.int64(sq[o + n_c])
+                        + np.int64(sq[o + n_a])
+                    ) & mask
+                    nf = area * np.float64(s2) - np.float64(s) * np.float64(s)
+                    if nf <= 0.0:
+                        x += step
+                        col += 1
+                        continue
+                    inv = np.float32(1.0 / np.sqrt(nf))
+                    if not (area32 * inv < limit):
+                        x += step
+                        col += 1
+                        continue
                 uo = np.uint64(o)
                 start = 0
                 passed = True
@@ -268,20 +339,56 @@ def _scan_levels_impl(
                     end = stage_ends[st]
                     total = 0.0
                     for k in range(start, end):
-                        row = table[k]
-                        f = stumps[fs, k]
-                        v = np.float32(0.0)
-                        for r in range(row[0]):
-                            j = 4 * r
-                            rs = (
-                                np.int64(ii[uo + row[j + 4]])
-                                - np.int64(ii[uo + row[j + 2]])
-                                - np.int64(ii[uo + row[j + 3]])
-                                + np.int64(ii[uo + row[j + 1]])
-                            ) & mask
-                            v += f[3 + r] * np.float32(rs)
-                        v = v * inv
-                        total += np.float64(f[1] if v < f[0] else f[2])
+                        nd = weak_ends[k - 1] if k > 0 else 0
+                        while True:
+                            row = table[nd]
+                            f = stumps[fs, nd]
+                            if lbp:
+                                cv = (
+                                    np.int64(ii[uo + row[5]])
+                                    - np.int64(ii[uo + row[6]])
+                                    - np.int64(ii[uo + row[9]])
+                                    + np.int64(ii[uo + row[10]])
+                                ) & mask
+                                code = 0
+                                for bit in range(8):
+                                    # the outer blocks clockwise from the top-left, whose
+                                    # top-left corners are these grid corners
+                                    a = _LBP_CORNER[bit]
+                                    bs = (
+                                        np.int64(ii[uo + row[a]])
+                                        - np.int64(ii[uo + row[a + 1]])
+                                        - np.int64(ii[uo + row[a + 4]])
+                                        + np.int64(ii[uo + row[a + 5]])
+                                    ) & mask
+                                    if bs >= cv:
+                                        code |= 128 >> bit
+                                go_left = (subsets[nd, code >> 5] >> np.uint32(code & 31)) & 1
+                                left = go_left != 0
+                            else:
+                                v = np.float32(0.0)
+                                for r in range(row[0]):
+                                    j = 4 * r
+                                    rs = (
+                                        np.int64(ii[uo + row[j + 4]])
+                                        - np.int64(ii[uo + row[j + 2]])
+                                        - np.int64(ii[uo + row[j + 3]])
+                                        + np.int64(ii[uo + row[j + 1]])
+                                    ) & mask
+                                    v += f[3 + r] * np.float32(rs)
+                                v = v * inv
+                                left = v < f[0]
+                            if left:
+                                nxt = links[nd, 0]
+                                if nxt < 0:
+                                    total += np.float64(f[1])
+                                    break
+                            else:
+                                nxt = links[nd, 1]
+                                if nxt < 0:
+                                    total += np.float64(f[2])
+                                    break
+                            nd = nxt
                     start = end
                     if total < stage_thr[st]:
                         passed = False
@@ -294,6 +401,11 @@ def _scan_levels_impl(
                     score[out + col] = total
                 x += step
                 col += 1
+
+
+#: per bit of an LBP code (most significant first), the grid corner at the top-left of its
+#: block: blocks (0,0) (0,1) (0,2) (1,2) (2,2) (2,1) (2,0) (1,0) of the 4×4 corners
+_LBP_CORNER = np.array([0, 1, 2, 6, 10, 9, 8, 4], dtype=np.int64)
 
 
 #: the kernels in two builds: parallel (one at a time, under PARALLEL_LOCK) for big jobs, and

@@ -10,6 +10,12 @@ coordinates. The five Viola–Jones types of :mod:`vedere.detect.haar` become:
 (OpenCV allows at most three rectangles per feature, hence the "whole minus twice" forms; the
 values are identical). Loaded OpenCV cascades use whatever weights their files hold.
 
+**Tilted features** (Lienhart & Maydt 2002, OpenCV's ``<tilted>1</tilted>``): the same
+weighted sum over rectangles rotated by 45° — (x, y) the top corner, w pixels down-right and
+h pixels down-left — each summed from the rotated integral image
+(:func:`vedere.detect.integral.tilted_integral_image`) in four look-ups. A tilted rectangle
+lies in a W×H window when x − h ≥ 0, x + w ≤ W and y + w + h ≤ H.
+
 Evaluated on padded integral images (:func:`vedere.detect.integral.integral_image`), each
 feature is 12 signed look-ups ("corners"): :meth:`RectFeatures.corners` gives their flat
 offsets for a given row stride and their float32 weights.
@@ -28,10 +34,12 @@ MAX_RECTS = 3
 
 @dataclass
 class RectFeatures:
-    """``rects`` (F, 3, 4) int32 rows (x, y, w, h); ``weights`` (F, 3) float32, 0 for unused."""
+    """``rects`` (F, 3, 4) int32 rows (x, y, w, h); ``weights`` (F, 3) float32, 0 for unused;
+    ``tilted`` (F,) bool: the feature's rectangles are rotated by 45° (None: none are)."""
 
     rects: np.ndarray
     weights: np.ndarray
+    tilted: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         raw = np.asarray(self.rects)
@@ -45,18 +53,32 @@ class RectFeatures:
             raise ValueError(
                 f"rects {self.rects.shape} and weights {self.weights.shape} disagree in length"
             )
+        if self.tilted is None:
+            self.tilted = np.zeros(len(self.rects), dtype=bool)
+        self.tilted = np.asarray(self.tilted, dtype=bool).reshape(-1)
+        if len(self.tilted) != len(self.rects):
+            raise ValueError("tilted must have one entry per feature")
+
+    @property
+    def any_tilted(self) -> bool:
+        return bool(self.tilted.any())
 
     def __len__(self) -> int:
         return int(self.rects.shape[0])
 
     def __getitem__(self, index: slice | np.ndarray | list[int]) -> RectFeatures:
-        return RectFeatures(self.rects[index], self.weights[index])
+        return RectFeatures(self.rects[index], self.weights[index], self.tilted[index])
 
     def check_window(self, height: int, width: int) -> None:
-        """Raise ValueError if a used rectangle is empty or leaves the height×width window."""
+        """Raise ValueError if a used rectangle is empty or leaves the height×width window
+        (for a tilted one: x − h < 0, x + w > W or y + w + h > H)."""
         used = self.weights != 0
         x, y, w, h = (self.rects[..., i].astype(np.int64) for i in range(4))  # no int32 wrap
-        bad = used & ((x < 0) | (y < 0) | (w <= 0) | (h <= 0) | (x + w > width) | (y + h > height))
+        t = self.tilted[:, None]
+        upright = (x < 0) | (y < 0) | (w <= 0) | (h <= 0) | (x + w > width) | (y + h > height)
+        rotated = (x - h < 0) | (y < 0) | (w <= 0) | (h <= 0) | (x + w > width)
+        rotated |= y + w + h > height
+        bad = used & np.where(t, rotated, upright)
         if bad.any():
             f = int(np.argwhere(bad)[0][0])
             raise ValueError(
@@ -64,14 +86,16 @@ class RectFeatures:
                 f"{self.rects[f].tolist()}"
             )
 
-    def corners(self, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    def corners(self, stride: int, tilted_offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Flat offsets (F, 12) int64 into an integral image with row length ``stride`` (the
         image width + 1), relative to the window's top-left corner, and weights (F, 12)
-        float32: value = Σ_j weight_j · ii.flat[origin + offset_j]."""
+        float32: value = Σ_j weight_j · ii.flat[origin + offset_j]. A tilted feature's offsets
+        are into the rotated integral image, placed ``tilted_offset`` entries after the
+        upright one. Corners in the order p₃, p₁, p₂, p₀ of sum = p₀ − p₁ − p₂ + p₃."""
         x, y, w, h = (self.rects[..., i].astype(np.int64) for i in range(4))
         wt = self.weights
         # rect sum = ii[y+h, x+w] - ii[y, x+w] - ii[y+h, x] + ii[y, x]
-        offs = np.stack(
+        upright = np.stack(
             [
                 (y + h) * stride + x + w,
                 y * stride + x + w,
@@ -80,6 +104,17 @@ class RectFeatures:
             ],
             axis=-1,
         )  # (F, 3, 4)
+        # tilted sum = T[y+w+h, x+w-h] - T[y+h, x-h] - T[y+w, x+w] + T[y, x]
+        rotated = tilted_offset + np.stack(
+            [
+                (y + w + h) * stride + x + w - h,
+                (y + h) * stride + x - h,
+                (y + w) * stride + x + w,
+                y * stride + x,
+            ],
+            axis=-1,
+        )
+        offs = np.where(self.tilted[:, None, None], rotated, upright)
         signs = np.array([1, -1, -1, 1], dtype=np.float32)
         weights = wt[..., None] * signs  # (F, 3, 4)
         k = offs.shape[1] * offs.shape[2]
@@ -87,19 +122,27 @@ class RectFeatures:
 
     def dense(self, height: int, width: int) -> np.ndarray:
         """The features as a (F, (H+1)(W+1)) float32 matrix over flattened integral images:
-        values = dense @ ii_flat. With integer images and small integer weights every product
-        and partial sum is an integer below 2^24, so float32 gives the exact values."""
-        offs, wt = self.corners(width + 1)
-        out = np.zeros((len(self), (height + 1) * (width + 1)), dtype=np.float32)
+        values = dense @ ii_flat — (F, 2(H+1)(W+1)) over the upright then the rotated integral
+        image when any feature is tilted. With integer images and small integer weights every
+        product and partial sum is an integer below 2^24, so float32 gives the exact values."""
+        n = (height + 1) * (width + 1)
+        offs, wt = self.corners(width + 1, n)
+        out = np.zeros((len(self), 2 * n if self.any_tilted else n), dtype=np.float32)
         rows = np.repeat(np.arange(len(self)), offs.shape[1])
         np.add.at(out, (rows, offs.ravel()), wt.ravel())
         return out
 
-    def values(self, ii: np.ndarray) -> np.ndarray:
-        """Raw (un-normalised) values on a stack of padded integral images (N, H+1, W+1):
-        (F, N) float32, summed in OpenCV's order (rect by rect, in float32)."""
-        stack = ii.reshape(ii.shape[0], ii.shape[1] * ii.shape[2])
-        offs, _ = self.corners(ii.shape[-1])
+    def values(self, ii: np.ndarray, tilted_ii: np.ndarray | None = None) -> np.ndarray:
+        """Raw (un-normalised) values on a stack of padded integral images (N, H+1, W+1)
+        (and their rotated ones, needed when a feature is tilted): (F, N) float32, summed in
+        OpenCV's order (rect by rect, in float32)."""
+        n = ii.shape[1] * ii.shape[2]
+        stack = ii.reshape(ii.shape[0], n)
+        if self.any_tilted:
+            if tilted_ii is None:
+                raise ValueError("tilted features need the rotated integral images")
+            stack = np.concatenate([stack, tilted_ii.reshape(ii.shape[0], n)], axis=1)
+        offs, _ = self.corners(ii.shape[-1], n)
         out = np.zeros((len(self), stack.shape[0]), dtype=np.float32)
         for k in range(MAX_RECTS):
             sums = (

@@ -31,6 +31,7 @@ import numpy as np
 
 from vedere.detect import kernels
 from vedere.detect.cascade import Cascade
+from vedere.detect.lbp import LBPFeatures
 from vedere.detect.normalize import inner_rect
 from vedere.detect.resize import taps
 
@@ -41,29 +42,50 @@ SERIAL_WINDOWS = 20_000
 
 
 class CompiledCascade:
-    """A cascade's arrays laid out for the scan kernel: per stump its feature's used
-    rectangles first (``rects`` (K, 3, 4) int64 (x, y, w, h), ``n_rects`` (K,)), in the order
-    OpenCV sums them, and ``stumps`` (K, 8) float32 rows (threshold, left, right, the three
-    rectangle weights, 0, 0)."""
+    """A cascade's arrays laid out for the scan kernel, per node: its feature's used
+    rectangles first (``rects`` (N, 3, 4) int64 (x, y, w, h), ``n_rects`` (N,)), in the order
+    OpenCV sums them — for LBP the grid (x, y, block w, block h) in rectangle 0 — whether
+    they are tilted (``tilted`` (N,) bool), ``stumps`` (N, 8) float32 rows (threshold, left
+    leaf, right leaf, the three rectangle weights, 0, 0), ``links`` (N, 2) int64 (the node
+    each side leads to, −1: the leaf) and ``subsets`` (N, 8) uint32 (LBP; (1, 8) zeros for
+    Haar); per tree ``weak_ends``, per stage ``stage_ends`` (over trees) and ``stage_thr``."""
 
     def __init__(self, cascade: Cascade) -> None:
-        self.cascade = cascade
-        c = cascade
-        rects = c.features.rects[c.feature].astype(np.int64)  # (K, 3, 4)
-        weights = c.features.weights[c.feature]  # (K, 3)
-        used = weights != 0
-        # stable: used rectangles first, in their order
-        order = np.argsort(~used, axis=1, kind="stable")
-        self.rects = np.ascontiguousarray(np.take_along_axis(rects, order[:, :, None], axis=1))
-        self.n_rects = used.sum(axis=1).astype(np.int64)
-        self.stumps = np.zeros((len(c.feature), 8), dtype=np.float32)
+        self.cascade = c = cascade
+        n = len(c.feature)
+        self.lbp = c.is_lbp
+        self.stumps = np.zeros((n, 8), dtype=np.float32)
         self.stumps[:, 0] = c.threshold
         self.stumps[:, 1] = c.left
         self.stumps[:, 2] = c.right
-        self.stumps[:, 3:6] = np.take_along_axis(weights, order, axis=1)
+        if isinstance(c.features, LBPFeatures):
+            self.rects = np.zeros((n, 3, 4), dtype=np.int64)
+            self.rects[:, 0] = c.features.rects[c.feature]
+            self.n_rects = np.ones(n, dtype=np.int64)
+            self.tilted = np.zeros(n, dtype=bool)
+            self.subsets = np.ascontiguousarray(c.subsets).view(np.uint32)  # type: ignore[arg-type]
+        else:
+            rects = c.features.rects[c.feature].astype(np.int64)  # (N, 3, 4)
+            weights = c.features.weights[c.feature]  # (N, 3)
+            used = weights != 0
+            # stable: used rectangles first, in their order
+            order = np.argsort(~used, axis=1, kind="stable")
+            self.rects = np.ascontiguousarray(np.take_along_axis(rects, order[:, :, None], axis=1))
+            self.n_rects = used.sum(axis=1).astype(np.int64)
+            self.stumps[:, 3:6] = np.take_along_axis(weights, order, axis=1)
+            self.tilted = c.features.tilted[c.feature]
+            self.subsets = np.zeros((1, 8), dtype=np.uint32)
+        self.links = np.ascontiguousarray(c.children, dtype=np.int64)
+        self.weak_ends = c.weak_ends.astype(np.int64)
         self.stage_ends = c.stage_ends.astype(np.int64)
         self.stage_thr = c.effective_stage_thresholds().astype(np.float64)
         self.norm = np.array(inner_rect(*c.window), dtype=np.int64)
+        self.any_tilted = bool(self.tilted.any())
+
+    def node_tofs(self, tofs: int) -> np.ndarray:
+        """(N,) int64: how far each node's rectangles are from the upright integral image
+        (``tofs`` for tilted nodes, where the rotated image starts, 0 for upright ones)."""
+        return np.where(self.tilted, np.int64(tofs), np.int64(0))
 
 
 def sum_dtype(window_area: int) -> tuple[type, int]:
@@ -123,13 +145,15 @@ class Levels:
     level l is (h[l], w[l]); its padded integral image is ``ii[off[l]:off[l] + (h[l] + 1) *
     (w[l] + 1)]`` as (h[l] + 1, w[l] + 1) rows, and ``sq`` likewise for the squares. The
     values wrap modulo 2³² (as OpenCV's CV_32S sums): a rectangle's sum is the low 32 bits of
-    its four-corner difference."""
+    its four-corner difference. With ``tofs`` > 0 the rotated integral images follow in
+    ``ii`` from ``tofs`` on, laid out the same; without ``squares`` ``sq`` is a dummy."""
 
     h: np.ndarray
     w: np.ndarray
     off: np.ndarray
     ii: np.ndarray
     sq: np.ndarray
+    tofs: int = 0
 
     def level(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Level i's (ii, sq) as (h + 1, w + 1) int32 views."""
@@ -137,17 +161,26 @@ class Levels:
         a, b = int(self.off[i]), int(self.off[i]) + shape[0] * shape[1]
         return self.ii[a:b].reshape(shape), self.sq[a:b].reshape(shape)
 
+    def tilted_level(self, i: int) -> np.ndarray:
+        """Level i's rotated integral image as an (h + 1, w + 1) view (tilted builds)."""
+        shape = (int(self.h[i]) + 1, int(self.w[i]) + 1)
+        a = self.tofs + int(self.off[i])
+        return self.ii[a : a + shape[0] * shape[1]].reshape(shape)
+
 
 def build_levels(
     gray: np.ndarray,
     sizes: Sequence[tuple[int, int]],
     n_parts: int = 1,
     dtype: type = np.int32,
+    squares: bool = True,
+    tilted: bool = False,
 ) -> Levels:
     """The (H, W) uint8 ``gray`` resized to each (height, width) of ``sizes`` (exactly as
     :func:`vedere.detect.resize.resize_linear`) and integrated, in one compiled pass; on
     ``n_parts`` threads when more than one (the levels dealt out biggest first). ``dtype``
-    np.int32 (wrapping) or np.int64 (:func:`sum_dtype`)."""
+    np.int32 (wrapping) or np.int64 (:func:`sum_dtype`); ``squares``: the squared integral
+    images too (Haar's variance); ``tilted``: the rotated ones too."""
     gray = np.ascontiguousarray(gray)
     src_h, src_w = gray.shape
     lv_h = np.array([h for h, _ in sizes], dtype=np.int64).reshape(-1)
@@ -167,13 +200,15 @@ def build_levels(
         p = load.index(min(load))
         part_of[i] = p
         load[p] += int(area[i])
-    ii = np.empty(int(area.sum()), dtype=dtype)
-    sq = np.empty(int(area.sum()), dtype=dtype)
+    total = int(area.sum())
+    ii = np.empty(2 * total if tilted else total, dtype=dtype)
+    sq = np.empty(total if squares else 1, dtype=dtype)
+    tofs = total if tilted else 0
     kernels.build_levels(
         n_parts > 1, gray, lv_w, lv_h, lv_off, tx_off, ty_off,
-        x0, x1, a0, a1, y0, y1, b0, b1, part_of, n_parts, ii, sq,
+        x0, x1, a0, a1, y0, y1, b0, b1, part_of, n_parts, ii, sq, bool(squares), tofs,
     )  # fmt: skip
-    return Levels(lv_h, lv_w, lv_off, ii, sq)
+    return Levels(lv_h, lv_w, lv_off, ii, sq, tofs)
 
 
 def _scan_batch(
@@ -193,12 +228,14 @@ def _scan_batch(
     lv_ny = np.maximum(lv_h - wh + 1, 0)
     parallel, n_threads = _threads(lv_nx, lv_ny, lv_step)
     dtype, mask = sum_dtype(wh * ww)
-    levels = build_levels(gray, [sizes[i] for i in batch], n_threads, dtype)
     c = compiled
+    levels = build_levels(
+        gray, [sizes[i] for i in batch], n_threads, dtype, not c.lbp, c.any_tilted
+    )
     return _scan(
         levels.ii, levels.sq, mask, levels.off, lv_w, lv_nx, lv_ny, lv_step,
         np.zeros(len(batch), np.int64), c.norm[None], c.rects[None], c, c.stumps[None],
-        skip_rejected, parallel, n_threads,
+        skip_rejected, parallel, n_threads, levels.tofs,
     )  # fmt: skip
 
 
@@ -226,6 +263,7 @@ def _scan(
     skip_rejected: bool,
     parallel: bool,
     n_parts: int,
+    tofs: int = 0,
 ) -> list[LevelHits]:
     """The scan kernel over levels laid out as documented in
     :func:`vedere.detect.kernels._scan_levels_impl`; hits per level."""
@@ -245,8 +283,8 @@ def _scan(
     c = compiled
     kernels.scan_levels(
         parallel, ii, sq, mask, lv_off, lv_w, lv_nx, lv_step, task_level, task_y, task_out, n_parts,
-        lv_set, norm, rects, c.n_rects, stumps, c.stage_ends, c.stage_thr,
-        bool(skip_rejected), hit, score,
+        lv_set, norm, rects, c.n_rects, c.node_tofs(tofs), stumps, c.links, c.subsets,
+        c.weak_ends, c.stage_ends, c.stage_thr, bool(c.lbp), bool(skip_rejected), hit, score,
     )  # fmt: skip
     idx = np.flatnonzero(hit)
     task = np.searchsorted(task_out, idx, side="right") - 1
@@ -316,6 +354,11 @@ def scan_scaled_features(
     features scaled by each of ``factors`` (:func:`scaled_features`), windows every
     ``steps`` pixels. Returns the windows' (h, w) per factor (S, 2) and the accepted
     windows' (x, y) in image pixels per factor."""
+    if compiled.lbp or compiled.any_tilted:
+        raise ValueError(
+            "scan='features' needs upright Haar features (this cascade's are "
+            f"{'LBP' if compiled.lbp else 'tilted'}); use scan='pyramid'"
+        )
     gray = np.ascontiguousarray(gray)
     h, w = gray.shape
     win, norm, rects, stumps = scaled_features(compiled, factors)

@@ -194,3 +194,52 @@ def test_opencv_names_find_haar_and_lbp_cascades():
         assert "plate_rus_16stages" in opencv_cascade_path("license_plate_rus_16stages").name
     with pytest.raises(FileNotFoundError, match="no cascade 'nosuch'"):
         opencv_cascade_path("nosuch")
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+def test_vedere_cascades_lists_what_cv2_reads():
+    import json
+
+    from click.testing import CliRunner
+
+    from vedere.cli.main import cli
+
+    res = CliRunner().invoke(cli, ["cascades", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in res.output.splitlines()]
+    by_name = {r["name"]: r for r in rows}
+    assert "frontalface" in by_name  # vedere's own
+    # every cascade of opencv-data (pip's opencv spells the plate cascade "license")
+    listed = {Path(r["path"]).name.replace("licence", "license") for r in rows}
+    assert {p.name.replace("licence", "license") for p in STOCK} <= listed
+    for r in rows:
+        if not r["name"].startswith("opencv:"):
+            continue
+        cv = cv2.CascadeClassifier(r["path"])
+        assert list(cv.getOriginalWindowSize()) == r["window"], r["name"]
+        assert (r["features"] == "lbp") == (cv.getFeatureType() == 1), r["name"]
+
+
+@needs_opencv_data
+def test_detect_command_with_an_lbp_cascade_gives_cv2s_boxes(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from vedere.cli.main import cli
+
+    gray = PHOTOS["two_faces_on_coffee"]()
+    Image.fromarray(gray).save(tmp_path / "two.png")
+    res = CliRunner().invoke(
+        cli, ["detect", str(tmp_path / "two.png"), "--cascade", "opencv:lbpcascade_frontalface",
+              "--json"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    boxes = [[b["x"], b["y"], b["w"], b["h"]] for b in json.loads(res.output)[0]["boxes"]]
+    cv = cv2.CascadeClassifier(str(opencv_cascade_path("lbpcascade_frontalface")))
+    expect = cv.detectMultiScale(gray, 1.1, 3)
+    assert len(expect) >= 1
+    assert as_set(boxes) == as_set(expect)

@@ -18,8 +18,9 @@ from ..fileio import check_outputs
     "--cascade",
     default="frontalface",
     show_default=True,
-    help="frontalface (vedere's own), opencv:NAME (an installed OpenCV's stock cascade, e.g. "
-    "opencv:frontalface_default) or a .json / .xml cascade file",
+    help="frontalface (vedere's own), opencv:NAME (OpenCV's stock Haar or LBP cascade, e.g. "
+    "opencv:frontalface_default, opencv:eye, opencv:lbpcascade_frontalface; `vedere cascades` "
+    "lists them) or a .json / .xml cascade file",
 )
 @click.option(
     "--scale-factor",

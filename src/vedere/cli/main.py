@@ -10,6 +10,7 @@ import click
 from .. import __version__
 from ..escape import printable
 from ..fileio import OutputError, describe_os_error
+from .cascades import cascades
 from .demo import demo
 from .detect import detect
 from .evaluate import evaluate
@@ -83,6 +84,7 @@ cli.add_command(predict)
 cli.add_command(demo)
 cli.add_command(gradcheck_cmd)
 cli.add_command(detect)
+cli.add_command(cascades)
 cli.add_command(train_detector)
 cli.add_command(experiment)
 cli.add_command(export)

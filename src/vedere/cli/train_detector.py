@@ -54,10 +54,18 @@ from ..fileio import check_outputs
     help="most stumps per stage",
 )
 @click.option(
-    "--max-features", type=click.IntRange(1), help="random subset of the Haar features (faster)"
+    "--max-features", type=click.IntRange(1), help="random subset of the feature pool (faster)"
 )
 @click.option(
     "--negatives", type=click.IntRange(10), help="negatives per stage (default: as many as faces)"
+)
+@click.option(
+    "--features",
+    type=click.Choice(["haar", "haar-extended", "lbp"]),
+    default="haar",
+    show_default=True,
+    help="the feature pool: upright Haar features, those and the tilted (45°) ones "
+    "(opencv_traincascade -mode ALL), or multi-block LBP (categorical stumps over 256 codes)",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
@@ -91,6 +99,7 @@ def train_detector(
     max_weak: int,
     max_features: int | None,
     negatives: int | None,
+    features: str,
     seed: int,
     cifar_sample: bool | None,
     face_box: str | None,
@@ -139,6 +148,7 @@ def train_detector(
         max_features=max_features,
         negatives=negatives,
         seed=seed,
+        features=features,
     )
     t0 = time.perf_counter()
     cascade, _reports = train_cascade(face_w, non_w, bgs, params, log=click.echo)
@@ -150,6 +160,9 @@ def train_detector(
     cascade.meta["backgrounds"] = {"given": len(given), "cifar_sample": n_sample}
     path = cascade.save(out)
     click.echo(f"wrote {printable(str(path))}")
+    if cascade.is_lbp:
+        click.echo("no feature figure for LBP cascades (it draws Haar rectangles)")
+        return
     mean_face = np.rint(face_w.astype(np.float64).mean(axis=0)).astype(np.uint8)
     plot_first_features(cascade, mean_face, fig)
     click.echo(f"wrote {printable(str(fig))}")

@@ -202,3 +202,65 @@ def strong_scores(stumps: list[Stump], values: np.ndarray) -> np.ndarray:
     thresholds = np.array([s.threshold for s in stumps], dtype=np.float32)
     leaves = np.array([s.leaves for s in stumps], dtype=np.float64).reshape(-1, 2)
     return stump_sums(values, thresholds, leaves[:, 0], leaves[:, 1])
+
+
+@dataclass
+class CategoricalStump:
+    """h(x) = 1 when the LBP code of ``feature`` is in ``subset`` (8,) int32 words (the
+    codes where the face weight outweighed the non-face weight), weighted by ``alpha``."""
+
+    feature: int
+    subset: np.ndarray
+    error: float
+    alpha: float
+
+    @property
+    def leaves(self) -> tuple[float, float]:
+        """OpenCV's (left, right) leaf values: left when the code is in the subset."""
+        return (self.alpha, 0.0)
+
+    def predict(self, codes: np.ndarray) -> np.ndarray:
+        from vedere.detect.lbp import in_subset
+
+        return in_subset(self.subset, codes).astype(np.int8)
+
+
+class CategoricalBoost:
+    """Discrete AdaBoost (as :class:`AdaBoost`) over categorical stumps on LBP codes
+    (``codes`` (F, N) uint8 of the F features on the N samples): each round the feature whose
+    best 256-code set errs least (:func:`vedere.detect.kernels.lbp_errors`)."""
+
+    def __init__(self, codes: np.ndarray, labels: np.ndarray) -> None:
+        y = np.asarray(labels)
+        if y.ndim != 1 or not np.isin(y, (0, 1)).all():
+            raise ValueError("labels must be a 1-D array of 0 (non-face) and 1 (face)")
+        n_pos, n_neg = int(y.sum()), int((1 - y).sum())
+        if n_pos == 0 or n_neg == 0:
+            raise ValueError(f"AdaBoost needs both classes, got {n_pos} faces and {n_neg} others")
+        self.codes = np.ascontiguousarray(codes, dtype=np.uint8)
+        if self.codes.shape[1] != len(y):
+            raise ValueError(f"codes must be (F, {len(y)}), got {self.codes.shape}")
+        self.labels = y.astype(bool)
+        self.weights = np.where(self.labels, 1 / (2 * n_pos), 1 / (2 * n_neg))
+        self.stumps: list[CategoricalStump] = []
+
+    def step(self) -> CategoricalStump:
+        from vedere.detect.lbp import subset_of
+
+        w = self.weights / self.weights.sum()
+        signed = np.where(self.labels, w, -w)
+        errors = np.empty(len(self.codes), dtype=np.float64)
+        kernels.lbp_errors(self.codes, np.ascontiguousarray(signed), errors)
+        f = int(np.argmin(errors))
+        row = self.codes[f].astype(np.int64)
+        pos = np.bincount(row, weights=np.where(self.labels, w, 0.0), minlength=256)
+        neg = np.bincount(row, weights=np.where(self.labels, 0.0, w), minlength=256)
+        subset = subset_of(np.flatnonzero(pos > neg))
+        err = float(np.minimum(pos, neg).sum())
+        e = min(max(err, 1e-10), 1 - 1e-10)
+        beta = e / (1 - e)
+        stump = CategoricalStump(f, subset, err, math.log(1 / beta))
+        correct = stump.predict(row).astype(bool) == self.labels
+        self.weights = w * np.where(correct, beta, 1.0)
+        self.stumps.append(stump)
+        return stump

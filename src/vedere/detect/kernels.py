@@ -75,6 +75,34 @@ def _stump_errors(
         out[f] = min(t_pos - hi, t_neg + lo)
 
 
+def lbp_errors(codes: np.ndarray, signed: np.ndarray, out: np.ndarray) -> None:
+    """:func:`_lbp_errors` (documented there), one parallel kernel at a time."""
+    with PARALLEL_LOCK:
+        _lbp_errors(codes, signed, out)
+
+
+@numba.njit(parallel=True, cache=True)
+def _lbp_errors(codes: np.ndarray, signed: np.ndarray, out: np.ndarray) -> None:
+    """The best categorical stump's error per LBP feature: with the signed weights s_i
+    (+w face, −w non-face) summed per code c into W₊(c) and W₋(c), the set S = {c : W₊(c) >
+    W₋(c)} errs by Σ_c min(W₊(c), W₋(c)). ``codes`` (F, N) uint8; ``out`` (F,) float64."""
+    n_f, n = codes.shape
+    for f in numba.prange(n_f):
+        pos = np.zeros(256)
+        neg = np.zeros(256)
+        row = codes[f]
+        for i in range(n):
+            w = signed[i]
+            if w > 0:
+                pos[row[i]] += w
+            else:
+                neg[row[i]] -= w
+        e = 0.0
+        for c in range(256):
+            e += min(pos[c], neg[c])
+        out[f] = e
+
+
 #: a rectangle sum's true value, from integral images stored as wrapping int32 (see
 #: :func:`_build_levels`): the low 32 bits of the four-corner difference
 LOW32 = 0xFFFFFFFF

@@ -186,3 +186,48 @@ def from_haar(features: HaarFeatures) -> RectFeatures:
             )
             weights[sel, k] = 2
     return RectFeatures(rects, weights)
+
+
+def enumerate_tilted(height: int, width: int) -> RectFeatures:
+    """Lienhart and Maydt's tilted (45°) features at every position and size in a
+    height×width window, in the weighted-rectangle form (a tilted rectangle (x, y, w, h):
+    top corner (x, y), w pixels down-right, h down-left): two along w (the whole 2w × h with
+    −1, the first w × h with +2: first minus second), three along w (the whole with −1, the
+    middle with +3), and the same two along h — the tilted part of
+    ``opencv_traincascade -mode ALL``'s pool. Every rectangle lies in the window
+    (x − h ≥ 0, x + w ≤ W, y + w + h ≤ H)."""
+    rects: list[list[list[int]]] = []
+    weights: list[list[float]] = []
+    for x in range(width + 1):
+        for y in range(height):
+            for dx in range(1, width + 1):
+                for dy in range(1, height + 1):
+                    for nw, nh in ((2, 1), (1, 2), (3, 1), (1, 3)):
+                        w, h = nw * dx, nh * dy
+                        if x - h < 0 or x + w > width or y + w + h > height:
+                            continue
+                        if nw == 2:
+                            inner, wt = [x, y, dx, dy], 2.0
+                        elif nh == 2:
+                            inner, wt = [x, y, dx, dy], 2.0
+                        elif nw == 3:
+                            inner, wt = [x + dx, y + dx, dx, dy], 3.0
+                        else:
+                            inner, wt = [x - dy, y + dy, dx, dy], 3.0
+                        rects.append([[x, y, w, h], inner, [0, 0, 0, 0]])
+                        weights.append([-1.0, wt, 0.0])
+    n = len(rects)
+    return RectFeatures(
+        np.array(rects, dtype=np.int32).reshape(n, MAX_RECTS, 4),
+        np.array(weights, dtype=np.float32).reshape(n, MAX_RECTS),
+        np.ones(n, dtype=bool),
+    )
+
+
+def concatenate(parts: list[RectFeatures]) -> RectFeatures:
+    """The features of ``parts`` one after the other."""
+    return RectFeatures(
+        np.concatenate([p.rects for p in parts]),
+        np.concatenate([p.weights for p in parts]),
+        np.concatenate([p.tilted for p in parts]),  # type: ignore[misc]
+    )

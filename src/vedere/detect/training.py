@@ -6,11 +6,14 @@ Stage by stage:
    validation faces). Negatives: windows the cascade so far wrongly accepts, mined from the
    non-face windows and the background photos (:mod:`vedere.detect.mining`) — a fresh set
    for training and another for validation.
-2. AdaBoost (:mod:`vedere.detect.adaboost`) adds one stump at a time. After each, the stage
-   threshold is lowered until the stage keeps at least ``min_detection`` of the validation
-   faces, and the stage's false-positive rate is measured on the validation negatives; the
-   stage is done when that rate is at most ``max_false_positive`` (or at ``max_weak``
-   stumps).
+2. AdaBoost (:mod:`vedere.detect.adaboost`) adds one stump at a time — over upright Haar
+   features (``features="haar"``), those and the tilted ones (``"haar-extended"``,
+   :func:`vedere.detect.rect_features.enumerate_tilted`), or categorical stumps over LBP
+   codes (``"lbp"``: the set of codes whose face weight outweighs the non-face weight).
+   After each, the stage threshold is lowered until the stage keeps at least
+   ``min_detection`` of the validation faces, and the stage's false-positive rate is
+   measured on the validation negatives; the stage is done when that rate is at most
+   ``max_false_positive`` (or at ``max_weak`` stumps).
 3. Training stops after ``stages`` stages, when the mined false-positive rate of the whole
    cascade reaches ``target_false_positive``, or when the backgrounds are exhausted (fewer
    than a tenth of the wanted negatives can be found).
@@ -33,12 +36,18 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from vedere.detect.adaboost import AdaBoost, strong_scores
+from vedere.detect.adaboost import AdaBoost, CategoricalBoost, strong_scores
 from vedere.detect.cascade import Cascade, effective_threshold
 from vedere.detect.haar import enumerate_features
+from vedere.detect.integral import tilted_integral_images
+from vedere.detect.lbp import LBPFeatures, enumerate_lbp_features, in_subset
 from vedere.detect.mining import NegativeMiner
 from vedere.detect.normalize import window_integrals
-from vedere.detect.rect_features import RectFeatures, from_haar
+from vedere.detect.rect_features import RectFeatures, concatenate, enumerate_tilted, from_haar
+
+#: the feature pools: Viola–Jones' upright Haar features; those and Lienhart's tilted ones
+#: (``opencv_traincascade -mode ALL``); multi-block LBP (``-featureType LBP``)
+FEATURE_SETS = ("haar", "haar-extended", "lbp")
 
 
 @dataclass
@@ -53,10 +62,15 @@ class TrainParams:
     negatives: int | None = None  # per stage; default: as many as the training faces
     validation_faces: float = 0.2  # fraction of the faces held out for stage thresholds
     validation_negatives: int = 1000
-    max_features: int | None = None  # a random subset of the Haar pool (None: all)
+    max_features: int | None = None  # a random subset of the feature pool (None: all)
     seed: int = 0
+    features: str = "haar"  # one of FEATURE_SETS
 
     def check(self) -> None:
+        if self.features not in FEATURE_SETS:
+            raise ValueError(
+                f"features must be one of {', '.join(FEATURE_SETS)}, got {self.features!r}"
+            )
         if not 0 < self.min_detection <= 1:
             raise ValueError(f"min_detection must be in (0, 1], got {self.min_detection}")
         if not 0 < self.max_false_positive < 1:
@@ -95,7 +109,8 @@ class StageReport:
 
 
 class _Pool:
-    """The candidate features and their values on a set of windows (dense matmul)."""
+    """The candidate Haar features and their values on a set of windows (dense matmul over
+    the integral images, and the rotated ones when the pool has tilted features)."""
 
     def __init__(self, features: RectFeatures, window: tuple[int, int]) -> None:
         self.features = features
@@ -104,6 +119,9 @@ class _Pool:
     def values_fn(self, windows: np.ndarray) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
         ii, inv, _ = window_integrals(windows)
         flat = ii.reshape(len(windows), ii.shape[1] * ii.shape[2]).astype(np.float32)
+        if self.features.any_tilted:
+            t = tilted_integral_images(windows).reshape(len(windows), -1).astype(np.float32)
+            flat = np.concatenate([flat, t], axis=1)
 
         def values(idx: np.ndarray) -> np.ndarray:
             return (self.dense[idx] @ flat.T) * inv
@@ -111,8 +129,49 @@ class _Pool:
         return values, len(self.features)
 
 
-def _examined(windows: np.ndarray) -> np.ndarray:
-    return windows[window_integrals(windows)[2]]
+def lbp_codes(features: LBPFeatures, windows: np.ndarray, chunk: int = 512) -> np.ndarray:
+    """The LBP codes (F, N) uint8 of every feature on (N, h, w) windows, ``chunk`` features
+    at a time (the block sums are (N, chunk) int64)."""
+    ii, _, _ = window_integrals(windows)
+    out = np.empty((len(features), len(windows)), dtype=np.uint8)
+    for a in range(0, len(features), chunk):
+        out[a : a + chunk] = features[np.arange(a, min(a + chunk, len(features)))].values(ii)
+    return out
+
+
+def feature_values(
+    features: RectFeatures | LBPFeatures, windows: np.ndarray
+) -> tuple[np.ndarray, bool]:
+    """Values (F, N) of features on windows as the cascade compares them: normalised Haar
+    values (float32) or LBP codes; and whether they are codes."""
+    if isinstance(features, LBPFeatures):
+        return lbp_codes(features, windows), True
+    ii, inv, _ = window_integrals(windows)
+    tii = tilted_integral_images(windows) if features.any_tilted else None
+    return features.values(ii, tii) * inv, False
+
+
+def _examined(windows: np.ndarray, lbp: bool = False) -> np.ndarray:
+    """The windows a cascade examines: not too flat (Haar's variance), or all (LBP)."""
+    return windows if lbp else windows[window_integrals(windows)[2]]
+
+
+def feature_pool(
+    features: str, window: tuple[int, int], max_features: int | None, rng: np.random.Generator
+) -> RectFeatures | LBPFeatures:
+    """The candidate features of a feature set (FEATURE_SETS) for a window, or a random
+    subset of ``max_features`` of them."""
+    pool: RectFeatures | LBPFeatures
+    if features == "lbp":
+        pool = enumerate_lbp_features(*window)
+    elif features == "haar-extended":
+        pool = concatenate([from_haar(enumerate_features(*window)), enumerate_tilted(*window)])
+    else:
+        pool = from_haar(enumerate_features(*window))
+    if max_features is not None and max_features < len(pool):
+        pick = np.sort(rng.choice(len(pool), max_features, replace=False))
+        pool = pool[pick]
+    return pool
 
 
 def _threshold(pos_scores: np.ndarray, min_detection: float) -> float:
@@ -147,7 +206,8 @@ def train_cascade(
     rng = np.random.default_rng(p.seed)
     say = log or (lambda _line: None)
 
-    faces = _examined(faces)
+    lbp = p.features == "lbp"
+    faces = _examined(faces, lbp)
     perm = rng.permutation(len(faces))
     n_val = max(1, round(p.validation_faces * len(faces)))
     val_faces, train_faces = faces[perm[:n_val]], faces[perm[n_val:]]
@@ -155,14 +215,11 @@ def train_cascade(
     # the average training face, kept in the cascade's meta for figures (window-sized)
     mean_face = np.rint(train_faces.astype(np.float64).mean(axis=0)).astype(int).tolist()
 
-    pool_all = from_haar(enumerate_features(*window))
-    if p.max_features is not None and p.max_features < len(pool_all):
-        pick = np.sort(rng.choice(len(pool_all), p.max_features, replace=False))
-        pool_all = pool_all[pick]
-    pool = _Pool(pool_all, window)
+    pool_all = feature_pool(p.features, window, p.max_features, rng)
+    pool = None if isinstance(pool_all, LBPFeatures) else _Pool(pool_all, window)
     say(
         f"training on {len(train_faces)} faces ({len(val_faces)} for validation), "
-        f"{n_neg} negatives per stage, {len(pool_all)} candidate features"
+        f"{n_neg} negatives per stage, {len(pool_all)} candidate {p.features} features"
     )
 
     miner = NegativeMiner(window, nonfaces, backgrounds)
@@ -181,7 +238,7 @@ def train_cascade(
             window,
             pool_all[np.array(used)],
             [remap[s.feature] for s in stumps],
-            [s.threshold for s in stumps],
+            [0.0 if lbp else s.threshold for s in stumps],
             [s.leaves[0] for s in stumps],
             [s.leaves[1] for s in stumps],
             ends,
@@ -192,6 +249,7 @@ def train_cascade(
                 "stages": [asdict(r) for r in reports],
                 "mean_face": mean_face,
             },
+            subsets=np.array([s.subset for s in stumps]) if lbp else None,
         )
 
     for stage in range(p.stages):
@@ -199,7 +257,7 @@ def train_cascade(
         pos_tr = train_faces if cascade is None else train_faces[cascade.accepts(train_faces)]
         pos_va = val_faces if cascade is None else val_faces[cascade.accepts(val_faces)]
         mined = miner.collect(cascade, n_neg + p.validation_negatives, rng)
-        negs = _examined(mined.windows)
+        negs = _examined(mined.windows, lbp)
         wanted = n_neg + p.validation_negatives
         if mined.exhausted and len(negs) < max(10, wanted // 10):
             say(f"backgrounds exhausted: only {len(negs)} negatives left; stopping")
@@ -222,16 +280,26 @@ def train_cascade(
 
         X = np.concatenate([pos_tr, neg_tr])
         y = np.r_[np.ones(len(pos_tr), np.int8), np.zeros(len(neg_tr), np.int8)]
-        values, n_feat = pool.values_fn(X)
-        boost = AdaBoost(values, n_feat, y)
-        val_sets = [window_integrals(pos_va), window_integrals(neg_va)]
+        boost: AdaBoost | CategoricalBoost
+        if pool is None:
+            boost = CategoricalBoost(lbp_codes(pool_all, X), y)  # type: ignore[arg-type]
+        else:
+            values, n_feat = pool.values_fn(X)
+            boost = AdaBoost(values, n_feat, y)
+        val_sets = [pos_va, neg_va]
         val_scores = [np.zeros(len(pos_va)), np.zeros(len(neg_va))]
         thr, det, fpr = 0.0, 1.0, 1.0
         for _ in range(p.max_weak):
             s = boost.step()
             feat = pool_all[np.array([s.feature])]
-            for (ii, inv, _), sc in zip(val_sets, val_scores, strict=True):
-                sc += strong_scores([s], feat.values(ii) * inv)
+            for wins, sc in zip(val_sets, val_scores, strict=True):
+                if not len(wins):
+                    continue
+                vals, codes = feature_values(feat, wins)
+                if codes:
+                    sc += s.alpha * in_subset(s.subset, vals[0])  # type: ignore[union-attr]
+                else:
+                    sc += strong_scores([s], vals)  # type: ignore[list-item]
             thr = _threshold(val_scores[0], p.min_detection) if len(pos_va) else 0.0
             det = float(_passes(val_scores[0], thr).mean()) if len(pos_va) else 1.0
             fpr = float(_passes(val_scores[1], thr).mean()) if len(neg_va) else 0.0

@@ -50,10 +50,45 @@ def run_block(i: int) -> None:
         exec(compile(earlier, f"README.md ({h})", "exec"), namespace)
 
 
+ONNX_SECTION = "Using vedere's models elsewhere"
+
+
+def onnx_files(folder: Path):
+    """What the onnxruntime example reads: a greyscale 28×28 classifier exported by vedere as
+    ``model.onnx`` and an image ``digit.png``; returns the classifier and the image."""
+    import numpy as np
+    from PIL import Image
+
+    from vedere.classify import SoftmaxClassifier
+    from vedere.export import export_classifier
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (60, 28, 28, 1), dtype=np.uint8)
+    est = SoftmaxClassifier(epochs=2).fit(x, np.arange(60) % 3)
+    est.save(folder / "model.safetensors")
+    export_classifier(folder / "model.safetensors", folder / "model.onnx")
+    Image.fromarray(x[0, :, :, 0], mode="L").save(folder / "digit.png")
+    return est, x[:1]
+
+
 @pytest.mark.parametrize("i", range(len(PYTHON)), ids=[h for h, _ in PYTHON])
 def test_python_block_runs(i, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # blocks that save files write them here
+    if PYTHON[i][0] == ONNX_SECTION:
+        onnx_files(tmp_path)
     run_block(i)
+
+
+def test_onnxruntime_example_gives_vedere_probabilities(tmp_path, monkeypatch):
+    import numpy as np
+
+    monkeypatch.chdir(tmp_path)
+    est, image = onnx_files(tmp_path)
+    (code,) = [c for h, c in PYTHON if h == ONNX_SECTION]
+    assert len([ln for ln in code.splitlines() if ln.strip()]) == 5
+    namespace: dict = {}
+    exec(compile(code, "README.md (onnx)", "exec"), namespace)
+    np.testing.assert_allclose(namespace["probabilities"], est.predict_proba(image), atol=1e-5)
 
 
 def test_predict_example_image_can_be_extracted(tmp_path):

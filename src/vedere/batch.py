@@ -322,12 +322,12 @@ def predict_chunk(paths: list[str], model: str, top_k: int | None) -> list[dict[
     from .data.images import decode
 
     est = _classifier(_file_key(str(model_path(model))))
-    h, w, _ = est.preprocess_.shape
+    h, w, c = est.preprocess_.shape
     records: list[dict[str, Any]] = [{"image": p} for p in paths]
     good, arrays = [], []
     for i, p in enumerate(paths):
         try:
-            arrays.append(decode(p, p, (h, w)))
+            arrays.append(decode(p, p, (h, w), channels=1 if c == 1 else 3))
             good.append(i)
         except (DataError, ValueError, OSError) as e:
             records[i]["error"] = str(e)

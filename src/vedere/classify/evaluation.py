@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data import standard
 from ..data.dataset import load_split
 from ..data.errors import DataError
 from . import metrics
@@ -38,8 +39,10 @@ def evaluate(
     verify: bool = True,
     progress: bool = True,
     tta_shift: int | None = None,
+    labels: str | None = None,
 ) -> dict[str, Any]:
-    """Evaluate a saved classifier on ``split`` of ``source`` (a data directory or archive).
+    """Evaluate a saved classifier on ``split`` of ``source`` (a data directory or archive);
+    ``labels`` (CIFAR-100: fine or coarse) defaults to the label set the model was trained on.
 
     ``split="val"`` with no ``source`` and a run directory as ``model``: the images that run
     held out for validation (see :func:`held_out`). ``tta_shift`` (CNN models only): predict
@@ -53,10 +56,13 @@ def evaluate(
         est.set_params(tta=True, tta_shift=int(tta_shift))
     pre = est.preprocess_
     h, w, c = pre.shape
+    run = getattr(est, "run_meta_", None) or {}
+    if labels is None:
+        labels = run.get("labels") if run.get("labels") in standard.LABELS else "fine"
     if split == "val" and source is None and Path(model).is_dir():
         data, name = held_out(model, (h, w), verify=verify, progress=progress)
     else:
-        data = load_split(source, split, (h, w), verify=verify, progress=progress)
+        data = load_split(source, split, (h, w), verify=verify, progress=progress, labels=labels)
         name = str(source or "sample")
     if data.image_shape != pre.shape:
         raise DataError(
@@ -64,7 +70,6 @@ def evaluate(
             f"model expects {h}x{w}x{c} images, the data has "
             f"{'x'.join(map(str, data.image_shape))}",
         )
-    run = getattr(est, "run_meta_", None) or {}
     labels = data.labels
     names = list(data.classes)
     positive = run.get("positive_class")

@@ -60,12 +60,12 @@ def predict(
     from ..data.images import decode
 
     _, est = load_image_classifier(model)
-    h, w, _ = est.preprocess_.shape
+    h, w, c = est.preprocess_.shape
     files = image_files(images)
     out: list[dict[str, Any]] = []
     for i in range(0, len(files), PREDICT_BATCH):
         chunk = files[i : i + PREDICT_BATCH]
-        batch = np.stack([decode(Path(f), f, (h, w)) for f in chunk])
+        batch = np.stack([decode(Path(f), f, (h, w), channels=1 if c == 1 else 3) for f in chunk])
         tops = top_classes(est, batch, top_k)
         out += [{"image": f, "top": top} for f, top in zip(chunk, tops, strict=True)]
     return out

@@ -127,7 +127,9 @@ def train(
     with rd.resume() if resume else rd.create(overwrite=overwrite):
         bars = progress and isatty(sys.stderr)  # no progress bars in logs
         source = source_of(cfg, bars)
-        data = load_split(source, "train", image_size(cfg), verify=cfg.verify, progress=bars)
+        data = load_split(
+            source, "train", image_size(cfg), verify=cfg.verify, progress=bars, labels=cfg.labels
+        )
         tr, va = split(data, cfg)
         labels, classes = data.labels, list(data.classes)
         if cfg.model == "logistic":
@@ -156,6 +158,7 @@ def train(
             "image_classes": classes,
             "source": "sample" if is_sample(source) else str(source),
             "positive_class": cfg.positive_class if cfg.model == "logistic" else None,
+            "labels": cfg.labels,
         }
         est.save(rd.model_path, extra={"run": extra})
         report: dict[str, Any] = {"classes": classes, "n": 0}

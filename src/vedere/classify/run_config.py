@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..data import standard
 from ..data.images import check_image_size
 from ..text import short_repr
 from .estimators import ESTIMATORS
@@ -22,7 +23,7 @@ class RunConfig:
     out: str
     model: str = "mlp"
     data_dir: str | None = None  # None: the embedded sample
-    dataset: str | None = None  # "cifar10" (downloaded into the cache) or "sample"
+    dataset: str | None = None  # cifar10, mnist, … (downloaded into the cache) or "sample"
     download: bool = False
     verify: bool = True
     image_size: int | None = None
@@ -31,14 +32,18 @@ class RunConfig:
     positive_class: str = "cat"
     seed: int = 0
     params: dict[str, Any] = field(default_factory=dict)
+    labels: str = "fine"  # CIFAR-100's fine (100) or coarse (20) classes
 
     def __post_init__(self) -> None:
         if self.model not in ESTIMATORS:
             raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(ESTIMATORS)}")
         if self.data_dir and self.dataset:
             raise ValueError("give either --data-dir or --dataset, not both")
-        if self.dataset not in (None, "cifar10", "sample"):
-            raise ValueError(f"unknown dataset {self.dataset!r}; choose cifar10 or sample")
+        if self.dataset not in (None, "cifar10", "sample", *standard.NAMES):
+            names = ", ".join(("cifar10", *standard.NAMES, "sample"))
+            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {names}")
+        if self.labels not in standard.LABELS:
+            raise ValueError(f"--labels must be fine or coarse, got {self.labels!r}")
         if self.image_size is not None:
             check_image_size(self.image_size)
         if self.limit is not None and self.limit < 2:
@@ -103,6 +108,7 @@ _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
     "positive_class": (str,),
     "seed": (int,),
     "params": (dict,),
+    "labels": (str,),
 }
 MAX_HIDDEN = 1 << 16
 

@@ -1,5 +1,5 @@
 """The images a training run learns from and the ones it holds out: the data source
-(``--data-dir``, ``--dataset cifar10`` or the embedded sample), the stratified split, the
+(``--data-dir``, ``--dataset NAME`` or the embedded sample), the stratified split, the
 two-class relabelling of ``--model logistic``, and the held-out set recomputed for
 ``vedere evaluate RUN --split val``."""
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import cifar10
+from ..data import cifar10, standard
 from ..data.cache import default_cache_dir
 from ..data.dataset import is_sample, load_split
 from ..data.errors import DataError
@@ -30,6 +30,14 @@ def source_of(cfg: RunConfig, progress: bool = True) -> str | None:
         if not path.exists() and not cfg.download:
             raise DataError(path, "CIFAR-10 is not downloaded; add --download, or give --data-dir")
         return str(cifar10.fetch(root, "python", progress=progress))
+    if cfg.dataset in standard.NAMES:
+        root = default_cache_dir()
+        if not standard.is_fetched(cfg.dataset, root) and not cfg.download:
+            raise DataError(
+                standard.fetched_path(cfg.dataset, root),
+                f"{cfg.dataset} is not downloaded; add --download, or give --data-dir",
+            )
+        return str(standard.fetch(cfg.dataset, root, progress=progress))
     return None  # the embedded sample
 
 
@@ -68,7 +76,9 @@ def held_out(
     source, limit, seed and split), decoded at ``size`` (the model's), and their source."""
     cfg = load_config(run_dir)
     source = source_of(replace(cfg, download=False), progress)  # evaluating never downloads
-    data = load_split(source, "train", size, verify=cfg.verify and verify, progress=progress)
+    data = load_split(
+        source, "train", size, verify=cfg.verify and verify, progress=progress, labels=cfg.labels
+    )
     _, va = split(data, cfg)
     if len(va) == 0:
         raise DataError(Path(run_dir) / "config.json", "the run held out no validation images")

@@ -27,6 +27,11 @@ from ..escape import printable
     help="CNN models: predict with flip averaging and the image also shifted this many "
     "pixels both ways (0 = flips only) [default: the model's own setting]",
 )
+@click.option(
+    "--labels",
+    type=click.Choice(["fine", "coarse"]),
+    help="CIFAR-100: fine or coarse classes [default: those the model was trained on]",
+)
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 @click.option("--quiet", is_flag=True, help="no progress bars")
 def evaluate(
@@ -35,6 +40,7 @@ def evaluate(
     split: str,
     no_checksum: bool,
     tta_shift: int | None,
+    labels: str | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -45,7 +51,13 @@ def evaluate(
     from ..classify import evaluation
 
     rep = evaluation.evaluate(
-        model, data_dir, split, verify=not no_checksum, progress=not quiet, tta_shift=tta_shift
+        model,
+        data_dir,
+        split,
+        verify=not no_checksum,
+        progress=not quiet,
+        tta_shift=tta_shift,
+        labels=labels,
     )
     if as_json:
         click.echo(json.dumps(rep, indent=1))

@@ -96,15 +96,23 @@ def _help(text: str, param: str) -> str:
 @click.option(
     "--data-dir",
     type=click.Path(),
-    help="CIFAR-10 archive/folder or an image-folder tree (or .tar.gz)",
+    help="CIFAR-10 or CIFAR-100 archive/folder, a folder of MNIST/Fashion-MNIST IDX files or "
+    "SVHN .mat files, or an image-folder tree (or .tar.gz)",
 )
 @click.option(
     "--dataset",
-    type=click.Choice(["cifar10", "sample"]),
+    type=click.Choice(["cifar10", "cifar100", "mnist", "fashion-mnist", "svhn", "sample"]),
     help="a named dataset instead of --data-dir",
 )
 @click.option(
-    "--download", is_flag=True, help="allow downloading --dataset cifar10 if it is not cached"
+    "--download", is_flag=True, help="allow downloading --dataset NAME if it is not cached"
+)
+@click.option(
+    "--labels",
+    type=click.Choice(["fine", "coarse"]),
+    default="fine",
+    show_default=True,
+    help="CIFAR-100: the 100 fine classes or the 20 coarse superclasses",
 )
 @click.option("--hidden", callback=_hidden, help=_help("hidden layer sizes", "hidden_sizes"))
 @click.option(
@@ -324,6 +332,7 @@ def build_config(kw: dict[str, Any], out: str) -> RunConfig:
         positive_class=str(kw["positive_class"]),
         seed=int(kw["seed"]),
         params=given,
+        labels=str(kw.get("labels") or "fine"),
     )
     return cfg
 

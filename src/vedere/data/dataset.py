@@ -3,6 +3,9 @@
 ``source`` may be
 
 - an official CIFAR-10 archive or extracted folder (python or binary version);
+- MNIST or Fashion-MNIST (a folder of their IDX files, gzipped or not), CIFAR-100 (python or
+  binary version, archive or folder) or SVHN (a folder of ``train_32x32.mat`` /
+  ``test_32x32.mat``), told apart by content (:mod:`vedere.data.standard`);
 - an image-folder tree ``<split>/<class>/<image>`` or a ``.tar.gz`` of one;
 - ``None`` or ``"sample"``: the small CIFAR-10 sample shipped inside vedere (1,200 training
   and 300 test images, 32×32, taken from CIFAR-10's training set), so that everything runs
@@ -17,7 +20,7 @@ import os
 from importlib.resources import files
 from pathlib import Path
 
-from . import cifar10
+from . import cifar10, standard
 from .cache import cached
 from .folder import load_folder
 from .imageset import ImageSet
@@ -48,9 +51,22 @@ def load_split(
     cache_dir: str | os.PathLike[str] | None = None,
     verify: bool = True,
     progress: bool = True,
+    labels: str = "fine",
 ) -> ImageSet:
-    """The images and labels of ``split`` from ``source`` (see the module docstring)."""
+    """The images and labels of ``split`` from ``source`` (see the module docstring);
+    ``labels`` picks CIFAR-100's ``fine`` (100) or ``coarse`` (20) classes."""
     path = resolve(source)
+    kind = standard.detect(path)
+    if kind is not None:
+        return cached(
+            path,
+            split,
+            f"{kind}|verify={verify}|labels={labels}|size={size}",
+            lambda: standard.load(path, split, kind, size, verify=verify, labels=labels),
+            cache_dir,
+        )
+    if labels != "fine":
+        raise ValueError(f"--labels {labels} applies to CIFAR-100 only, not to {path}")
     if cifar10.detect(path) is not None:
         return cached(
             path,

@@ -88,8 +88,10 @@ def decode(
     data: bytes | str | os.PathLike[str],
     name: str | os.PathLike[str] | None = None,
     size: tuple[int, int] | None = None,
+    channels: int = 3,
 ) -> np.ndarray:
-    """Decode one image to an RGB array (H, W, 3) uint8, resized to ``size`` = (H, W) if given.
+    """Decode one image to an RGB array (H, W, 3) uint8, resized to ``size`` = (H, W) if given;
+    ``channels=1``: greyscale (H, W, 1), L = 0.299 R + 0.587 G + 0.114 B (Pillow's "L").
 
     ``data`` is the file's bytes or its path; ``name`` is used in error messages. A file that
     is not an image, is truncated or is corrupt, a path that is not a regular file, a file
@@ -97,6 +99,8 @@ def decode(
     decoding) raises :class:`DataError` naming it.
     """
     label = str(name if name is not None else data if not isinstance(data, bytes) else "<bytes>")
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (greyscale) or 3 (RGB), got {channels!r}")
     if size is not None and (
         len(size) != 2
         or not all(isinstance(v, int) and 0 < v for v in size)
@@ -116,9 +120,12 @@ def decode(
                 )
             img.load()  # decode now, so that truncated files fail here
             rgb = to_rgb(img)
+            if channels == 1:
+                rgb = rgb.convert("L")
             if size is not None and (rgb.height, rgb.width) != tuple(size):
                 rgb = rgb.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-            return np.asarray(rgb, dtype=np.uint8).copy()
+            out = np.asarray(rgb, dtype=np.uint8).copy()
+            return out[..., None] if channels == 1 else out
     except DataError:
         raise
     except UnidentifiedImageError:

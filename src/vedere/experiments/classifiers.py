@@ -19,7 +19,9 @@ MODELS = ("perceptron", "logistic", "softmax", "svm", "mlp")
 
 
 def _fit(name: str, data: dict, quick: bool, seed: int) -> dict[str, Any]:
-    cat = data["classes"].index("cat")
+    # cat vs not-cat on CIFAR-10; on a dataset without cats (MNIST…) its first class
+    classes = data["classes"]
+    cat = classes.index("cat") if "cat" in classes else 0
     y, yv = np.asarray(data["y_train"]), np.asarray(data["y_val"])
     if name == "logistic":
         y, yv = (y == cat).astype(int), (yv == cat).astype(int)
@@ -66,9 +68,14 @@ def run(ctx: Context) -> dict[str, Any]:
     )
     for m in ("perceptron", "softmax", "svm", "logistic"):
         w = np.asarray(res[m]["weight"], dtype=np.float32)
-        names = data["classes"] if w.shape[0] == len(data["classes"]) else ["cat"]
+        positive = "cat" if "cat" in data["classes"] else data["classes"][0]
+        names = data["classes"] if w.shape[0] == len(data["classes"]) else [positive]
         p = plot_templates(
-            w, (32, 32, 3), names, figure_path(ctx, f"templates_{m}"), f"{m} templates"
+            w,
+            tuple(data["x_train"].shape[1:]),
+            names,
+            figure_path(ctx, f"templates_{m}"),
+            f"{m} templates",
         )
         rep.figure(p, f"{m} weight templates")
     rep.reading(

@@ -82,11 +82,14 @@ def read_image(data: bytes, name: str = "upload") -> np.ndarray:
 def classify(est: BaseClassifier, rgb: np.ndarray, top_k: int = 5) -> list[dict[str, Any]]:
     """The ``top_k`` classes with their probabilities, highest first, for one RGB image
     (resized to the model's input size as ``vedere predict`` does)."""
-    h, w, _ = est.preprocess_.shape
+    h, w, c = est.preprocess_.shape
     img = Image.fromarray(rgb)
+    if c == 1:  # a greyscale model (MNIST): luma, as ``vedere predict`` converts
+        img = img.convert("L")
     if (img.height, img.width) != (h, w):
         img = img.resize((w, h), Image.Resampling.BILINEAR)
-    (top,) = top_classes(est, np.asarray(img, dtype=np.uint8)[None], top_k)
+    a = np.asarray(img, dtype=np.uint8)
+    (top,) = top_classes(est, (a[..., None] if c == 1 else a)[None], top_k)
     return [{"class": c, "probability": p} for c, p in top]
 
 

@@ -211,7 +211,8 @@ def fitted_cnn(arch, shape, n_classes, rng, *, activation="relu", dropout=0.0, *
             m.running_var.data[:] = rng.uniform(0.3, 3, k)
         if isinstance(m, nn.Linear):  # built at zero: give the head weights
             m.weight.data[:] = rng.normal(0, 0.5, m.weight.data.shape)
-            m.bias.data[:] = rng.normal(0, 0.1, m.bias.data.shape)
+            if m.bias is not None:
+                m.bias.data[:] = rng.normal(0, 0.1, m.bias.data.shape)
     net.eval()
     est.network_ = net
     return est
@@ -243,6 +244,10 @@ LAYERS = {
     "dropout_is_identity": ("c4-g", {"dropout": 0.5}),
     "no_tta": ("c4-p", {"tta": False}),
     "tta_shift": ("c4-p", {"tta_shift": 2}),
+    "whitening_stem_and_scaled_head": ("w-b6-h9", {}),
+    # airbench94's shape at small widths on 32×32: stem, blocks, max-pool 3, head ÷ 9, the
+    # multicrop test-time views (flips and 1-pixel shifts)
+    "airbench94_shape": ("w2-b6-b8-b8-p3-h9", {"tta_shift": 1, "shape": (32, 32, 3)}),
 }
 
 
@@ -250,8 +255,10 @@ LAYERS = {
 @pytest.mark.parametrize("layer", list(LAYERS))
 def test_each_layer_type_agrees_with_onnxruntime(layer, fold, rng):
     arch, params = LAYERS[layer]
-    est = fitted_cnn(arch, (12, 10, 3), 4, rng, **params)
-    x = rng.integers(0, 256, (9, 12, 10, 3), dtype=np.uint8)
+    params = dict(params)
+    shape = params.pop("shape", (12, 10, 3))
+    est = fitted_cnn(arch, shape, 4, rng, **params)
+    x = rng.integers(0, 256, (9, *shape), dtype=np.uint8)
     model = assert_agrees(est, x, fold_batchnorm=fold)
     ops = {n.op_type for n in model.graph.node}
     assert ("BatchNormalization" in ops) == (not fold)
@@ -272,8 +279,9 @@ TOKENS = st.sampled_from(["c3", "c5", "c4k5", "c4s2", "c4k1", "p", "a", "r", "b4
 
 @settings(max_examples=12, deadline=None)
 @given(
+    stem=st.sampled_from(["", "w-"]),
     body=st.lists(TOKENS, min_size=1, max_size=4),
-    end=st.sampled_from(["", "-g", "-m"]),
+    end=st.sampled_from(["", "-g", "-m", "-h3"]),
     side=st.integers(8, 16),
     channels=st.sampled_from([1, 3]),
     activation=st.sampled_from(["relu", "gelu", "leaky_relu", "tanh"]),
@@ -282,9 +290,9 @@ TOKENS = st.sampled_from(["c3", "c5", "c4k5", "c4s2", "c4k1", "p", "a", "r", "b4
     seed=st.integers(0, 2**31 - 1),
 )
 def test_drawn_cnn_specs_agree_with_onnxruntime(
-    body, end, side, channels, activation, tta_shift, fold, seed
+    stem, body, end, side, channels, activation, tta_shift, fold, seed
 ):
-    arch = "-".join(body) + end
+    arch = stem + "-".join(body) + end
     shape = (side, side + 1, channels)
     try:
         cnn_arch.plan(arch, shape, 3)

@@ -22,6 +22,7 @@ Inside, as vedere does it (so the same float32 arithmetic):
    everywhere), MaxPool2d/AvgPool2d → MaxPool/AveragePool, global pooling →
    GlobalAveragePool/GlobalMaxPool + Flatten, Residual → its body + its shortcut (Add),
    ReLU, LeakyReLU, Sigmoid, Tanh, GELU (exact: ½x(1 + erf(x/√2)); or its tanh form),
+   Scale → Mul (airbench94's logit scale; its bias-free head is a Gemm without C),
    Dropout → nothing (it is the identity when predicting), Flatten → Flatten;
 3. a CNN with test-time augmentation predicts as ``vedere predict`` does: the batch, its
    mirror images and (``tta_shift`` s) the two copies translated by ±s pixels with reflected
@@ -141,9 +142,13 @@ class _Emitter:
         g = self.g
         if isinstance(m, nn.Sequential):
             return self.sequence(list(m.layers), x)
-        if isinstance(m, nn.Linear):
-            w, b = g.const(_f32(m.weight.data), "W"), g.const(_f32(m.bias.data), "b")
-            return g.op("Gemm", [x, w, b], "linear", transB=1)
+        if isinstance(m, nn.Linear):  # z = x·Wᵀ (+ b)
+            inputs = [x, g.const(_f32(m.weight.data), "W")]
+            if m.bias is not None:
+                inputs.append(g.const(_f32(m.bias.data), "b"))
+            return g.op("Gemm", inputs, "linear", transB=1)
+        if isinstance(m, nn.Scale):  # y = a·x, a in float32 as vedere multiplies
+            return g.op("Mul", [x, g.const(np.float32(m.factor), "factor")], "scaled")
         if isinstance(m, nn.Conv2d):
             return self.conv(m, x, None)
         if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
@@ -394,10 +399,11 @@ def to_onnx(
 
 
 def _n_outputs(est: BaseClassifier) -> int:
-    last = [p for n, p in est.network_.named_parameters() if n.endswith("bias")]
+    """The scores per sample: the out_features of the network's last Linear layer."""
+    last = [m for m in est.network_.modules() if isinstance(m, nn.Linear)]
     if not last:  # pragma: no cover - every vedere classifier ends in a Linear
         raise ValueError("the network has no output layer to export")
-    return int(last[-1].data.shape[0])
+    return int(last[-1].out_features)
 
 
 def _input_doc(name: str, shape: tuple[int, ...], input_type: str) -> str:

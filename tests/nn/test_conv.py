@@ -6,6 +6,7 @@ import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from vedere import parallel
 from vedere.nn import Conv2d, Sequential, gradcheck
 from vedere.nn.gradcheck_suite import cases
 
@@ -37,22 +38,30 @@ def _torch_conv(layer: Conv2d) -> torch.nn.Conv2d:
     seed=st.integers(0, 2**16),
 )
 def test_conv2d_matches_torch(n, c_in, c_out, size, kernel, stride, padding, bias, seed):
+    """Every code path the kernels can take (parallel and serial builds; im2col for stride
+    1 and for other strides) against PyTorch: forward, dL/dx, dL/dW, dL/db."""
     assume(all(k <= s + 2 * p for k, s, p in zip(kernel, size, padding, strict=True)))
     rng = np.random.default_rng(seed)
     layer = Conv2d(c_in, c_out, kernel, stride, padding, bias, rng=seed, dtype="float64")
     ref = _torch_conv(layer)
     x = rng.standard_normal((n, c_in, *size))
-    y = layer.forward(x)
-    g = rng.standard_normal(y.shape)
-    dx = layer.backward(g)
     tx = torch.from_numpy(x).requires_grad_()
     ty = ref(tx)
+    g = rng.standard_normal(tuple(ty.shape))
     ty.backward(torch.from_numpy(g))
-    np.testing.assert_allclose(y, ty.detach().numpy(), atol=1e-6, rtol=0)
-    np.testing.assert_allclose(dx, tx.grad.numpy(), atol=1e-6, rtol=0)
-    np.testing.assert_allclose(layer.weight.grad, ref.weight.grad.numpy(), atol=1e-6, rtol=0)
-    if bias:
-        np.testing.assert_allclose(layer.bias.grad, ref.bias.grad.numpy(), atol=1e-6, rtol=0)
+    for threshold in (0, 2**40):  # every job parallel, then every job serial
+        parallel.set_parallel_min_work(threshold)
+        try:
+            layer.zero_grad()
+            y = layer.forward(x)
+            dx = layer.backward(g)
+        finally:
+            parallel.set_parallel_min_work(None)
+        np.testing.assert_allclose(y, ty.detach().numpy(), atol=1e-6, rtol=0)
+        np.testing.assert_allclose(dx, tx.grad.numpy(), atol=1e-6, rtol=0)
+        np.testing.assert_allclose(layer.weight.grad, ref.weight.grad.numpy(), atol=1e-6, rtol=0)
+        if bias:
+            np.testing.assert_allclose(layer.bias.grad, ref.bias.grad.numpy(), atol=1e-6, rtol=0)
 
 
 def test_conv2d_float32_close_to_torch(rng):

@@ -18,17 +18,18 @@ once, beside a parallel one.
 
 from __future__ import annotations
 
-import threading
 import types
 from collections.abc import Callable
 
 import numba
 import numpy as np
 
+from vedere import parallel
 from vedere.detect.normalize import VARIANCE_FLOOR
 
-#: held while a parallel kernel runs (see the module's docstring)
-PARALLEL_LOCK = threading.Lock()
+#: held while a parallel kernel runs (see the module's docstring): the process-wide lock
+#: that the nn kernels hold too (a detection and a training step run in different threads)
+PARALLEL_LOCK = parallel.PARALLEL_LOCK
 
 
 def stump_errors(

@@ -76,7 +76,10 @@ def im2col(
     if kh == kw == sh == sw == 1 and ph == pw == 0:
         return xh.reshape(-1, c)
     cols = workspace((n, *out_hw, kh, kw, c), xh.dtype)
-    kernels().im2col(xh, kh, kw, sh, sw, ph, pw, cols)
+    if sh == sw == 1:
+        kernels().im2col_stride1(xh, kh, kw, ph, pw, cols)
+    else:
+        kernels().im2col(xh, kh, kw, sh, sw, ph, pw, cols)
     return cols.reshape(n * out_hw[0] * out_hw[1], kh * kw * c)
 
 

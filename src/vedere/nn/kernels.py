@@ -1,8 +1,10 @@
 """Compiled kernels (Numba) for the passes NumPy would split into several: im2col and its
 adjoint, max pooling, batch-norm statistics and affine maps, GELU.
 
-Each runs over the images (or rows) in parallel on Numba's threads and writes its output in
-one pass, in memory order. Loaded on first use (:mod:`vedere.nn.kernels_loader`), so that
+Each writes its output in one pass, in memory order, over the images (or rows): shared out
+among Numba's threads for large jobs, on the calling thread for small ones
+(:class:`vedere.parallel.Kernel`: the threading layer, the lock and the threshold are
+chosen there). Loaded on first use (:mod:`vedere.nn.kernels_loader`), so that
 ``import vedere.nn`` does not pay Numba's start-up; compiled once per machine (``cache=True``).
 The formulas are those of the layers that call them (their docstrings).
 """
@@ -10,18 +12,11 @@ The formulas are those of the layers that call them (their docstrings).
 from __future__ import annotations
 
 import math
-import os
-
-# Numba runs these kernels on its OpenMP thread pool, and between two of them NumPy's BLAS
-# runs on its own threads. OpenMP's default is to keep its threads spinning after each
-# parallel region, taking the cores the BLAS threads need: on a busy machine a training step
-# then took 30 times its CPU time. Passive waiting (threads sleep at once) avoids it. A
-# default only (the user's setting wins), read when the OpenMP library loads, that is at
-# Numba's first parallel kernel: set here, before it.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numba
 import numpy as np
+
+from vedere.parallel import kernel
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -30,7 +25,7 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 # -- convolution: im2col and its adjoint, on channels-last (N, H, W, C) arrays -----------------
 
 
-@numba.njit(parallel=True, cache=True)
+@kernel
 def im2col(x, kh, kw, sh, sw, ph, pw, out):  # pragma: no cover - compiled
     """out[n, i, j, u, v, c] = x[n, s_h·i + u - p_h, s_w·j + v - p_w, c], 0 outside x.
 
@@ -54,7 +49,7 @@ def im2col(x, kh, kw, sh, sw, ph, pw, out):  # pragma: no cover - compiled
                             out[n, i, j, u, v, c] = 0
 
 
-@numba.njit(parallel=True, cache=True)
+@kernel
 def col2im(d, sh, sw, ph, pw, out):  # pragma: no cover - compiled
     """The adjoint of :func:`im2col`: out[n, y, x, c] = Σ d[n, i, j, u, v, c] over the (i, j,
     u, v) with s_h·i + u - p_h = y and s_w·j + v - p_w = x.
@@ -88,7 +83,40 @@ def col2im(d, sh, sw, ph, pw, out):  # pragma: no cover - compiled
                         out[n, y, x, c] += d[n, i, j, u, v, c]
 
 
-@numba.njit(parallel=True, cache=True)
+@kernel
+def im2col_stride1(x, kh, kw, ph, pw, out):  # pragma: no cover - compiled
+    """:func:`im2col` for stride 1, by contiguous runs: for an output pixel (n, i, j) and a
+    kernel row u, the kw·C values out[n, i, j, u, :, :] are the kw·C consecutive values of
+    input row i + u - p_h that start at column j - p_w (clipped at the image's edges, 0
+    beyond), so each is one straight copy.
+
+    x (N, H, W, C) and out (N, H_out, W_out, kh, kw, C), both C-contiguous; the output rows
+    (n, i) are shared out among the threads.
+    """
+    _, h, w, ch = x.shape
+    n_img, ho, wo = out.shape[0], out.shape[1], out.shape[2]
+    run = kw * ch
+    xf = x.reshape(x.size)
+    of = out.reshape(out.size)
+    for ni in numba.prange(n_img * ho):
+        n, i = ni // ho, ni % ho
+        for j in range(wo):
+            v0 = min(kw, max(0, pw - j))  # kernel columns v0 <= v < v1 fall inside the image
+            v1 = max(v0, min(kw, w + pw - j))
+            lo, hi_k = v0 * ch, v1 * ch
+            for u in range(kh):
+                dst = ((ni * wo + j) * kh + u) * run
+                hi = i + u - ph
+                if hi < 0 or hi >= h:
+                    of[dst : dst + run] = 0
+                    continue
+                src = ((n * h + hi) * w + j - pw) * ch
+                of[dst : dst + lo] = 0
+                of[dst + lo : dst + hi_k] = xf[src + lo : src + hi_k]
+                of[dst + hi_k : dst + run] = 0
+
+
+@kernel
 def col2im_stride1(d, ph, pw, out):  # pragma: no cover - compiled
     """:func:`col2im` for stride 1, where the row (i, j) of kernel offset (u, v) that copied
     input pixel (y, x) is simply i = y + p_h - u, j = x + p_w - v: no divisions, and each
@@ -119,7 +147,7 @@ def col2im_stride1(d, ph, pw, out):  # pragma: no cover - compiled
 # -- max pooling ---------------------------------------------------------------------------------
 
 
-@numba.njit(parallel=True, cache=True)
+@kernel
 def max_pool(x, kh, kw, sh, sw, out, arg):  # pragma: no cover - compiled
     """out[n, i, j, c] = max_{u, v} x[n, s_h·i + u, s_w·j + v, c]; arg = u·kw + v of the first
     maximum. x (N, H, W, C), out and arg (N, H_out, W_out, C), C-contiguous."""
@@ -142,7 +170,7 @@ def max_pool(x, kh, kw, sh, sw, out, arg):  # pragma: no cover - compiled
                                 arg[n, i, j, c] = o
 
 
-@numba.njit(parallel=True, cache=True)
+@kernel
 def max_pool_backward(g, arg, kw, sh, sw, out):  # pragma: no cover - compiled
     """out[n, s_h·i + u*, s_w·j + v*, c] += g[n, i, j, c] at the recorded maximum (u*, v*);
     0 elsewhere. g and arg (N, H_out, W_out, C), out (N, H, W, C), C-contiguous."""
@@ -156,7 +184,7 @@ def max_pool_backward(g, arg, kw, sh, sw, out):  # pragma: no cover - compiled
                     out[n, i * sh + o // kw, j * sw + o % kw, c] += g[n, i, j, c]
 
 
-@numba.njit(parallel=True, cache=True)
+@kernel
 def max_pool_backward_tiled(g, arg, kh, kw, out):  # pragma: no cover - compiled
     """:func:`max_pool_backward` for windows that tile the image (stride = kernel size): each
     input pixel lies in at most one window, so it is written once, in memory order, with
@@ -190,7 +218,7 @@ def max_pool_backward_tiled(g, arg, kh, kw, out):  # pragma: no cover - compiled
 # -- batch normalisation on (M, C) rows ----------------------------------------------------------
 
 
-@numba.njit(parallel=True, cache=True)
+@kernel
 def channel_moments(r, center, chunks):  # pragma: no cover - compiled
     """(Σ (r - center), Σ (r - center)²) per column of r (M, C), accumulated in float64 in
     ``chunks`` row blocks run in parallel; ``center`` (C,) keeps the sums small."""
@@ -206,7 +234,7 @@ def channel_moments(r, center, chunks):  # pragma: no cover - compiled
     return part.sum(axis=0)
 
 
-@numba.njit(parallel=True, cache=True)
+@kernel
 def channel_dot(g, r, center, chunks):  # pragma: no cover - compiled
     """(Σ g, Σ g·(r - center)) per column of g and r (M, C), in float64."""
     m, ch = g.shape
@@ -220,7 +248,7 @@ def channel_dot(g, r, center, chunks):  # pragma: no cover - compiled
     return part.sum(axis=0)
 
 
-@numba.njit(parallel=True, cache=True)
+@kernel
 def affine2(a, x, b, y, c, out):  # pragma: no cover - compiled
     """out[m, k] = a[k]·x[m, k] + b[k]·y[m, k] + c[k] on (M, C) rows (one fused pass)."""
     m, ch = x.shape
@@ -229,7 +257,7 @@ def affine2(a, x, b, y, c, out):  # pragma: no cover - compiled
             out[row, k] = a[k] * x[row, k] + b[k] * y[row, k] + c[k]
 
 
-@numba.njit(parallel=True, cache=True)
+@kernel
 def affine(a, x, c, out):  # pragma: no cover - compiled
     """out[m, k] = a[k]·x[m, k] + c[k] on (M, C) rows."""
     m, ch = x.shape
@@ -292,7 +320,7 @@ def _erf32(z):  # pragma: no cover - compiled
     return e, de if inside else np.float32(0)
 
 
-@numba.njit(parallel=True, cache=True, fastmath=True)
+@kernel(fastmath=True)
 def gelu_flat32(x, out):  # pragma: no cover - compiled
     """out = x Φ(x), Φ(x) = ½ (1 + erf(x/√2)), float32 1-D arrays."""
     half, one = np.float32(0.5), np.float32(1)
@@ -302,7 +330,7 @@ def gelu_flat32(x, out):  # pragma: no cover - compiled
         out[i] = half * v * (one + e)
 
 
-@numba.njit(parallel=True, cache=True, fastmath=True)
+@kernel(fastmath=True)
 def gelu_backward_flat32(x, g, out):  # pragma: no cover - compiled
     """out = g · (Φ(x) + x Φ'(x)), Φ'(x) = erf'(x/√2) / (2√2), float32 1-D arrays."""
     half, one = np.float32(0.5), np.float32(1)
@@ -312,7 +340,7 @@ def gelu_backward_flat32(x, g, out):  # pragma: no cover - compiled
         out[i] = g[i] * (half * (one + e) + v * _F_HALF_INV_SQRT2 * de)
 
 
-@numba.njit(parallel=True, cache=True)
+@kernel
 def gelu_flat(x, out):  # pragma: no cover - compiled
     """out = x Φ(x) element-wise on 1-D float64 arrays (libm erf)."""
     for i in numba.prange(x.size):
@@ -320,7 +348,7 @@ def gelu_flat(x, out):  # pragma: no cover - compiled
         out[i] = 0.5 * v * (1.0 + math.erf(v * _INV_SQRT2))
 
 
-@numba.njit(parallel=True, cache=True)
+@kernel
 def gelu_backward_flat(x, g, out):  # pragma: no cover - compiled
     """out = g · (Φ(x) + x φ(x)), φ(x) = e^{-x²/2} / √(2π), on 1-D float64 arrays."""
     for i in numba.prange(x.size):

@@ -1,0 +1,197 @@
+"""How vedere's compiled kernels use the cores: Numba's threading layer, one lock, and a
+serial twin of every parallel kernel for jobs too small to be worth a parallel launch.
+
+**The threading layer is vedere's own.** Numba's default layer is OpenMP where it finds
+one. In a process that has loaded PyTorch (a notebook comparing the two, torchvision for
+data), that is PyTorch's OpenMP runtime, whose threads spin after each parallel region:
+they then take the cores that NumPy's BLAS threads need between two kernels, and a training
+step ran at a fifth of its speed unless ``OMP_WAIT_POLICY=PASSIVE`` was set before either
+library loaded. vedere therefore selects Numba's own ``workqueue`` layer (plain threads that
+sleep when idle, shared with no other library), before its first parallel kernel starts
+Numba's threads, whatever was imported before it. A ``NUMBA_THREADING_LAYER`` in the
+environment is the user's choice and wins. :func:`threading_layer` reports the layer in
+force.
+
+**One parallel kernel at a time.** The workqueue layer aborts the whole process when two
+Python threads launch parallel kernels at once (the playground trains and detects in
+threads). Every parallel launch holds :data:`PARALLEL_LOCK`; it already uses every core.
+
+**Serial below a measured size.** Waking the worker threads costs a few microseconds on a
+quiet machine and far more on a loaded one or under some hypervisors; a small job (a
+global pooling of a few thousand values, the last block of a network) runs faster on the
+calling thread. :func:`parallel_min_work` measures, once per process, what a parallel launch
+costs here against the serial cost of a value, and :class:`Kernel` runs its serial build
+(without the GIL, so several run at once) when the job's largest array holds fewer values
+than that. ``VEDERE_PARALLEL_MIN`` (a non-negative integer) sets the threshold instead.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import threading
+import time
+import types
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import numba
+import numpy as np
+
+#: the layer vedere selects unless NUMBA_THREADING_LAYER is set
+PREFERRED_LAYER = "workqueue"
+
+if not os.environ.get("NUMBA_THREADING_LAYER"):
+    # read by Numba when it first starts its threads; no effect if they already run
+    numba.config.THREADING_LAYER = PREFERRED_LAYER
+
+#: held while a parallel kernel runs (see the module's docstring)
+PARALLEL_LOCK = threading.Lock()
+
+#: bounds of the measured threshold (values of the largest array): below the lower one a
+#: launch never pays, above the upper one it always does
+MIN_WORK_BOUNDS = (4_096, 4_194_304)
+
+#: launches since the process started (or :func:`reset_launch_counts`), by "name parallel"
+#: and "name serial"; read by ``bench/*_throughput.py --profile``
+LAUNCHES: Counter[str] = Counter()
+
+_threshold: int | None = None
+_threshold_lock = threading.Lock()
+
+
+def threading_layer() -> str:
+    """The threading layer Numba runs parallel kernels on (starting its threads if needed)."""
+    try:
+        return numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet: run one
+        with PARALLEL_LOCK:
+            _touch_parallel(np.zeros(2, dtype=np.float32))
+        return numba.threading_layer()
+
+
+def _touch(a):  # pragma: no cover - compiled
+    for i in numba.prange(a.size):
+        a[i] = a[i] * np.float32(0.5) + np.float32(1.0)
+
+
+def _renamed(fn: Callable[..., Any], suffix: str) -> Callable[..., Any]:
+    """A copy of ``fn`` under another name (each Numba build gets its own cache file)."""
+    copy = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + suffix)
+    copy.__qualname__ = fn.__qualname__ + suffix
+    copy.__doc__ = fn.__doc__
+    return copy
+
+
+_touch_parallel = numba.njit(parallel=True, cache=True)(_renamed(_touch, "_parallel"))
+_touch_serial = numba.njit(cache=True, nogil=True)(_renamed(_touch, "_serial"))
+
+
+def _median_seconds(fn: Callable[[], None], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def measure_parallel_min_work() -> int:
+    """The number of values below which a serial kernel beats a parallel launch here.
+
+    With T threads, a parallel job of n values saves (1 - 1/T)·n·s of the serial time n·s
+    and costs one launch L, so it pays when n > L / ((1 - 1/T)·s); returned is twice that
+    (a margin for the lock and the noise), within :data:`MIN_WORK_BOUNDS`. L and s are
+    medians over a few repeats of a trivial kernel (one multiply-add a value, the cheapest a
+    real kernel does, so real kernels err on the serial side).
+    """
+    threads = numba.get_num_threads()
+    if threads <= 1:
+        return MIN_WORK_BOUNDS[1]
+    tiny = np.zeros(threads, dtype=np.float32)
+    block = np.zeros(1 << 16, dtype=np.float32)
+    with PARALLEL_LOCK:
+        _touch_parallel(tiny)  # compile or load, start the threads
+        launch = _median_seconds(lambda: _touch_parallel(tiny), 25)
+    _touch_serial(block)
+    per_value = _median_seconds(lambda: _touch_serial(block), 9) / block.size
+    n = 2.0 * launch / ((1.0 - 1.0 / threads) * max(per_value, 1e-12))
+    return int(min(max(n, MIN_WORK_BOUNDS[0]), MIN_WORK_BOUNDS[1]))
+
+
+def parallel_min_work() -> int:
+    """The serial/parallel threshold in force (values of a job's largest array): the
+    ``VEDERE_PARALLEL_MIN`` environment variable, else :func:`set_parallel_min_work`'s
+    value, else :func:`measure_parallel_min_work`'s, measured once per process."""
+    global _threshold
+    if _threshold is None:
+        with _threshold_lock:
+            if _threshold is None:
+                env = os.environ.get("VEDERE_PARALLEL_MIN")
+                _threshold = (
+                    _parse_threshold(env, "VEDERE_PARALLEL_MIN")
+                    if env
+                    else measure_parallel_min_work()
+                )
+    return _threshold
+
+
+def _parse_threshold(value: object, name: str) -> int:
+    text = str(value).strip()
+    if not text.isdigit() or len(text) > 18:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return int(text)
+
+
+def set_parallel_min_work(n: int | None) -> None:
+    """Force the threshold: 0 runs every job in parallel, a huge value every job serially,
+    None measures again on next use (tests use it to force each path)."""
+    global _threshold
+    _threshold = None if n is None else _parse_threshold(n, "parallel_min_work")
+
+
+def reset_launch_counts() -> None:
+    """Empty :data:`LAUNCHES`."""
+    LAUNCHES.clear()
+
+
+def _work(args: tuple[Any, ...]) -> int:
+    return max((a.size for a in args if isinstance(a, np.ndarray)), default=0)
+
+
+class Kernel:
+    """A compiled loop with a parallel build (``prange`` shared out among Numba's threads,
+    under :data:`PARALLEL_LOCK`) and a serial one (the calling thread, no GIL), chosen per
+    call by the size of its largest array argument against :func:`parallel_min_work`.
+
+    ``fn`` is a plain Python function written with ``numba.prange``; both builds are cached
+    on disk under their own names.
+    """
+
+    def __init__(self, fn: Callable[..., Any], *, fastmath: bool = False) -> None:
+        self.__name__ = fn.__name__
+        self.__doc__ = fn.__doc__
+        self.__wrapped__ = fn
+        self.parallel = numba.njit(parallel=True, cache=True, fastmath=fastmath)(
+            _renamed(fn, "_parallel")
+        )
+        self.serial = numba.njit(cache=True, nogil=True, fastmath=fastmath)(_renamed(fn, "_serial"))
+        self._keys = (f"{fn.__name__} parallel", f"{fn.__name__} serial")
+
+    def __call__(self, *args: Any) -> Any:
+        if _work(args) >= parallel_min_work() and numba.get_num_threads() > 1:
+            LAUNCHES[self._keys[0]] += 1
+            with PARALLEL_LOCK:
+                return self.parallel(*args)
+        LAUNCHES[self._keys[1]] += 1
+        return self.serial(*args)
+
+
+def kernel(
+    fn: Callable[..., Any] | None = None, *, fastmath: bool = False
+) -> Kernel | Callable[[Callable[..., Any]], Kernel]:
+    """Decorator: ``@kernel`` or ``@kernel(fastmath=True)`` makes ``fn`` a :class:`Kernel`."""
+    if fn is None:
+        return lambda f: Kernel(f, fastmath=fastmath)
+    return Kernel(fn, fastmath=fastmath)

@@ -6,12 +6,12 @@ scan (:func:`build_levels`, :func:`scan_levels`) and the clustering of raw detec
 These are loops with a data-dependent exit or a running state that NumPy cannot express
 without materialising F × N temporaries; everything else stays in NumPy.
 
-**Threads.** The stump pass and the detector's kernels are ``parallel=True``. Numba's
-fallback threading layer (``workqueue``, used where neither TBB nor OpenMP is available)
-aborts the whole process when two Python threads launch parallel kernels at once — and the
-playground runs detections in Starlette's thread pool. So every parallel call goes through
-:data:`PARALLEL_LOCK`: one parallel kernel runs at a time (it already uses every core),
-whatever the threading layer. The detector's kernels also have serial builds without the
+**Threads.** The stump pass and the detector's kernels are ``parallel=True``. The threading
+layer vedere selects (``workqueue``, :mod:`vedere.parallel`) aborts the whole process when
+two Python threads launch parallel kernels at once — and the playground runs detections in
+Starlette's thread pool. So every parallel call goes through :data:`PARALLEL_LOCK`, the
+process-wide lock of :mod:`vedere.parallel`: one parallel kernel runs at a time (it already
+uses every core), whatever the threading layer. The detector's kernels also have serial builds without the
 GIL, for jobs too small to be worth waking the worker threads; any number of those run at
 once, beside a parallel one.
 """

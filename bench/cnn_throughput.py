@@ -2,7 +2,7 @@
 
     python bench/cnn_throughput.py [--widths 64,256,256] [--batch 128] [--steps 5]
                                    [--rounds 4] [--threads 2] [--clock wall|cpu] [--profile]
-                                   [--json out.json]
+                                   [--isolation] [--json out.json]
 
 Network (airbench-shaped, Jordan 2024): a 2×2 "whitening" convolution 3→w0 (no padding) →
 GELU, then three blocks, each conv3×3 → MaxPool2 → BN → GELU → conv3×3 → BN → GELU, with
@@ -18,15 +18,24 @@ both limited to ``--threads`` BLAS/intra-op threads. Also: NumPy's float32 matmu
 this machine (GFLOP/s) and the fraction of it vedere's training step reaches (convolution
 and linear multiply-adds × 2, times 3 for forward, input gradient and weight gradient).
 
-The BLAS matters most: vedere's convolutions are NumPy matrix products. NumPy's OpenBLAS
+The BLAS matters most: vedere's convolutions are matrix products (:mod:`vedere.nn.gemm`:
+Intel MKL where ``vedere[mkl]`` is installed, else NumPy's OpenBLAS; the row's
+``vedere_gemm`` says which; PyTorch's CPU build multiplies with MKL). NumPy's OpenBLAS
 chooses its kernels for the CPU it runs on unless ``OPENBLAS_CORETYPE`` forces one; forced
 to ``Haswell`` (AVX2) on a CPU with AVX-512 it reaches half its peak, while PyTorch's oneDNN
 always uses the widest vectors. The variable is reported; unset it (``env -u
 OPENBLAS_CORETYPE python bench/cnn_throughput.py``) for a like-for-like comparison.
 On a busy shared machine, ``--threads 1 --clock cpu`` gives steadier ratios than wall time.
 
-``--profile`` adds where vedere's time goes: per layer type, forward and backward, and inside
-the convolutions the im2col / col2im copies apart from the rest (the matrix products).
+``--profile`` adds where vedere's time goes: per layer type, forward and backward, inside
+the convolutions the im2col / col2im copies apart from the rest (the matrix products), and
+the Numba kernel launches per training step, parallel and serial (:mod:`vedere.parallel`).
+``--isolation`` also times vedere in a process of its own that never loads PyTorch: the
+comparison rounds run beside a loaded PyTorch (its OpenMP threads alive), so the two figures
+show whether sharing the process costs vedere anything.
+
+Every row records the machine (bench/machine.py): ``lscpu``'s model name, the BLAS kernel
+family, NumPy's matmul peak measured in the same run.
 """
 
 from __future__ import annotations
@@ -34,12 +43,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
+import subprocess
+import sys
 import time
 from collections import defaultdict
 
 import numpy as np
+
+from machine import describe, matmul_peak
 
 clock = time.perf_counter  # or time.process_time (--clock cpu)
 
@@ -72,6 +84,36 @@ def airbench(widths: tuple[int, ...], whiten: int, n_classes: int = 10, seed: in
         c = w
     layers += [GlobalMaxPool2d(), Linear(c, n_classes, rng=gen)]
     return Sequential(*layers)
+
+
+def vedere_alone(args, widths: tuple[int, ...]) -> dict[str, float]:
+    """vedere's images/s (median of ``--rounds``) in this process, PyTorch never imported."""
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    from vedere.nn import SoftmaxCrossEntropy, gemm, optim
+
+    gemm.backend()
+    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    gen = np.random.default_rng(0)
+    n = args.batch * args.steps
+    x = gen.standard_normal((n, 3, 32, 32)).astype(np.float32)
+    y = gen.integers(0, 10, n).astype(np.int64)
+    model = airbench(widths, args.whiten)
+    loss_fn = SoftmaxCrossEntropy()
+    opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+    times = []
+    with threadpool_limits(args.threads):
+        for r in range(args.rounds + 1):  # the first is warm-up
+            t = clock()
+            for s in range(0, n, args.batch):
+                loss_fn.forward(model.forward(x[s : s + args.batch]), y[s : s + args.batch])
+                model.backward(loss_fn.backward())
+                opt.step()
+                opt.zero_grad()
+            if r:
+                times.append(clock() - t)
+    return {"images_per_s": round(n / statistics.median(times), 1)}
 
 
 def torch_twin(model):
@@ -131,23 +173,6 @@ def flops_per_image(model, shape: tuple[int, int, int]) -> float:
         x = y
     model.train()
     return 2 * macs * 3
-
-
-def matmul_peak() -> float:
-    """Best float32 GFLOP/s of NumPy's matmul over a few square and convolution-shaped products."""
-    rng = np.random.default_rng(0)
-    best = 0.0
-    for m, k, n in ((1024, 1024, 1024), (8192, 576, 64), (6272, 2304, 256)):
-        a = rng.random((m, k), dtype=np.float32)
-        b = rng.random((k, n), dtype=np.float32)
-        out = np.empty((m, n), dtype=np.float32)
-        np.matmul(a, b, out=out)
-        reps = max(3, int(4e9 / (2 * m * k * n)))
-        t = clock()
-        for _ in range(reps):
-            np.matmul(a, b, out=out)
-        best = max(best, 2 * m * k * n * reps / (clock() - t) / 1e9)
-    return best
 
 
 class Profiler:
@@ -214,24 +239,29 @@ def main() -> None:
         help="cpu: process CPU time instead of wall time (steadier on a shared machine; "
         "meaningful with --threads 1, where no thread waits on another)",
     )
+    ap.add_argument(
+        "--isolation",
+        action="store_true",
+        help="also time vedere alone in a process that never loads PyTorch",
+    )
+    ap.add_argument("--vedere-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--json", help="also write the results to this JSON file")
     args = ap.parse_args()
     global clock
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     widths = tuple(int(w) for w in args.widths.split(","))
-    # before PyTorch loads its OpenMP (which Numba then shares): both frameworks' threads
-    # sleep between parallel regions instead of spinning (vedere's own default, see
-    # vedere.nn.kernels); OMP_WAIT_POLICY=active in the environment overrides it for both
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if args.vedere_only:
+        print(json.dumps(vedere_alone(args, widths)))
+        return
 
     import numba
     import torch
-    from threadpoolctl import threadpool_info, threadpool_limits
+    from threadpoolctl import threadpool_limits
 
-    from vedere.nn import SoftmaxCrossEntropy, optim
-    from vedere.nn.kernels_loader import kernels
+    from vedere import parallel
+    from vedere.nn import SoftmaxCrossEntropy, gemm, optim
 
-    kernels()  # first: it sets OpenMP's passive waiting before Numba starts its threads
+    gemm.backend()  # load the BLAS that computes vedere's products before limiting threads
     torch.set_num_threads(args.threads)
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     rng = np.random.default_rng(0)
@@ -273,6 +303,7 @@ def main() -> None:
         torch_round()
         if profiler is not None:
             profiler.times.clear()
+        parallel.reset_launch_counts()
         v_times, t_times, v_loss, t_loss_v = [], [], [], []
         for _ in range(args.rounds):
             sec, loss = vedere_round()
@@ -281,19 +312,12 @@ def main() -> None:
             sec, loss = torch_round()
             t_times.append(sec)
             t_loss_v.append(loss)
-        blas = [
-            f"{i['internal_api']} {i['version']} ({i['architecture']}, {i['num_threads']} threads)"
-            for i in threadpool_info()
-            if i["user_api"] == "blas"
-        ]
+        machine = describe(peak)
     v_ips = n / statistics.median(v_times)
     t_ips = n / statistics.median(t_times)
     result = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "numpy": np.__version__,
-        "blas": blas,
+        **machine,
         "torch": torch.__version__,
-        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
         "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
         "threads": args.threads,
         "clock": args.clock,
@@ -302,7 +326,6 @@ def main() -> None:
         "steps_per_round": args.steps,
         "rounds": args.rounds,
         "gflop_per_image": round(fpi / 1e9, 4),
-        "matmul_peak_gflops": round(peak, 1),
         "vedere_images_per_s": round(v_ips, 1),
         "torch_images_per_s": round(t_ips, 1),
         "ratio_vedere_over_torch": round(v_ips / t_ips, 3),
@@ -316,7 +339,24 @@ def main() -> None:
     }
     for k, v in result.items():
         print(f"{k:<26} {v}")
+    if args.isolation:
+        alone = subprocess.run(
+            [sys.executable, __file__, *sys.argv[1:], "--vedere-only"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        solo = json.loads(alone.stdout.strip().splitlines()[-1])
+        result["vedere_images_per_s_without_torch_loaded"] = solo["images_per_s"]
+        result["vedere_with_torch_loaded_over_without"] = round(v_ips / solo["images_per_s"], 3)
+        print(f"{'vedere without torch':<26} {solo['images_per_s']} img/s (own process)")
     if profiler is not None:
+        steps = args.rounds * args.steps
+        print(f"\nNumba launches per training step ({parallel.threading_layer()} layer, serial")
+        print(f"below {parallel.parallel_min_work()} values):")
+        for key, count in sorted(parallel.LAUNCHES.items()):
+            print(f"  {key:<34} {count / steps:6.1f}")
+        result["launches_per_step"] = {
+            k: round(c / steps, 1) for k, c in sorted(parallel.LAUNCHES.items())
+        }
         total = sum(v_times)
         print(f"\nvedere time by layer ({total:.2f} s over {args.rounds} rounds):")
         print("\n".join(profiler.report(total)))

@@ -54,7 +54,7 @@ def test_layer_called_directly_uses_its_own_forward(rng):
     x = rng.standard_normal((2, 3))
     np.testing.assert_array_equal(Doubled()(x), 2 * x)
     lin = nn.Linear(3, 2, rng=0, dtype="float64")
-    np.testing.assert_array_equal(lin(x), x @ lin.weight.data.T + lin.bias.data)
+    np.testing.assert_allclose(lin(x), x @ lin.weight.data.T + lin.bias.data, rtol=1e-12)
     seq = nn.Sequential(nn.Linear(3, 3, rng=0, dtype="float64"), nn.Tanh())
     np.testing.assert_array_equal(seq(x), seq.forward(x))
 

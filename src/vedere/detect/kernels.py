@@ -11,9 +11,9 @@ layer vedere selects (``workqueue``, :mod:`vedere.parallel`) aborts the whole pr
 two Python threads launch parallel kernels at once — and the playground runs detections in
 Starlette's thread pool. So every parallel call goes through :data:`PARALLEL_LOCK`, the
 process-wide lock of :mod:`vedere.parallel`: one parallel kernel runs at a time (it already
-uses every core), whatever the threading layer. The detector's kernels also have serial builds without the
-GIL, for jobs too small to be worth waking the worker threads; any number of those run at
-once, beside a parallel one.
+uses every core), whatever the threading layer. The detector's kernels also have serial
+builds without the GIL, for jobs too small to be worth waking the worker threads; any number
+of those run at once, beside a parallel one.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .gemm import gemm
 from .init import as_generator, init_weight, resolve
 from .kernels_loader import kernels
 from .module import Module
@@ -224,7 +225,7 @@ class Conv2d(Module):
         # Y = X_col · W_matᵀ, block of images by block (the block's X_col stays in cache)
         for s, e in self._blocks(xh):
             cols = im2col(xh[s:e], self.kernel_size, self.stride, self.padding, (ho, wo))
-            np.matmul(cols, wt, out=y[s * ho * wo : e * ho * wo])
+            gemm(cols, wt, y[s * ho * wo : e * ho * wo])
         if self.bias is not None:
             y += self.bias.data  # + b
         return nchw(y.reshape(n, ho, wo, self.out_channels))
@@ -240,10 +241,11 @@ class Conv2d(Module):
         for s, e in self._blocks(xh):
             gb = g[s * ho * wo : e * ho * wo]
             cols = im2col(xh[s:e], self.kernel_size, self.stride, self.padding, (ho, wo))
-            dw += cols.T @ gb  # dL/dW_matᵀ = X_colᵀ · G, summed over the blocks  (K, C_out)
+            # dL/dW_matᵀ = X_colᵀ · G, summed over the blocks  (K, C_out)
+            gemm(cols.T, gb, dw, accumulate=True)
             if dxh is not None:
                 dcols = workspace(cols.shape, g.dtype)  # X_col is done with: reuse its memory
-                np.matmul(gb, w_mat, out=dcols)  # dL/dX_col = G · W_mat
+                gemm(gb, w_mat, dcols)  # dL/dX_col = G · W_mat
                 col2im(dcols, dxh[s:e], self.kernel_size, self.stride, self.padding, (ho, wo))
         self.weight.add_grad(dw.reshape(kh, kw, c, self.out_channels).transpose(3, 2, 0, 1))
         if self.bias is not None:

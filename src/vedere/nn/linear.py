@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from .gemm import gemm
 from .init import as_generator, init_weight, resolve
 from .module import Module
 from .parameter import Parameter
@@ -82,7 +83,8 @@ class Linear(Module):
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
         self._x = x
-        z = x @ self.weight.data.T
+        w = self.weight.data
+        z = gemm(x, w.T, np.empty((x.shape[0], self.out_features), np.result_type(x, w)))
         if self.bias is not None:
             z += self.bias.data
         return z
@@ -92,7 +94,11 @@ class Linear(Module):
         self.weight.add_matmul_grad(grad_out.T, x)  # dL/dW = Gᵀ·x
         if self.bias is not None:
             self.bias.add_grad(grad_out.sum(axis=0))  # dL/db = Σ_n G_n
-        return grad_out @ self.weight.data if need_input_grad else None  # dL/dx = G·W
+        if not need_input_grad:
+            return None
+        w = self.weight.data
+        dx = np.empty((grad_out.shape[0], w.shape[1]), np.result_type(grad_out, w))
+        return gemm(grad_out, w, dx)  # dL/dx = G·W
 
     def named_parameters(self) -> list[tuple[str, Parameter]]:
         if self.bias is None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .gemm import gemm
+
 
 class NamedArray:
     """What a :class:`Parameter` and a :class:`Buffer` share: a named array ``data`` with its
@@ -87,11 +89,8 @@ class Parameter(NamedArray):
 
     def add_matmul_grad(self, a: np.ndarray, b: np.ndarray) -> None:
         """Accumulate grad += a @ b, writing the product in place when grad is zero."""
-        if self._zero:
-            np.matmul(a, b, out=self._grad)
-            self._zero = False
-        else:
-            self._grad += a @ b
+        gemm(a, b, self._grad, accumulate=not self._zero)
+        self._zero = False
 
 
 class Buffer(NamedArray):

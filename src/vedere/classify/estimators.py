@@ -14,6 +14,7 @@ CNNClassifier       conv → BN → g → pool … → Linear, softmax  cross-en
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
@@ -190,6 +191,42 @@ class LinearSVM(BaseClassifier):
         return nn.MulticlassHinge(self.margin)
 
 
+#: the most units in one hidden layer of an MLP
+MAX_HIDDEN = 1 << 16
+#: the most weights and biases an MLP may have: 2**26 = 67,108,864 (256 MiB as float32; about
+#: 1 GiB with their gradients and the optimiser's moments)
+MAX_MLP_PARAMETERS = 1 << 26
+
+
+def mlp_parameters(sizes: list[int] | tuple[int, ...]) -> int:
+    """Weights and biases of the fully connected layers ``sizes[0] → sizes[1] → …``:
+    Σ (sizes[i] + 1) · sizes[i+1]."""
+    return sum((a + 1) * b for a, b in itertools.pairwise(sizes))
+
+
+def check_hidden_sizes(
+    hidden: Any, n_in: int = 1, n_classes: int = 2, where: str = "hidden_sizes"
+) -> tuple[int, ...]:
+    """``hidden`` as a tuple of layer widths, each 1 … MAX_HIDDEN, with the whole network
+    (``n_in`` inputs, ``n_classes`` outputs: the smallest possible by default) at most
+    MAX_MLP_PARAMETERS; a ValueError naming ``where`` before anything is allocated."""
+    sizes = tuple(hidden)
+    if not sizes or len(sizes) > 16:
+        raise ValueError(f"{where}: 1 to 16 hidden layers, got {len(sizes)}")
+    for h in sizes:
+        if isinstance(h, bool) or not isinstance(h, int | np.integer) or not 1 <= h <= MAX_HIDDEN:
+            raise ValueError(f"{where}: layer sizes must be 1 to {MAX_HIDDEN:,}, got {h!r}")
+    n = mlp_parameters([n_in, *(int(h) for h in sizes), n_classes])
+    if n > MAX_MLP_PARAMETERS:
+        shape = ",".join(str(h) for h in sizes)
+        on = "" if n_in == 1 else f" on {n_in:,} inputs"
+        raise ValueError(
+            f"{where}: {shape} makes an MLP of {n:,} parameters{on}; "
+            f"at most {MAX_MLP_PARAMETERS:,} (2^26) are allowed"
+        )
+    return tuple(int(h) for h in sizes)
+
+
 class MLPClassifier(BaseClassifier):
     """A multi-layer perceptron: Linear → activation (→ dropout) … → Linear → softmax,
     trained on cross-entropy with any optimiser, schedule, L1/L2, dropout, label smoothing
@@ -223,7 +260,8 @@ class MLPClassifier(BaseClassifier):
         self._store(locals())
 
     def _build(self, n_in: int, n_classes: int, rng: np.random.Generator) -> nn.Module:
-        sizes = [n_in, *[int(h) for h in self.hidden_sizes], n_classes]
+        hidden = check_hidden_sizes(self.hidden_sizes, n_in, n_classes)  # before allocating
+        sizes = [n_in, *hidden, n_classes]
         return nn.mlp(
             sizes, activation=self.activation, init=self.init, dropout=self.dropout, rng=rng
         )

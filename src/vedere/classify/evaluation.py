@@ -13,6 +13,7 @@ import numpy as np
 from ..data import standard
 from ..data.dataset import load_split
 from ..data.errors import DataError
+from ..escape import printable
 from . import metrics
 from .base import BaseClassifier
 from .cnn import CNNClassifier
@@ -76,11 +77,17 @@ def evaluate(
     if positive:
         labels, names = binarize(labels, names, positive)
     known = {str(c) for c in est.classes_}
-    unknown = sorted(set(np.asarray(names)[np.unique(labels)]) - known)
+    unknown = sorted({str(c) for c in np.asarray(names)[np.unique(labels)]} - known)
     if unknown:
+
+        def listed(items: list[str]) -> str:
+            shown = ", ".join(printable(c) for c in items[:20])
+            return shown + (f" and {len(items) - 20} more" if len(items) > 20 else "")
+
         raise DataError(
-            source or "sample",
-            f"classes {unknown} are unknown to the model {path} (it knows {sorted(known)})",
+            path,
+            f"the data ({source or 'the embedded CIFAR-10 sample'}) has classes the model "
+            f"does not know: {listed(unknown)} (it knows {listed(sorted(known))})",
         )
     rep = evaluate_arrays(est, np.asarray(data.images), np.asarray(names)[labels])
     rep.update(model=str(path), split=split, source=name)

@@ -12,8 +12,9 @@ from typing import Any
 from ..data import standard
 from ..data.images import check_image_size
 from ..text import short_repr
-from .estimators import ESTIMATORS
+from .estimators import ESTIMATORS, MAX_HIDDEN, check_hidden_sizes
 from .rundir import RunDir, RunDirError
+from .train_config import MAX_SEED
 
 
 @dataclass
@@ -110,7 +111,6 @@ _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
     "params": (dict,),
     "labels": (str,),
 }
-MAX_HIDDEN = 1 << 16
 
 
 def config_from_dict(raw: Any, path: str | os.PathLike[str], out: str) -> RunConfig:
@@ -132,7 +132,7 @@ def config_from_dict(raw: Any, path: str | os.PathLike[str], out: str) -> RunCon
             raise bad(f"{k} must be {' or '.join(t.__name__ for t in types)}, got {short_repr(v)}")
     if raw.get("model", "mlp") not in ESTIMATORS:
         raise bad(f"unknown model {short_repr(raw.get('model'))}")
-    for k, lo, hi in (("image_size", 4, 4096), ("limit", 2, 10**9), ("seed", 0, 2**63 - 1)):
+    for k, lo, hi in (("image_size", 4, 4096), ("limit", 2, 10**9), ("seed", 0, MAX_SEED)):
         v = raw.get(k)
         if v is not None and not lo <= v <= hi:
             raise bad(f"{k} = {v} is out of range [{lo}, {hi}]")
@@ -174,6 +174,10 @@ def config_from_dict(raw: Any, path: str | os.PathLike[str], out: str) -> RunCon
             )
             if ok:
                 params = {**params, k: tuple(v)}
+                try:  # the smallest network these widths make must fit the cap
+                    check_hidden_sizes(v, where=f"params.{k}")
+                except ValueError as e:
+                    raise bad(str(e)) from None
         else:
             ok = v is None or isinstance(v, (int, float, str))
         if not ok:

@@ -7,6 +7,12 @@ from dataclasses import dataclass
 
 from ..nn import schedules
 
+#: the most epochs a run may ask for (its history is rewritten after every epoch)
+MAX_EPOCHS = 10_000
+#: seeds are 0 … 2**32 - 1 on the command line, in run configs and in sweep specs (NumPy would
+#: take any non-negative integer; one range everywhere keeps them comparable and storable)
+MAX_SEED = 2**32 - 1
+
 
 @dataclass
 class TrainConfig:
@@ -28,8 +34,8 @@ class TrainConfig:
     eval_batch_size: int = 2048
 
     def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if not 1 <= self.epochs <= MAX_EPOCHS:
+            raise ValueError(f"epochs must be from 1 to {MAX_EPOCHS:,}, got {self.epochs}")
         if self.batch_size < 0:
             raise ValueError(f"batch_size must be >= 1, or 0 for full batch, got {self.batch_size}")
         for name in ("lr", "l1", "l2", "clip_norm", "tol"):

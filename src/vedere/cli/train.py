@@ -11,7 +11,8 @@ import click
 
 from ..classify import cnn_arch
 from ..classify.cnn import MAX_TTA_SHIFT
-from ..classify.estimators import ESTIMATORS
+from ..classify.estimators import ESTIMATORS, check_hidden_sizes
+from ..classify.train_config import MAX_EPOCHS, MAX_SEED
 from ..data.images import MAX_IMAGE_SIDE
 from ..nn.activations import ACTIVATIONS
 from ..nn.init import SCHEMES
@@ -36,7 +37,10 @@ def _hidden(
         ) from None
     if not sizes or min(sizes) < 1:
         raise click.BadParameter(f"layer sizes must be positive integers, got {value!r}")
-    return sizes
+    try:  # widths and the parameter count of the smallest network they make, before any data
+        return check_hidden_sizes(sizes, where="--hidden")
+    except ValueError as e:
+        raise click.BadParameter(str(e).removeprefix("--hidden: ")) from None
 
 
 def _val_split(ctx: click.Context, param: click.Parameter, value: str | None) -> int | float | None:
@@ -140,7 +144,9 @@ def _help(text: str, param: str) -> str:
     type=click.IntRange(0),
     help=_help("1 = stochastic, 0 = full batch", "batch_size"),
 )
-@click.option("--epochs", type=click.IntRange(1), help=_help("", "epochs"))
+@click.option(
+    "--epochs", type=click.IntRange(1, MAX_EPOCHS), help=_help(f"at most {MAX_EPOCHS:,}", "epochs")
+)
 @click.option("--l1", type=click.FloatRange(0), help=_help("L1 penalty λ", "l1"))
 @click.option("--l2", type=click.FloatRange(0), help=_help("L2 penalty λ", "l2"))
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), help=_help("", "dropout"))
@@ -218,7 +224,9 @@ def _help(text: str, param: str) -> str:
 @click.option(
     "--no-checksum", is_flag=True, help="do not check official CIFAR-10 files against their MD5"
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True, help="0 to 2^32 - 1"
+)
 @click.option("--resume", is_flag=True, help="continue the run in --out from its checkpoint")
 @click.option("--overwrite", is_flag=True, help="replace the run already in --out")
 @click.option(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from ..classify.train_config import MAX_SEED
 from ..detect.samples import FEW_BACKGROUNDS
 from ..escape import printable
 from ..fileio import check_outputs
@@ -67,7 +68,9 @@ from ..fileio import check_outputs
     help="the feature pool: upright Haar features, those and the tilted (45°) ones "
     "(opencv_traincascade -mode ALL), or multi-block LBP (categorical stumps over 256 codes)",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True, help="0 to 2^32 - 1"
+)
 @click.option(
     "--cifar-sample/--no-cifar-sample",
     default=None,

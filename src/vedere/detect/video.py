@@ -62,6 +62,9 @@ ENCODERS = {
 #: frame rate written when the input declares none (or an absurd one)
 DEFAULT_RATE = Fraction(25)
 MAX_RATE = 240
+#: the slowest declared frame rate taken as real (one frame in 100 s); slower ones, like the
+#: 1/4294967295 an AVI header may declare, are replaced by DEFAULT_RATE in the output
+MIN_RATE = Fraction(1, 100)
 #: what demuxing and decoding raise on a broken file (PyAV's FFmpegError is a ValueError)
 DECODE_ERRORS = (ValueError, OSError, EOFError)
 
@@ -169,7 +172,9 @@ def _info(path: str | os.PathLike[str], container: Any) -> tuple[Any, VideoInfo]
     if w * h > MAX_PIXELS:
         raise VideoError(path, f"frames of {w}x{h} pixels; at most {MAX_PIXELS:,} are decoded")
     rate = stream.average_rate or stream.guessed_rate
-    rate = Fraction(rate) if rate and 0 < rate <= MAX_RATE else None
+    rate = Fraction(rate) if rate and MIN_RATE <= rate <= MAX_RATE else None
+    if rate is not None:  # an encoder's time base must fit in 32 bits
+        rate = rate.limit_denominator(1 << 16)
     duration = None
     if stream.duration and stream.time_base:
         duration = float(stream.duration * stream.time_base)
@@ -245,8 +250,9 @@ class _Encoder:
     """Annotated frames into a video container written to an open binary file; the stream is
     set up at the first frame (odd sizes padded by one edge row/column: yuv420p needs even)."""
 
-    def __init__(self, f: IO[bytes], suffix: str, rate: Fraction | None) -> None:
+    def __init__(self, f: IO[bytes], suffix: str, rate: Fraction | None, name: str = "") -> None:
         av = _av()
+        self.name = name
         self.fmt, codec = ENCODERS[suffix]
         if codec not in av.codecs_available:
             codec = "mpeg4"
@@ -256,6 +262,19 @@ class _Encoder:
         self.n = 0
 
     def write(self, rgb: np.ndarray) -> None:
+        with self._named():
+            self._write(rgb)
+
+    @contextlib.contextmanager
+    def _named(self) -> Iterator[None]:
+        """FFmpeg's encoding errors as one ValueError naming the output file."""
+        av = _av()
+        try:
+            yield
+        except av.FFmpegError as e:
+            raise ValueError(f"{self.name}: cannot encode the video ({_why(e)})") from None
+
+    def _write(self, rgb: np.ndarray) -> None:
         av = _av()
         h, w = rgb.shape[:2]
         ph, pw = h % 2, w % 2
@@ -274,10 +293,11 @@ class _Encoder:
             self.container.mux(packet)
 
     def close(self) -> None:
-        if self.stream is not None:
-            for packet in self.stream.encode(None):
-                self.container.mux(packet)
-        self.container.close()
+        with self._named():
+            if self.stream is not None:
+                for packet in self.stream.encode(None):
+                    self.container.mux(packet)
+            self.container.close()
 
 
 @dataclass
@@ -389,7 +409,9 @@ def detect_video(
                         lines_f.write(json.dumps(record).encode() + b"\n")
                     if video_f is not None:
                         if encoder is None:
-                            encoder = _Encoder(video_f, out_path.suffix.lower(), info.rate)  # type: ignore[union-attr]
+                            encoder = _Encoder(
+                                video_f, out_path.suffix.lower(), info.rate, str(out_path)
+                            )  # type: ignore[union-attr]
                         labels = [str(b["neighbors"]) for b in boxes]
                         encoder.write(np.asarray(draw_boxes(fr.rgb, drawn, labels)))
                     if on_frame is not None:

@@ -309,7 +309,7 @@ def test_osc_sequences_in_a_video_name_never_reach_the_terminal(tmp_path, clip):
 def test_usage_errors_are_one_line_naming_the_option(tmp_path):
     r = run("train", "--epochs", "0")
     assert r.exit_code == 2
-    assert r.output.strip() == "error: --epochs: 0 is not in the range x>=1."
+    assert r.output.strip() == "error: --epochs: 0 is not in the range 1<=x<=10000."
     r = run("detect", tmp_path, "--scale-factor", "1")
     assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1
 

@@ -91,6 +91,7 @@ def vedere_alone(args, widths: tuple[int, ...]) -> dict[str, float]:
     import numba
     from threadpoolctl import threadpool_limits
 
+    from vedere import parallel  # noqa: F401  (selects vedere's threading layer first)
     from vedere.nn import SoftmaxCrossEntropy, gemm, optim
 
     gemm.backend()
@@ -258,7 +259,7 @@ def main() -> None:
     import torch
     from threadpoolctl import threadpool_limits
 
-    from vedere import parallel
+    from vedere import parallel  # selects vedere's threading layer before numba starts
     from vedere.nn import SoftmaxCrossEntropy, gemm, optim
 
     gemm.backend()  # load the BLAS that computes vedere's products before limiting threads

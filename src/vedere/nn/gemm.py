@@ -11,8 +11,9 @@ computes them, and the results agree to float rounding (tests compare both backe
 opted in — else NumPy), ``mkl`` (MKL, or an error at first use), ``numpy``. A per-process
 timing to choose was tried and dropped: on a loaded 2-core machine it picked either at
 random. MKL is loaded from the environment's ``lib`` folder
-(where its wheel puts ``libmkl_rt``) on first use, with its own OpenMP threads told not to
-spin after a product (``KMP_BLOCKTIME=0`` unless the user set it: idle, they would take the
+(where its wheel puts ``libmkl_rt``) on first use, threaded by Intel's OpenMP runtime (not the
+GNU one a loaded PyTorch brings, unless ``MKL_THREADING_LAYER`` says so), its threads told not
+to spin after a product (``KMP_BLOCKTIME=0`` unless the user set it: idle, they would take the
 cores that vedere's other kernels need next) and run-to-run reproducible results whatever the
 arrays' alignment (``MKL_CBWR=AUTO`` unless set). :func:`backend` names the one in force.
 
@@ -33,6 +34,7 @@ from typing import Any
 import numpy as np
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+_MKL_THREADING_INTEL = 0
 _INT_MAX = 2**31 - 1
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 
@@ -57,6 +59,10 @@ def _load_mkl() -> dict[Any, Any] | None:
     for path in _candidates():
         try:
             lib = ctypes.CDLL(path)
+            if not os.environ.get("MKL_THREADING_LAYER"):
+                # Intel's OpenMP runtime, not the GNU one that PyTorch may have loaded (whose
+                # threads spin between products: KMP_BLOCKTIME does not reach them)
+                lib.MKL_Set_Threading_Layer(_MKL_THREADING_INTEL)
             fns = {}
             for dtype, name, real in (
                 (_F32, "cblas_sgemm", ctypes.c_float),

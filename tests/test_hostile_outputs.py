@@ -329,3 +329,15 @@ def test_output_errors_survive_pickling():
 
     e = pickle.loads(pickle.dumps(OutputError("x.png", "no space left on device", 28)))
     assert str(e) == "x.png: no space left on device" and e.errno == 28
+
+
+def test_export_never_writes_over_its_source_or_a_device(tmp_path):
+    cascade = tmp_path / "c.json"
+    assert run("export", "frontalface", cascade).exit_code == 0
+    before = cascade.read_bytes()
+    r = run("export", cascade, tmp_path / "." / "c.json")
+    assert r.exit_code == 1 and "is the input" in r.output
+    node = full_node(tmp_path / "node.xml")
+    r = run("export", cascade, node)
+    assert r.exit_code == 1 and f"{node}: not a regular file (a device" in r.output
+    assert cascade.read_bytes() == before and is_device(node)

@@ -118,3 +118,14 @@ def test_a_class_mismatch_names_the_model_and_lists_plain_names(tmp_path):
     assert line.startswith(f"error: {MODEL}: the data ({tmp_path / 'faces'}) has classes the model")
     assert "does not know: face, nonface (it knows airplane, automobile, bird" in line
     assert "np.str_" not in line
+
+
+def test_train_escapes_the_run_directory_it_prints(tmp_path):
+    out = tmp_path / "r\nerror: forged\x1b]0;T\x1b\\"
+    r = run(
+        "train", "--model", "softmax", "--limit", "60", "--epochs", "1", "--quiet", "--out", out
+    )
+    assert r.exit_code == 0, r.output
+    assert "\x1b" not in r.output
+    assert not any(line.startswith("error") for line in r.output.splitlines())
+    assert "r\\nerror: forged\\x1b]0;T" in r.output

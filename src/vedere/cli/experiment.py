@@ -6,6 +6,7 @@ import time
 
 import click
 
+from ..escape import printable
 from ..experiments import EXPERIMENTS
 
 
@@ -57,4 +58,4 @@ def experiment(
 
     with open_executor(workers, scheduler) as ex:
         run_experiment(name, out, quick=quick, seed=seed, data=data_dir, executor=ex, **options)
-    click.echo(f"{name}: report and figures in {out} ({time.perf_counter() - t0:.1f} s)")
+    click.echo(printable(f"{name}: report and figures in {out} ({time.perf_counter() - t0:.1f} s)"))

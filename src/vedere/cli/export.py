@@ -6,6 +6,9 @@ from pathlib import Path
 
 import click
 
+from ..escape import printable
+from ..fileio import check_outputs
+
 
 @click.command()
 @click.argument("source")
@@ -34,13 +37,15 @@ def export(source: str, out: str, input_type: str, keep_batchnorm: bool) -> None
               opencv:NAME): OpenCV's XML, read by cv2.CascadeClassifier.
     OUT.json  a cascade as vedere's JSON."""
     suffix = Path(out).suffix.lower()
+    # before any work: never over a device or folder, never over the model or cascade read
+    check_outputs([out], [source, Path(source) / "model.safetensors"])
     if suffix == ".onnx":
         from ..export.onnx_model import OPSET, export_classifier, read_summary
 
         path = export_classifier(
             source, out, input_type=input_type, fold_batchnorm=not keep_batchnorm
         )
-        click.echo(f"wrote {path}: {read_summary(path)} (ONNX opset {OPSET})")
+        click.echo(printable(f"wrote {path}: {read_summary(path)} (ONNX opset {OPSET})"))
         return
     if suffix in (".xml", ".json"):
         from ..detect.library import resolve_cascade
@@ -48,7 +53,7 @@ def export(source: str, out: str, input_type: str, keep_batchnorm: bool) -> None
         cascade = resolve_cascade(source)
         path = cascade.save(out)
         what = "OpenCV XML" if suffix == ".xml" else "vedere JSON"
-        click.echo(f"wrote {path}: the cascade {source} as {what}")
+        click.echo(printable(f"wrote {path}: the cascade {source} as {what}"))
         return
     raise click.UsageError(
         f"OUT {out!r}: name it .onnx (a classifier), .xml or .json (a face cascade)"

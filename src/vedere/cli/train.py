@@ -14,6 +14,7 @@ from ..classify.cnn import MAX_TTA_SHIFT
 from ..classify.estimators import ESTIMATORS, check_hidden_sizes
 from ..classify.train_config import MAX_EPOCHS, MAX_SEED
 from ..data.images import MAX_IMAGE_SIDE
+from ..escape import printable
 from ..nn.activations import ACTIVATIONS
 from ..nn.init import SCHEMES
 from ..nn.optim import OPTIMIZERS
@@ -248,7 +249,7 @@ def train(**kw: object) -> None:
         cfg = run.load_config(out)
         if kw.get("epochs"):
             cfg.params["epochs"] = kw["epochs"]
-        click.echo(f"resuming {out} with its saved settings", err=True)
+        click.echo(f"resuming {printable(str(out))} with its saved settings", err=True)
     else:
         cfg = build_config(kw, str(out))
         if cfg.data_dir is None and cfg.dataset is None:
@@ -266,14 +267,15 @@ def train(**kw: object) -> None:
             keep_checkpoint=keep_checkpoint,
         )
     except run.Diverged as e:
-        click.echo(f"error: {e}", err=True)
+        click.echo(f"error: {printable(str(e))}", err=True)
         sys.exit(1)
     except KeyboardInterrupt as e:
         saved = getattr(e, "checkpoint_saved", False)
         click.echo(
-            f"interrupted: checkpoint saved; continue with `vedere train --out {out} --resume`"
+            "interrupted: checkpoint saved; continue with "
+            f"`vedere train --out {printable(str(out))} --resume`"
             if saved
-            else f"interrupted{': ' if str(e) else ''}{e}",
+            else f"interrupted{': ' if str(e) else ''}{printable(str(e))}",
             err=True,
         )
         sys.exit(130)
@@ -372,7 +374,7 @@ def describe(result: RunResult) -> str:
     if result.used_sample:
         data = "the embedded CIFAR-10 sample (no --data-dir given)"
     else:
-        data = result.source
+        data = printable(str(result.source))
     lines = [
         f"data            {data}",
         f"model           {type(result.estimator).__name__}",
@@ -383,7 +385,7 @@ def describe(result: RunResult) -> str:
         lines.append(f"val accuracy    {r['accuracy']:.1%}")
     if "roc_auc" in r:
         lines.append(f"val ROC-AUC     {r['roc_auc']:.3f}")
-    lines.append(f"saved to        {result.run_dir}")
+    lines.append(f"saved to        {printable(str(result.run_dir))}")
     return "\n".join(lines)
 
 

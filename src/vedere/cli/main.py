@@ -17,6 +17,7 @@ from .evaluate import evaluate
 from .experiment import experiment
 from .export import export
 from .gradcheck import gradcheck_cmd
+from .notebooks import notebooks
 from .playground import playground
 from .predict import predict
 from .sweep import sweep
@@ -90,6 +91,7 @@ cli.add_command(experiment)
 cli.add_command(export)
 cli.add_command(playground)
 cli.add_command(sweep)
+cli.add_command(notebooks)
 
 
 def main() -> None:

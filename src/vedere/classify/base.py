@@ -44,6 +44,8 @@ class Standardizer:
         self.mean, self.std = mean, std
 
     def fit(self, x: np.ndarray) -> Standardizer:
+        """Learn each feature's mean and standard deviation from ``x`` (N, D); a constant feature
+        gets std 1."""
         self.mean = x.mean(axis=0, dtype=np.float64).astype(np.float32)
         std = x.std(axis=0, dtype=np.float64)
         self.std = np.where(std > 1e-12, std, 1.0).astype(np.float32)
@@ -55,6 +57,7 @@ class Standardizer:
         return out
 
     def to_dict(self) -> dict[str, Any]:
+        """The fitted mean and std as JSON-ready lists."""
         return {"kind": "vector", "mean": self.mean.tolist(), "std": self.std.tolist()}
 
 
@@ -81,6 +84,8 @@ class Preprocess:
         return self.scaler(raw)
 
     def to_dict(self) -> dict[str, Any]:
+        """The preprocessing (input kind, shape, normalisation) as JSON-ready values for the model
+        file."""
         d = {"kind": self.kind, "shape": list(self.shape)}
         if self.kind == "image":
             d.update(self.scaler.to_dict())  # type: ignore[union-attr]
@@ -188,9 +193,12 @@ class BaseClassifier:
             setattr(self, name, arguments[name])
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor's parameters and their values (scikit-learn's estimator API)."""
         return {name: getattr(self, name) for name in self._param_names()}
 
     def set_params(self, **params: Any) -> BaseClassifier:
+        """Set constructor parameters by name; ValueError naming an unknown one (scikit-learn's
+        API)."""
         valid = self._param_names()
         for k, v in params.items():
             if k not in valid:

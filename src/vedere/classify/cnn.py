@@ -172,6 +172,7 @@ class ImagePreprocess(Preprocess):
         return np.ascontiguousarray(flat.reshape(b, h, w, c).transpose(0, 3, 1, 2))
 
     def to_dict(self) -> dict[str, Any]:
+        """The image preprocessing as JSON-ready values, with the NCHW layout the network takes."""
         return {**super().to_dict(), "layout": "NCHW"}
 
 

@@ -27,15 +27,18 @@ class History:
     best_epoch: int | None = None
 
     def append(self, row: dict[str, float]) -> None:
+        """Add one epoch's row of measures."""
         self.rows.append(row)
 
     def column(self, name: str) -> list[float]:
+        """One measure over the epochs (NaN where an epoch lacks it): ``column("val_loss")``."""
         return [r.get(name, math.nan) for r in self.rows]
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def to_dict(self) -> dict[str, Any]:
+        """The rows and the stopping reason as JSON-ready values (``history.json``)."""
         return {
             "epochs": self.rows,
             "stopped": self.stopped,
@@ -91,6 +94,7 @@ class History:
         return f"{epochs} so far"
 
     def to_csv(self) -> str:
+        """The rows as CSV text with the known columns (``history.csv``), missing values empty."""
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
         w.writeheader()

@@ -67,14 +67,17 @@ class RunDir:
 
     @property
     def config_path(self) -> Path:
+        """The run's ``config.json``."""
         return self.path / CONFIG
 
     @property
     def model_path(self) -> Path:
+        """The run's ``model.safetensors``."""
         return self.path / MODEL
 
     @property
     def checkpoint_path(self) -> Path:
+        """The run's ``checkpoint.safetensors``."""
         return self.path / CHECKPOINT
 
     def holds_run(self) -> bool:
@@ -113,6 +116,7 @@ class RunDir:
 
     @property
     def locked(self) -> bool:
+        """True while this object holds the run's ``.lock``."""
         return self._lock_fd is not None
 
     # -- the life of a run -------------------------------------------------------------------

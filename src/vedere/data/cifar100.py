@@ -154,6 +154,8 @@ def read_binary(data: bytes, name: str, labels: str) -> tuple[np.ndarray, np.nda
 
 
 def read_names_txt(data: bytes, name: str, labels: str) -> list[str]:
+    """The class names of a binary-version names file (one a line), checked against the label set's
+    class count; DataError naming ``name`` otherwise."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

@@ -41,6 +41,7 @@ def resolve(source: str | os.PathLike[str] | None) -> Path:
 
 
 def is_sample(source: str | os.PathLike[str] | None) -> bool:
+    """True when ``source`` means the embedded CIFAR-10 sample (None or ``"sample"``)."""
     return source is None or str(source) == SAMPLE
 
 

@@ -35,6 +35,7 @@ class ImageSet:
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
+        """(H, W, C) of every image."""
         return tuple(self.images.shape[1:])  # type: ignore[return-value]
 
     def subset(self, index: np.ndarray) -> ImageSet:

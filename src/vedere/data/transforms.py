@@ -77,10 +77,13 @@ class Normalizer:
         return cache[key]
 
     def to_dict(self) -> dict[str, list[float]]:
+        """The per-channel mean and std as JSON-ready lists."""
         return {"mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std]}
 
     @classmethod
     def from_dict(cls, d: dict[str, list[float]]) -> Normalizer:
+        """The inverse of :meth:`to_dict`; ValueError unless mean and std are 1-D, of one length,
+        std > 0."""
         mean, std = np.asarray(d["mean"], np.float32), np.asarray(d["std"], np.float32)
         if mean.shape != std.shape or mean.ndim != 1 or not (std > 0).all():
             raise ValueError("normalizer needs 1-D mean and positive std of the same length")

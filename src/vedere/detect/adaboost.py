@@ -165,6 +165,8 @@ class AdaBoost:
         self.stumps: list[Stump] = []
 
     def step(self) -> Stump:
+        """One boosting round: pick the stump of least weighted error, give it α = log(1/β), lower
+        the weight of the samples it gets right; returns the stump."""
         w = self.weights / self.weights.sum()
         signed = np.where(self.labels, w, -w)
         f = int(np.argmin(stump_errors(self.order, signed)))
@@ -220,6 +222,7 @@ class CategoricalStump:
         return (self.alpha, 0.0)
 
     def predict(self, codes: np.ndarray) -> np.ndarray:
+        """h(x) ∈ {0, 1}: 1 where the LBP code is in the stump's subset of the 256 codes."""
         from vedere.detect.lbp import in_subset
 
         return in_subset(self.subset, codes).astype(np.int8)
@@ -245,6 +248,8 @@ class CategoricalBoost:
         self.stumps: list[CategoricalStump] = []
 
     def step(self) -> CategoricalStump:
+        """One boosting round over the LBP features: the feature whose best code subset errs least
+        becomes a stump, the weights are updated as in :meth:`AdaBoost.step`; returns the stump."""
         from vedere.detect.lbp import subset_of
 
         w = self.weights / self.weights.sum()

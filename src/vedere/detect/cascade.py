@@ -185,6 +185,7 @@ class Cascade:
 
     @property
     def is_lbp(self) -> bool:
+        """True when the cascade's features are LBP features (not Haar-like rectangles)."""
         return isinstance(self.features, LBPFeatures)
 
     @property
@@ -199,10 +200,12 @@ class Cascade:
 
     @property
     def n_stages(self) -> int:
+        """The number of stages."""
         return len(self.stage_ends)
 
     @property
     def n_weak(self) -> int:
+        """The number of weak classifiers (stumps or trees) over all stages."""
         return len(self.weak_ends)
 
     def stage_slices(self) -> list[slice]:
@@ -351,6 +354,7 @@ class Cascade:
         return {"nodes": nodes, "leaves": leaves}
 
     def to_dict(self) -> dict[str, Any]:
+        """The cascade as vedere's JSON document (window, features, stages, meta, face box)."""
         stages = []
         for s, sl in enumerate(self.stage_slices()):
             stages.append(

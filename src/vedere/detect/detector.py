@@ -56,6 +56,7 @@ class Detections:
         return int(self.boxes.shape[0])
 
     def to_list(self) -> list[dict[str, float | int]]:
+        """One dict per box: x, y, w, h, score and neighbors (what ``--json`` prints)."""
         return [
             {
                 "x": int(b[0]),
@@ -108,6 +109,7 @@ def scales(
 
 
 def round_half_even(v: float) -> int:
+    """``v`` rounded to the nearest integer, halves to even (as OpenCV's ``cvRound``)."""
     return int(np.rint(v))
 
 

@@ -65,6 +65,7 @@ class FaceBox:
 
     @property
     def is_identity(self) -> bool:
+        """True when the map reports the detection window itself."""
         return self.dx == 0 and self.dy == 0 and self.scale == 1
 
     def apply(self, boxes: np.ndarray, image_size: tuple[int, int] | None = None) -> np.ndarray:
@@ -86,6 +87,7 @@ class FaceBox:
         return out.astype(np.int64)
 
     def to_dict(self) -> dict[str, float]:
+        """The map's dx, dy and scale as JSON-ready numbers."""
         return {"dx": float(self.dx), "dy": float(self.dy), "scale": float(self.scale)}
 
     @classmethod

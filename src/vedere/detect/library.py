@@ -18,6 +18,7 @@ SHIPPED = Path(__file__).resolve().parent / "cascades"
 
 
 def shipped_names() -> list[str]:
+    """The names of the cascades shipped with vedere (``frontalface``, …), sorted."""
     return sorted(p.stem for p in SHIPPED.glob("*.json"))
 
 

@@ -61,6 +61,8 @@ class RectFeatures:
 
     @property
     def any_tilted(self) -> bool:
+        """True when any feature uses 45° tilted rectangles (so the rotated integral image is
+        needed)."""
         return bool(self.tilted.any())
 
     def __len__(self) -> int:

@@ -58,6 +58,8 @@ class BoxSmoother:
             raise ValueError(f"window must be >= 1, got {self.window}")
 
     def update(self, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Match this frame's boxes (K, 4) to the tracks by overlap and return the smoothed boxes
+        with their track ids."""
         boxes = np.asarray(boxes, np.int64).reshape(-1, 4)
         if len(boxes) > MAX_BOXES:
             raise ValueError(

@@ -67,6 +67,7 @@ class TrainParams:
     features: str = "haar"  # one of FEATURE_SETS
 
     def check(self) -> None:
+        """ValueError naming the first setting out of its range."""
         if self.features not in FEATURE_SETS:
             raise ValueError(
                 f"features must be one of {', '.join(FEATURE_SETS)}, got {self.features!r}"
@@ -94,6 +95,7 @@ class StageReport:
     backgrounds_exhausted: bool = False  # every background visited before enough were found
 
     def line(self) -> str:
+        """The stage as the one line ``vedere train-detector`` prints."""
         mined = (
             f" (mined from {self.background_windows:,} background windows"
             f"{', exhausted' if self.backgrounds_exhausted else ''})"

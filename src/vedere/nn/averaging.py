@@ -89,4 +89,5 @@ class Lookahead(WeightAverage):
             self.update(1.0)
 
     def get_config(self) -> dict[str, float]:
+        """The averaging's settings (every, rate, power) as JSON-ready values."""
         return {"every": self.every, "rate": self.rate, "power": self.power}

@@ -98,10 +98,12 @@ class GradCheckReport:
 
     @property
     def max_rel_error(self) -> float:
+        """The largest relative error over the checked arrays (0 when none was checked)."""
         return max((c.rel_error for c in self.checks), default=0.0)
 
     @property
     def passed(self) -> bool:
+        """True when at least one array was checked and every relative error is below ``tol``."""
         return bool(self.checks) and self.max_rel_error < self.tol
 
     def __bool__(self) -> bool:

@@ -34,6 +34,8 @@ class Loss:
         return value / n if self.reduction == "sum" and n else value
 
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+        """J, the loss of predictions ``pred`` against ``target``, averaged over the batch; caches
+        dJ/dpred for :meth:`backward`."""
         raise NotImplementedError
 
     def __call__(self, pred: np.ndarray, target: np.ndarray) -> float:
@@ -47,6 +49,7 @@ class Loss:
         return self._grad
 
     def get_config(self) -> dict[str, Any]:
+        """The loss's hyper-parameters as JSON-ready values (what a model file records)."""
         return {}
 
     def __repr__(self) -> str:

@@ -223,6 +223,7 @@ class Optimizer:
         self.state, self.t, self.lr = state, int(t), float(lr)
 
     def get_config(self) -> dict[str, Any]:
+        """The optimiser's hyper-parameters (learning rate, weight decay, groups), JSON-ready."""
         cfg: dict[str, Any] = {"lr": self.lr, "weight_decay": self.weight_decay}
         if len(self.groups) > 1 or self.groups[0].name != "default":
             cfg["groups"] = [g.describe() for g in self.groups]

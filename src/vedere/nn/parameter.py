@@ -17,10 +17,12 @@ class NamedArray:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The shape of ``data``."""
         return self.data.shape
 
     @property
     def dtype(self) -> np.dtype:
+        """The dtype of ``data``."""
         return self.data.dtype
 
     def __repr__(self) -> str:

@@ -85,6 +85,8 @@ class Regularized(Loss):
         self.penalty = 0.0
 
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+        """The data loss plus every penalty λ·R(W) on the model's weights (both kept: ``data_loss``,
+        ``penalty``)."""
         self.data_loss = self.loss.forward(pred, target)
         params = self.model.parameters()
         self.penalty = sum(p.value(params) for p in self.penalties)
@@ -97,6 +99,7 @@ class Regularized(Loss):
         return self.loss.backward()
 
     def get_config(self) -> dict[str, Any]:
+        """The wrapped loss and the penalties, as their reprs."""
         return {"loss": repr(self.loss), "penalties": [repr(p) for p in self.penalties]}
 
 

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+import nbclient
+import nbformat
 import pytest
 
 from vedere.course_notebooks import FILES, NOTEBOOKS
@@ -81,8 +83,6 @@ def test_package_data_ships_every_notebook_file():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_runs_without_error_and_draws_its_figures(name, tmp_path):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
     nb = nbformat.read(FOLDER / name, as_version=4)
     client = nbclient.NotebookClient(
         nb,

@@ -20,8 +20,6 @@ import pkgutil
 import re
 from pathlib import Path
 
-import mkdocs_gen_files
-
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("vedere.nn", "vedere.classify", "vedere.detect", "vedere.data")
 NOTEBOOKS = ROOT / "src" / "vedere" / "notebooks"
@@ -87,6 +85,9 @@ def promote(body: str) -> str:
 
 
 def write(path: str, text: str) -> None:
+    """Write a generated page (into the build, never into the checkout)."""
+    import mkdocs_gen_files
+
     with mkdocs_gen_files.open(path, "w") as f:
         f.write(text)
     mkdocs_gen_files.set_edit_path(path, None)
@@ -145,70 +146,79 @@ def package_page(package: str, modules: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-nav = ["* [Home](index.md)"]
+def main() -> None:
+    """Generate every page and the navigation."""
+    import mkdocs_gen_files
 
-# README: the introduction is the home page, every ## section a page of the guide
-readme = (ROOT / "README.md").read_text(encoding="utf-8")
-intro, parts = sections(readme)
-write(
-    "index.md",
-    rewrite_links(intro, 0) + "\n\n## On this site\n\n"
-    "- **Guide**: the README's sections, one page each.\n"
-    "- **Notebooks**: the course, part by part, executed (`vedere notebooks DIR` copies them).\n"
-    "- **API reference**: every public module of `vedere.nn`, `vedere.classify`, "
-    "`vedere.detect` and `vedere.data`, from the docstrings.\n"
-    "- **Command line**: every `vedere` command and option.\n",
-)
-nav.append("* Guide")
-seen: set[str] = set()
-for title, body in parts:
-    name = slug(title)
-    while name in seen:
-        name += "-2"
-    seen.add(name)
-    write(f"guide/{name}.md", f"# {title}\n" + rewrite_links(promote(body), 1))
-    nav.append(f"    * [{title.replace('`', '')}](guide/{name}.md)")
+    nav = ["* [Home](index.md)"]
 
-# the notebooks, in the course's order
-nav.append("* Notebooks")
-for path in sorted(NOTEBOOKS.glob("*.ipynb")):
-    with mkdocs_gen_files.open(f"notebooks/{path.name}", "wb") as f:
-        f.write(path.read_bytes())
-    title = path.stem.split("-", 1)[1].replace("-", " ").capitalize()
-    nav.append(f"    * [{path.stem[:2]} · {title}](notebooks/{path.name})")
+    # README: the introduction is the home page, every ## section a page of the guide
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    intro, parts = sections(readme)
+    write(
+        "index.md",
+        rewrite_links(intro, 0) + "\n\n## On this site\n\n"
+        "- **Guide**: the README's sections, one page each.\n"
+        "- **Notebooks**: the course, part by part, executed "
+        "(`vedere notebooks DIR` copies them).\n"
+        "- **API reference**: every public module of `vedere.nn`, `vedere.classify`, "
+        "`vedere.detect` and `vedere.data`, from the docstrings.\n"
+        "- **Command line**: every `vedere` command and option.\n",
+    )
+    nav.append("* Guide")
+    seen: set[str] = set()
+    for title, body in parts:
+        name = slug(title)
+        while name in seen:
+            name += "-2"
+        seen.add(name)
+        write(f"guide/{name}.md", f"# {title}\n" + rewrite_links(promote(body), 1))
+        nav.append(f"    * [{title.replace('`', '')}](guide/{name}.md)")
 
-# the API reference, generated from the packages as they are now
-nav.append("* API reference")
-for package in PACKAGES:
-    modules = public_modules(package)
-    base = "reference/" + package.replace(".", "/")
-    write(f"{base}/index.md", package_page(package, modules))
-    nav.append(f"    * [{package}]({base}/index.md)")
-    for m in modules:
-        page = "reference/" + m.replace(".", "/") + ".md"
-        write(page, f"::: {m}\n")
-        nav.append(f"        * [{m.rsplit('.', 1)[1]}]({page})")
+    # the notebooks, in the course's order
+    nav.append("* Notebooks")
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        with mkdocs_gen_files.open(f"notebooks/{path.name}", "wb") as f:
+            f.write(path.read_bytes())
+        title = path.stem.split("-", 1)[1].replace("-", " ").capitalize()
+        nav.append(f"    * [{path.stem[:2]} · {title}](notebooks/{path.name})")
 
-# the command line, from the click group itself
-write(
-    "cli.md",
-    "# Command line\n\nEvery command of `vedere` (also `python -m vedere`), with its options "
-    "and defaults, generated from the commands themselves.\n\n"
-    "::: mkdocs-click\n    :module: vedere.cli.main\n    :command: cli\n"
-    "    :prog_name: vedere\n    :depth: 1\n    :style: table\n    :list_subcommands: true\n",
-)
-nav.append("* [Command line](cli.md)")
+    # the API reference, generated from the packages as they are now
+    nav.append("* API reference")
+    for package in PACKAGES:
+        modules = public_modules(package)
+        base = "reference/" + package.replace(".", "/")
+        write(f"{base}/index.md", package_page(package, modules))
+        nav.append(f"    * [{package}]({base}/index.md)")
+        for m in modules:
+            page = "reference/" + m.replace(".", "/") + ".md"
+            write(page, f"::: {m}\n")
+            nav.append(f"        * [{m.rsplit('.', 1)[1]}]({page})")
 
-for name, title in (("BENCHMARKS.md", "Benchmarks"), ("SECURITY.md", "Security")):
-    text = (ROOT / name).read_text(encoding="utf-8")
-    write(name.lower(), rewrite_links(text, 0))
-    nav.append(f"* [{title}]({name.lower()})")
-# the experiments' full-run reports, committed under docs/ by `vedere experiment`
-nav.append("* Experiments")
-nav.append("    * [All experiments](experiments.md)")
-for report in sorted((ROOT / "docs" / "experiments").glob("*/report.md")):
-    nav.append(f"    * [{report.parent.name}](experiments/{report.parent.name}/report.md)")
-if (ROOT / "docs" / "sweep-real" / "report.md").exists():
-    nav.append("    * [sweep on CIFAR-10](sweep-real/report.md)")
+    # the command line, from the click group itself
+    write(
+        "cli.md",
+        "# Command line\n\nEvery command of `vedere` (also `python -m vedere`), with its options "
+        "and defaults, generated from the commands themselves.\n\n"
+        "::: mkdocs-click\n    :module: vedere.cli.main\n    :command: cli\n"
+        "    :prog_name: vedere\n    :depth: 1\n    :style: table\n    :list_subcommands: true\n",
+    )
+    nav.append("* [Command line](cli.md)")
 
-write("SUMMARY.md", "\n".join(nav) + "\n")
+    for name, title in (("BENCHMARKS.md", "Benchmarks"), ("SECURITY.md", "Security")):
+        text = (ROOT / name).read_text(encoding="utf-8")
+        write(name.lower(), rewrite_links(text, 0))
+        nav.append(f"* [{title}]({name.lower()})")
+    # the experiments' full-run reports, committed under docs/ by `vedere experiment`
+    nav.append("* Experiments")
+    nav.append("    * [All experiments](experiments.md)")
+    for report in sorted((ROOT / "docs" / "experiments").glob("*/report.md")):
+        nav.append(f"    * [{report.parent.name}](experiments/{report.parent.name}/report.md)")
+    if (ROOT / "docs" / "sweep-real" / "report.md").exists():
+        nav.append("    * [sweep on CIFAR-10](sweep-real/report.md)")
+
+    write("SUMMARY.md", "\n".join(nav) + "\n")
+
+
+if __name__ in ("__main__", "<run_path>"):  # mkdocs-gen-files runs this file by path
+    main()

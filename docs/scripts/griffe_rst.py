@@ -8,7 +8,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import griffe
+try:
+    import griffe
+except ImportError:  # without the docs extra: to_markdown still works (the tests use it)
+    griffe = None
 
 ROLE = re.compile(r":(?:class|func|meth|mod|data|attr|obj|exc|const):`(~?)([^`]+)`")
 BORDER = re.compile(r"^(\s*)(=+)(\s+=+)+\s*$")
@@ -90,10 +93,12 @@ def to_markdown(text: str) -> str:
     return "\n".join(out)
 
 
-class RstToMarkdown(griffe.Extension):
-    """Rewrite every docstring as it is loaded (see the module docstring)."""
+if griffe is not None:
 
-    def on_object(self, *, obj: griffe.Object, **kwargs: Any) -> None:
-        """Rewrite ``obj``'s docstring in place."""
-        if obj.docstring is not None:
-            obj.docstring.value = to_markdown(obj.docstring.value)
+    class RstToMarkdown(griffe.Extension):
+        """Rewrite every docstring as it is loaded (see the module docstring)."""
+
+        def on_object(self, *, obj: griffe.Object, **kwargs: Any) -> None:
+            """Rewrite ``obj``'s docstring in place."""
+            if obj.docstring is not None:
+                obj.docstring.value = to_markdown(obj.docstring.value)

@@ -312,6 +312,10 @@ def test_usage_errors_are_one_line_naming_the_option(tmp_path):
     assert r.output.strip() == "error: --epochs: 0 is not in the range 1<=x<=10000."
     r = run("detect", tmp_path, "--scale-factor", "1")
     assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1
+    r = run("detect")
+    assert r.exit_code == 2 and r.output.strip() == "error: Missing argument 'IMAGES...'."
+    r = run()  # no command at all: the help, as before
+    assert r.output.startswith("Usage: ") and "Commands:" in r.output
 
 
 @pytest.mark.parametrize("suffix", [".png", ".mp4"])

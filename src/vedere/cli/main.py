@@ -24,6 +24,10 @@ from .sweep import sweep
 from .train import train
 from .train_detector import train_detector
 
+_NO_ARGS_IS_HELP: type[click.ClickException] | tuple[()] = getattr(
+    click.exceptions, "NoArgsIsHelpError", ()
+)
+
 
 def error_line(e: BaseException) -> str:
     """``error: <file or argument>: <problem>`` for an expected error, on one line (names
@@ -34,7 +38,11 @@ def error_line(e: BaseException) -> str:
         text = describe_os_error(e)
         if where is not None:
             text = f"{os.fsdecode(where)}: {text}"
-    elif isinstance(e, click.BadParameter) and e.param is not None:
+    elif (
+        isinstance(e, click.BadParameter)
+        and not isinstance(e, click.MissingParameter)
+        and e.param is not None
+    ):
         hint = e.param.get_error_hint(e.ctx) if e.ctx else e.param.name
         text = f"{hint.strip(chr(39))}: {e.message}"
     elif isinstance(e, click.ClickException):
@@ -56,6 +64,9 @@ class VedereGroup(click.Group):
         except click.exceptions.Abort:
             click.echo("Aborted!", err=True)
             sys.exit(1)
+        except _NO_ARGS_IS_HELP as e:  # `vedere` alone: the help, as click prints it
+            e.show()
+            sys.exit(e.exit_code)
         except click.ClickException as e:
             click.echo(error_line(e), err=True)
             sys.exit(e.exit_code)

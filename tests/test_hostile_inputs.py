@@ -17,8 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
+from vedere import batch
 from vedere.batch import MAX_LINE, _repair, expand_inputs
 from vedere.cli.main import cli
 from vedere.data.images import is_image_name
@@ -209,3 +212,36 @@ def test_the_scheduler_timeout_is_settable_and_checked(monkeypatch):
         monkeypatch.setenv("VEDERE_SCHEDULER_TIMEOUT", bad)
         with pytest.raises(ValueError, match="VEDERE_SCHEDULER_TIMEOUT"):
             scheduler_timeout()
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    data=st.binary(max_size=300).map(lambda b: b.replace(b"\r", b"\n")), chunk=st.integers(1, 50)
+)
+def test_repair_keeps_exactly_the_whole_lines(tmp_path, monkeypatch, data, chunk):
+    """Whatever the bytes and the chunk size: the file becomes its whole lines, or (a last
+    partial line of more than MAX_LINE bytes) is refused and left as it was."""
+    monkeypatch.setattr(batch, "MAX_LINE", 64)
+    monkeypatch.setattr(batch, "REPAIR_CHUNK", chunk)
+    out = tmp_path / "p.jsonl"
+    out.write_bytes(data)
+    cut = data.rfind(b"\n") + 1  # the whole lines end here
+    if len(data) - cut <= 64:
+        batch._repair(out)
+        assert out.read_bytes() == data[:cut]
+    else:
+        with pytest.raises(OutputError, match="no line break"):
+            batch._repair(out)
+        assert out.read_bytes() == data
+
+
+@given(st.text(st.characters(blacklist_characters="/\0", blacklist_categories=["Cs"]),
+               min_size=1, max_size=255))  # fmt: skip
+def test_temporary_names_fit_name_max_for_any_target_name(name):
+    from vedere.fileio import _TMP_EXTRA, NAME_MAX, _tmp_prefix
+
+    prefix = _tmp_prefix(Path("/tmp") / name)
+    assert len(os.fsencode(prefix)) + _TMP_EXTRA - 2 <= NAME_MAX  # + 8 random + ".tmp"
+    assert prefix.startswith(".") and prefix.endswith(".") and name.startswith(prefix[1:-1])

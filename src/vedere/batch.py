@@ -139,8 +139,8 @@ REPAIR_CHUNK = 1 << 20
 def _repair(out: Path) -> set[str]:
     """The images already in ``out`` (creating nothing). A last line without its newline
     (a killed writer) is cut off so that appending continues on a clean line; the newline is
-    searched from the end in bounded chunks, and a file whose last MAX_LINE bytes hold no
-    newline is refused (OutputError), never cut. Lines are read one at a time, each at most
+    searched from the end in bounded chunks, and a last partial line longer than MAX_LINE
+    bytes is refused (OutputError), never cut. Lines are read one at a time, each at most
     MAX_LINE bytes (longer ones are skipped), so memory stays bounded by the set of names."""
     done: set[str] = set()
     try:
@@ -163,13 +163,13 @@ def _repair(out: Path) -> set[str]:
                         end = start + k + 1
                         break
                     pos = start
-                if end < 0 and pos > 0:
+                end = max(end, 0)  # no newline at all: the whole file is one partial line
+                if size - end > MAX_LINE:
                     raise OutputError(
                         out,
-                        f"its last {size - pos:,} bytes hold no line break: not a JSON-lines "
-                        "file (refusing to cut it; name another --out)",
+                        f"its last {size - max(end, pos):,} bytes hold no line break: not a "
+                        "JSON-lines file (refusing to cut it; name another --out)",
                     )
-                end = max(end, 0)
                 f.truncate(end)
         f.seek(0)
         while f.tell() < end:

@@ -11,11 +11,13 @@ from tests.detect.photos import PHOTOS
 from tests.helpers import small_faces
 from vedere.cli.main import cli
 from vedere.detect.adaboost import CategoricalBoost
+from vedere.detect.cascade import load_cascade
 from vedere.detect.detector import detect, detect_raw
 from vedere.detect.lbp import in_subset
 from vedere.detect.rect_features import enumerate_tilted
 from vedere.detect.samples import to_gray
 from vedere.detect.training import TrainParams, feature_pool, train_cascade
+from vedere.detect.trees import TreeBoost
 
 
 def as_set(boxes) -> set[tuple[int, ...]]:
@@ -53,6 +55,32 @@ def test_categorical_stump_is_the_best_set_of_codes():
         assert error(3, flipped) >= s.error - 1e-12
 
 
+@pytest.mark.parametrize("categorical", [False, True])
+def test_a_tree_errs_by_what_it_predicts_and_no_more_than_the_best_stump(categorical):
+    rng = np.random.default_rng(1)
+    n, f = 400, 30
+    y = rng.integers(0, 2, n)
+    if categorical:
+        codes = rng.integers(0, 256, (f, n)).astype(np.uint8)
+        codes[5] = np.where(y == 1, rng.integers(0, 128, n), rng.integers(64, 256, n))
+        kw = {"codes": codes}
+        values = codes
+    else:
+        values = rng.standard_normal((f, n)).astype(np.float32)
+        values[5] += 1.5 * y  # two informative features, each alone imperfect
+        values[9] -= 1.5 * y
+        kw = {"values_fn": lambda idx: values[idx], "n_features": f}
+    stump = TreeBoost(y, 1, **kw).step()
+    boost = TreeBoost(y, 2, **kw)
+    w0 = boost.weights / boost.weights.sum()
+    tree = boost.step()
+    assert len(tree.feature) <= 3
+    h = tree.predict(values[np.array(tree.feature)])
+    assert tree.error == pytest.approx(float(w0[h != y].sum()))
+    assert tree.error <= stump.error + 1e-12
+    assert tree.alpha == pytest.approx(np.log((1 - tree.error) / tree.error))
+
+
 def test_tilted_pool_is_inside_the_window_and_sums_to_zero_on_flat_patches():
     pool = enumerate_tilted(12, 12)
     assert len(pool) > 0 and pool.tilted.all()
@@ -73,13 +101,15 @@ def backgrounds():
     return [to_gray(getattr(data, n)()) for n in ("brick", "grass", "gravel")]
 
 
-@pytest.mark.parametrize("features", ["haar-extended", "lbp"])
+@pytest.mark.parametrize(
+    ("features", "weak"), [("haar-extended", "stump"), ("lbp", "stump"), ("haar", "tree:2")]
+)
 def test_trained_cascades_load_in_cv2_with_the_same_windows_and_boxes(
-    features, backgrounds, tmp_path
+    features, weak, backgrounds, tmp_path
 ):
     faces, nonfaces = small_faces()
     params = TrainParams(
-        stages=2, max_features=800, seed=0, validation_negatives=200, features=features,
+        weak=weak, stages=2, max_features=800, seed=0, validation_negatives=200, features=features,
         max_weak=20,
     )  # fmt: skip
     cascade, reports = train_cascade(faces, nonfaces, backgrounds, params)
@@ -87,6 +117,7 @@ def test_trained_cascades_load_in_cv2_with_the_same_windows_and_boxes(
     assert cascade.is_lbp == (features == "lbp")
     if features == "haar-extended":
         assert cascade.tilted  # the pool's tilted features get chosen
+    assert cascade.is_stumps == (weak == "stump")
     path = cascade.save(tmp_path / "c.xml")
     cv = cv2.CascadeClassifier(str(path))
     assert not cv.empty()
@@ -116,11 +147,18 @@ def test_train_detector_command_trains_lbp(tmp_path):
             "train-detector", "--faces", str(tmp_path / "faces"), "--nonfaces",
             str(tmp_path / "nonfaces"), "--backgrounds", str(tmp_path / "bg"), "--out", str(out),
             "--stages", "1", "--max-features", "300", "--max-weak", "10", "--features", "lbp",
-            "--no-cifar-sample",
+            "--no-cifar-sample", "--weak", "tree:2",
         ],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "candidate lbp features" in res.output
     assert cv2.CascadeClassifier(str(out)).getFeatureType() == 1
+    assert not load_cascade(out).is_stumps
+    for bad_weak in ("tree:0", "tree:9", "forest"):
+        bad = CliRunner().invoke(
+            cli, ["train-detector", "--faces", str(tmp_path / "faces"), "--backgrounds",
+                  str(tmp_path / "bg"), "--out", str(tmp_path / "x.xml"), "--weak", bad_weak],
+        )  # fmt: skip
+        assert bad.exit_code == 2 and "--weak" in bad.output, bad.output
     bad = CliRunner().invoke(cli, ["train-detector", "--features", "hog", "--faces", "x"])
     assert bad.exit_code == 2 and "hog" in bad.output

@@ -69,6 +69,14 @@ from ..fileio import check_outputs
     "(opencv_traincascade -mode ALL), or multi-block LBP (categorical stumps over 256 codes)",
 )
 @click.option(
+    "--weak",
+    default="stump",
+    show_default=True,
+    metavar="stump|tree:DEPTH",
+    help="the weak classifiers: stumps, or decision trees of DEPTH levels (1 to 5; as "
+    "opencv_traincascade -maxDepth, e.g. tree:2 like frontalface_alt2)",
+)
+@click.option(
     "--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True, help="0 to 2^32 - 1"
 )
 @click.option(
@@ -103,6 +111,7 @@ def train_detector(
     max_features: int | None,
     negatives: int | None,
     features: str,
+    weak: str,
     seed: int,
     cifar_sample: bool | None,
     face_box: str | None,
@@ -126,6 +135,12 @@ def train_detector(
         except ValueError:
             return load_windows(src, None, size=window)
 
+    from ..detect.trees import parse_weak
+
+    try:
+        parse_weak(weak)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--weak") from None
     box_map = _face_box(face_box) if face_box else FaceBox()
     fig = Path(figure) if figure else Path(out).with_name(Path(out).stem + "_features.png")
     check_outputs([out, fig], [faces, nonfaces, backgrounds])  # before hours of training
@@ -152,6 +167,7 @@ def train_detector(
         negatives=negatives,
         seed=seed,
         features=features,
+        weak=weak,
     )
     t0 = time.perf_counter()
     cascade, _reports = train_cascade(face_w, non_w, bgs, params, log=click.echo)

@@ -44,6 +44,7 @@ from vedere.detect.lbp import LBPFeatures, enumerate_lbp_features, in_subset
 from vedere.detect.mining import NegativeMiner
 from vedere.detect.normalize import window_integrals
 from vedere.detect.rect_features import RectFeatures, concatenate, enumerate_tilted, from_haar
+from vedere.detect.trees import TreeBoost, WeakTree, parse_weak
 
 #: the feature pools: Viola–Jones' upright Haar features; those and Lienhart's tilted ones
 #: (``opencv_traincascade -mode ALL``); multi-block LBP (``-featureType LBP``)
@@ -65,9 +66,11 @@ class TrainParams:
     max_features: int | None = None  # a random subset of the feature pool (None: all)
     seed: int = 0
     features: str = "haar"  # one of FEATURE_SETS
+    weak: str = "stump"  # or "tree:D", trees of depth D (vedere.detect.trees)
 
     def check(self) -> None:
         """ValueError naming the first setting out of its range."""
+        parse_weak(self.weak)
         if self.features not in FEATURE_SETS:
             raise ValueError(
                 f"features must be one of {', '.join(FEATURE_SETS)}, got {self.features!r}"
@@ -209,6 +212,7 @@ def train_cascade(
     say = log or (lambda _line: None)
 
     lbp = p.features == "lbp"
+    depth = parse_weak(p.weak)
     faces = _examined(faces, lbp)
     perm = rng.permutation(len(faces))
     n_val = max(1, round(p.validation_faces * len(faces)))
@@ -231,9 +235,19 @@ def train_cascade(
     reports: list[StageReport] = []
     cascade: Cascade | None = None
 
+    def meta() -> dict:
+        return {
+            "trainer": "vedere",
+            "params": asdict(p),
+            "stages": [asdict(r) for r in reports],
+            "mean_face": mean_face,
+        }
+
     def build() -> Cascade | None:
         if not ends:
             return None
+        if depth > 1:
+            return _tree_cascade(window, pool_all, stumps, ends, stage_thr, meta())
         used = sorted({s.feature for s in stumps})
         remap = {f: i for i, f in enumerate(used)}
         return Cascade(
@@ -245,12 +259,7 @@ def train_cascade(
             [s.leaves[1] for s in stumps],
             ends,
             stage_thr,
-            {
-                "trainer": "vedere",
-                "params": asdict(p),
-                "stages": [asdict(r) for r in reports],
-                "mean_face": mean_face,
-            },
+            meta(),
             subsets=np.array([s.subset for s in stumps]) if lbp else None,
         )
 
@@ -282,8 +291,14 @@ def train_cascade(
 
         X = np.concatenate([pos_tr, neg_tr])
         y = np.r_[np.ones(len(pos_tr), np.int8), np.zeros(len(neg_tr), np.int8)]
-        boost: AdaBoost | CategoricalBoost
-        if pool is None:
+        boost: AdaBoost | CategoricalBoost | TreeBoost
+        if depth > 1:
+            if pool is None:
+                boost = TreeBoost(y, depth, codes=lbp_codes(pool_all, X))  # type: ignore[arg-type]
+            else:
+                values, n_feat = pool.values_fn(X)
+                boost = TreeBoost(y, depth, values, n_feat)
+        elif pool is None:
             boost = CategoricalBoost(lbp_codes(pool_all, X), y)  # type: ignore[arg-type]
         else:
             values, n_feat = pool.values_fn(X)
@@ -293,6 +308,17 @@ def train_cascade(
         thr, det, fpr = 0.0, 1.0, 1.0
         for _ in range(p.max_weak):
             s = boost.step()
+            if isinstance(s, WeakTree):
+                for wins, sc in zip(val_sets, val_scores, strict=True):
+                    if len(wins):
+                        vals, _ = feature_values(pool_all[np.array(s.feature)], wins)
+                        sc += s.alpha * s.predict(vals)
+                thr = _threshold(val_scores[0], p.min_detection) if len(pos_va) else 0.0
+                det = float(_passes(val_scores[0], thr).mean()) if len(pos_va) else 1.0
+                fpr = float(_passes(val_scores[1], thr).mean()) if len(neg_va) else 0.0
+                if fpr <= p.max_false_positive:
+                    break
+                continue
             feat = pool_all[np.array([s.feature])]
             for wins, sc in zip(val_sets, val_scores, strict=True):
                 if not len(wins):
@@ -335,3 +361,47 @@ def train_cascade(
     if final is None:
         raise ValueError("no stage could be trained (too few faces or negatives)")
     return final, reports
+
+
+def _tree_cascade(
+    window: tuple[int, int],
+    pool: RectFeatures | LBPFeatures,
+    trees: list[WeakTree],
+    ends: list[int],
+    stage_thr: list[float],
+    meta: dict,
+) -> Cascade:
+    """The cascade of boosted trees: their nodes one after the other (preorder), each
+    leaf worth α (class 1) or 0."""
+    used = sorted({f for t in trees for f in t.feature})
+    remap = {f: i for i, f in enumerate(used)}
+    feature, thr, left, right, children, weak_ends, subsets = [], [], [], [], [], [], []
+    for t in trees:
+        base = len(feature)
+        for n, f in enumerate(t.feature):
+            feature.append(remap[f])
+            if t.categorical:
+                subsets.append(t.split[n])
+                thr.append(0.0)
+            else:
+                thr.append(float(t.split[n]))  # type: ignore[arg-type]
+            kids = [base + c if c >= 0 else -1 for c in t.children[n]]
+            children.append(kids)
+            leaf = [t.alpha * t.labels[n][k] if kids[k] < 0 else 0.0 for k in (0, 1)]
+            left.append(leaf[0])
+            right.append(leaf[1])
+        weak_ends.append(len(feature))
+    return Cascade(
+        window,
+        pool[np.array(used)],
+        feature,
+        thr,
+        left,
+        right,
+        ends,
+        stage_thr,
+        meta,
+        children=np.array(children, dtype=np.int64),
+        weak_ends=np.array(weak_ends, dtype=np.int64),
+        subsets=np.array(subsets) if subsets else None,
+    )

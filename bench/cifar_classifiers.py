@@ -156,7 +156,8 @@ def main() -> None:
     tr, va = stratified_split(data.labels, 5000, seed=0)
     x_tr, x_va = np.asarray(data.images[tr]), np.asarray(data.images[va])
     y_tr10, y_va10 = data.labels[tr], data.labels[va]
-    cat = data.classes.index("cat")
+    # logistic: cat vs not-cat on CIFAR-10; a dataset without cats (MNIST…): its first class
+    cat = data.classes.index("cat") if "cat" in data.classes else 0
     print(f"machine: {platform.machine()}, train {len(tr)}, held out {len(va)}", flush=True)
     for key in args.only.split(","):
         model, overrides = CONFIGS[key]

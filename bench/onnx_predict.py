@@ -11,8 +11,8 @@ of 1 and 256 images: vedere's ``predict_proba`` (what ``vedere predict`` runs on
 are decoded: normalisation, network, softmax) and ``InferenceSession.run`` (the same work,
 inside the graph). Rounds alternate between the two, so that changes in machine load hit
 both alike; each measurement repeats calls for ``--seconds``; reported are the median
-images/s of each and the ratio vedere / onnxruntime, both with ``--threads`` threads (BLAS
-threads for NumPy via the environment, ``intra_op_num_threads`` for onnxruntime), plus the
+images/s of each and the ratio vedere / onnxruntime, both with ``--threads`` threads (BLAS and
+Numba threads for vedere via the environment, ``intra_op_num_threads`` for onnxruntime), plus the
 CPU (``lscpu``'s model name) and NumPy's float32 matmul peak on it.
 """
 
@@ -41,7 +41,7 @@ def parse() -> argparse.Namespace:
 
 ARGS = parse() if __name__ == "__main__" else None
 if ARGS is not None:  # BLAS reads these once, when NumPy is first imported
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[var] = str(ARGS.threads)
 
 import numpy as np  # noqa: E402

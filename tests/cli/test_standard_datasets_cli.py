@@ -130,3 +130,39 @@ def test_cifar100_coarse_labels_from_the_command_line(tmp_path):
                "--quiet")  # fmt: skip
     assert r.returncode == 0, r.stderr  # the model's coarse labels are used by default
     assert json.loads(r.stdout)["n"] == 60
+
+
+def test_a_truncated_idx_file_is_one_error_line_from_vedere_train(tmp_path):
+    folder = write_mnist(tmp_path / "m", mnist_arrays(n_train=20, n_test=10), gz=False)
+    f = folder / "train-images-idx3-ubyte"
+    f.write_bytes(f.read_bytes()[:-100])
+    r = vedere("train", "--data-dir", folder, "--model", "softmax", "--out", tmp_path / "r")
+    assert r.returncode == 1
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and str(f) in lines[0]
+    assert "truncated" in lines[0]
+
+
+def test_the_difficulties_experiments_occlusion_covers_a_28_pixel_image_at_32():
+    from vedere.experiments.difficulties import occlude
+
+    out = occlude(np.zeros((2, 28, 28, 1), np.uint8), 32, np.random.default_rng(0))
+    assert out.shape == (2, 28, 28, 1) and (out == 127).all()
+    part = occlude(np.zeros((1, 28, 28, 1), np.uint8), 8, np.random.default_rng(0))
+    assert (part == 127).sum() == 64
+
+
+def test_the_playgrounds_classify_tab_takes_a_greyscale_model(digits):
+    from vedere.classify import SoftmaxClassifier
+    from vedere.web import uploads
+
+    _, arrays = digits
+    x = arrays["train"][0][..., None]
+    est = SoftmaxClassifier(epochs=2).fit(x, arrays["train"][1])
+    photo = np.stack([arrays["t10k"][0][0]] * 3, axis=-1)  # an RGB upload of a digit
+    photo = np.asarray(Image.fromarray(photo).resize((56, 56)))  # at another size
+    top = uploads.classify(est, photo, top_k=3)
+    grey = np.asarray(Image.fromarray(photo).convert("L").resize((28, 28), Image.BILINEAR))
+    p = est.predict_proba(grey[None, :, :, None])[0]
+    assert [t["class"] for t in top] == [str(c) for c in est.classes_[np.argsort(-p)[:3]]]
+    assert top[0]["probability"] == pytest.approx(p.max(), abs=1e-6)

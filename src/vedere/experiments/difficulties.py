@@ -19,6 +19,7 @@ def occlude(x: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
     if size <= 0:
         return out
     h, w = x.shape[1:3]
+    size = min(int(size), h, w)  # a square larger than the image (32 px on MNIST) covers it
     for i in range(len(x)):
         r, c = rng.integers(0, h - size + 1), rng.integers(0, w - size + 1)
         out[i, r : r + size, c : c + size] = 127

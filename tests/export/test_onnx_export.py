@@ -311,3 +311,21 @@ def test_export_classifier_writes_a_loadable_file(tmp_path, rng):
     x = rng.integers(0, 256, (3, 8, 8, 3), dtype=np.uint8)
     probs, _ = run_onnx(out.read_bytes(), x)
     np.testing.assert_allclose(probs, est.predict_proba(x), atol=TOL, rtol=0)
+
+
+def test_export_flags_keep_batchnorm_and_float_input(tmp_path, rng):
+    est = fitted_cnn("c4-p-g", (8, 8, 3), 3, rng)
+    est.save(tmp_path / "m.safetensors")
+    out = tmp_path / "m.onnx"
+    r = vedere(
+        "export", tmp_path / "m.safetensors", out, "--keep-batchnorm", "--input-type", "float32"
+    )
+    assert r.returncode == 0, r.stderr
+    model = onnx.load(str(out))
+    assert "BatchNormalization" in {n.op_type for n in model.graph.node}
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    x = rng.integers(0, 256, (3, 8, 8, 3), dtype=np.uint8)
+    probs, _ = run_onnx(model, x.astype(np.float32))
+    np.testing.assert_allclose(probs, est.predict_proba(x), atol=TOL, rtol=0)
+    r = vedere("export", tmp_path / "m.safetensors", tmp_path / "m.bin")
+    assert r.returncode != 0 and "name it .onnx" in r.stderr

@@ -345,3 +345,14 @@ def test_export_never_writes_over_its_source_or_a_device(tmp_path):
     r = run("export", cascade, node)
     assert r.exit_code == 1 and f"{node}: not a regular file (a device" in r.output
     assert cascade.read_bytes() == before and is_device(node)
+
+
+def test_a_data_folders_name_reaches_the_progress_bar_escaped(tmp_path, capsys):
+    from tests.helpers import write_folder
+    from vedere.data.folder import load_folder
+
+    root = tmp_path / "data\x1b]0;TITLE\x1b\\"
+    write_folder(root, {"train": {"cat": 2, "dog": 2}})
+    load_folder(root, "train", progress=True)
+    err = capsys.readouterr().err
+    assert "decoding data\\x1b]0;TITLE" in err and "\x1b]0;TITLE" not in err

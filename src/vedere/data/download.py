@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from ..escape import printable
 from .errors import DataError
 
 
@@ -45,7 +46,7 @@ def download(
                         total=total,
                         unit="B",
                         unit_scale=True,
-                        desc=f"downloading {dest.name}",
+                        desc=printable(f"downloading {dest.name}"),
                         disable=not progress,
                     ) as bar:
                         for block in iter(lambda: resp.read(1 << 16), b""):

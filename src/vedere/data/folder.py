@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from tqdm import tqdm
 
+from ..escape import printable
 from . import archive
 from .errors import DataError
 from .images import decode, is_image_name
@@ -116,7 +117,7 @@ def load_folder(
     labels = np.array([k for k, _, _ in files], dtype=np.int64)
     bar = tqdm(
         files,
-        desc=f"decoding {source.name} [{split}]",
+        desc=printable(f"decoding {source.name} [{split}]"),
         unit="img",
         disable=not progress,
         mininterval=0.5,

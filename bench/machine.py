@@ -1,8 +1,9 @@
 """What every benchmark row records about the machine it ran on (BENCHMARKS.md keeps one
 table per CPU): the CPU's model name as ``lscpu`` prints it, cores, NumPy and its BLAS
 (kernel family, threads), who computes vedere's matrix products (:mod:`vedere.nn.gemm`),
-Numba's threading layer and serial/parallel threshold (:mod:`vedere.parallel`), and NumPy's
-float32 matmul peak measured in the same run.
+Numba's threading layer and serial/parallel threshold (:mod:`vedere.parallel`), NumPy's
+float32 matmul peak measured in the same run, and the peak of the BLAS vedere multiplies
+with (the same figure where that is NumPy's).
 
     python bench/machine.py [--threads 2]      # prints the same fields alone
 """
@@ -37,9 +38,19 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def matmul_peak(shapes: tuple[tuple[int, int, int], ...] | None = None) -> float:
-    """Best float32 GFLOP/s of NumPy's matmul over a few square, MLP- and convolution-shaped
-    products (run inside the caller's thread limits)."""
+def matmul_peak(
+    shapes: tuple[tuple[int, int, int], ...] | None = None, vedere: bool = False
+) -> float:
+    """Best float32 GFLOP/s of NumPy's matmul (or, with ``vedere``, of the BLAS that computes
+    vedere's products, :func:`vedere.nn.gemm.gemm`) over a few square, MLP- and
+    convolution-shaped products (run inside the caller's thread limits)."""
+    if vedere:
+        from vedere.nn.gemm import gemm as product
+    else:
+
+        def product(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+            np.matmul(a, b, out=out)
+
     shapes = shapes or ((1024, 1024, 1024), (256, 3072, 512), (8192, 576, 64), (6272, 2304, 256))
     rng = np.random.default_rng(0)
     best = 0.0
@@ -47,11 +58,11 @@ def matmul_peak(shapes: tuple[tuple[int, int, int], ...] | None = None) -> float
         a = rng.random((m, k), dtype=np.float32)
         b = rng.random((k, n), dtype=np.float32)
         out = np.empty((m, n), dtype=np.float32)
-        np.matmul(a, b, out=out)
+        product(a, b, out)
         reps = max(3, int(4e9 / (2 * m * k * n)))
         t = time.perf_counter()
         for _ in range(reps):
-            np.matmul(a, b, out=out)
+            product(a, b, out)
         best = max(best, 2 * m * k * n * reps / (time.perf_counter() - t) / 1e9)
     return best
 
@@ -85,6 +96,7 @@ def describe(peak_gflops: float | None = None) -> dict[str, object]:
         "parallel_min_work": parallel.parallel_min_work(),
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
         "matmul_peak_gflops": round(matmul_peak() if peak_gflops is None else peak_gflops, 1),
+        "vedere_gemm_peak_gflops": round(matmul_peak(vedere=True), 1),
     }
 
 

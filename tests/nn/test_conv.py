@@ -9,7 +9,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from vedere import parallel
-from vedere.nn import Conv2d, Sequential, gemm, gradcheck
+from vedere.nn import Conv2d, Sequential, conv, gemm, gradcheck
 from vedere.nn.gradcheck_suite import cases
 
 
@@ -52,11 +52,15 @@ def test_conv2d_matches_torch(n, c_in, c_out, size, kernel, stride, padding, bia
     ty = ref(tx)
     g = rng.standard_normal(tuple(ty.shape))
     ty.backward(torch.from_numpy(g))
+    saved_split = conv.SPLIT_MIN_IMAGES
     backends = ["numpy"] + (["mkl"] if gemm._candidates() else [])
-    for threshold, backend in itertools.product((0, 2**40), backends):
-        # every job parallel, then every job serial; each BLAS backend installed
+    paths = itertools.product((0, 2**40), backends, (1, 10**9))
+    for threshold, backend, split_min in paths:
+        # every job parallel, then every job serial; each BLAS backend installed; the batch
+        # cut between the cores (with MKL: worker threads, one-thread products) or not
         parallel.set_parallel_min_work(threshold)
         gemm.use(backend)
+        conv.SPLIT_MIN_IMAGES = split_min
         try:
             layer.zero_grad()
             y = layer.forward(x)
@@ -64,6 +68,7 @@ def test_conv2d_matches_torch(n, c_in, c_out, size, kernel, stride, padding, bia
         finally:
             parallel.set_parallel_min_work(None)
             gemm.use(None)
+            conv.SPLIT_MIN_IMAGES = saved_split
         np.testing.assert_allclose(y, ty.detach().numpy(), atol=1e-6, rtol=0)
         np.testing.assert_allclose(dx, tx.grad.numpy(), atol=1e-6, rtol=0)
         np.testing.assert_allclose(layer.weight.grad, ref.weight.grad.numpy(), atol=1e-6, rtol=0)

@@ -77,6 +77,7 @@ def _load_mkl() -> dict[Any, Any] | None:
         except (OSError, AttributeError):
             continue
         fns["path"] = path
+        fns["lib"] = lib
         return fns
     return None
 
@@ -98,6 +99,35 @@ def _mkl() -> dict[Any, Any] | None:
                     )
                 _state["mkl"] = fns
     return _state["mkl"]
+
+
+def is_mkl() -> bool:
+    """Whether MKL computes the products (then :func:`local_threads` applies)."""
+    return _mkl() is not None
+
+
+class local_threads:
+    """``with local_threads(n):`` — MKL products made by *this* thread use ``n`` threads
+    (``mkl_set_num_threads_local``; other threads keep theirs); a no-op without MKL.
+
+    Convolutions that split a batch between the cores run their products one thread each
+    this way, each core on its own images, with no hand-off inside a product.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = int(n)
+        self._previous = 0
+
+    def __enter__(self) -> local_threads:
+        fns = _mkl()
+        if fns is not None:
+            self._previous = fns["lib"].MKL_Set_Num_Threads_Local(self.n)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        fns = _mkl()
+        if fns is not None:
+            fns["lib"].MKL_Set_Num_Threads_Local(self._previous)
 
 
 def backend() -> str:

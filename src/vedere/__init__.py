@@ -1,27 +1,27 @@
 """vedere — teach a computer to see, from first principles.
 
-Sub-packages, lower layers first (data flows one way: a package imports only those above it
-in this list):
+Layers, lowest first. A unit imports only units of lower layers, never one of its own layer
+or above (but the shared helpers use each other), and no module reaches itself through its
+imports (``tests/test_layering.py`` reads every import of the source and checks both):
 
-* :mod:`vedere.nn` — the learning engine: layers with explicit backpropagation, losses,
-  optimisers, schedules, regularisers, gradient checks, safetensors save/load, and the one
-  divergence rule (:mod:`vedere.nn.divergence`);
-* :mod:`vedere.data` — datasets: the course's toy 2-D problems, CIFAR-10 (official archives,
-  checksummed) and image-folder trees, transforms, stratified splits;
-* :mod:`vedere.classify` — the course's classifiers (perceptron, logistic regression, softmax,
-  linear SVM, MLP) with scikit-learn's estimator contract, the trainer, metrics, run
-  directories;
-* :mod:`vedere.detect` — Viola–Jones face detection: integral image, Haar-like features,
-  AdaBoost, the attentional cascade (ours or OpenCV's XML), the sliding-window detector;
-* :mod:`vedere.viz` — matplotlib figures from plain arrays: curves, confusion matrices, weight
-  templates, Haar features, detections;
-* :mod:`vedere.experiments` — ``vedere experiment NAME``: each lesson's figures and report
-  regenerated from real runs;
-* :mod:`vedere.web` — the browser playground;
-* :mod:`vedere.cli` — the ``vedere`` command, one module per subcommand.
-
-Shared helpers: :mod:`vedere.fileio` (atomic writes), :mod:`vedere.safejson` (bounded JSON
-from files that may be hostile).
+* layer 0, shared helpers: :mod:`vedere.text` (short reprs, terminals), :mod:`vedere.errors`
+  (shared exceptions and warnings), :mod:`vedere.fileio` (atomic writes),
+  :mod:`vedere.safejson` (bounded JSON from files that may be hostile);
+* layer 1: :mod:`vedere.nn` — the learning engine: layers with explicit backpropagation,
+  losses, optimisers, schedules, regularisers, gradient checks, safetensors save/load and
+  the one divergence rule;
+* layer 2: :mod:`vedere.data` — datasets (toy 2-D problems, CIFAR-10, image-folder trees),
+  transforms, stratified splits; :mod:`vedere.viz` — matplotlib figures from plain arrays;
+* layer 3: :mod:`vedere.classify` — the course's classifiers with scikit-learn's contract,
+  the trainer, metrics, run directories, the settings of a run;
+  :mod:`vedere.detect` — Viola–Jones face detection (integral image, Haar features,
+  AdaBoost, cascades, the sliding-window detector, video);
+* layer 4: :mod:`vedere.export` (ONNX and OpenCV files), :mod:`vedere.experiments` (each
+  lesson's figures from real runs), :mod:`vedere.batch` (predict/detect over many files),
+  :mod:`vedere.executor` (in-process or Dask), :mod:`vedere.sweep` (hyper-parameter
+  sweeps), :mod:`vedere.web` (the browser playground), :mod:`vedere.demo`;
+* layer 5: :mod:`vedere.cli` — the ``vedere`` command, one module per subcommand (only the
+  entry points import it).
 """
 
 from importlib.metadata import PackageNotFoundError, version

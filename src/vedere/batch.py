@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .data.images import is_image_name
+from .errors import expected
 from .fileio import OutputError, check_outputs, output_error
 
 #: images per chunk sent to a worker
@@ -318,7 +319,6 @@ def predict_chunk(paths: list[str], model: str, top_k: int | None) -> list[dict[
     import numpy as np
 
     from .classify.prediction import model_path, top_classes
-    from .data.errors import DataError
     from .data.images import decode
 
     est = _classifier(_file_key(str(model_path(model))))
@@ -329,7 +329,9 @@ def predict_chunk(paths: list[str], model: str, top_k: int | None) -> list[dict[
         try:
             arrays.append(decode(p, p, (h, w), channels=1 if c == 1 else 3))
             good.append(i)
-        except (DataError, ValueError, OSError) as e:
+        except (ValueError, OSError) as e:
+            if not expected(e):  # a bug, not a bad image: stop with its traceback
+                raise
             records[i]["error"] = str(e)
     if arrays:
         tops = top_classes(est, np.stack(arrays), top_k)
@@ -349,7 +351,6 @@ def detect_chunk(paths: list[str], cascade: str, options: dict[str, Any]) -> lis
     """``{"image", "width", "height", "scanned", "boxes": [{x, y, w, h, neighbors}…]}`` for
     each path (or ``"error"``). ``options`` are ``max_pixels`` and
     :func:`vedere.detect.detector.detect`'s keyword arguments, as ``vedere detect`` uses them."""
-    from .data.errors import DataError
     from .detect import detector
     from .detect.samples import read_gray
 
@@ -364,7 +365,9 @@ def detect_chunk(paths: list[str], cascade: str, options: dict[str, Any]) -> lis
                 found, scanned = detector.detect(gray, c, **opts), gray.shape
             else:
                 found, scanned = detector.detect_scaled(gray, c, max_pixels, **opts)
-        except (DataError, ValueError, OSError) as e:
+        except (ValueError, OSError) as e:
+            if not expected(e):
+                raise
             records.append({"image": p, "error": str(e)})
             continue
         records.append(

@@ -19,6 +19,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from .errors import VedereError
+
 #: default cap on a JSON document's size in bytes
 MAX_BYTES = 16 * 1024 * 1024
 #: default cap on nesting depth (objects and arrays)
@@ -27,7 +29,7 @@ MAX_DEPTH = 64
 MAX_INT_DIGITS = 40
 
 
-class JSONError(ValueError):
+class JSONError(VedereError):
     """A JSON document that is too large, too deep, malformed or holds a non-finite number."""
 
 

@@ -221,3 +221,16 @@ def test_cli_divergence_is_one_error_line_and_predict_refuses(tmp_path, tree):
     img = next(tree.glob("train/a/*.png"))
     r = _vedere("predict", out, img)
     assert r.returncode == 1 and "Traceback" not in r.stderr
+
+
+def test_a_folder_named_sample_is_that_folder(tmp_path, tree, monkeypatch):
+    """Issue 26: ``--data-dir sample`` trained on the embedded CIFAR-10 sample, because
+    "sample" was both a sentinel and a valid path."""
+    import shutil
+
+    shutil.copytree(tree, tmp_path / "sample")
+    monkeypatch.chdir(tmp_path)
+    res = run.train(_cfg(tmp_path / "out", "sample", epochs=1), progress=False)
+    assert not res.used_sample and res.source == "sample"
+    assert res.n_train + res.n_val == 60  # the tree's 3 × 20 images, not the sample's 1,200
+    assert sorted(res.report["classes"]) == ["a", "b", "c"]

@@ -470,7 +470,7 @@ def test_too_high_learning_rate_is_one_error_line(tmp_path):
 @pytest.mark.parametrize(
     "doc, problem",
     [
-        ('{"out": "r", "model": "softmax", "seed": "x"}', "seed must be int, got 'x'"),
+        ('{"out": "r", "model": "softmax", "seed": "x"}', "seed: 'x': expected a whole number"),
         ('{"out": "r", "model": "softmax", "val_split": 2.0}', "--val-split 2.0"),
         ("[" * 100_000, "nested"),
         ("/dev/zero", "not a regular file"),

@@ -20,7 +20,7 @@ pytest.importorskip("optuna")
 from threadpoolctl import threadpool_limits
 
 from vedere.classify import run
-from vedere.cli.train import config_from_argv
+from vedere.classify.run_config import from_settings
 from vedere.executor import DaskExecutor, InProcessExecutor, make_executor
 from vedere.sweep import SweepError, run_sweep
 from vedere.sweep.spec import parse
@@ -61,9 +61,11 @@ def test_grid_sweep_equals_the_same_runs_made_one_after_another(tmp_path, cluste
     }
     # the same vedere train runs, one after another, with the workers' BLAS thread count
     for r in result.rows:
-        argv = spec.argv({"lr": r["lr"], "l2": r["l2"]}, tmp_path / "seq" / str(r["trial"]))
+        settings = spec.settings({"lr": r["lr"], "l2": r["l2"]})
         with threadpool_limits(1):
-            seq = run.train(config_from_argv(argv), progress=False)
+            seq = run.train(
+                from_settings(settings, tmp_path / "seq" / str(r["trial"])), progress=False
+            )
         assert seq.report["accuracy"] == r["val_accuracy"]
         hist = json.loads((tmp_path / "sw" / r["run_dir"] / "history.json").read_text())
         ref = json.loads((tmp_path / "seq" / str(r["trial"]) / "history.json").read_text())
@@ -75,7 +77,7 @@ def test_grid_sweep_equals_the_same_runs_made_one_after_another(tmp_path, cluste
     assert os.readlink(tmp_path / "sw" / "best") == best["run_dir"]
     assert (tmp_path / "sw" / "best" / "model.safetensors").is_file()
     report = (tmp_path / "sw" / "report.md").read_text()
-    assert "vedere train --model mlp" in report and "optimization_history.png" in report
+    assert "vedere train --model=mlp" in report and "optimization_history.png" in report
     assert (tmp_path / "sw" / "curves.png").is_file()
 
 

@@ -56,10 +56,6 @@ class Standardizer:
         out /= self.std
         return out
 
-    def to_dict(self) -> dict[str, Any]:
-        """The fitted mean and std as JSON-ready lists."""
-        return {"kind": "vector", "mean": self.mean.tolist(), "std": self.std.tolist()}
-
 
 class Preprocess:
     """Raw X → float32 network input: images (normaliser + optional augmentation) or vectors."""
@@ -77,10 +73,8 @@ class Preprocess:
 
     def __call__(self, raw: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
         raw = np.asarray(raw)
-        if self.kind == "image":
-            if self.do_augment and rng is not None:
-                raw = augment(raw, rng, pad=self.pad)
-            return self.scaler(raw)
+        if self.kind == "image" and self.do_augment and rng is not None:
+            raw = augment(raw, rng, pad=self.pad)  # training only (rng given)
         return self.scaler(raw)
 
     def to_dict(self) -> dict[str, Any]:
@@ -175,6 +169,42 @@ def check_X(X: Any, name: str = "X") -> np.ndarray:
     return X
 
 
+def _class_indices(y: Any, n: int, who: str) -> tuple[np.ndarray, np.ndarray]:
+    """(classes, index of each label in classes) of the targets ``y`` of ``n`` samples,
+    checked as scikit-learn checks them (1-D, finite, discrete, at least two classes)."""
+    if y is None:
+        raise ValueError(f"{who} requires y to be passed, but the target y is None")
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        warn_data_conversion(
+            "A column-vector y was passed when a 1d array was expected; it was raveled"
+        )
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D (one label per sample), got shape {y.shape}")
+    if len(y) != n:
+        raise ValueError(
+            f"Found input variables with inconsistent numbers of samples: X has {n}, y has {len(y)}"
+        )
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise ValueError("Input y contains NaN or infinity.")
+    if y.dtype.kind == "f" and not np.all(y == np.round(y)):
+        raise ValueError("Unknown label type: continuous targets; a classifier needs class labels")
+    classes, y_idx = np.unique(y, return_inverse=True)
+    if len(classes) < 2:
+        raise ValueError(f"{who} needs samples of at least 2 classes; got 1 class")
+    return classes, y_idx
+
+
+def _indices_of(y_val: Any, classes: np.ndarray) -> np.ndarray:
+    """The index in ``classes`` of each validation label (a label not in it: ValueError)."""
+    lookup = {c: i for i, c in enumerate(classes.tolist())}
+    try:
+        return np.array([lookup[v] for v in np.asarray(y_val).tolist()], dtype=np.int64)
+    except KeyError as e:
+        raise ValueError(f"y_val holds a class not seen in y: {e.args[0]!r}") from None
+
+
 class BaseClassifier:
     """Shared fit / predict / predict_proba / score / save of the course's classifiers."""
 
@@ -249,6 +279,11 @@ class BaseClassifier:
         return nn.functional.softmax(out.astype(np.float64), axis=1)
 
     # -- fitting -------------------------------------------------------------------------------
+    def train_config(self) -> TrainConfig:
+        """The :class:`TrainConfig` ``fit`` trains with (its checks run: a ValueError for
+        training settings that cannot be used together)."""
+        return self._train_config()
+
     def _train_config(self) -> TrainConfig:
         return TrainConfig(**{k: getattr(self, k) for k in TRAIN_PARAMS if hasattr(self, k)})
 
@@ -266,61 +301,19 @@ class BaseClassifier:
     ) -> BaseClassifier:
         """Train on (X, y); (X_val, y_val), or a stratified ``validation_split`` of X, is used
         for the per-epoch validation measures and early stopping."""
-        if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y is None"
-            )
         X = check_X(X)
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            warn_data_conversion(
-                "A column-vector y was passed when a 1d array was expected; it was raveled"
-            )
-            y = y[:, 0]
-        if y.ndim != 1:
-            raise ValueError(f"y must be 1-D (one label per sample), got shape {y.shape}")
-        if len(y) != X.shape[0]:
-            raise ValueError(
-                "Found input variables with inconsistent numbers of samples: "
-                f"X has {X.shape[0]}, y has {len(y)}"
-            )
-        if y.dtype.kind == "f" and not np.isfinite(y).all():
-            raise ValueError("Input y contains NaN or infinity.")
-        if y.dtype.kind == "f" and not np.all(y == np.round(y)):
-            raise ValueError(
-                "Unknown label type: continuous targets; a classifier needs class labels"
-            )
-        classes, y_idx = np.unique(y, return_inverse=True)
-        if len(classes) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes; got 1 class"
-            )
+        classes, y_idx = _class_indices(y, X.shape[0], type(self).__name__)
         self.classes_ = classes
-        cfg = self._train_config()
+        cfg = self.train_config()
         if X_val is None and getattr(self, "validation_split", 0):
             tr, va = stratified_split(y_idx, self.validation_split, seed=cfg.seed)
             X, X_val, y_idx, yv_idx = X[tr], X[va], y_idx[tr], y_idx[va]
         elif X_val is not None:
             X_val = check_X(X_val, "X_val")
-            lookup = {c: i for i, c in enumerate(classes.tolist())}
-            try:
-                yv_idx = np.array([lookup[v] for v in np.asarray(y_val).tolist()], dtype=np.int64)
-            except KeyError as e:
-                raise ValueError(f"y_val holds a class not seen in y: {e.args[0]!r}") from None
+            yv_idx = _indices_of(y_val, classes)
         else:
             yv_idx = None
-        if X.ndim == 4:
-            scaler: Normalizer | Standardizer = Normalizer().fit(X)
-            pre = Preprocess(
-                "image",
-                X.shape[1:],
-                scaler,
-                bool(getattr(self, "augment", False)),
-                int(getattr(self, "crop_padding", 4)),
-            )
-        else:
-            pre = Preprocess("vector", X.shape[1:], Standardizer().fit(X))
-        pre = self._adapt_preprocess(pre)
+        pre = self._adapt_preprocess(self._preprocess_for(X))
         if X_val is not None and X_val.shape[1:] != X.shape[1:]:
             raise ValueError(f"X_val has samples of shape {X_val.shape[1:]}, X has {X.shape[1:]}")
         self.preprocess_ = pre
@@ -346,6 +339,19 @@ class BaseClassifier:
         finally:
             self.network_.eval()
         return self
+
+    def _preprocess_for(self, X: np.ndarray) -> Preprocess:
+        """The preprocessing fitted on the training inputs: per-channel normalisation (and
+        augmentation settings) for images, per-feature standardisation for vectors."""
+        if X.ndim == 4:
+            return Preprocess(
+                "image",
+                X.shape[1:],
+                Normalizer().fit(X),
+                bool(getattr(self, "augment", False)),
+                int(getattr(self, "crop_padding", 4)),
+            )
+        return Preprocess("vector", X.shape[1:], Standardizer().fit(X))
 
     # -- prediction ---------------------------------------------------------------------------
     def _check_fitted(self) -> None:

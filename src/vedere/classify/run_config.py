@@ -4,17 +4,38 @@ read a saved one back with every field checked (the file may be hostile)."""
 
 from __future__ import annotations
 
-import inspect
 import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..data import standard
 from ..data.images import check_image_size
 from ..text import short_repr
-from .estimators import ESTIMATORS, MAX_HIDDEN, check_hidden_sizes
+from .estimators import ESTIMATORS
 from .rundir import RunDir, RunDirError
-from .train_config import MAX_SEED
+from .settings import (
+    MAX_HIDDEN,
+    RUN_SETTINGS,
+    SETTINGS,
+    VAL_SPLIT_RULE,
+    NotApplicable,
+    SettingError,
+    accepts,
+    check_val_split,
+)
+
+__all__ = [
+    "MAX_HIDDEN",
+    "VAL_SPLIT_RULE",
+    "RunConfig",
+    "check_params",
+    "check_val_split",
+    "config_from_dict",
+    "from_settings",
+    "load_config",
+    "val_count",
+]
 
 
 @dataclass
@@ -52,24 +73,6 @@ class RunConfig:
         check_val_split(self.val_split)
 
 
-VAL_SPLIT_RULE = "a count of images (a whole number; 0 = no validation) or a fraction in (0, 1)"
-
-
-def check_val_split(spec: object) -> None:
-    """Refuse a ``val_split`` that is neither None, an int >= 0 nor a float in (0, 1): a
-    float such as 2.0 or 1.0 is ambiguous (2 images? 200 %?) and says so."""
-    if spec is None:
-        return
-    if isinstance(spec, int) and not isinstance(spec, bool) and spec >= 0:
-        return
-    if isinstance(spec, float) and 0 < spec < 1:
-        return
-    hint = ""
-    if isinstance(spec, float) and spec.is_integer() and spec >= 1:
-        hint = f" (write {int(spec)} for {int(spec)} images, or a fraction like 0.1)"
-    raise ValueError(f"--val-split {spec!r}: expected {VAL_SPLIT_RULE}{hint}")
-
-
 def val_count(spec: int | float | None, n: int) -> int:
     """How many of ``n`` images to hold out for validation.
 
@@ -96,96 +99,95 @@ def load_config(run_dir: str | os.PathLike[str]) -> RunConfig:
     return config_from_dict(raw, rd.config_path, out=str(rd.path))
 
 
-_CONFIG_TYPES: dict[str, tuple[type, ...]] = {
-    "out": (str,),
-    "model": (str,),
-    "data_dir": (str, type(None)),
-    "dataset": (str, type(None)),
-    "download": (bool,),
-    "verify": (bool,),
-    "image_size": (int, type(None)),
-    "limit": (int, type(None)),
-    "val_split": (int, float, type(None)),
-    "positive_class": (str,),
-    "seed": (int,),
-    "params": (dict,),
-    "labels": (str,),
-}
+def check_params(model: str, params: dict[str, Any]) -> None:
+    """The estimator's own checks of ``params`` (ValueError): its constructor, and the
+    training settings (:class:`~.train_config.TrainConfig`, e.g. a schedule's warm-up within
+    its epochs)."""
+    try:
+        ESTIMATORS[model](**params).train_config()
+    except TypeError as e:
+        raise ValueError(str(e)) from None
+
+
+def from_settings(values: Mapping[str, Any], out: str) -> RunConfig:
+    """A checked :class:`~.run_config.RunConfig` writing to ``out`` from ``values``: setting
+    name → value; None (or absent) leaves a setting at its default. Estimator settings
+    the model does not take are refused, naming their flags."""
+    unknown = sorted(k for k in values if k not in SETTINGS)
+    if unknown:
+        raise SettingError("", f"{', '.join(unknown)}: not a setting of vedere train")
+    given = {k: SETTINGS[k](v) for k, v in values.items() if v is not None}
+    model = given.pop("model", "mlp")
+    taken = accepts(model)
+    unused = [
+        SETTINGS[k].flag for k in given if not SETTINGS[k].run and SETTINGS[k].param not in taken
+    ]
+    if unused:
+        raise NotApplicable(unused, model)
+    run_fields: dict[str, Any] = {}
+    params: dict[str, Any] = {}
+    for k, v in given.items():
+        s = SETTINGS[k]
+        if s.run:
+            run_fields[s.param] = (not v) if k == "no_checksum" else v
+        else:
+            params[s.param] = v
+    cfg = RunConfig(out=str(out), model=model, **run_fields, params=params)
+    check_params(model, params)
+    return cfg
 
 
 def config_from_dict(raw: Any, path: str | os.PathLike[str], out: str) -> RunConfig:
-    """A RunConfig from the JSON object ``raw`` read from ``path``: every field of the
-    right type and range (bools are not numbers), every estimator parameter known to the
-    model and of the type of its default, and the training settings valid."""
+    """A RunConfig from the JSON object ``raw`` read from ``path`` (the file may be
+    hostile): every field and every estimator parameter checked by its setting
+    (:mod:`.settings`: type and range, bools are not numbers), every parameter one the model
+    takes, and the training settings valid. RunDirError naming ``path`` otherwise."""
 
     def bad(problem: str) -> RunDirError:
         return RunDirError(path, f"not a valid run configuration ({problem})")
 
     if not isinstance(raw, dict):
         raise bad("not a JSON object")
-    unknown = sorted(set(raw) - set(_CONFIG_TYPES))
+    names = [f.name for f in fields(RunConfig)]
+    unknown = sorted(set(raw) - set(names))
     if unknown:
         raise bad(f"unknown fields {unknown[:5]}")
-    for k, v in raw.items():
-        types = _CONFIG_TYPES[k]
-        if not isinstance(v, types) or (isinstance(v, bool) and bool not in types):
-            raise bad(f"{k} must be {' or '.join(t.__name__ for t in types)}, got {short_repr(v)}")
-    if raw.get("model", "mlp") not in ESTIMATORS:
-        raise bad(f"unknown model {short_repr(raw.get('model'))}")
-    for k, lo, hi in (("image_size", 4, 4096), ("limit", 2, 10**9), ("seed", 0, MAX_SEED)):
-        v = raw.get(k)
-        if v is not None and not lo <= v <= hi:
-            raise bad(f"{k} = {v} is out of range [{lo}, {hi}]")
-    vs = raw.get("val_split")
-    if isinstance(vs, float) and vs == 0:  # written before 0 meant "none": the default then
-        raw = {**raw, "val_split": None}
-    elif isinstance(vs, int) and not isinstance(vs, bool) and vs > 10**9:
-        raise bad(f"val_split = {vs} is out of range [0, {10**9}]")
-    for k in ("data_dir", "positive_class"):
-        if isinstance(raw.get(k), str) and (len(raw[k]) > 4096 or "\0" in raw[k]):
-            raise bad(f"{k} is not a usable string")
-    params = raw.get("params", {})
-    cls = ESTIMATORS[raw.get("model", "mlp")]
-    defaults = {
-        n: p.default
-        for n, p in inspect.signature(cls.__init__).parameters.items()
-        if n not in ("self", "seed", "verbose")
-    }
-    for k, v in params.items():
-        if k not in defaults:
-            raise bad(f"params.{k} is not a parameter of {cls.__name__}")
-        d = defaults[k]
-        if isinstance(d, bool):
-            ok = isinstance(v, bool)
-        elif isinstance(d, int):
-            ok = isinstance(v, int) and not isinstance(v, bool) and abs(v) <= 10**9
-        elif isinstance(d, float):
-            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
-        elif isinstance(d, str):
-            ok = isinstance(v, str) and len(v) <= 100
-        elif isinstance(d, tuple):
-            ok = (
-                isinstance(v, list)
-                and 0 < len(v) <= 16
-                and all(
-                    isinstance(u, int) and not isinstance(u, bool) and 1 <= u <= MAX_HIDDEN
-                    for u in v
-                )
-            )
-            if ok:
-                params = {**params, k: tuple(v)}
-                try:  # the smallest network these widths make must fit the cap
-                    check_hidden_sizes(v, where=f"params.{k}")
-                except ValueError as e:
-                    raise bad(str(e)) from None
-        else:
-            ok = v is None or isinstance(v, (int, float, str))
-        if not ok:
-            raise bad(f"params.{k} = {short_repr(v)} is not like its default {d!r}")
+    if raw.get("val_split") == 0 and isinstance(raw["val_split"], float):
+        raw = {**raw, "val_split": None}  # written before 0 meant "none": the default then
+    values: dict[str, Any] = {}
     try:
-        cfg = RunConfig(**{**raw, "params": params, "out": out})
-        est = cls(**params)
-        est._train_config()  # the training settings' own checks
-    except (TypeError, ValueError) as e:
+        for s in RUN_SETTINGS:
+            v = raw.get(s.param)
+            if v is not None or s.param not in raw:
+                values[s.param] = None if v is None else s(v)
+            elif s.param not in ("data_dir", "dataset", "image_size", "limit", "val_split"):
+                raise SettingError(s.flag, "null: expected a value")
+    except SettingError as e:
+        raise bad(f"{_field(e)}") from None
+    params = raw.get("params", {})
+    if not isinstance(params, dict):
+        raise bad(f"params must be an object, got {short_repr(params)}")
+    model = values["model"] or "mlp"
+    taken = accepts(model)
+    by_param = {s.param: s for s in SETTINGS.values() if not s.run}
+    checked: dict[str, Any] = {}
+    for k, v in params.items():
+        if k not in taken:
+            raise bad(f"params.{k} is not a parameter of {ESTIMATORS[model].__name__}")
+        try:
+            checked[k] = by_param[k](v)
+        except SettingError as e:
+            raise bad(f"params.{k}: {e.problem}") from None
+    given = {k: v for k, v in values.items() if v is not None}
+    try:
+        cfg = RunConfig(**{**given, "params": checked, "out": out})
+        check_params(model, checked)
+    except ValueError as e:
         raise bad(str(e)) from None
     return cfg
+
+
+def _field(e: SettingError) -> str:
+    """A setting's error in terms of config.json's field (``seed: 'x': expected …``)."""
+    by_flag = {s.flag: s.param for s in RUN_SETTINGS}
+    return f"{by_flag.get(e.flag, e.flag)}: {e.problem}" if e.flag else e.problem

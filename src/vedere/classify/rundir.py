@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import safejson
+from ..errors import VedereError
 
 CONFIG = "config.json"
 MODEL = "model.safetensors"
@@ -42,16 +43,9 @@ MAX_CONFIG_DEPTH = 4
 NOT_A_RUN = "no such file: not a run directory (nothing to resume)"
 
 
-class RunDirError(ValueError):
-    """A run directory that cannot be used as asked; ``str(e)`` is "<path>: <problem>"."""
-
-    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path = str(path)
-        self.problem = problem
-
-    def __reduce__(self) -> tuple[type, tuple[str, str]]:
-        return (type(self), (self.path, self.problem))
+class RunDirError(VedereError):
+    """A run directory that cannot be used as asked: ``RunDirError(path, problem)``;
+    ``str(e)`` is "<path>: <problem>"."""
 
 
 class RunDir:

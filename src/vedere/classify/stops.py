@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import VedereError
 from .history import History
 
 
-class Diverged(RuntimeError):
+class Diverged(VedereError, RuntimeError):
     """Training diverged (by :mod:`vedere.nn.divergence`); the message names where, why and
     the learning rate the run was configured with.
 
@@ -33,9 +34,6 @@ class Diverged(RuntimeError):
         self.user_lr, self.lr = user_lr, lr
         self.epoch, self.step, self.reason, self.where = epoch, step, reason, where
         self.history = history if history is not None else History()
-
-    def __reduce__(self) -> Any:  # keep the attributes across processes (pickled by Dask)
-        return (type(self), self.args, self.__dict__)
 
 
 class Interrupted(KeyboardInterrupt):

@@ -22,16 +22,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from ..nn import Dropout, Module, optim, schedules
 from ..nn.losses import Loss
@@ -44,6 +41,7 @@ from .checkpoint import CHECKPOINT_FORMAT
 from .guard import GUARD_SAMPLES
 from .history import History
 from .hooks import TrainHook
+from .progress import SigintFlag, deferred_sigint, epoch_bar, epoch_line
 from .stops import Diverged, Interrupted
 from .train_config import TrainConfig
 from .train_state import TrainState
@@ -119,7 +117,7 @@ class Trainer:
         self.rng = np.random.default_rng([config.seed, 1])
         self.history = History()
         self._state = TrainState()
-        self._interrupt = False  # a Ctrl-C arrived: stop after the current update
+        self._sigint = SigintFlag()  # a Ctrl-C arrived: stop after this update
         self._consistent = True  # the state is between two updates (may be checkpointed)
 
     @property
@@ -332,48 +330,17 @@ class Trainer:
             self.history.best_epoch = self._state.best_epoch + 1
 
     # -- output -------------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _progress_bar(self, n_steps: int) -> Iterator[Callable[[TrainState], None]]:
-        """A tqdm bar over the epoch's steps (only when stderr is a terminal); yields the
-        function to call after each step."""
-        st, cfg = self._state, self.config
+    def _progress_bar(self, n_steps: int) -> contextlib.AbstractContextManager[Any]:
+        """The epoch's progress bar (only when stderr is a terminal): yields the function
+        to call after each step."""
+        st = self._state
         bars = self.progress and isatty(sys.stderr)
-        bar = tqdm(
-            total=n_steps,
-            initial=st.step,
-            disable=not bars,
-            unit="step",
-            desc=f"epoch {st.epoch + 1}/{cfg.epochs}",
-            mininterval=0.5,
-            leave=False,
-        )
-        last_post = time.perf_counter()
-
-        def show(st: TrainState) -> None:
-            nonlocal last_post
-            bar.update()
-            now = time.perf_counter()
-            if bars and now - last_post > 0.5:
-                bar.set_postfix(
-                    loss=f"{st.loss_sum / st.count:.4f}", acc=f"{st.correct / st.count:.3f}"
-                )
-                last_post = now
-
-        try:
-            yield show
-        finally:
-            bar.close()
+        return epoch_bar(st, n_steps, f"epoch {st.epoch + 1}/{self.config.epochs}", bars)
 
     def _report(self, row: dict[str, Any], has_val: bool) -> None:
         """The epoch's line on stderr (with ``progress``)."""
-        if not self.progress:
-            return
-        val = f"  val loss {row['val_loss']:.4f} acc {row['val_acc']:.3f}" if has_val else ""
-        tqdm.write(
-            f"epoch {row['epoch']:>3}/{self.config.epochs}  train loss {row['train_loss']:.4f} "
-            f"acc {row['train_acc']:.3f}{val}  lr {row['lr']:.3g}  {row['seconds']:.1f}s",
-            file=sys.stderr,
-        )
+        if self.progress:
+            epoch_line(row, self.config.epochs, has_val)
 
     def _save_history(self) -> None:
         if self.history_dir is not None:
@@ -385,22 +352,15 @@ class Trainer:
         """Defer Ctrl-C to the end of the current step, so a checkpoint is never taken in
         the middle of an update; a second Ctrl-C interrupts at once (and then the checkpoint
         is only written if the state is consistent, see ``_consistent``)."""
-        self._interrupt = False
         self._consistent = True
-        if threading.current_thread() is not threading.main_thread():
+        with deferred_sigint() as flag:
+            self._sigint = flag
             yield
-            return
 
-        def handler(signum: int, frame: Any) -> None:
-            if self._interrupt:
-                raise KeyboardInterrupt
-            self._interrupt = True
-
-        previous = signal.signal(signal.SIGINT, handler)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
+    @property
+    def _interrupt(self) -> bool:
+        """A first Ctrl-C arrived: stop after the current update."""
+        return self._sigint.requested
 
     def _interrupted(self) -> None:
         """Ctrl-C: checkpoint the state if it is consistent (between two updates), never a

@@ -8,6 +8,7 @@ import sys
 import click
 
 from .. import __version__
+from ..errors import expected
 from ..escape import printable
 from ..fileio import OutputError, describe_os_error
 from .cascades import cascades
@@ -53,8 +54,9 @@ def error_line(e: BaseException) -> str:
 
 
 class VedereGroup(click.Group):
-    """Turns expected errors (bad input, bad files) into one line on stderr and exit 1, and
-    usage errors (a bad option or value) into one line and exit 2."""
+    """Turns expected errors (bad input, bad files: :func:`vedere.errors.expected`) into one
+    line on stderr and exit 1, and usage errors (a bad option or value) into one line and
+    exit 2; anything else (a bug) keeps its traceback."""
 
     def main(self, *args: object, standalone_mode: bool = True, **kwargs: object) -> object:
         if not standalone_mode:
@@ -80,6 +82,8 @@ class VedereGroup(click.Group):
             os.dup2(devnull, sys.stdout.fileno())
             sys.exit(1)
         except (ValueError, OSError) as e:
+            if not expected(e):  # a bug: its traceback, not one line (vedere.errors)
+                raise
             click.echo(error_line(e), err=True)
             sys.exit(1)
 

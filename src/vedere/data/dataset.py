@@ -7,9 +7,11 @@
   binary version, archive or folder) or SVHN (a folder of ``train_32x32.mat`` /
   ``test_32x32.mat``), told apart by content (:mod:`vedere.data.standard`);
 - an image-folder tree ``<split>/<class>/<image>`` or a ``.tar.gz`` of one;
-- ``None`` or ``"sample"``: the small CIFAR-10 sample shipped inside vedere (1,200 training
-  and 300 test images, 32×32, taken from CIFAR-10's training set), so that everything runs
-  on a fresh machine with no dataset and no network.
+- ``None``: the small CIFAR-10 sample shipped inside vedere (1,200 training and 300 test
+  images, 32×32, taken from CIFAR-10's training set), so that everything runs on a fresh
+  machine with no dataset and no network. A path is always a path: a folder named
+  ``sample`` is that folder (the sample is asked for by name only where a command offers
+  it, ``vedere train --dataset sample``).
 
 Decoded images are cached (see :mod:`vedere.data.cache`).
 """
@@ -25,8 +27,6 @@ from .cache import cached
 from .folder import load_folder
 from .imageset import ImageSet
 
-SAMPLE = "sample"
-
 
 def sample_path() -> Path:
     """Path of the embedded CIFAR-10 sample archive."""
@@ -34,15 +34,13 @@ def sample_path() -> Path:
 
 
 def resolve(source: str | os.PathLike[str] | None) -> Path:
-    """The path behind a source name (``None``/``"sample"`` → the embedded sample)."""
-    if source is None or str(source) == SAMPLE:
-        return sample_path()
-    return Path(source)
+    """The path behind a source (``None`` → the embedded sample)."""
+    return sample_path() if source is None else Path(source)
 
 
 def is_sample(source: str | os.PathLike[str] | None) -> bool:
-    """True when ``source`` means the embedded CIFAR-10 sample (None or ``"sample"``)."""
-    return source is None or str(source) == SAMPLE
+    """Whether ``source`` is the embedded sample (only ``None`` is)."""
+    return source is None
 
 
 def load_split(

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import os
+from ..errors import VedereError
 
 
-class DataError(ValueError):
-    """A dataset that cannot be read; ``str(e)`` is one line naming the file and the problem."""
-
-    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path = str(path)
-        self.problem = problem
+class DataError(VedereError):
+    """A dataset that cannot be read: ``DataError(path, problem)``; ``str(e)`` is one line
+    naming the file and the problem."""

@@ -55,6 +55,8 @@ from vedere.detect.rect_features import MAX_RECTS, RectFeatures
 from vedere.fileio import atomic_write_bytes
 from vedere.safejson import JSONError, read_regular_bytes
 
+from ..errors import VedereError
+
 FORMAT = "vedere-cascade"
 THRESHOLD_EPS = 1e-5
 #: the largest cascade file read (JSON or XML); OpenCV's largest stock cascade is 2.7 MB
@@ -73,12 +75,9 @@ def effective_threshold(threshold: float | np.ndarray) -> np.ndarray:
     return (t - THRESHOLD_EPS).astype(np.float32)
 
 
-class CascadeFileError(ValueError):
-    """A cascade file that cannot be read: names the file and what is wrong."""
-
-    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path = str(path)
+class CascadeFileError(VedereError):
+    """A cascade file that cannot be read: ``CascadeFileError(path, problem)`` names the
+    file and what is wrong."""
 
 
 #: the most internal nodes one weak classifier (tree) may have (OpenCV's stock trees: 1 to 3)

@@ -36,6 +36,7 @@ from typing import IO, Any
 import numpy as np
 
 from ..data.images import MAX_PIXELS
+from ..errors import VedereError
 from ..escape import printable
 from ..fileio import atomic_write, check_outputs
 from . import detector
@@ -69,15 +70,15 @@ MIN_RATE = Fraction(1, 100)
 DECODE_ERRORS = (ValueError, OSError, EOFError)
 
 
-class VideoError(ValueError):
+class VideoError(VedereError):
     """A video that cannot be read (``frame`` None: before any frame) or that broke at
     ``frame`` (0-based: the first frame that could not be decoded). The message reads
     ``FILE: problem at frame N``."""
 
     def __init__(self, path: str | os.PathLike[str], problem: str, frame: int | None = None):
-        self.path, self.problem, self.frame = str(path), problem, frame
         where = "" if frame is None else f" at frame {frame}"
-        super().__init__(f"{path}: {problem}{where}")
+        super().__init__(path, f"{problem}{where}")
+        self.problem, self.frame = problem, frame
 
 
 def is_video(path: str | os.PathLike[str]) -> bool:

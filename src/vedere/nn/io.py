@@ -39,6 +39,7 @@ import numpy as np
 from safetensors.numpy import save as st_save
 
 from .. import safejson
+from ..errors import VedereError
 from ..fileio import atomic_write_bytes
 from .module import Module, layer_type
 from .sequential import Sequential
@@ -73,13 +74,9 @@ DTYPES = {
 STATE_DTYPES = (np.dtype("<f4"), np.dtype("<f8"), np.dtype("<i8"))
 
 
-class ModelFileError(ValueError):
-    """A model file that cannot be used; the message names the file and the reason."""
-
-    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path = str(path)
-        self.problem = problem
+class ModelFileError(VedereError):
+    """A model file that cannot be used: ``ModelFileError(path, problem)``, the message
+    names the file and the reason."""
 
 
 def _digest(tensors: dict[str, np.ndarray]) -> str:

@@ -10,9 +10,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from ..classify.settings import command_line as command_line_args
 from ..fileio import atomic_write_text
+from .layout import trial_dir
 from .spec import Spec
-from .study import trial_dir
 
 
 def _save(ax_or_axes: Any, path: Path) -> bool:
@@ -87,8 +88,11 @@ def _figures(study: Any, spec: Spec, out: Path, table: list[dict[str, Any]]) -> 
 
 
 def command_line(spec: Spec, row: dict[str, Any], out: Path) -> str:
+    """The ``vedere train`` command that repeats the trial of ``row`` (into its run
+    directory), every value as ``--flag=value``."""
     params = {k: row[k] for k in spec.search}
-    return "vedere train " + shlex.join(spec.argv(params, trial_dir(out, row["trial"])))
+    args = command_line_args(spec.settings(params))
+    return "vedere train " + shlex.join([*args, f"--out={trial_dir(out, row['trial'])}"])
 
 
 def write_report(

@@ -21,7 +21,11 @@ Example (``examples/sweep-lr.toml``)::
     high = 1.0
 
 Every key is checked when the file is read; a bad one raises :class:`SpecError` with one line
-naming the key and what is allowed. Flag values are checked by ``vedere train``'s own parser.
+naming the key and what is allowed. The ``[train]`` and ``[search]`` keys are *settings* of
+:mod:`vedere.classify.settings` (``vedere train``'s flags without the dashes), checked by
+their own type and range: a trial is made from settings (:meth:`Spec.settings`), never from
+command-line text, so no value can become a flag, and its run directory is the one the
+sweep gives it (``DIR/trials/NNNN``; ``out`` is not a setting).
 """
 
 from __future__ import annotations
@@ -33,6 +37,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..classify.run_config import from_settings
+from ..classify.settings import SETTINGS, SettingError
+from ..errors import VedereError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -42,13 +50,13 @@ SAMPLERS = ("grid", "random", "tpe")
 PRUNERS = ("none", "median", "successive-halving")
 METRICS = {"val_accuracy": "accuracy", "roc_auc": "roc_auc"}
 TYPES = ("log-uniform", "uniform", "integer", "choice")
-#: flags a spec may not set: the sweep owns them
-RESERVED = {"out", "resume", "quiet", "seed", "model", "data_dir", "dataset", "overwrite"}
+#: settings a spec may not set under [train] or [search]: its top-level keys set them
+RESERVED = {"seed", "model", "data_dir", "dataset"}
 MAX_TRIALS = 10_000
 MAX_SPEC_BYTES = 1 << 20
 
 
-class SpecError(ValueError):
+class SpecError(VedereError):
     """A sweep specification that cannot be used; the message names the key."""
 
 
@@ -84,10 +92,14 @@ class Param:
         return 0
 
     def example(self) -> Any:
-        """One admissible value (to let vedere train's parser check the flag)."""
+        """One value the search may take (to check the spec's settings together)."""
         if self.type == "choice":
             return self.values[0]
         return self.low
+
+    def extremes(self) -> list[Any]:
+        """Every value a choice offers, or both ends of a range: what is checked."""
+        return list(self.values) if self.type == "choice" else [self.low, self.high]
 
 
 @dataclass
@@ -117,27 +129,13 @@ class Spec:
             "search": {k: vars(p) for k, p in self.search.items()},
         }
 
-    def argv(self, params: dict[str, Any], out: str | os.PathLike[str]) -> list[str]:
-        """The ``vedere train`` arguments of one trial: fixed settings, then ``params``."""
-        args = ["--model", self.model, "--seed", str(self.seed), "--out", str(out)]
+    def settings(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The settings of one trial (:mod:`vedere.classify.settings`): the model, seed and
+        data, the fixed ``[train]`` settings, then the searched ``params``."""
+        out: dict[str, Any] = {"model": self.model, "seed": self.seed}
         if self.data != "sample":
-            args += ["--data-dir", self.data]
-        for name, value in {**self.train, **params}.items():
-            args += flag_args(name, value)
-        return args
-
-
-def flag_args(name: str, value: Any) -> list[str]:
-    """``name = value`` as command-line arguments: ``--name value``, ``--name`` /
-    ``--no-name`` for booleans, ``--name 512,256`` for lists."""
-    flag = "--" + name.replace("_", "-")
-    if isinstance(value, bool):
-        return [flag] if value else ["--no-" + name.replace("_", "-")]
-    if isinstance(value, list):
-        return [flag, ",".join(str(v) for v in value)]
-    if isinstance(value, float):
-        return [flag, repr(value)]
-    return [flag, str(value)]
+            out["data_dir"] = self.data
+        return {**out, **self.train, **params}
 
 
 def _number(where: str, v: Any, integer: bool = False) -> float | int:
@@ -221,7 +219,6 @@ def parse(doc: dict[str, Any], where: str = "spec") -> Spec:
         raise SpecError("search must be a table with at least one searched flag")
     if len(search) > 32:
         raise SpecError("search: at most 32 searched flags")
-    names = train_flags()
     for section, keys in (("train", train), ("search", search)):
         for key in keys:
             norm = key.replace("-", "_")
@@ -230,9 +227,11 @@ def parse(doc: dict[str, Any], where: str = "spec") -> Spec:
                     f"{section}.{key}: set by the sweep itself (use the top-level keys model, "
                     "data and seed)"
                 )
-            if norm not in names:
-                allowed = ", ".join(sorted(names - RESERVED))
-                raise SpecError(f"{section}.{key} is not a vedere train flag; allowed: {allowed}")
+            if norm not in SETTINGS:
+                allowed = ", ".join(sorted(set(SETTINGS) - RESERVED))
+                raise SpecError(
+                    f"{section}.{key} is not a vedere train setting; allowed: {allowed}"
+                )
     spec.train = {k.replace("-", "_"): v for k, v in train.items()}
     spec.search = {k.replace("-", "_"): _param(k, v) for k, v in search.items()}
     both = sorted(set(spec.train) & set(spec.search))
@@ -242,7 +241,7 @@ def parse(doc: dict[str, Any], where: str = "spec") -> Spec:
         size = math.prod(p.grid_size() for p in spec.search.values())
         if size > MAX_TRIALS:
             raise SpecError(f"the grid has {size:,} points (at most {MAX_TRIALS:,})")
-    _check_with_train_parser(spec)
+    _check_settings(spec)
     return spec
 
 
@@ -267,19 +266,32 @@ def load(path: str | os.PathLike[str]) -> Spec:
         raise SpecError(f"{path}: {e}") from None
 
 
-def train_flags() -> set[str]:
-    """Names (underscored) of ``vedere train``'s options."""
-    from ..cli.train import train
-
-    return {p.name for p in train.params if p.name}
+def _problem(key: str, e: SettingError) -> str:
+    """``train.lr = -1: expected …`` (a value's problem) or ``train.arch: --arch …``."""
+    return f"{key} = {e.problem}" if e.flag else f"{key}: {e.problem}"
 
 
-def _check_with_train_parser(spec: Spec) -> None:
-    """Let vedere train's own parser check the fixed values and one value of each range."""
-    from ..cli.train import config_from_argv
-
+def _check_settings(spec: Spec) -> None:
+    """Each fixed value and each value the search can take (every choice, both ends of a
+    range) by its setting's type and range, then one trial's settings together (a flag the
+    model does not take, the estimator's own checks)."""
+    for key, value in spec.train.items():
+        try:
+            SETTINGS[key](value)
+        except SettingError as e:
+            raise SpecError(_problem(f"train.{key}", e)) from None
+    for key, p in spec.search.items():
+        if SETTINGS[key].kind == "int" and p.type in ("uniform", "log-uniform"):
+            raise SpecError(
+                f"search.{key}: a whole-number setting needs type 'integer' or 'choice'"
+            )
+        for value in p.extremes():
+            try:
+                SETTINGS[key](value)
+            except SettingError as e:
+                raise SpecError(_problem(f"search.{key}", e)) from None
     example = {name: p.example() for name, p in spec.search.items()}
     try:
-        config_from_argv(spec.argv(example, "runs/spec-check"))
+        from_settings(spec.settings(example), "runs/spec-check")
     except ValueError as e:
         raise SpecError(f"{e}") from None

@@ -32,8 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import VedereError
 from ..escape import printable
 from ..fileio import atomic_write_text
+from .layout import JOURNAL, SPEC_JSON, TRIALS, trial_dir
 from .spec import METRICS, Spec
 from .storage import open_storage
 from .trial import STUDY, make_pruner, run_trial
@@ -43,7 +45,7 @@ INTERRUPTED = "interrupted"
 MAX_JOURNAL_BYTES = 256 << 20
 
 
-class SweepError(ValueError):
+class SweepError(VedereError):
     """A sweep that cannot start or resume (the message names the folder)."""
 
 
@@ -65,10 +67,9 @@ def _optuna() -> Any:
 def _sampler(spec: Spec) -> Any:
     optuna = _optuna()
     if spec.sampler in ("grid", "random"):
-        # a grid is enqueued point by point (see _enqueue_grid); Optuna's GridSampler stops
-        # the study from inside its own optimize loop, which an ask-and-tell loop has not
-        return optuna.samplers.RandomSampler(seed=spec.seed)
-    if spec.sampler == "random":
+        # a grid's points are enqueued one by one (run_sweep, from grid_points); Optuna's
+        # GridSampler stops the study from inside its own optimize loop, which an
+        # ask-and-tell loop has not
         return optuna.samplers.RandomSampler(seed=spec.seed)
     return optuna.samplers.TPESampler(seed=spec.seed)
 
@@ -103,15 +104,11 @@ def grid_points(spec: Spec) -> list[dict[str, Any]]:
     ]
 
 
-def trial_dir(out: Path, number: int) -> Path:
-    return out / "trials" / f"{number:04d}"
-
-
-def _start(spec: Spec, out: Path, resume: bool) -> Any:
-    """Create (or reopen, with ``resume``) the study in ``out``."""
+def _start(spec: Spec, out: Path, resume: bool) -> tuple[Any, Any]:
+    """Create (or reopen, with ``resume``) the study in ``out``; the study and its storage."""
     optuna = _optuna()
-    journal = out / "study.journal"
-    saved = out / "spec.json"
+    journal = out / JOURNAL
+    saved = out / SPEC_JSON
     spec_json = json.dumps(spec.to_dict(), indent=1, sort_keys=True)
     if resume:
         if not journal.is_file() or not saved.is_file():
@@ -123,15 +120,16 @@ def _start(spec: Spec, out: Path, resume: bool) -> Any:
                 f"{out}: the sweep there was started with another specification; "
                 "resume it with the same spec file, or use another --out"
             )
-    elif journal.exists() or (out / "trials").exists():
+    elif journal.exists() or (out / TRIALS).exists():
         raise SweepError(f"{out}: already holds a sweep; add --resume to continue it")
     out.mkdir(parents=True, exist_ok=True)
     if not resume:
         atomic_write_text(saved, spec_json)
+    storage = open_storage(journal)
     try:
-        return optuna.create_study(
+        study = optuna.create_study(
             study_name=STUDY,
-            storage=open_storage(journal),
+            storage=storage,
             sampler=_sampler(spec),
             pruner=make_pruner(spec.pruner),
             direction="maximize",
@@ -140,6 +138,7 @@ def _start(spec: Spec, out: Path, resume: bool) -> Any:
     except Exception as e:  # a damaged or foreign journal: whatever Optuna makes of it
         why = " ".join(str(e).split())[:160] or type(e).__name__
         raise SweepError(f"{journal}: not a readable Optuna journal ({why})") from None
+    return study, storage
 
 
 def _check_journal(journal: Path) -> None:
@@ -154,13 +153,15 @@ def _check_journal(journal: Path) -> None:
         )
 
 
-def _requeue_interrupted(study: Any, out: Path) -> int:
+def _requeue_interrupted(study: Any, storage: Any, out: Path) -> int:
     """Trials left running by a killed sweep: mark them failed (interrupted), remove their
     partial run directories and queue their settings again. Returns how many."""
     optuna = _optuna()
+    study_id = storage.get_study_id_from_name(STUDY)
     n = 0
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        study._storage.set_trial_user_attr(t._trial_id, "message", INTERRUPTED)
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+        storage.set_trial_user_attr(trial_id, "message", INTERRUPTED)
         study.tell(t.number, state=optuna.trial.TrialState.FAIL)
         shutil.rmtree(trial_dir(out, t.number), ignore_errors=True)
         study.enqueue_trial(t.params, skip_if_exists=False)
@@ -243,9 +244,9 @@ def run_sweep(
 
     optuna = _optuna()
     out = Path(out).resolve()
-    study = _start(spec, out, resume)
+    study, storage = _start(spec, out, resume)
     if resume:
-        _requeue_interrupted(study, out)
+        _requeue_interrupted(study, storage, out)
     target = trials if trials is not None else spec.trials
     if spec.sampler == "grid":
         points = grid_points(spec)
@@ -272,12 +273,12 @@ def run_sweep(
                 run_dir = trial_dir(out, trial.number)
                 shutil.rmtree(run_dir, ignore_errors=True)
                 job = {
-                    "argv": spec.argv(params, run_dir),
+                    "settings": spec.settings(params),
                     "run_dir": str(run_dir),
                     "metric": metric_key,
                     "prune": spec.pruner,
-                    "storage": str(out / "study.journal"),
-                    "trial_id": trial._trial_id,
+                    "storage": str(out / JOURNAL),
+                    "trial_number": trial.number,
                 }
                 in_flight[executor.submit(run_trial, job)] = (trial, params)
                 remaining -= 1

@@ -37,18 +37,20 @@ class _Pruned(Exception):
     """Raised inside training when the pruner stops a trial."""
 
 
-def _epoch_reporter(storage_path: str, trial_id: int, run_dir: Path, pruner: str) -> Any:
+def _epoch_reporter(storage_path: str, trial_number: int, run_dir: Path, pruner: str) -> Any:
     """A training callback that, at the first update of each epoch, reports the finished
-    epoch's validation accuracy (from the run's history.json) and asks the pruner."""
+    epoch's validation accuracy (from the run's history.json) to the study's storage and
+    asks the pruner (Optuna's public storage and pruner interfaces)."""
     import optuna
 
     from .storage import open_storage
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    study = optuna.load_study(
-        study_name=STUDY, storage=open_storage(storage_path), pruner=make_pruner(pruner)
-    )
-    trial = optuna.trial.Trial(study, trial_id)
+    storage = open_storage(storage_path)
+    prune = make_pruner(pruner)
+    study = optuna.load_study(study_name=STUDY, storage=storage, pruner=prune)
+    study_id = storage.get_study_id_from_name(STUDY)
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial_number)
     reported = {"epoch": 0}
 
     def callback(epoch: int, step: int) -> None:
@@ -62,24 +64,26 @@ def _epoch_reporter(storage_path: str, trial_id: int, run_dir: Path, pruner: str
         value = rows[-1].get("val_acc") if rows else None
         if value is None or not math.isfinite(value):
             return
-        trial.report(float(value), epoch)  # the finished epoch is number `epoch` (1-based)
-        if trial.should_prune():
+        # the finished epoch is number `epoch` (1-based)
+        storage.set_trial_intermediate_value(trial_id, epoch, float(value))
+        if prune.prune(study, storage.get_trial(trial_id)):
             raise _Pruned(f"pruned after epoch {epoch} (val accuracy {value:.4f})")
 
     return callback
 
 
 def run_trial(job: dict[str, Any]) -> dict[str, Any]:
-    """Train one trial. ``job`` holds ``argv`` (vedere train's arguments, with ``--out``),
-    ``run_dir``, ``metric`` (key of metrics.json), ``prune`` (the pruner's name) and, when pruning,
-    ``storage`` and ``trial_id``.
+    """Train one trial. ``job`` holds ``settings`` (:mod:`vedere.classify.settings`: never
+    command-line text), ``run_dir`` (the only directory the trial writes: the sweep's
+    ``DIR/trials/NNNN``), ``metric`` (key of metrics.json), ``prune`` (the pruner's name)
+    and, when pruning, ``storage`` and ``trial_number``.
 
     Returns ``{"state": "complete"|"pruned"|"failed", "value", "seconds", "message"}``;
     a run that diverges or has bad settings is a failed trial with its message, not an error.
     """
     from ..classify import run
+    from ..classify.run_config import from_settings
     from ..classify.stops import Diverged
-    from ..cli.train import config_from_argv
 
     t0 = time.perf_counter()
     run_dir = Path(job["run_dir"])
@@ -93,9 +97,9 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
         }
 
     try:
-        cfg = config_from_argv(job["argv"])
+        cfg = from_settings(job["settings"], str(run_dir))
         callback = (
-            _epoch_reporter(job["storage"], job["trial_id"], run_dir, job["prune"])
+            _epoch_reporter(job["storage"], job["trial_number"], run_dir, job["prune"])
             if job.get("prune", "none") != "none"
             else None
         )
@@ -109,8 +113,6 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
         return done("failed", message=str(e))
     except Exception as e:  # a bug in one trial must not stop the sweep: report it
         return done("failed", message=f"{type(e).__name__}: {e}")
-    if result.stopped == "diverged":
-        return done("failed", message=result.message)
     value = result.report.get(job["metric"])
     if value is None or not math.isfinite(value):
         return done("failed", message=f"the run reported no {job['metric']}")

@@ -22,6 +22,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from ..errors import VedereError
 from ..safejson import JSONError, loads
 from .params import ParamError
 
@@ -33,7 +34,7 @@ MAX_JSON_DEPTH = 8
 BODY_SECONDS = 60.0
 
 
-class LimitError(ValueError):
+class LimitError(VedereError):
     """A request over one of the server's limits; ``status`` is the HTTP status to answer,
     ``retry_after`` (seconds) is sent as ``Retry-After`` when set."""
 

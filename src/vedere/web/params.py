@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from ..data.toy import DATASETS
+from ..errors import VedereError
 from ..nn.activations import ACTIVATIONS
 from ..nn.init import SCHEMES
 from ..nn.optim import OPTIMIZERS
@@ -23,11 +24,11 @@ MAX_POINTS = 2000
 DATA_FIELDS = ("dataset", "n_points", "noise", "test_fraction", "seed")
 
 
-class ParamError(ValueError):
+class ParamError(VedereError):
     """An invalid setting: ``field`` names it, the message says what is allowed."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+        super().__init__(field, message)
         self.field = field
 
 

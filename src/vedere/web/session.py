@@ -33,6 +33,7 @@ import numpy as np
 
 from .. import nn
 from ..data import toy
+from ..errors import VedereError
 from ..nn.divergence import loss_diverged, weights_diverged
 from ..nn.functional import softmax
 from ..nn.optim import make_optimizer
@@ -45,7 +46,7 @@ EXTENT = 1.6  # the plane shown: [-EXTENT, EXTENT]²
 MAX_HISTORY = 10_000
 
 
-class SessionError(ValueError):
+class SessionError(VedereError):
     """A request the session cannot carry out now (the server answers 409)."""
 
 

@@ -25,6 +25,7 @@ from ..data.images import to_rgb
 from ..detect.cascade import Cascade
 from ..detect.detector import detect_scaled
 from ..detect.samples import to_gray
+from ..errors import VedereError
 
 MAX_BYTES = 10 * 2**20  # 10 MiB per upload
 MAX_PIXELS = images.MAX_PIXELS  # 40 megapixels, as everywhere vedere decodes images
@@ -40,7 +41,7 @@ CNN_MODEL = MODELS / "cifar10-cnn.safetensors"  # written by bench/train_playgro
 SHIPPED_MODEL = CNN_MODEL if CNN_MODEL.exists() else MLP_MODEL  # the MLP until a CNN ships
 
 
-class UploadError(ValueError):
+class UploadError(VedereError):
     """An upload the playground refuses; ``status`` is the HTTP status to answer."""
 
     def __init__(self, message: str, status: int = 400) -> None:

@@ -1,0 +1,418 @@
+"""The settings of a training run, in one table: what each ``vedere train`` flag (and each key
+of a sweep spec's ``[train]`` and ``[search]`` tables) sets, its type and its range.
+
+A *setting* is named like its flag without the dashes (``batch_size`` for ``--batch-size``,
+``hidden`` for ``--hidden``). It sets either a field of :class:`~.run_config.RunConfig`
+(``model``, ``data_dir``, ``val_split``, ``seed`` …) or a constructor parameter of the
+estimators (``lr``, ``hidden_sizes`` …; the estimators' explicit constructors, which stay
+scikit-learn's, say which model takes which). Adding a training knob is one estimator
+parameter and, when it needs a range, one row of :data:`RANGES`; the command line's options
+(:mod:`vedere.cli.train`), the sweep's checks and the checks of a saved ``config.json``
+are generated from here.
+
+:func:`vedere.classify.run_config.from_settings` turns a mapping of settings into a checked
+RunConfig; it is how the CLI and the sweep make runs (a sweep passes settings, never
+command-line text). Every problem is a :class:`SettingError` naming the flag.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..data import standard
+from ..data.images import MAX_IMAGE_SIDE
+from ..errors import VedereError
+from ..nn.activations import ACTIVATIONS
+from ..nn.init import SCHEMES
+from ..nn.optim import OPTIMIZERS
+from ..nn.schedules import SCHEDULES
+from ..text import short_repr
+from . import cnn_arch
+from .cnn import MAX_TTA_SHIFT
+from .estimators import ESTIMATORS, MAX_HIDDEN, check_hidden_sizes
+from .train_config import MAX_EPOCHS, MAX_SEED
+
+#: the most hidden layers an MLP may ask for (each at most MAX_HIDDEN units wide)
+MAX_LAYERS = 16
+#: the bound of whole-number settings without a range of their own
+MAX_INT = 10**9
+MAX_TEXT = 4096
+VAL_SPLIT_RULE = "a count of images (a whole number; 0 = no validation) or a fraction in (0, 1)"
+
+
+class SettingError(VedereError):
+    """A setting that cannot be used: ``flag`` names it (``--lr``), the message says why
+    (``--lr -1: expected …``)."""
+
+    def __init__(self, flag: str, problem: str) -> None:
+        super().__init__("", f"{flag} {problem}" if flag else problem)
+        self.where, self.flag, self.problem = flag, flag, problem
+
+
+class NotApplicable(SettingError):
+    """Settings given for a model that does not take them (``--hidden`` with ``--model
+    cnn``)."""
+
+    def __init__(self, flags: list[str], model: str) -> None:
+        super().__init__("", f"{', '.join(flags)} do not apply to --model {model}")
+        self.flags, self.model = flags, model
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: ``kind`` is ``int``, ``float``, ``choice``, ``text``, ``bool`` (on/off,
+    default: the estimator's), ``flag`` (off unless given), ``sizes`` (comma-separated
+    layer sizes) or ``val_split``; ``low``/``high`` bound numbers (``open``: the bounds
+    excluded, as "lo" / "hi" / "both"); ``target``: the RunConfig field or estimator
+    parameter it sets (default: its name); ``run``: a RunConfig field (else an estimator
+    parameter)."""
+
+    name: str
+    kind: str
+    help: str = ""
+    low: float | None = None
+    high: float | None = None
+    open: str = ""
+    choices: tuple[str, ...] = ()
+    target: str = ""
+    run: bool = False
+    metavar: str | None = None
+    check: Callable[[Any], Any] | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def param(self) -> str:
+        return self.target or self.name
+
+    def __call__(self, value: Any) -> Any:
+        """``value`` checked and converted (an int for ``int``, a float for ``float``, a
+        tuple for ``sizes`` …); SettingError naming the flag otherwise."""
+        checker = _KINDS[self.kind]
+        v = checker(self, value)
+        if self.check is not None:
+            try:
+                self.check(v)
+            except ValueError as e:
+                raise SettingError("", str(e)) from None
+        return v
+
+    def bad(self, value: Any, expected: str) -> SettingError:
+        return SettingError(self.flag, f"{short_repr(value)}: expected {expected}")
+
+    def range_text(self) -> str:
+        lo_open, hi_open = self.open in ("lo", "both"), self.open in ("hi", "both")
+
+        def num(v: float) -> str:
+            return f"{int(v):,}" if self.kind == "int" else f"{v:g}"
+
+        parts = []
+        if self.low is not None:
+            parts.append(f"{'>' if lo_open else '>='} {num(self.low)}")
+        if self.high is not None:
+            parts.append(f"{'<' if hi_open else '<='} {num(self.high)}")
+        return " and ".join(parts)
+
+
+def _in_range(s: Setting, v: float) -> bool:
+    lo_open, hi_open = s.open in ("lo", "both"), s.open in ("hi", "both")
+    if s.low is not None and (v < s.low or (lo_open and v == s.low)):
+        return False
+    return not (s.high is not None and (v > s.high or (hi_open and v == s.high)))
+
+
+def _int(s: Setting, v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not _in_range(s, v):
+        raise s.bad(v, f"a whole number {s.range_text()}")
+    return int(v)
+
+
+def _float(s: Setting, v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise s.bad(v, f"a number {s.range_text()}")
+    if not math.isfinite(v) or not _in_range(s, v):
+        raise s.bad(v, f"a finite number {s.range_text()}")
+    return float(v)
+
+
+def _choice(s: Setting, v: Any) -> str:
+    if not isinstance(v, str) or v not in s.choices:
+        raise s.bad(v, f"one of {', '.join(s.choices)}")
+    return v
+
+
+def _text(s: Setting, v: Any) -> str:
+    if not isinstance(v, str) or not v or len(v) > MAX_TEXT or "\0" in v:
+        raise s.bad(v, f"a text of 1 to {MAX_TEXT} characters")
+    return v
+
+
+def _bool(s: Setting, v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise s.bad(v, "true or false")
+    return v
+
+
+def _sizes(s: Setting, v: Any) -> tuple[int, ...]:
+    """Layer sizes from "512,256" or a list/tuple of whole numbers."""
+    expected = f"comma-separated layer sizes like 512,256 (1 to {MAX_LAYERS} of 1 … {MAX_HIDDEN})"
+    given = v
+    if isinstance(v, str):
+        parts = [p.strip() for p in v.split(",") if p.strip()]
+        if len(v) > 200 or not all(re.fullmatch(r"[0-9]{1,9}", p) for p in parts):
+            raise s.bad(v, expected)
+        v = [int(p) for p in parts]
+    if (
+        not isinstance(v, (list, tuple))
+        or not 0 < len(v) <= MAX_LAYERS
+        or not all(type(u) is int and 1 <= u <= MAX_HIDDEN for u in v)
+    ):
+        raise s.bad(given, expected)
+    try:  # the parameter count of the smallest network these widths make, before any data
+        return check_hidden_sizes(v, where=s.flag)
+    except ValueError as e:
+        raise SettingError("", str(e)) from None
+
+
+def _val_split(s: Setting, v: Any) -> int | float:
+    """A count (int >= 0) or a fraction in (0, 1); text is read as one or the other."""
+    if isinstance(v, str):
+        text = v.strip()
+        if re.fullmatch(r"[0-9]{1,15}", text):
+            v = int(text)
+        else:
+            try:
+                number = float(text) if len(text) <= 40 else math.nan
+            except ValueError:
+                number = math.nan
+            if math.isnan(number):
+                raise SettingError("", f"--val-split {short_repr(v)}: expected {VAL_SPLIT_RULE}")
+            v = number
+    try:
+        check_val_split(v)
+    except ValueError as e:
+        raise SettingError("", str(e)) from None
+    return v  # type: ignore[no-any-return]
+
+
+_KINDS: dict[str, Callable[[Setting, Any], Any]] = {
+    "int": _int,
+    "float": _float,
+    "choice": _choice,
+    "text": _text,
+    "bool": _bool,
+    "flag": _bool,
+    "sizes": _sizes,
+    "val_split": _val_split,
+}
+
+
+def check_val_split(spec: object) -> None:
+    """Refuse a ``val_split`` that is neither None, an int >= 0 nor a float in (0, 1): a
+    float such as 2.0 or 1.0 is ambiguous (2 images? 200 %?) and says so."""
+    if spec is None:
+        return
+    if isinstance(spec, int) and not isinstance(spec, bool) and 0 <= spec <= MAX_INT:
+        return
+    if isinstance(spec, float) and 0 < spec < 1:
+        return
+    hint = ""
+    if isinstance(spec, float) and spec.is_integer() and spec >= 1:
+        hint = f" (write {int(spec)} for {int(spec)} images, or a fraction like 0.1)"
+    raise ValueError(f"--val-split {short_repr(spec)}: expected {VAL_SPLIT_RULE}{hint}")
+
+
+def _arch(value: str) -> None:
+    cnn_arch.parse(value)  # a bad spec: one line naming --arch
+
+
+# -- the table -----------------------------------------------------------------------------
+#: the settings of the run itself (RunConfig fields), in the order ``vedere train --help``
+#: lists them
+RUN_SETTINGS: tuple[Setting, ...] = (
+    Setting("model", "choice", choices=tuple(ESTIMATORS), run=True),
+    Setting(
+        "data_dir",
+        "text",
+        "CIFAR-10 or CIFAR-100 archive/folder, a folder of MNIST/Fashion-MNIST IDX files or "
+        "SVHN .mat files, or an image-folder tree (or .tar.gz)",
+        run=True,
+    ),
+    Setting(
+        "dataset",
+        "choice",
+        "a named dataset instead of --data-dir",
+        choices=("cifar10", *standard.NAMES, "sample"),
+        run=True,
+    ),
+    Setting("download", "flag", "allow downloading --dataset NAME if it is not cached", run=True),
+    Setting(
+        "labels",
+        "choice",
+        "CIFAR-100: the 100 fine classes or the 20 coarse superclasses",
+        choices=tuple(standard.LABELS),
+        run=True,
+    ),
+    Setting(
+        "val_split",
+        "val_split",
+        "validation images: a count (5000; 0 = none) or a fraction in (0, 1) (0.1) "
+        "[default: 5000 from 20,000 images up, else 0.1]",
+        run=True,
+    ),
+    Setting(
+        "image_size",
+        "int",
+        "resize images to this square size",
+        low=4,
+        high=MAX_IMAGE_SIDE,
+        run=True,
+    ),
+    Setting(
+        "limit",
+        "int",
+        "train on a stratified subset of this many images",
+        low=2,
+        high=MAX_INT,
+        run=True,
+    ),
+    Setting("positive_class", "text", "the positive class of --model logistic", run=True),
+    Setting(
+        "no_checksum",
+        "flag",
+        "do not check official CIFAR-10 files against their MD5",
+        target="verify",
+        run=True,
+    ),
+    Setting("seed", "int", "0 to 2^32 - 1", low=0, high=MAX_SEED, run=True),
+)
+
+#: estimator parameters: help text and range (an estimator parameter not listed here is
+#: still a setting, checked by the type of its default: see :func:`estimator_setting`)
+RANGES: tuple[Setting, ...] = (
+    Setting("hidden", "sizes", "hidden layer sizes", target="hidden_sizes"),
+    Setting(
+        "arch",
+        "text",
+        "CNN architecture: a preset (tiny, small, default, wide, airbench, resnet) or a spec "
+        "like c32-p-c64-p-c128-g (see vedere.classify.cnn_arch)",
+        metavar="NAME|SPEC",
+        check=_arch,
+    ),
+    Setting("activation", "choice", choices=tuple(ACTIVATIONS)),
+    Setting("init", "choice", choices=tuple(SCHEMES)),
+    Setting("optimizer", "choice", choices=tuple(OPTIMIZERS)),
+    Setting("lr", "float", "learning rate", low=0, open="lo"),
+    Setting("momentum", "float", low=0, high=1, open="hi"),
+    Setting("schedule", "choice", choices=tuple(SCHEDULES)),
+    Setting("warmup", "int", "epochs of linear learning-rate warm-up", low=0, high=MAX_INT),
+    Setting("batch_size", "int", "1 = stochastic, 0 = full batch", low=0, high=MAX_INT),
+    Setting("epochs", "int", f"at most {MAX_EPOCHS:,}", low=1, high=MAX_EPOCHS),
+    Setting("l1", "float", "L1 penalty λ", low=0),
+    Setting("l2", "float", "L2 penalty λ", low=0),
+    Setting("dropout", "float", low=0, high=1, open="hi"),
+    Setting("label_smoothing", "float", low=0, high=1, open="hi"),
+    Setting("margin", "float", "SVM: the hinge's margin Δ", low=0, open="lo"),
+    Setting("clip_norm", "float", "clip the gradient norm to this (0 = off)", low=0),
+    Setting(
+        "early_stopping",
+        "int",
+        "stop after PATIENCE epochs without improvement (0 = off)",
+        low=0,
+        high=MAX_INT,
+        metavar="PATIENCE",
+    ),
+    Setting("tol", "float", "stop when the validation loss changes by less than this", low=0),
+    Setting("augment", "bool", "random flips and shifts while training"),
+    Setting(
+        "crop_padding",
+        "int",
+        "random shifts of up to this many pixels with --augment (0: flips only)",
+        low=0,
+        high=MAX_INT,
+    ),
+    Setting("cutout", "int", "CNN: zero a random square of this side (0 = off)", low=0, high=512),
+    Setting("tta", "bool", "CNN: average the predictions of each image and its mirror"),
+    Setting(
+        "tta_shift",
+        "int",
+        "CNN, with --tta: also average over the image shifted this many pixels both ways (0 = off)",
+        low=0,
+        high=MAX_TTA_SHIFT,
+    ),
+)
+
+#: estimator parameters that are not settings of a run: the run passes its own seed and
+#: verbosity, and holds out validation images itself (``val_split``)
+NOT_SETTINGS = ("seed", "verbose", "validation_split")
+
+
+def estimator_params() -> dict[str, Any]:
+    """Every constructor parameter of the estimators (but :data:`NOT_SETTINGS`) and its
+    first default, in the order the estimators list them."""
+    out: dict[str, Any] = {}
+    for cls in ESTIMATORS.values():
+        for name, p in inspect.signature(cls.__init__).parameters.items():
+            if name != "self" and name not in NOT_SETTINGS:
+                out.setdefault(name, p.default)
+    return out
+
+
+def estimator_setting(param: str, default: Any) -> Setting:
+    """The setting of an estimator parameter without a row in :data:`RANGES`: checked by the
+    type of its default (a whole number 0 … 10^9, a finite number >= 0, a bool, a text)."""
+    name = param
+    if isinstance(default, bool):
+        return Setting(name, "bool")
+    if isinstance(default, int):
+        return Setting(name, "int", low=0, high=MAX_INT)
+    if isinstance(default, float):
+        return Setting(name, "float", low=0)
+    return Setting(name, "text")
+
+
+def _table() -> dict[str, Setting]:
+    params = estimator_params()
+    table = {s.name: s for s in RUN_SETTINGS}
+    table.update({s.name: s for s in RANGES if s.param in params})
+    listed = {s.param for s in RANGES}
+    for param, default in params.items():
+        if param not in listed:
+            table[param] = estimator_setting(param, default)
+    return table
+
+
+#: every setting by name (run settings first, then the estimators' parameters)
+SETTINGS: dict[str, Setting] = _table()
+
+
+def accepts(model: str) -> set[str]:
+    """The estimator parameters ``--model model`` takes."""
+    return set(ESTIMATORS[model]().get_params()) - set(NOT_SETTINGS)
+
+
+def command_line(values: Mapping[str, Any]) -> list[str]:
+    """The ``vedere train`` arguments that make the run of the (checked) settings
+    ``values``, for people to read and re-run: ``--flag=value`` (so that no value is
+    ever read as a flag), ``--flag``/``--no-flag`` for switches."""
+    args = []
+    for k, v in values.items():
+        s = SETTINGS[k]
+        if v is None:
+            continue
+        if s.kind == "flag":
+            args += [s.flag] if v else []
+        elif s.kind == "bool":
+            args.append(s.flag if v else "--no-" + s.flag[2:])
+        elif s.kind == "sizes":
+            args.append(f"{s.flag}={','.join(str(u) for u in v)}")
+        else:
+            args.append(f"{s.flag}={v!r}" if isinstance(v, float) else f"{s.flag}={v}")
+    return args

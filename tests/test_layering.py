@@ -15,7 +15,7 @@ SRC = Path(vedere.__file__).resolve().parent
 
 #: the layers, lowest first; a unit may import units of lower layers only (and itself)
 LAYERS: list[set[str]] = [
-    {"text", "errors", "fileio", "safejson", "__init__"},
+    {"text", "escape", "errors", "fileio", "safejson", "parallel", "__init__"},
     {"nn"},
     {"data", "viz"},
     {"classify", "detect"},

@@ -4,8 +4,10 @@ Layers, lowest first. A unit imports only units of lower layers, never one of it
 or above (but the shared helpers use each other), and no module reaches itself through its
 imports (``tests/test_layering.py`` reads every import of the source and checks both):
 
-* layer 0, shared helpers: :mod:`vedere.text` (short reprs, terminals), :mod:`vedere.errors`
-  (shared exceptions and warnings), :mod:`vedere.fileio` (atomic writes),
+* layer 0, shared helpers: :mod:`vedere.text` (short reprs, terminals), :mod:`vedere.escape`
+  (names made safe to print), :mod:`vedere.errors` (the error root, shared warnings),
+  :mod:`vedere.fileio` (atomic writes, output checks), :mod:`vedere.parallel` (Numba's
+  threading layer and the lock of parallel kernels),
   :mod:`vedere.safejson` (bounded JSON from files that may be hostile);
 * layer 1: :mod:`vedere.nn` — the learning engine: layers with explicit backpropagation,
   losses, optimisers, schedules, regularisers, gradient checks, safetensors save/load and

@@ -267,8 +267,8 @@ def test_second_ctrl_c_in_the_middle_of_an_update_writes_no_checkpoint(tmp_path)
     a = _trainer(tmp_path / "a")
     update, calls = a.optimizer._update, []
 
-    def half_way(p, state):  # Ctrl-C twice after the first parameter of an update
-        update(p, state)
+    def half_way(p, state, *rest):  # Ctrl-C twice after the first parameter of an update
+        update(p, state, *rest)
         calls.append(1)
         if len(calls) == 4 * 10 + 1:  # epoch 2 (10 steps of 32 an epoch), 4 parameters each
             os.kill(os.getpid(), signal.SIGINT)

@@ -72,8 +72,11 @@ def test_a_config_file_cannot_ask_for_a_huge_mlp_or_seed(tmp_path):
     cfg = out / "config.json"
     for raw, words in (
         ({"params": {"hidden_sizes": [65536, 65536]}}, "67,108,864"),
-        ({"seed": 2**40}, "seed = 1099511627776 is out of range [0, 4294967295]"),
-        ({"params": {"epochs": 10**9}}, "epochs must be from 1 to 10,000"),
+        ({"seed": 2**40}, "seed: 1099511627776: expected a whole number >= 0 and <= 4,294,967,295"),
+        (
+            {"params": {"epochs": 10**9}},
+            "params.epochs: 1000000000: expected a whole number >= 1 and <= 10,000",
+        ),
     ):
         cfg.write_text(json.dumps({"out": "r", "model": "mlp", **raw}))
         line = one_line(run("train", "--out", out, "--resume", "--quiet"))

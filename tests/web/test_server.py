@@ -26,6 +26,7 @@ from skimage import data as skdata
 from starlette.testclient import TestClient
 
 from vedere.classify import run
+from vedere.classify.estimators import load_classifier
 from vedere.data.dataset import load_split
 from vedere.detect.library import resolve_cascade
 from vedere.detect.opencv_xml import to_xml
@@ -127,7 +128,7 @@ def test_classify_matches_vedere_predict(client, tmp_path):
 
 def test_shipped_model_is_small_and_better_than_chance():
     assert uploads.SHIPPED_MODEL.stat().st_size <= 2_000_000
-    est = run.load_classifier(uploads.SHIPPED_MODEL)
+    est = load_classifier(uploads.SHIPPED_MODEL)
     test = load_split(None, "test", progress=False)  # never seen in its training
     acc = float((est.predict(test.images) == np.asarray(test.classes)[test.labels]).mean())
     assert acc > 0.4  # chance: 0.1

@@ -162,7 +162,9 @@ def _bool(s: Setting, v: Any) -> bool:
 
 def _sizes(s: Setting, v: Any) -> tuple[int, ...]:
     """Layer sizes from "512,256" or a list/tuple of whole numbers."""
-    expected = f"comma-separated layer sizes like 512,256 (1 to {MAX_LAYERS} of 1 … {MAX_HIDDEN})"
+    expected = (
+        f"comma-separated layer sizes like 512,256 (1 to {MAX_LAYERS} of 1 to {MAX_HIDDEN:,})"
+    )
     given = v
     if isinstance(v, str):
         parts = [p.strip() for p in v.split(",") if p.strip()]
@@ -178,7 +180,7 @@ def _sizes(s: Setting, v: Any) -> tuple[int, ...]:
     try:  # the parameter count of the smallest network these widths make, before any data
         return check_hidden_sizes(v, where=s.flag)
     except ValueError as e:
-        raise SettingError("", str(e)) from None
+        raise SettingError(s.flag, str(e).removeprefix(f"{s.flag}: ")) from None
 
 
 def _val_split(s: Setting, v: Any) -> int | float:

@@ -19,7 +19,7 @@ LAYERS: list[set[str]] = [
     {"nn"},
     {"data", "viz"},
     {"classify", "detect"},
-    {"export", "experiments", "batch", "executor", "sweep", "web", "demo"},
+    {"export", "experiments", "batch", "executor", "sweep", "web", "demo", "course_notebooks"},
     {"cli"},
     {"__main__"},
 ]

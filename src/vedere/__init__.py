@@ -21,7 +21,8 @@ imports (``tests/test_layering.py`` reads every import of the source and checks 
 * layer 4: :mod:`vedere.export` (ONNX and OpenCV files), :mod:`vedere.experiments` (each
   lesson's figures from real runs), :mod:`vedere.batch` (predict/detect over many files),
   :mod:`vedere.executor` (in-process or Dask), :mod:`vedere.sweep` (hyper-parameter
-  sweeps), :mod:`vedere.web` (the browser playground), :mod:`vedere.demo`;
+  sweeps), :mod:`vedere.web` (the browser playground), :mod:`vedere.demo`,
+  :mod:`vedere.course_notebooks` (the course's notebooks, shipped);
 * layer 5: :mod:`vedere.cli` — the ``vedere`` command, one module per subcommand (only the
   entry points import it).
 """

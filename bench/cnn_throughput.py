@@ -18,14 +18,14 @@ both limited to ``--threads`` BLAS/intra-op threads. Also: NumPy's float32 matmu
 this machine (GFLOP/s) and the fraction of it vedere's training step reaches (convolution
 and linear multiply-adds × 2, times 3 for forward, input gradient and weight gradient).
 
-The BLAS matters most: vedere's convolutions are matrix products (:mod:`vedere.nn.gemm`:
-Intel MKL where ``vedere[mkl]`` is installed, else NumPy's OpenBLAS; the row's
-``vedere_gemm`` says which; PyTorch's CPU build multiplies with MKL). NumPy's OpenBLAS
-chooses its kernels for the CPU it runs on unless ``OPENBLAS_CORETYPE`` forces one; forced
-to ``Haswell`` (AVX2) on a CPU with AVX-512 it reaches half its peak, while PyTorch's oneDNN
-always uses the widest vectors. The variable is reported; unset it (``env -u
-OPENBLAS_CORETYPE python bench/cnn_throughput.py``) for a like-for-like comparison.
-On a busy shared machine, ``--threads 1 --clock cpu`` gives steadier ratios than wall time.
+The BLAS matters most: vedere's convolutions are NumPy matrix products (OpenBLAS), while
+PyTorch's CPU build multiplies with MKL, 1.1–1.6× faster on a convolution's tall, narrow
+products on the Intel Xeon measured (BENCHMARKS.md). NumPy's OpenBLAS chooses its kernels for
+the CPU it runs on unless ``OPENBLAS_CORETYPE`` forces one; forced to ``Haswell`` (AVX2) on a
+CPU with AVX-512 it reaches half its peak, while PyTorch's oneDNN always uses the widest
+vectors. The variable is reported; unset it (``env -u OPENBLAS_CORETYPE python
+bench/cnn_throughput.py``) for a like-for-like comparison. On a busy shared machine,
+``--threads 1 --clock cpu`` gives steadier ratios than wall time.
 
 ``--profile`` adds where vedere's time goes: per layer type, forward and backward, inside
 the convolutions the im2col / col2im copies apart from the rest (the matrix products), and
@@ -92,9 +92,8 @@ def vedere_alone(args, widths: tuple[int, ...]) -> dict[str, float]:
     from threadpoolctl import threadpool_limits
 
     from vedere import parallel  # noqa: F401  (selects vedere's threading layer first)
-    from vedere.nn import SoftmaxCrossEntropy, gemm, optim
+    from vedere.nn import SoftmaxCrossEntropy, optim
 
-    gemm.backend()
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     gen = np.random.default_rng(0)
     n = args.batch * args.steps
@@ -260,9 +259,8 @@ def main() -> None:
     from threadpoolctl import threadpool_limits
 
     from vedere import parallel  # selects vedere's threading layer before numba starts
-    from vedere.nn import SoftmaxCrossEntropy, gemm, optim
+    from vedere.nn import SoftmaxCrossEntropy, optim
 
-    gemm.backend()  # load the BLAS that computes vedere's products before limiting threads
     torch.set_num_threads(args.threads)
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     rng = np.random.default_rng(0)

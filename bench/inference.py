@@ -112,9 +112,7 @@ def main() -> None:
     from threadpoolctl import threadpool_limits
 
     from vedere import parallel  # noqa: F401  (selects vedere's threading layer first)
-    from vedere.nn import gemm
 
-    gemm.backend()
     torch.set_num_threads(args.threads)
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     gen = np.random.default_rng(1)

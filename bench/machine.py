@@ -1,9 +1,7 @@
 """What every benchmark row records about the machine it ran on (BENCHMARKS.md keeps one
 table per CPU): the CPU's model name as ``lscpu`` prints it, cores, NumPy and its BLAS
-(kernel family, threads), who computes vedere's matrix products (:mod:`vedere.nn.gemm`),
-Numba's threading layer and serial/parallel threshold (:mod:`vedere.parallel`), NumPy's
-float32 matmul peak measured in the same run, and the peak of the BLAS vedere multiplies
-with (the same figure where that is NumPy's).
+(kernel family, threads), Numba's threading layer and serial/parallel threshold
+(:mod:`vedere.parallel`), and NumPy's float32 matmul peak measured in the same run.
 
     python bench/machine.py [--threads 2]      # prints the same fields alone
 """
@@ -38,19 +36,9 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def matmul_peak(
-    shapes: tuple[tuple[int, int, int], ...] | None = None, vedere: bool = False
-) -> float:
-    """Best float32 GFLOP/s of NumPy's matmul (or, with ``vedere``, of the BLAS that computes
-    vedere's products, :func:`vedere.nn.gemm.gemm`) over a few square, MLP- and
-    convolution-shaped products (run inside the caller's thread limits)."""
-    if vedere:
-        from vedere.nn.gemm import gemm as product
-    else:
-
-        def product(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-            np.matmul(a, b, out=out)
-
+def matmul_peak(shapes: tuple[tuple[int, int, int], ...] | None = None) -> float:
+    """Best float32 GFLOP/s of NumPy's matmul over a few square, MLP- and convolution-shaped
+    products (run inside the caller's thread limits)."""
     shapes = shapes or ((1024, 1024, 1024), (256, 3072, 512), (8192, 576, 64), (6272, 2304, 256))
     rng = np.random.default_rng(0)
     best = 0.0
@@ -58,11 +46,11 @@ def matmul_peak(
         a = rng.random((m, k), dtype=np.float32)
         b = rng.random((k, n), dtype=np.float32)
         out = np.empty((m, n), dtype=np.float32)
-        product(a, b, out)
+        np.matmul(a, b, out=out)
         reps = max(3, int(4e9 / (2 * m * k * n)))
         t = time.perf_counter()
         for _ in range(reps):
-            product(a, b, out)
+            np.matmul(a, b, out=out)
         best = max(best, 2 * m * k * n * reps / (time.perf_counter() - t) / 1e9)
     return best
 
@@ -83,20 +71,16 @@ def describe(peak_gflops: float | None = None) -> dict[str, object]:
     """The machine fields of a benchmark row (``peak_gflops``: the matmul peak measured by
     the caller under its thread limits; measured here when None)."""
     from vedere import parallel
-    from vedere.nn import gemm
 
-    backend = gemm.backend()  # load MKL if it is used, so that it is listed
     return {
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "numpy": np.__version__,
         "blas": blas_libraries(),
-        "vedere_gemm": backend.split(" (")[0],
         "numba_threading_layer": parallel.threading_layer(),
         "parallel_min_work": parallel.parallel_min_work(),
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
         "matmul_peak_gflops": round(matmul_peak() if peak_gflops is None else peak_gflops, 1),
-        "vedere_gemm_peak_gflops": round(matmul_peak(vedere=True), 1),
     }
 
 
@@ -106,9 +90,6 @@ def main() -> None:
     args = ap.parse_args()
     from threadpoolctl import threadpool_limits
 
-    from vedere.nn import gemm
-
-    gemm.backend()
     with threadpool_limits(args.threads):
         for k, v in describe().items():
             print(f"{k:<24} {v}")

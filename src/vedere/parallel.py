@@ -23,12 +23,6 @@ calling thread. :func:`parallel_min_work` measures, once per process, what a par
 costs here against the serial cost of a value, and :class:`Kernel` runs its serial build
 (without the GIL, so several run at once) when the job's largest array holds fewer values
 than that. ``VEDERE_PARALLEL_MIN`` (a non-negative integer) sets the threshold instead.
-
-**Splitting a job between the cores** (:func:`run_split`): where a layer's work is many
-independent blocks (a convolution's blocks of images), each core can take a share of the
-images and run them start to finish — its serial kernels, then its own one-thread matrix
-products — on vedere's own :func:`worker_pool` threads, instead of every step forking and
-joining all the cores.
 """
 
 from __future__ import annotations
@@ -40,7 +34,6 @@ import time
 import types
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numba
@@ -202,47 +195,3 @@ def kernel(
     if fn is None:
         return lambda f: Kernel(f, fastmath=fastmath)
     return Kernel(fn, fastmath=fastmath)
-
-
-def cores() -> int:
-    """The threads vedere's kernels may use: Numba's thread count (``numba.set_num_threads``,
-    ``NUMBA_NUM_THREADS``)."""
-    return numba.get_num_threads()
-
-
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def worker_pool() -> ThreadPoolExecutor:
-    """vedere's own worker threads (Numba's thread count less one: the caller works too),
-    started on first use; idle, they sleep on a queue."""
-    global _pool
-    if _pool is None:
-        with _pool_lock:
-            if _pool is None:
-                workers = max(1, numba.get_num_threads() - 1)
-                _pool = ThreadPoolExecutor(workers, thread_name_prefix="vedere-worker")
-    return _pool
-
-
-def split(n: int, parts: int) -> list[tuple[int, int]]:
-    """[start, stop) ranges cutting ``n`` items into at most ``parts`` near-equal runs."""
-    parts = max(1, min(parts, n))
-    edges = [n * i // parts for i in range(parts + 1)]
-    return [(edges[i], edges[i + 1]) for i in range(parts)]
-
-
-def run_split(fn: Callable[[int, int], Any], n: int, parts: int) -> list[Any]:
-    """``[fn(s, e) for (s, e) in split(n, parts)]``, the first run on the calling thread and
-    the others on :func:`worker_pool` at the same time; exceptions propagate."""
-    ranges = split(n, parts)
-    if len(ranges) == 1:
-        return [fn(*ranges[0])]
-    pool = worker_pool()
-    futures = [pool.submit(fn, s, e) for s, e in ranges[1:]]
-    try:
-        first = fn(*ranges[0])
-    finally:
-        rest = [f.result() for f in futures]  # wait for all, even after an error
-    return [first, *rest]

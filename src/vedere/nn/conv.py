@@ -18,9 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from vedere import parallel
-
-from . import gemm as gemm_backend
 from .gemm import gemm
 from .init import as_generator, init_weight, resolve
 from .kernels_loader import kernels
@@ -38,10 +35,6 @@ _WORKSPACE = threading.local()
 BLOCK_BYTES = 4 * 2**20
 #: ... but at least this many rows, so that the matrix products stay efficient
 BLOCK_MIN_ROWS = 512
-#: cut a batch between the cores (see :meth:`Conv2d._share`); tests turn it off and on
-SPLIT_BATCHES = True
-#: ... when every core gets at least this many images
-SPLIT_MIN_IMAGES = 2
 
 
 def workspace(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -72,14 +65,12 @@ def im2col(
     stride: tuple[int, int],
     padding: tuple[int, int],
     out_hw: tuple[int, int],
-    serial: bool = False,
 ) -> np.ndarray:
     """X_col (N·H_out·W_out, kh·kw·C) of a channels-last input ``xh`` (N, H, W, C).
 
     Row m = (n, i, j), column k = (u, v, c) holds x[n, s_h·i + u - p_h, s_w·j + v - p_w, c]
     (0 in the padding). Written into this thread's :func:`workspace`: valid until the next
-    im2col. ``serial``: on the calling thread whatever the size. A 1×1 kernel with stride 1
-    and no padding needs no copy: X_col is the input.
+    im2col. A 1×1 kernel with stride 1 and no padding needs no copy: X_col is the input.
     """
     n, _, _, c = xh.shape
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
@@ -87,11 +78,9 @@ def im2col(
         return xh.reshape(-1, c)
     cols = workspace((n, *out_hw, kh, kw, c), xh.dtype)
     if sh == sw == 1:
-        k = kernels().im2col_stride1
-        (k.serial if serial else k)(xh, kh, kw, ph, pw, cols)
+        kernels().im2col_stride1(xh, kh, kw, ph, pw, cols)
     else:
-        k = kernels().im2col
-        (k.serial if serial else k)(xh, kh, kw, sh, sw, ph, pw, cols)
+        kernels().im2col(xh, kh, kw, sh, sw, ph, pw, cols)
     return cols.reshape(n * out_hw[0] * out_hw[1], kh * kw * c)
 
 
@@ -102,21 +91,18 @@ def col2im(
     stride: tuple[int, int],
     padding: tuple[int, int],
     out_hw: tuple[int, int],
-    serial: bool = False,
 ) -> None:
     """The adjoint of :func:`im2col`: writes dL/dx (N, H, W, C) into ``dxh`` from dL/dX_col,
     every input pixel summing the entries of the rows that copied it (the padding's are
-    dropped). ``serial``: on the calling thread whatever the size."""
+    dropped)."""
     n, _, _, c = dxh.shape
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     if kh == kw == sh == sw == 1 and ph == pw == 0:
         dxh[...] = dcols.reshape(dxh.shape)
     elif sh == sw == 1:
-        k = kernels().col2im_stride1
-        (k.serial if serial else k)(dcols.reshape(n, *out_hw, kh, kw, c), ph, pw, dxh)
+        kernels().col2im_stride1(dcols.reshape(n, *out_hw, kh, kw, c), ph, pw, dxh)
     else:
-        k = kernels().col2im
-        (k.serial if serial else k)(dcols.reshape(n, *out_hw, kh, kw, c), sh, sw, ph, pw, dxh)
+        kernels().col2im(dcols.reshape(n, *out_hw, kh, kw, c), sh, sw, ph, pw, dxh)
 
 
 def _check_weight_size(shape: tuple[int, int, int, int]) -> None:
@@ -230,16 +216,6 @@ class Conv2d(Module):
         blocks = image_blocks(stop - start, ho * wo, k, self._xh.dtype.itemsize)
         return [(start + s, start + e) for s, e in blocks]
 
-    def _share(self, n: int) -> int:
-        """How many parts to cut a batch of ``n`` images into: one per core when MKL computes
-        the products (each part runs on its own core with one-thread products and serial
-        kernels: no fork and join per block), else 1 (OpenBLAS's threads do the products,
-        Numba's the copies)."""
-        if not (SPLIT_BATCHES and gemm_backend.is_mkl()):
-            return 1
-        parts = parallel.cores()
-        return parts if n >= parts * SPLIT_MIN_IMAGES else 1
-
     def _forward(self, x: np.ndarray) -> np.ndarray:
         ho, wo = self._shape_check(x, "x")
         n = x.shape[0]
@@ -249,16 +225,10 @@ class Conv2d(Module):
         self._xh, self._out_hw = xh, (ho, wo)
         wt = self._weight_matrix().T  # W_matᵀ (K, C_out)
         y = np.empty((n * ho * wo, self.out_channels), dtype=x.dtype)
-        parts = self._share(n)
-
-        def images(start: int, stop: int) -> None:
-            # Y = X_col · W_matᵀ, block of images by block (the block's X_col stays in cache)
-            with gemm_backend.local_threads(1 if parts > 1 else 0):
-                for s, e in self._blocks(start, stop):
-                    cols = im2col(xh[s:e], *self._geometry(), serial=parts > 1)
-                    gemm(cols, wt, y[s * ho * wo : e * ho * wo])
-
-        parallel.run_split(images, n, parts)
+        # Y = X_col · W_matᵀ, block of images by block (the block's X_col stays in cache)
+        for s, e in self._blocks(0, n):
+            cols = im2col(xh[s:e], *self._geometry())
+            gemm(cols, wt, y[s * ho * wo : e * ho * wo])
         if self.bias is not None:
             y += self.bias.data  # + b
         return nchw(y.reshape(n, ho, wo, self.out_channels))
@@ -273,24 +243,15 @@ class Conv2d(Module):
         g = (g if g.flags.c_contiguous else np.ascontiguousarray(g)).reshape(-1, self.out_channels)
         w_mat = self._weight_matrix()
         dxh = np.empty(xh.shape, dtype=g.dtype) if need_input_grad else None
-        parts = self._share(xh.shape[0])
-
-        def images(start: int, stop: int) -> np.ndarray:
-            dw = np.zeros((kh * kw * c, self.out_channels), dtype=g.dtype)
-            with gemm_backend.local_threads(1 if parts > 1 else 0):
-                for s, e in self._blocks(start, stop):
-                    gb = g[s * ho * wo : e * ho * wo]
-                    cols = im2col(xh[s:e], *self._geometry(), serial=parts > 1)
-                    # dL/dW_matᵀ = X_colᵀ · G, summed over the blocks  (K, C_out)
-                    gemm(cols.T, gb, dw, accumulate=True)
-                    if dxh is not None:
-                        dcols = workspace(cols.shape, g.dtype)  # X_col is done with: reuse it
-                        gemm(gb, w_mat, dcols)  # dL/dX_col = G · W_mat
-                        col2im(dcols, dxh[s:e], *self._geometry(), serial=parts > 1)
-            return dw
-
-        dws = parallel.run_split(images, xh.shape[0], parts)
-        dw = dws[0] if len(dws) == 1 else np.sum(dws, axis=0)  # the parts' shares of dL/dW
+        dw = np.zeros((kh * kw * c, self.out_channels), dtype=g.dtype)
+        for s, e in self._blocks(0, xh.shape[0]):
+            gb = g[s * ho * wo : e * ho * wo]
+            cols = im2col(xh[s:e], *self._geometry())
+            gemm(cols.T, gb, dw, accumulate=True)  # dL/dW_matᵀ = Σ_blocks X_colᵀ · G (K, C_out)
+            if dxh is not None:
+                dcols = workspace(cols.shape, g.dtype)  # X_col is done with: reuse its memory
+                gemm(gb, w_mat, dcols)  # dL/dX_col = G · W_mat
+                col2im(dcols, dxh[s:e], *self._geometry())
         self.weight.add_grad(dw.reshape(kh, kw, c, self.out_channels).transpose(3, 2, 0, 1))
         if self.bias is not None:
             self.bias.add_grad(g.sum(axis=0))  # dL/db = Σ_m G_m

@@ -23,7 +23,7 @@ vedere's own cascade on held-out windows and synthetic scenes, and the profile q
            photos); a face counts as found when a box overlaps it with IoU >= 0.5.
 - profile: detection rate on held-out faces turned in the image plane and squeezed
            horizontally as a head turning away (yaw), for our cascade, OpenCV's frontal and
-           profile cascades, and each with --mirror.
+           profile cascades (Haar and LBP), and each with --mirror.
 """
 
 from __future__ import annotations
@@ -350,9 +350,11 @@ def bench_profile(split: dict, ours_name: str) -> dict:
         "vedere": resolve_cascade(ours_name),
         "opencv_frontal": resolve_cascade("opencv:frontalface_default"),
         "opencv_profile": resolve_cascade("opencv:profileface"),
+        "opencv_lbp_profile": resolve_cascade("opencv:lbpcascade_profileface"),
     }
 
-    # windows are 24x24; the profile cascade's window is 20x20: resize for it
+    # windows are 24x24; the profile cascades' windows are 20x20 (Haar) and 20 wide x 34 high
+    # (LBP): resize for them
     def rate(c, wins: np.ndarray, mirror: bool) -> float:
         if c.window != (24, 24):
             wins = np.stack([np.asarray(Image.fromarray(w).resize(c.window[::-1])) for w in wins])

@@ -162,3 +162,16 @@ def test_train_detector_command_trains_lbp(tmp_path):
         assert bad.exit_code == 2 and "--weak" in bad.output, bad.output
     bad = CliRunner().invoke(cli, ["train-detector", "--features", "hog", "--faces", "x"])
     assert bad.exit_code == 2 and "hog" in bad.output
+
+
+def test_compiled_lbp_codes_equal_the_block_sum_codes():
+    from vedere.detect.lbp import enumerate_lbp_features
+    from vedere.detect.normalize import window_integrals
+    from vedere.detect.training import lbp_codes
+
+    windows = np.random.default_rng(2).integers(0, 256, (40, 18, 15)).astype(np.uint8)
+    windows[:5] = 77  # flat windows: every block equals the centre, code 255
+    feats = enumerate_lbp_features(18, 15)
+    codes = lbp_codes(feats, windows)
+    np.testing.assert_array_equal(codes, feats.values(window_integrals(windows)[0]))
+    assert (codes[:, :5] == 255).all()

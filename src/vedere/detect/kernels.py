@@ -76,6 +76,32 @@ def _stump_errors(
         out[f] = min(t_pos - hi, t_neg + lo)
 
 
+def lbp_codes(ii: np.ndarray, corners: np.ndarray, out: np.ndarray) -> None:
+    """:func:`_lbp_codes` (documented there), one parallel kernel at a time."""
+    with PARALLEL_LOCK:
+        _lbp_codes(ii, corners, out)
+
+
+@numba.njit(parallel=True, cache=True)
+def _lbp_codes(ii: np.ndarray, corners: np.ndarray, out: np.ndarray) -> None:
+    """LBP codes (:mod:`vedere.detect.lbp`) of F features on N windows: ``ii`` (N, S) int64
+    flattened padded integral images, ``corners`` (F, 16) int64 offsets of each feature's
+    4×4 grid corners (row i, column j at 4i + j), ``out`` (F, N) uint8."""
+    n_f = corners.shape[0]
+    n = ii.shape[0]
+    for f in numba.prange(n_f):
+        c = corners[f]
+        for i in range(n):
+            row = ii[i]
+            centre = row[c[5]] - row[c[6]] - row[c[9]] + row[c[10]]
+            code = 0
+            for bit in range(8):
+                a = _LBP_CORNER[bit]
+                if row[c[a]] - row[c[a + 1]] - row[c[a + 4]] + row[c[a + 5]] >= centre:
+                    code |= 128 >> bit
+            out[f, i] = code
+
+
 def lbp_errors(codes: np.ndarray, signed: np.ndarray, out: np.ndarray) -> None:
     """:func:`_lbp_errors` (documented there), one parallel kernel at a time."""
     with PARALLEL_LOCK:

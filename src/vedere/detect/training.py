@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from vedere.detect import kernels
 from vedere.detect.adaboost import AdaBoost, CategoricalBoost, strong_scores
 from vedere.detect.cascade import Cascade, effective_threshold
 from vedere.detect.haar import enumerate_features
@@ -134,13 +135,15 @@ class _Pool:
         return values, len(self.features)
 
 
-def lbp_codes(features: LBPFeatures, windows: np.ndarray, chunk: int = 512) -> np.ndarray:
-    """The LBP codes (F, N) uint8 of every feature on (N, h, w) windows, ``chunk`` features
-    at a time (the block sums are (N, chunk) int64)."""
+def lbp_codes(features: LBPFeatures, windows: np.ndarray) -> np.ndarray:
+    """The LBP codes (F, N) uint8 of every feature on (N, h, w) windows, in one compiled
+    pass (:func:`vedere.detect.kernels.lbp_codes`; the same codes as
+    :meth:`~vedere.detect.lbp.LBPFeatures.values`)."""
     ii, _, _ = window_integrals(windows)
+    flat = np.ascontiguousarray(ii.reshape(len(windows), -1))
     out = np.empty((len(features), len(windows)), dtype=np.uint8)
-    for a in range(0, len(features), chunk):
-        out[a : a + chunk] = features[np.arange(a, min(a + chunk, len(features)))].values(ii)
+    corners = np.ascontiguousarray(features.corners(ii.shape[-1]), dtype=np.int64)
+    kernels.lbp_codes(flat, corners, out)
     return out
 
 

@@ -127,9 +127,13 @@ def test_serial_and_parallel_builds_do_not_share_numbas_disk_cache(tmp_path):
             kernels._build_levels_parallel,
             kernels._scan_levels_serial,
             kernels._scan_levels_parallel,
+            kernels._scan_trees_serial,
+            kernels._scan_trees_parallel,
+            kernels._scan_lbp_serial,
+            kernels._scan_lbp_parallel,
         )
     }
-    assert len(names) == 4
+    assert len(names) == 8
 
 
 # --- the opt-in paper-style scan: features scaled instead of the image -----------------------

@@ -27,6 +27,9 @@ import numpy as np
 from vedere import parallel
 from vedere.detect.normalize import VARIANCE_FLOOR
 
+#: the scan kernel's LBP branches, a compile-time constant of each build (see _named)
+_LBP_KERNEL = False
+
 #: held while a parallel kernel runs (see the module's docstring): the process-wide lock
 #: that the nn kernels hold too (a detection and a training step run in different threads)
 PARALLEL_LOCK = parallel.PARALLEL_LOCK
@@ -284,7 +287,9 @@ def _scan_levels_impl(
     tasks are dealt to ``n_parts`` parallel parts in turn (t, t + n_parts, …), so neighbouring
     rows — of about equal cost — land in different parts.
 
-    Haar (``lbp`` false): a window whose inner-rectangle variance is too small
+    Which of the two this is, is fixed when a build is compiled (the constant
+    ``_LBP_KERNEL``: :func:`scan_trees`, :func:`scan_lbp`); ``lbp`` says the same. Haar: a
+    window whose inner-rectangle variance is too small
     (:mod:`vedere.detect.normalize`) is skipped; otherwise a node's value is
     v = Σᵣ wᵣ·rectᵣ / n_f in float32, rect by rect, and the walk goes left when v < its
     threshold. LBP: every window is examined, a node's value is its 8-bit code
@@ -324,7 +329,7 @@ def _scan_levels_impl(
             fs = lv_set[lvl]
             if lvl != table_level:
                 for k in range(n_w):
-                    if lbp:
+                    if _LBP_KERNEL:
                         gx, gy = rects[fs, k, 0, 0], rects[fs, k, 0, 1]
                         bw, bh = rects[fs, k, 0, 2], rects[fs, k, 0, 3]
                         for i in range(4):
@@ -363,7 +368,7 @@ def _scan_levels_impl(
             while x < n_x:
                 o = base + x
                 inv = np.float32(1.0)
-                if not lbp:
+                if not _LBP_KERNEL:
                     s = (
                         np.int64(ii[o + n_c + nw])
                         - np.int64(ii[o + n_a + nw])
@@ -398,7 +403,7 @@ def _scan_levels_impl(
                         while True:
                             row = table[nd]
                             f = stumps[fs, nd]
-                            if lbp:
+                            if _LBP_KERNEL:
                                 cv = (
                                     np.int64(ii[uo + row[5]])
                                     - np.int64(ii[uo + row[6]])
@@ -458,6 +463,141 @@ def _scan_levels_impl(
                 col += 1
 
 
+def _scan_stumps_impl(
+    ii: np.ndarray,
+    sq: np.ndarray,
+    mask: int,
+    lv_off: np.ndarray,
+    lv_w: np.ndarray,
+    lv_nx: np.ndarray,
+    lv_step: np.ndarray,
+    task_level: np.ndarray,
+    task_y: np.ndarray,
+    task_out: np.ndarray,
+    n_parts: int,
+    lv_set: np.ndarray,
+    norm: np.ndarray,
+    rects: np.ndarray,
+    n_rects: np.ndarray,
+    node_tofs: np.ndarray,
+    stumps: np.ndarray,
+    links: np.ndarray,
+    subsets: np.ndarray,
+    weak_ends: np.ndarray,
+    stage_ends: np.ndarray,
+    stage_thr: np.ndarray,
+    lbp: bool,
+    skip_rejected: bool,
+    hit: np.ndarray,
+    score: np.ndarray,
+) -> None:
+    """:func:`_scan_levels_impl` for cascades of Haar stumps only (every stock Haar cascade
+    but the trees): the same arguments (``links``, ``subsets``, ``weak_ends`` and ``lbp``
+    unused) and results, without the tree walk — a stump's leaf straight from its row."""
+    n_s = stage_ends.shape[0]
+    n_w = rects.shape[1]
+    n_tasks = task_level.shape[0]
+    limit = np.float32(VARIANCE_FLOOR)
+    for part in numba.prange(n_parts):
+        # per part, for the level at hand: per stump one 64-byte row, its number of rectangles
+        # and their four corners' offsets from the window's origin
+        table = np.zeros((n_w, 16), dtype=np.uint32)
+        table_level = -1
+        for t in range(part, n_tasks, n_parts):
+            lvl = task_level[t]
+            stride = lv_w[lvl] + 1
+            fs = lv_set[lvl]
+            if lvl != table_level:
+                for k in range(n_w):
+                    table[k, 0] = n_rects[k]
+                    for r in range(n_rects[k]):
+                        rx, ry = rects[fs, k, r, 0], rects[fs, k, r, 1]
+                        rw, rh = rects[fs, k, r, 2], rects[fs, k, r, 3]
+                        if node_tofs[k] > 0:  # tilted: p0, p1, p2, p3 of the rotated image
+                            tb = node_tofs[k]
+                            table[k, 1 + 4 * r] = tb + ry * stride + rx
+                            table[k, 2 + 4 * r] = tb + (ry + rh) * stride + rx - rh
+                            table[k, 3 + 4 * r] = tb + (ry + rw) * stride + rx + rw
+                            table[k, 4 + 4 * r] = tb + (ry + rw + rh) * stride + rx + rw - rh
+                        else:
+                            p = ry * stride + rx
+                            q = p + rh * stride
+                            table[k, 1 + 4 * r] = p
+                            table[k, 2 + 4 * r] = p + rw
+                            table[k, 3 + 4 * r] = q
+                            table[k, 4 + 4 * r] = q + rw
+                table_level = lvl
+            nx, ny, nw, nh = norm[fs, 0], norm[fs, 1], norm[fs, 2], norm[fs, 3]
+            area = np.float64(nw * nh)
+            area32 = np.float32(area)
+            n_a = ny * stride + nx
+            n_c = n_a + nh * stride
+            step = lv_step[lvl]
+            n_x = lv_nx[lvl]
+            base = lv_off[lvl] + task_y[t] * stride
+            out = task_out[t]
+            x = 0
+            col = 0
+            while x < n_x:
+                o = base + x
+                s = (
+                    np.int64(ii[o + n_c + nw])
+                    - np.int64(ii[o + n_a + nw])
+                    - np.int64(ii[o + n_c])
+                    + np.int64(ii[o + n_a])
+                ) & mask
+                s2 = (
+                    np.int64(sq[o + n_c + nw])
+                    - np.int64(sq[o + n_a + nw])
+                    - np.int64(sq[o + n_c])
+                    + np.int64(sq[o + n_a])
+                ) & mask
+                nf = area * np.float64(s2) - np.float64(s) * np.float64(s)
+                if nf <= 0.0:
+                    x += step
+                    col += 1
+                    continue
+                inv = np.float32(1.0 / np.sqrt(nf))
+                if not (area32 * inv < limit):
+                    x += step
+                    col += 1
+                    continue
+                uo = np.uint64(o)
+                start = 0
+                passed = True
+                total = 0.0
+                for st in range(n_s):
+                    end = stage_ends[st]
+                    total = 0.0
+                    for k in range(start, end):
+                        row = table[k]
+                        f = stumps[fs, k]
+                        v = np.float32(0.0)
+                        for r in range(row[0]):
+                            j = 4 * r
+                            rs = (
+                                np.int64(ii[uo + row[j + 4]])
+                                - np.int64(ii[uo + row[j + 2]])
+                                - np.int64(ii[uo + row[j + 3]])
+                                + np.int64(ii[uo + row[j + 1]])
+                            ) & mask
+                            v += f[3 + r] * np.float32(rs)
+                        v = v * inv
+                        total += np.float64(f[1] if v < f[0] else f[2])
+                    start = end
+                    if total < stage_thr[st]:
+                        passed = False
+                        if st == 0 and skip_rejected:
+                            x += step
+                            col += 1
+                        break
+                if passed:
+                    hit[out + col] = 1
+                    score[out + col] = total
+                x += step
+                col += 1
+
+
 #: per bit of an LBP code (most significant first), the grid corner at the top-left of its
 #: block: blocks (0,0) (0,1) (0,2) (1,2) (2,2) (2,1) (2,0) (1,0) of the 4×4 corners
 _LBP_CORNER = np.array([0, 1, 2, 6, 10, 9, 8, 4], dtype=np.int64)
@@ -466,11 +606,14 @@ _LBP_CORNER = np.array([0, 1, 2, 6, 10, 9, 8, 4], dtype=np.int64)
 #: the kernels in two builds: parallel (one at a time, under PARALLEL_LOCK) for big jobs, and
 #: serial without the GIL (any number at once) for small ones, where waking the worker
 #: threads costs more than the work
-def _named(fn: Callable[..., None], suffix: str) -> Callable[..., None]:
+def _named(fn: Callable[..., None], suffix: str, **constants: object) -> Callable[..., None]:
     """A copy of ``fn`` under another name. Numba names its on-disk cache entries after the
     function, not after the compile options: two builds of one function would share entries,
-    and the serial build would load the parallel one's machine code."""
-    copy = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + suffix)
+    and the serial build would load the parallel one's machine code. ``constants`` replace
+    globals of ``fn`` in the copy (Numba compiles a global as a constant, so a branch on one
+    is compiled away)."""
+    glob = {**fn.__globals__, **constants} if constants else fn.__globals__
+    copy = types.FunctionType(fn.__code__, glob, fn.__name__ + suffix)
     copy.__qualname__ = fn.__qualname__ + suffix
     copy.__doc__ = fn.__doc__
     return copy
@@ -481,9 +624,21 @@ _build_levels_parallel = numba.njit(parallel=True, cache=True)(
 )
 _build_levels_serial = numba.njit(cache=True, nogil=True)(_named(_build_levels_impl, "_serial"))
 _scan_levels_parallel = numba.njit(parallel=True, cache=True)(
-    _named(_scan_levels_impl, "_parallel")
+    _named(_scan_stumps_impl, "_parallel")
 )
-_scan_levels_serial = numba.njit(cache=True, nogil=True)(_named(_scan_levels_impl, "_serial"))
+_scan_levels_serial = numba.njit(cache=True, nogil=True)(_named(_scan_stumps_impl, "_serial"))
+_scan_trees_parallel = numba.njit(parallel=True, cache=True)(
+    _named(_scan_levels_impl, "_trees_parallel", _LBP_KERNEL=False)
+)
+_scan_trees_serial = numba.njit(cache=True, nogil=True)(
+    _named(_scan_levels_impl, "_trees_serial", _LBP_KERNEL=False)
+)
+_scan_lbp_parallel = numba.njit(parallel=True, cache=True)(
+    _named(_scan_levels_impl, "_lbp_parallel", _LBP_KERNEL=True)
+)
+_scan_lbp_serial = numba.njit(cache=True, nogil=True)(
+    _named(_scan_levels_impl, "_lbp_serial", _LBP_KERNEL=True)
+)
 
 
 def build_levels(parallel: bool, *args: object) -> None:
@@ -496,12 +651,31 @@ def build_levels(parallel: bool, *args: object) -> None:
 
 
 def scan_levels(parallel: bool, *args: object) -> None:
-    """:func:`_scan_levels_impl` (documented there, same arguments after ``parallel``)."""
+    """:func:`_scan_stumps_impl`: the scan of a cascade of Haar stumps (arguments after
+    ``parallel`` as :func:`_scan_levels_impl`)."""
     if parallel:
         with PARALLEL_LOCK:
             _scan_levels_parallel(*args)
     else:
         _scan_levels_serial(*args)
+
+
+def scan_trees(parallel: bool, *args: object) -> None:
+    """:func:`_scan_levels_impl` (documented there) for Haar cascades with trees."""
+    if parallel:
+        with PARALLEL_LOCK:
+            _scan_trees_parallel(*args)
+    else:
+        _scan_trees_serial(*args)
+
+
+def scan_lbp(parallel: bool, *args: object) -> None:
+    """:func:`_scan_levels_impl` (documented there) for LBP cascades."""
+    if parallel:
+        with PARALLEL_LOCK:
+            _scan_lbp_parallel(*args)
+    else:
+        _scan_lbp_serial(*args)
 
 
 @numba.njit(cache=True)

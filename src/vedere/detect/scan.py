@@ -81,6 +81,8 @@ class CompiledCascade:
         self.stage_thr = c.effective_stage_thresholds().astype(np.float64)
         self.norm = np.array(inner_rect(*c.window), dtype=np.int64)
         self.any_tilted = bool(self.tilted.any())
+        #: Haar stumps only: the scan without the tree walk (:func:`kernels.scan_levels`)
+        self.stumps_only = c.is_stumps and not c.is_lbp
 
     def node_tofs(self, tofs: int) -> np.ndarray:
         """(N,) int64: how far each node's rectangles are from the upright integral image
@@ -281,7 +283,10 @@ def _scan(
     hit = np.zeros(n_windows, dtype=np.uint8)
     score = np.empty(n_windows, dtype=np.float64)
     c = compiled
-    kernels.scan_levels(
+    kernel = (
+        kernels.scan_lbp if c.lbp else kernels.scan_levels if c.stumps_only else kernels.scan_trees
+    )
+    kernel(
         parallel, ii, sq, mask, lv_off, lv_w, lv_nx, lv_step, task_level, task_y, task_out, n_parts,
         lv_set, norm, rects, c.n_rects, c.node_tofs(tofs), stumps, c.links, c.subsets,
         c.weak_ends, c.stage_ends, c.stage_thr, bool(c.lbp), bool(skip_rejected), hit, score,

@@ -56,6 +56,7 @@ def test_inputs_expand_folders_globs_and_files(collection):
     assert list(expand_inputs(["missing.png"])) == ["missing.png"]
 
 
+@pytest.mark.slow  # a Dask cluster
 def test_predict_over_200_images_on_two_workers_equals_image_by_image(collection, tmp_path):
     root, paths = collection
     out = tmp_path / "preds.jsonl"
@@ -104,3 +105,28 @@ def test_an_output_that_is_not_a_regular_file_is_refused(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(OutputError, match=r"out\.jsonl: not a regular file \(a FIFO"):
         run_batch([], detect_chunk, ("frontalface", {}), fifo, InProcessExecutor(), progress=False)
+
+
+def test_predict_lists_a_folder_as_predict_out_does(tmp_path):
+    """Issue 26: ``vedere predict DIR`` listed only the images directly in DIR while
+    ``vedere predict DIR --out`` walked it recursively; both now name the same images."""
+    from PIL import Image
+
+    from vedere.batch import expand_inputs
+    from vedere.classify.prediction import image_files
+
+    rng = np.random.default_rng(0)
+    for rel in ("b.png", "a/x.png", "a/deeper/y.png", "c/z.png"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(tmp_path / rel)
+    (tmp_path / "a" / "notes.txt").write_text("not an image")
+    (tmp_path / "loop").symlink_to(tmp_path)  # a folder link: not entered
+    listed = image_files([str(tmp_path)])
+    assert listed == list(expand_inputs([str(tmp_path)]))
+    # each folder's own images, then its subfolders' in name order (os.walk's top-down)
+    assert [os.path.relpath(p, tmp_path) for p in listed] == [
+        "b.png",
+        "a/x.png",
+        "a/deeper/y.png",
+        "c/z.png",
+    ]

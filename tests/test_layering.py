@@ -15,11 +15,11 @@ SRC = Path(vedere.__file__).resolve().parent
 
 #: the layers, lowest first; a unit may import units of lower layers only (and itself)
 LAYERS: list[set[str]] = [
-    {"text", "escape", "errors", "fileio", "safejson", "parallel", "__init__"},
+    {"text", "escape", "errors", "fileio", "safejson", "parallel", "executor", "__init__"},
     {"nn"},
     {"data", "viz"},
     {"classify", "detect"},
-    {"export", "experiments", "batch", "executor", "sweep", "web", "demo", "course_notebooks"},
+    {"export", "experiments", "batch", "sweep", "web", "demo", "course_notebooks"},
     {"cli"},
     {"__main__"},
 ]

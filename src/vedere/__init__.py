@@ -7,7 +7,8 @@ imports (``tests/test_layering.py`` reads every import of the source and checks 
 * layer 0, shared helpers: :mod:`vedere.text` (short reprs, terminals), :mod:`vedere.escape`
   (names made safe to print), :mod:`vedere.errors` (the error root, shared warnings),
   :mod:`vedere.fileio` (atomic writes, output checks), :mod:`vedere.parallel` (Numba's
-  threading layer and the lock of parallel kernels),
+  threading layer and the lock of parallel kernels), :mod:`vedere.executor` (where work
+  that fans out runs: in process or on Dask),
   :mod:`vedere.safejson` (bounded JSON from files that may be hostile);
 * layer 1: :mod:`vedere.nn` — the learning engine: layers with explicit backpropagation,
   losses, optimisers, schedules, regularisers, gradient checks, safetensors save/load and
@@ -20,8 +21,8 @@ imports (``tests/test_layering.py`` reads every import of the source and checks 
   AdaBoost, cascades, the sliding-window detector, video);
 * layer 4: :mod:`vedere.export` (ONNX and OpenCV files), :mod:`vedere.experiments` (each
   lesson's figures from real runs), :mod:`vedere.batch` (predict/detect over many files),
-  :mod:`vedere.executor` (in-process or Dask), :mod:`vedere.sweep` (hyper-parameter
-  sweeps), :mod:`vedere.web` (the browser playground), :mod:`vedere.demo`,
+  :mod:`vedere.sweep` (hyper-parameter sweeps), :mod:`vedere.web` (the browser
+  playground), :mod:`vedere.demo`,
   :mod:`vedere.course_notebooks` (the course's notebooks, shipped);
 * layer 5: :mod:`vedere.cli` — the ``vedere`` command, one module per subcommand (only the
   entry points import it).

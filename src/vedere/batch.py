@@ -31,6 +31,7 @@ from typing import Any
 
 from .data.images import is_image_name
 from .errors import expected
+from .executor import Executor
 from .fileio import OutputError, check_outputs, output_error
 
 #: images per chunk sent to a worker
@@ -209,7 +210,7 @@ def run_batch(
     work: Callable[..., list[dict[str, Any]]],
     args: tuple[Any, ...],
     out: str | os.PathLike[str],
-    executor: Any,
+    executor: Executor,
     chunk: int = CHUNK,
     progress: bool = True,
 ) -> BatchStats:

@@ -31,7 +31,7 @@ import socket
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 #: environment variables that set the thread count of the BLAS/OpenMP/Numba pools
 THREAD_VARS = (
@@ -226,7 +226,28 @@ class DaskExecutor:
         return self._where
 
 
-Executor = InProcessExecutor | DaskExecutor
+@runtime_checkable
+class Executor(Protocol):
+    """What sweeps, batch jobs and experiments need of an executor (both classes here have
+    it; so may a test's own): ``workers`` calls at once, ``submit`` → a future with
+    ``result()``, ``as_completed`` / ``first_completed`` over futures, ``describe`` (for
+    progress bars), ``close`` (also by leaving a ``with`` block)."""
+
+    workers: int
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any: ...
+
+    def as_completed(self, futures: Iterable[Any]) -> Iterator[Any]: ...
+
+    def first_completed(self, futures: Iterable[Any]) -> list[Any]: ...
+
+    def describe(self) -> str: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, *exc: object) -> None: ...
 
 
 def make_executor(workers: int | None = None, scheduler: str | None = None) -> Executor:

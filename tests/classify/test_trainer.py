@@ -172,6 +172,7 @@ def _run(out, resume, slow):
     )
 
 
+@pytest.mark.slow  # kills a process
 def test_killed_process_resumes_bit_identical(tmp_path):
     ref, run = tmp_path / "ref", tmp_path / "run"
     ref.mkdir()

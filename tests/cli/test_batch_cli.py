@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 from PIL import Image
 from skimage import data
@@ -65,6 +66,7 @@ def test_sweep_command_prints_a_summary_and_writes_the_report(tmp_path):
     assert r.output.strip().startswith("error:") and "search.lr.type must be one of" in r.output
 
 
+@pytest.mark.slow  # a Dask cluster
 def test_predict_over_a_glob_writes_json_lines_equal_to_single_predictions(tmp_path):
     model = REPO / "src" / "vedere" / "web" / "models" / "cifar10-small.safetensors"
     rng = np.random.default_rng(1)

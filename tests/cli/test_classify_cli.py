@@ -56,6 +56,7 @@ def cifar_run(tmp_path_factory):
     return out, r.stdout
 
 
+@pytest.mark.slow  # trains on real CIFAR-10
 def test_train_on_2000_cifar_images(cifar_run):
     out, stdout = cifar_run
     acc = float(re.search(r"val accuracy\s+([\d.]+)%", stdout).group(1))
@@ -76,6 +77,7 @@ def test_train_on_2000_cifar_images(cifar_run):
     assert len(json.loads((out / "history.json").read_text())["epochs"]) == 8
 
 
+@pytest.mark.slow  # trains on real CIFAR-10
 def test_evaluate_and_predict(cifar_run, tmp_path):
     out, _ = cifar_run
     r = vedere("evaluate", out, "--json", "--quiet")  # the embedded sample's test split

@@ -19,6 +19,8 @@ from vedere.detect.opencv_xml import opencv_cascade_path
 from vedere.detect.samples import load_windows, to_gray
 from vedere.detect.training import TrainParams, train_cascade
 
+pytestmark = pytest.mark.slow  # trains cascades on the faces24 data
+
 
 @pytest.fixture(scope="module")
 def faces24():

@@ -8,6 +8,8 @@ from threadpoolctl import threadpool_limits
 from vedere.executor import DaskExecutor
 from vedere.experiments import run_experiment
 
+pytestmark = pytest.mark.slow  # a Dask cluster
+
 pytest.importorskip("distributed")
 
 

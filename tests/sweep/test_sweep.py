@@ -25,6 +25,8 @@ from vedere.executor import DaskExecutor, InProcessExecutor, make_executor
 from vedere.sweep import SweepError, run_sweep
 from vedere.sweep.spec import parse
 
+pytestmark = pytest.mark.slow  # Dask clusters, killed workers and sweeps
+
 REPO = Path(__file__).resolve().parents[2]
 TINY = {"epochs": 2, "hidden": "16", "limit": 300, "batch_size": 32}
 

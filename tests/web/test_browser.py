@@ -29,6 +29,8 @@ from vedere.web import uploads
 
 from .browser import launch_chromium, playground_server
 
+pytestmark = pytest.mark.slow  # drives a browser
+
 TIMEOUT = 30_000  # ms: generous, two cores share the server, Chromium and the tests
 expect.set_options(timeout=TIMEOUT)
 

@@ -25,6 +25,8 @@ from vedere.detect.tracking import iou
 
 from .browser import launch_chromium, playground_server
 
+pytestmark = pytest.mark.slow  # drives a browser
+
 TIMEOUT = 60_000  # ms: two cores share the server, Chromium and the tests
 W, H, N = 320, 240, 20
 HEAD = 110  # pixels: the pasted head's width

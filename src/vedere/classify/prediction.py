@@ -34,18 +34,29 @@ PREDICT_BATCH = 256
 
 
 def image_files(paths: list[str]) -> list[str]:
-    """``paths`` with each directory replaced by the image files directly in it, sorted by
-    name (a directory without images raises DataError naming it)."""
+    """``paths`` with each directory replaced by the image files under it, recursively, in
+    sorted order — the rule of ``vedere predict DIR --out`` (:func:`vedere.batch.expand_inputs`)
+    too: links to folders are not entered and a file reached twice is listed once. A
+    directory without images raises DataError naming it."""
     from ..data.images import is_image_name
 
     out: list[str] = []
+    seen: set[tuple[int, int]] = set()
     for p in paths:
         if not Path(p).is_dir():
             out.append(p)
             continue
-        found = sorted(
-            str(Path(p) / e.name) for e in os.scandir(p) if e.is_file() and is_image_name(e.name)
-        )
+        found = []
+        for dirpath, dirnames, filenames in os.walk(p):  # does not enter folder links
+            dirnames.sort()
+            for name in sorted(filenames):
+                f = os.path.join(dirpath, name)
+                if not is_image_name(name) or not os.path.isfile(f):
+                    continue
+                st = os.stat(f)
+                if (st.st_dev, st.st_ino) not in seen:
+                    seen.add((st.st_dev, st.st_ino))
+                    found.append(f)
         if not found:
             raise DataError(p, "a directory without image files")
         out += found

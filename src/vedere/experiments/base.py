@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..executor import Executor
 from ..fileio import atomic_write_text
 
 
@@ -40,7 +41,7 @@ class Context:
     log: Callable[[str], None] = field(default=lambda s: print(s, file=sys.stderr))
     options: dict[str, Any] = field(default_factory=dict)
     #: where runs of :meth:`cached_many` train (None: here); see :mod:`vedere.executor`
-    executor: Any = None
+    executor: Executor | None = None
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)

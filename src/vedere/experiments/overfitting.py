@@ -50,11 +50,26 @@ def _regularised(data: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
     return r
 
 
-def run(ctx: Context) -> dict[str, Any]:
-    poly = polynomial(ctx.seed)
+#: the fitting regimes and the regularisers, keyed by what they are (the results and the
+#: tests use the keys; the labels are for figures and tables only)
+REGIMES = {
+    "underfit": "under-fit (64 units, 2 epochs)",
+    "wellfit": "well-fit (256 units, L2 1e-3, early stopping)",
+    "overfit": "over-fit (1024x2 units, no reg.)",
+}
+REGULARISERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "none": ("none", {}),
+    "l1": ("L1 1e-4", {"l1": 1e-4}),
+    "l2": ("L2 1e-2", {"l2": 1e-2}),
+    "dropout": ("dropout 0.5", {"dropout": 0.5}),
+    "early_stopping": ("early stopping (patience 3)", {"early_stopping": 3}),
+    "label_smoothing": ("label smoothing 0.2", {"label_smoothing": 0.2}),
+}
+
+
+def _polynomial_figure(ctx: Context, poly: dict[str, Any]) -> Any:
     fig = new_figure(10, 3.2)
-    axes = fig.subplots(1, 3)
-    for ax, d in zip(axes, DEGREES, strict=True):
+    for ax, d in zip(fig.subplots(1, 3), DEGREES, strict=True):
         ax.plot(poly["xt"], np.sin(2 * np.pi * poly["xt"]), "g--", lw=1, label="truth")
         ax.plot(poly["xt"], poly["fits"][d]["curve"], "r", label=f"degree {d}")
         ax.scatter(poly["x"], poly["y"], s=12)
@@ -63,66 +78,76 @@ def run(ctx: Context) -> dict[str, Any]:
         ax.set_title(
             f"degree {d}: train {f['train_mse']:.3f}, test {f['test_mse']:.3f}", fontsize=8
         )
-    p_poly = save_png(fig, figure_path(ctx, "polynomial"))
+    return save_png(fig, figure_path(ctx, "polynomial"))
 
-    data = ctx.cifar(n_train=300 if ctx.quick else 2000)
-    epochs = 10 if ctx.quick else 60
-    base = dict(seed=ctx.seed, batch_size=32, optimizer="momentum", lr=0.01)
-    regimes = {
-        "under-fit (64 units, 2 epochs)": dict(hidden=(64,), epochs=2),
-        "well-fit (256 units, L2 1e-3, early stopping)": dict(
-            hidden=(256,), epochs=epochs, l2=1e-3, early_stopping=5
-        ),
-        "over-fit (1024x2 units, no reg.)": dict(hidden=(1024, 1024), epochs=epochs),
+
+def _regimes(ctx: Context, data: dict[str, Any], base: dict[str, Any], epochs: int) -> Any:
+    """Under-, well- and over-fitting MLPs, by key of :data:`REGIMES`."""
+    configs = {
+        "underfit": dict(hidden=(64,), epochs=2),
+        "wellfit": dict(hidden=(256,), epochs=epochs, l2=1e-3, early_stopping=5),
+        "overfit": dict(hidden=(1024, 1024), epochs=epochs),
     }
-    fits = ctx.cached_many(
+    return ctx.cached_many(
         {
             k: (f"regime-{i}-{sorted(v.items())}", partial(train, data, **base, **v), {**base, **v})
-            for i, (k, v) in enumerate(regimes.items())
+            for i, (k, v) in enumerate(configs.items())
         }
     )
+
+
+def _regimes_figure(ctx: Context, fits: dict[str, Any]) -> Any:
     fig = new_figure(4 * len(fits), 3.2)
     for ax, (k, r) in zip(fig.subplots(1, len(fits)), fits.items(), strict=True):
         ax.plot(r["epoch"], r["train_acc"], label="train")
         ax.plot(r["epoch"], r["val_acc"], label="validation")
-        ax.set_title(k, fontsize=8)
+        ax.set_title(REGIMES[k], fontsize=8)
         epoch_axis(ax)
         ax.set_ylim(0, 1.02)
         ax.legend(fontsize=7)
-    p_fit = save_png(fig, figure_path(ctx, "fitting_regimes"))
+    return save_png(fig, figure_path(ctx, "fitting_regimes"))
 
-    big = dict(hidden=(256, 256) if ctx.quick else (512, 512), epochs=epochs)
-    regs = {
-        "none": {},
-        "L1 1e-4": {"l1": 1e-4},
-        "L2 1e-2": {"l2": 1e-2},
-        "dropout 0.5": {"dropout": 0.5},
-        "early stopping (patience 3)": {"early_stopping": 3},
-        "label smoothing 0.2": {"label_smoothing": 0.2},
-    }
-    runs = ctx.cached_many(
+
+def _regularisers(ctx: Context, data: dict[str, Any], cfg: dict[str, Any]) -> Any:
+    """One run of ``cfg`` per regulariser, by key of :data:`REGULARISERS`."""
+    return ctx.cached_many(
         {
             k: (
                 f"reg-{i}-{sorted(v.items())}",
-                partial(_regularised, data, {**base, **big, **v}),
-                {**base, **big, **v},
+                partial(_regularised, data, {**cfg, **v}),
+                {**cfg, **v},
             )
-            for i, (k, v) in enumerate(regs.items())
+            for i, (k, (_, v)) in enumerate(REGULARISERS.items())
         }
     )
+
+
+def _regularisers_figure(ctx: Context, runs: dict[str, Any]) -> Any:
     fig = new_figure(10, 3.4)
     a1, a2 = fig.subplots(1, 2)
     for k, r in runs.items():
-        a1.plot(r["epoch"], r["val_acc"], label=k)
+        a1.plot(r["epoch"], r["val_acc"], label=REGULARISERS[k][0])
     epoch_axis(a1)
     a1.set_ylabel("validation accuracy")
     a1.legend(fontsize=6)
-    for k in ("none", "label smoothing 0.2"):
-        a2.hist(runs[k]["confidence"], bins=20, range=(0, 1), alpha=0.6, label=k)
+    for k in ("none", "label_smoothing"):
+        a2.hist(runs[k]["confidence"], bins=20, range=(0, 1), alpha=0.6, label=REGULARISERS[k][0])
     a2.set_xlabel("confidence (max probability) on validation images")
     a2.legend(fontsize=7)
-    p_reg = save_png(fig, figure_path(ctx, "regularisers"))
+    return save_png(fig, figure_path(ctx, "regularisers"))
 
+
+def run(ctx: Context) -> dict[str, Any]:
+    poly = polynomial(ctx.seed)
+    p_poly = _polynomial_figure(ctx, poly)
+    data = ctx.cifar(n_train=300 if ctx.quick else 2000)
+    epochs = 10 if ctx.quick else 60
+    base = dict(seed=ctx.seed, batch_size=32, optimizer="momentum", lr=0.01)
+    fits = _regimes(ctx, data, base, epochs)
+    p_fit = _regimes_figure(ctx, fits)
+    big = dict(hidden=(256, 256) if ctx.quick else (512, 512), epochs=epochs)
+    runs = _regularisers(ctx, data, {**base, **big})
+    p_reg = _regularisers_figure(ctx, runs)
     rep = Report(
         ctx,
         "Over-fitting and regularisation",
@@ -130,6 +155,15 @@ def run(ctx: Context) -> dict[str, Any]:
         f"training images of {data['source']} (SGD with momentum, batch 32), then a "
         f"{big['hidden'][0]}×{big['hidden'][1]} MLP ({epochs} epochs) with each regulariser.",
     )
+    _report(rep, poly, fits, runs, (p_poly, p_fit, p_reg))
+    rep.write()
+    return _results(poly, fits, runs)
+
+
+def _report(
+    rep: Report, poly: dict[str, Any], fits: Any, runs: Any, figures: tuple[Any, Any, Any]
+) -> None:
+    p_poly, p_fit, p_reg = figures
     rep.table(
         ["degree", "train MSE", "test MSE"],
         [[d, poly["fits"][d]["train_mse"], poly["fits"][d]["test_mse"]] for d in DEGREES],
@@ -137,21 +171,15 @@ def run(ctx: Context) -> dict[str, Any]:
     rep.figure(p_poly, "polynomial fits")
     rep.table(
         ["regime", "final train acc.", "final val. acc."],
-        [[k, r["train_acc"][-1], r["val_acc"][-1]] for k, r in fits.items()],
+        [[REGIMES[k], r["train_acc"][-1], r["val_acc"][-1]] for k, r in fits.items()],
     )
     rep.figure(p_fit, "train and validation curves")
+    columns = ["regulariser", "final val. acc.", "best val. acc.", "epochs run"]
     rep.table(
-        [
-            "regulariser",
-            "final val. acc.",
-            "best val. acc.",
-            "epochs run",
-            "weights |w| < 1e-3",
-            "mean confidence",
-        ],
+        [*columns, "weights |w| < 1e-3", "mean confidence"],
         [
             [
-                k,
+                REGULARISERS[k][0],
                 r["val_acc"][-1],
                 r["best_val_acc"],
                 len(r["epoch"]),
@@ -162,19 +190,21 @@ def run(ctx: Context) -> dict[str, Any]:
         ],
     )
     rep.figure(p_reg, "regularisers")
-    over = fits["over-fit (1024x2 units, no reg.)"]
-    rg = runs
+    over, rg = fits["overfit"], runs
     rep.reading(
         "Degree 15 passes through every noisy point (lowest training error) and misses the "
         f"curve between them; the big network reaches {over['train_acc'][-1]:.0%} training "
         f"accuracy while validation stays at {over['val_acc'][-1]:.0%}. L1 sets "
-        f"{rg['L1 1e-4']['sparsity']:.0%} of the weights to (nearly) zero (none: "
+        f"{rg['l1']['sparsity']:.0%} of the weights to (nearly) zero (none: "
         f"{rg['none']['sparsity']:.0%}), label smoothing lowers the mean confidence from "
         f"{np.mean(rg['none']['confidence']):.2f} to "
-        f"{np.mean(rg['label smoothing 0.2']['confidence']):.2f}, and early stopping ends "
-        f"after {len(rg['early stopping (patience 3)']['epoch'])} epochs."
+        f"{np.mean(rg['label_smoothing']['confidence']):.2f}, and early stopping ends "
+        f"after {len(rg['early_stopping']['epoch'])} epochs."
     )
-    rep.write()
+
+
+def _results(poly: dict[str, Any], fits: Any, runs: Any) -> dict[str, Any]:
+    """The experiment's numbers, keyed by data (degree, regime, regulariser keys)."""
     return {
         "polynomial": {
             d: {k: v for k, v in poly["fits"][d].items() if k != "curve"} for d in DEGREES

@@ -34,6 +34,7 @@ from typing import Any
 
 from ..errors import VedereError
 from ..escape import printable
+from ..executor import Executor
 from ..fileio import atomic_write_text
 from .layout import JOURNAL, SPEC_JSON, TRIALS, trial_dir
 from .spec import METRICS, Spec
@@ -231,18 +232,78 @@ def link_best(out: Path, best: dict[str, Any] | None) -> None:
     os.replace(tmp, link)
 
 
+def _submit(
+    study: Any, spec: Spec, out: Path, executor: Executor
+) -> tuple[Any, Any, dict[str, Any]]:
+    """Ask the study for a trial and ship it to ``executor``: (future, trial, params). The
+    trial's run directory is ``out/trials/NNNN`` (emptied first: a requeued trial)."""
+    trial = study.ask()
+    params = _suggest(trial, spec)
+    run_dir = trial_dir(out, trial.number)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    job = {
+        "settings": spec.settings(params),
+        "run_dir": str(run_dir),
+        "metric": METRICS[spec.metric],
+        "prune": spec.pruner,
+        "storage": str(out / JOURNAL),
+        "trial_number": trial.number,
+    }
+    return executor.submit(run_trial, job), trial, params
+
+
+def _tell(study: Any, trial: Any, fut: Any) -> dict[str, Any]:
+    """Tell the study how ``trial`` (its future ``fut``) ended; the trial's result."""
+    optuna = _optuna()
+    try:
+        res: dict[str, Any] = fut.result()
+    except Exception as e:  # the worker died twice (KilledWorker) or worse
+        res = {
+            "state": "failed",
+            "value": None,
+            "seconds": None,
+            "message": f"{type(e).__name__}: {e}",
+        }
+    trial.set_user_attr("seconds", res["seconds"])
+    trial.set_user_attr("message", res["message"])
+    state = {
+        "complete": optuna.trial.TrialState.COMPLETE,
+        "pruned": optuna.trial.TrialState.PRUNED,
+        "failed": optuna.trial.TrialState.FAIL,
+    }[res["state"]]
+    study.tell(trial, res["value"] if res["state"] == "complete" else None, state=state)
+    return res
+
+
+def _log(spec: Spec, trial: Any, params: dict[str, Any], res: dict[str, Any]) -> None:
+    """One line per finished trial on stderr (when it is not a terminal, which has the bar)."""
+    v = "" if res["value"] is None else f" {spec.metric} {res['value']:.4f}"
+    line = f"trial {trial.number:4d} {res['state']}{v} {json.dumps(params)} {res['message']}"
+    print(printable(line.rstrip()), file=sys.stderr, flush=True)
+
+
+def _publish(study: Any, spec: Spec, out: Path) -> tuple[list[dict[str, Any]], Any]:
+    """trials.csv and the ``best`` link from the study as it is: (the table, best row)."""
+    table = rows(study, spec, out)
+    write_table(out, table, spec)
+    best = best_row(table, spec.metric)
+    link_best(out, best)
+    return table, best
+
+
 def run_sweep(
     spec: Spec,
     out: str | os.PathLike[str],
-    executor: Any,
+    executor: Executor,
     trials: int | None = None,
     resume: bool = False,
     progress: bool = True,
 ) -> SweepResult:
-    """Run ``trials`` (default: the spec's) trials of ``spec`` into ``out`` on ``executor``."""
+    """Run ``trials`` (default: the spec's) trials of ``spec`` into ``out`` on ``executor``:
+    keep ``executor.workers`` trials in flight, record each as it finishes, then write the
+    report."""
     from tqdm import tqdm
 
-    optuna = _optuna()
     out = Path(out).resolve()
     study, storage = _start(spec, out, resume)
     if resume:
@@ -255,7 +316,6 @@ def run_sweep(
             for point in points[:target]:
                 study.enqueue_trial(point)
     remaining = max(0, target - _finished(study))
-    metric_key = METRICS[spec.metric]
     in_flight: dict[Any, tuple[Any, dict[str, Any]]] = {}
     bar = tqdm(
         total=target,
@@ -268,60 +328,19 @@ def run_sweep(
     try:
         while remaining or in_flight:
             while remaining and len(in_flight) < executor.workers:
-                trial = study.ask()
-                params = _suggest(trial, spec)
-                run_dir = trial_dir(out, trial.number)
-                shutil.rmtree(run_dir, ignore_errors=True)
-                job = {
-                    "settings": spec.settings(params),
-                    "run_dir": str(run_dir),
-                    "metric": metric_key,
-                    "prune": spec.pruner,
-                    "storage": str(out / JOURNAL),
-                    "trial_number": trial.number,
-                }
-                in_flight[executor.submit(run_trial, job)] = (trial, params)
+                fut, trial, params = _submit(study, spec, out, executor)
+                in_flight[fut] = (trial, params)
                 remaining -= 1
             for fut in executor.first_completed(list(in_flight)):
                 trial, params = in_flight.pop(fut)
-                try:
-                    res = fut.result()
-                except Exception as e:  # the worker died twice (KilledWorker) or worse
-                    res = {
-                        "state": "failed",
-                        "value": None,
-                        "seconds": None,
-                        "message": f"{type(e).__name__}: {e}",
-                    }
-                trial.set_user_attr("seconds", res["seconds"])
-                trial.set_user_attr("message", res["message"])
-                state = {
-                    "complete": optuna.trial.TrialState.COMPLETE,
-                    "pruned": optuna.trial.TrialState.PRUNED,
-                    "failed": optuna.trial.TrialState.FAIL,
-                }[res["state"]]
-                study.tell(trial, res["value"] if res["state"] == "complete" else None, state=state)
-                table = rows(study, spec, out)
-                write_table(out, table, spec)
-                link_best(out, best_row(table, spec.metric))
+                res = _tell(study, trial, fut)
+                _publish(study, spec, out)
                 bar.update()
-                if not progress or sys.stderr.isatty():
-                    continue
-                v = "" if res["value"] is None else f" {spec.metric} {res['value']:.4f}"
-                print(
-                    printable(
-                        f"trial {trial.number:4d} {res['state']}{v} "
-                        f"{json.dumps(params)} {res['message']}".rstrip()
-                    ),
-                    file=sys.stderr,
-                    flush=True,
-                )
+                if progress and not sys.stderr.isatty():
+                    _log(spec, trial, params, res)
     finally:
         bar.close()
-    table = rows(study, spec, out)
-    write_table(out, table, spec)
-    best = best_row(table, spec.metric)
-    link_best(out, best)
+    table, best = _publish(study, spec, out)
     from .report import write_report
 
     t0 = time.perf_counter()

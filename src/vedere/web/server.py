@@ -145,76 +145,97 @@ def _filename(request: Request) -> str:
     return unquote(request.headers.get("x-filename", "upload"))[:200]
 
 
-def create_app(playground: Playground) -> Starlette:
-    """The ASGI application serving ``playground``."""
-    pg = playground
-    reg = pg.registry
+class EventStream:
+    """The server-sent events of one session: its points when they change, each new frame
+    (with the history rows the client has not seen), a keep-alive comment every 15 s of
+    quiet, ``closed`` when the session ends. State: what was sent last."""
 
-    async def index(request: Request) -> Response:
+    def __init__(self, playground: Playground, sid: str, session: Any) -> None:
+        self.pg, self.sid, self.session = playground, sid, session
+        self.sent_data, self.sent_version, self.sent_hist = -1, -1, 0
+        self.run: Any = None  # the history the client is drawing (a new one: a new network)
+        self.idle = 0.0
+        self.done = False  # the "closed" event was sent
+
+    async def events(self) -> AsyncIterator[str]:
+        """The event stream, until the session closes (or the client leaves)."""
+        try:
+            yield "retry: 2000\n\n"
+            while True:
+                async for event in self._changes():
+                    yield event
+                if self.done:
+                    return
+                await asyncio.sleep(self.pg.frame_interval / 2)
+                self.idle += self.pg.frame_interval / 2
+        finally:
+            self.pg.registry.detach(self.sid)
+
+    async def _changes(self) -> AsyncIterator[str]:
+        """The events since the last look (none, or a keep-alive after 15 s of quiet)."""
+        session = self.session
+        if session.data_version != self.sent_data and not session.closed:
+            points = await run_in_threadpool(session.points)
+            self.sent_data = points["version"]
+            yield _sse("data", points)
+        frame = session.frame  # read once: a frame and its own version
+        if frame.get("closed"):
+            self.done = True
+            yield _sse("closed", {"message": "this session was closed"})
+            return
+        if frame["version"] != self.sent_version:
+            self.sent_version = frame["version"]
+            history = session.history
+            if self.run is not history:  # a new network: the curves start again
+                self.run, self.sent_hist = history, 0
+                frame = frame | {"new_run": True}
+            new = history[self.sent_hist :]
+            self.sent_hist += len(new)
+            yield _sse("frame", frame | {"history": new})
+            self.idle = 0.0
+        elif self.idle >= 15.0:
+            yield ": keep-alive\n\n"
+            self.idle = 0.0
+
+
+class Handlers:
+    """The playground's HTTP endpoints, one method each (see :func:`create_app`'s routes)."""
+
+    def __init__(self, playground: Playground) -> None:
+        self.pg = playground
+        self.reg = playground.registry
+
+    async def index(self, request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
 
-    async def info(request: Request) -> Response:
-        return JSONResponse(pg.info())
+    async def info(self, request: Request) -> Response:
+        return JSONResponse(self.pg.info())
 
-    async def health(request: Request) -> Response:
-        return JSONResponse(reg.stats())
+    async def health(self, request: Request) -> Response:
+        return JSONResponse(self.reg.stats())
 
-    async def new_session(request: Request) -> Response:
-        raw = await json_body(request)
-        config = parse_config(raw)
-        sid, session = await run_in_threadpool(reg.create, config)
+    async def new_session(self, request: Request) -> Response:
+        config = parse_config(await json_body(request))
+        sid, session = await run_in_threadpool(self.reg.create, config)
         return JSONResponse({"id": sid, "config": session.config.to_dict()}, status_code=201)
 
-    async def events(request: Request) -> Response:
+    async def events(self, request: Request) -> Response:
         sid = request.path_params["sid"]
-        session = reg.attach(sid)
-
-        async def stream() -> AsyncIterator[str]:
-            sent_data, sent_version, sent_hist, run = -1, -1, 0, None
-            idle = 0.0
-            try:
-                yield "retry: 2000\n\n"
-                while True:
-                    if session.data_version != sent_data and not session.closed:
-                        points = await run_in_threadpool(session.points)
-                        sent_data = points["version"]
-                        yield _sse("data", points)
-                    frame = session.frame  # read once: a frame and its own version
-                    if frame.get("closed"):
-                        yield _sse("closed", {"message": "this session was closed"})
-                        return
-                    if frame["version"] != sent_version:
-                        sent_version = frame["version"]
-                        history = session.history
-                        if run is not history:  # a new network: the curves start again
-                            run, sent_hist = history, 0
-                            frame = frame | {"new_run": True}
-                        new = history[sent_hist:]
-                        sent_hist += len(new)
-                        yield _sse("frame", frame | {"history": new})
-                        idle = 0.0
-                    elif idle >= 15.0:
-                        yield ": keep-alive\n\n"
-                        idle = 0.0
-                    await asyncio.sleep(pg.frame_interval / 2)
-                    idle += pg.frame_interval / 2
-            finally:
-                reg.detach(sid)
-
+        stream = EventStream(self.pg, sid, self.reg.attach(sid))
         headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-        return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+        return StreamingResponse(stream.events(), media_type="text/event-stream", headers=headers)
 
-    async def configure(request: Request) -> Response:
-        session = reg.get(request.path_params["sid"])
+    async def configure(self, request: Request) -> Response:
+        session = self.reg.get(request.path_params["sid"])
         config = await run_in_threadpool(session.update, await json_body(request))
         return JSONResponse({"config": config.to_dict()})
 
-    async def command(request: Request) -> Response:
+    async def command(self, request: Request) -> Response:
         sid, name = request.path_params["sid"], request.path_params["command"]
         if name == "close":
-            await run_in_threadpool(reg.close, sid)
+            await run_in_threadpool(self.reg.close, sid)
             return JSONResponse({"closed": True})
-        session = reg.get(sid)
+        session = self.reg.get(sid)
         actions = {
             "start": session.start,
             "pause": session.pause,
@@ -226,8 +247,8 @@ def create_app(playground: Playground) -> Starlette:
         await run_in_threadpool(actions[name])
         return JSONResponse({"epoch": session.epoch, "running": session.running})
 
-    async def add_point(request: Request) -> Response:
-        session = reg.get(request.path_params["sid"])
+    async def add_point(self, request: Request) -> Response:
+        session = self.reg.get(request.path_params["sid"])
         body = await json_body(request)
         if not isinstance(body, dict) or not {"x", "y", "label"} <= set(body):
             raise ParamError("point", 'needs "x", "y" and "label" (one point per request)')
@@ -240,100 +261,116 @@ def create_app(playground: Playground) -> Starlette:
         )
         return JSONResponse({"points": len(session.y_train) + len(session.y_test)})
 
-    async def samples(request: Request) -> Response:
-        items = await run_in_threadpool(pg.samples)
+    async def samples(self, request: Request) -> Response:
+        items = await run_in_threadpool(self.pg.samples)
         return JSONResponse([{"index": i, "class": c} for i, (c, _) in enumerate(items)])
 
-    async def sample_png(request: Request) -> Response:
-        items = await run_in_threadpool(pg.samples)
+    async def sample_png(self, request: Request) -> Response:
+        items = await run_in_threadpool(self.pg.samples)
         i = request.path_params["index"]
         if not 0 <= i < len(items):
             return _error(f"no sample {i}; there are {len(items)}", 404)
         return Response(items[i][1], media_type="image/png")
 
-    async def _image(request: Request) -> Any:
+    async def _image(self, request: Request) -> Any:
         data = await read_body(request, uploads.MAX_BYTES, "the upload")
         return await run_in_threadpool(uploads.read_image, data, _filename(request))
 
-    async def classify(request: Request) -> Response:
+    async def classify(self, request: Request) -> Response:
+        pg = self.pg
         async with pg.upload_slots.hold(pg.busy_wait):
-            rgb = await _image(request)
+            rgb = await self._image(request)
             top = await run_in_threadpool(uploads.classify, pg.classifier, rgb)
         return JSONResponse({"top": top, "model": uploads.model_name(pg.model_path)})
 
-    async def detect(request: Request) -> Response:
+    async def detect(self, request: Request) -> Response:
+        pg = self.pg
         async with pg.upload_slots.hold(pg.busy_wait):
-            rgb = await _image(request)
+            rgb = await self._image(request)
             async with pg.detect_slots.hold(pg.busy_wait):
                 found = await run_in_threadpool(uploads.find_faces, pg.cascade, rgb)
         return JSONResponse(found)
 
-    async def reaper() -> None:
-        while True:
-            await asyncio.sleep(0.5)
-            await run_in_threadpool(reg.reap)
-
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        """Reap idle sessions twice a second while serving; close them all at the end."""
+
+        async def reaper() -> None:
+            while True:
+                await asyncio.sleep(0.5)
+                await run_in_threadpool(self.reg.reap)
+
         task = asyncio.create_task(reaper())
         try:
             yield
         finally:
             task.cancel()
-            await run_in_threadpool(reg.close_all)
+            await run_in_threadpool(self.reg.close_all)
 
-    async def on_param_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ParamError)
-        return _error(str(exc), 400, exc.field)
 
-    async def on_missing(request: Request, exc: Exception) -> Response:
-        return _error("no such session (it was closed or the server restarted): reload", 404)
+async def _on_param_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ParamError)
+    return _error(str(exc), 400, exc.field)
 
-    async def on_conflict(request: Request, exc: Exception) -> Response:
-        return _error(str(exc), 409)
 
-    async def on_full(request: Request, exc: Exception) -> Response:
-        return _error(str(exc), 503)
+async def _on_missing(request: Request, exc: Exception) -> Response:
+    return _error("no such session (it was closed or the server restarted): reload", 404)
 
-    async def on_upload(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, uploads.UploadError)
-        return _error(str(exc), exc.status)
 
-    async def on_limit(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, LimitError)
-        retry = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
-        return _error(str(exc), exc.status, headers=retry)
+async def _on_conflict(request: Request, exc: Exception) -> Response:
+    return _error(str(exc), 409)
 
-    async def on_streams(request: Request, exc: Exception) -> Response:
-        return _error(str(exc), 429)
 
+async def _on_full(request: Request, exc: Exception) -> Response:
+    return _error(str(exc), 503)
+
+
+async def _on_upload(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, uploads.UploadError)
+    return _error(str(exc), exc.status)
+
+
+async def _on_limit(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LimitError)
+    retry = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+    return _error(str(exc), exc.status, headers=retry)
+
+
+async def _on_streams(request: Request, exc: Exception) -> Response:
+    return _error(str(exc), 429)
+
+
+def create_app(playground: Playground) -> Starlette:
+    """The ASGI application serving ``playground``: the routes of :class:`Handlers` and an
+    HTTP status for each expected error."""
+    h = Handlers(playground)
     sid = "/api/sessions/{sid}"
     routes = [
-        Route("/", index),
-        Route("/api/info", info),
-        Route("/api/health", health),
-        Route("/api/sessions", new_session, methods=["POST"]),
-        Route(f"{sid}/events", events),
-        Route(f"{sid}/config", configure, methods=["POST"]),
-        Route(f"{sid}/points", add_point, methods=["POST"]),
-        Route(f"{sid}/{{command}}", command, methods=["POST"]),
-        Route("/api/samples", samples),
-        Route("/api/samples/{index:int}.png", sample_png),
-        Route("/api/classify", classify, methods=["POST"]),
-        Route("/api/detect", detect, methods=["POST"]),
+        Route("/", h.index),
+        Route("/api/info", h.info),
+        Route("/api/health", h.health),
+        Route("/api/sessions", h.new_session, methods=["POST"]),
+        Route(f"{sid}/events", h.events),
+        Route(f"{sid}/config", h.configure, methods=["POST"]),
+        Route(f"{sid}/points", h.add_point, methods=["POST"]),
+        Route(f"{sid}/{{command}}", h.command, methods=["POST"]),
+        Route("/api/samples", h.samples),
+        Route("/api/samples/{index:int}.png", h.sample_png),
+        Route("/api/classify", h.classify, methods=["POST"]),
+        Route("/api/detect", h.detect, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     return Starlette(
         routes=routes,
-        lifespan=lifespan,
+        lifespan=h.lifespan,
         exception_handlers={
-            ParamError: on_param_error,
-            UnknownSession: on_missing,
-            SessionError: on_conflict,
-            RegistryFull: on_full,
-            uploads.UploadError: on_upload,
-            LimitError: on_limit,
-            TooManyStreams: on_streams,
+            ParamError: _on_param_error,
+            UnknownSession: _on_missing,
+            SessionError: _on_conflict,
+            RegistryFull: _on_full,
+            uploads.UploadError: _on_upload,
+            LimitError: _on_limit,
+            TooManyStreams: _on_streams,
         },
     )
 

@@ -126,8 +126,8 @@ def _start(spec: Spec, out: Path, resume: bool) -> tuple[Any, Any]:
     out.mkdir(parents=True, exist_ok=True)
     if not resume:
         atomic_write_text(saved, spec_json)
-    storage = open_storage(journal)
     try:
+        storage = open_storage(journal)
         study = optuna.create_study(
             study_name=STUDY,
             storage=storage,

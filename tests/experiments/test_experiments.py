@@ -77,8 +77,10 @@ def test_activations_derivatives_match_the_course_and_sigmoid_is_slowest(outdir)
     r = result("activations", outdir)
     assert max(r["derivative_errors"].values()) < 1e-6
     runs = r["runs"]
-    assert runs["sigmoid"]["final_train_loss"] > runs["tanh"]["final_train_loss"]
-    assert runs["sigmoid"]["final_train_loss"] > runs["relu"]["final_train_loss"]
+    # a margin, not an ordering: at seeds 0, 1, 2 sigmoid ends near ln 10 = 2.30 (it has not
+    # started to learn), tanh at 0.78–0.84 and ReLU at 0.25–0.41
+    loss = {k: v["final_train_loss"] for k, v in runs.items()}
+    assert loss["sigmoid"] > 2 * loss["tanh"] and loss["sigmoid"] > 2 * loss["relu"]
 
 
 def test_overfitting_shapes(outdir):
@@ -133,21 +135,15 @@ def test_viola_jones_cascade_rejects_most_windows_early(outdir):
 
 
 def test_every_experiment_is_covered():
-    tested = {
-        "learning-rate",
-        "optimizers",
-        "batch-size",
-        "init",
-        "activations",
-        "overfitting",
-        "nonlinear",
-        "difficulties",
-        "classifiers",
-        "gradient-check",
-        "viola-jones",
-        "convolution",  # tests/experiments/test_convolution.py
-    }
-    assert tested == set(EXPERIMENTS)
+    """Every registered experiment is run by a test of this folder (read from the tests'
+    own calls, not from a list kept by hand): a new experiment without a test fails here."""
+    import re
+    from pathlib import Path
+
+    calls = re.compile(r"""(?:result|run_experiment)\(\s*["']([\w-]+)["']""")
+    here = Path(__file__).parent
+    tested = {name for f in here.glob("test_*.py") for name in calls.findall(f.read_text())}
+    assert set(EXPERIMENTS) <= tested, f"no test runs {sorted(set(EXPERIMENTS) - tested)}"
 
 
 def test_interrupted_experiment_resumes_and_reruns_are_identical(tmp_path):

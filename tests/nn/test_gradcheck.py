@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 from vedere.nn import Linear, ReLU, Sequential, SoftmaxCrossEntropy, Tanh
 from vedere.nn.gradcheck import gradcheck, numeric_gradient
 from vedere.nn.gradcheck_suite import cases
-from vedere.nn.module import Module
 
 CASES = cases(seed=0)
 
@@ -82,7 +81,19 @@ def test_random_mlps_pass_gradcheck(n, sizes, act, seed):
 def test_gradcheck_rejects_non_components():
     with pytest.raises(ValueError, match="Module or Loss"):
         gradcheck(lambda x: x, np.zeros((1, 1)))
-    assert isinstance(ReLU(), Module)
+
+    class LooksLikeALayer:  # forward and backward, but not a vedere Module
+        def forward(self, x):
+            return x
+
+        def backward(self, g):
+            return g
+
+    with pytest.raises(ValueError, match="Module or Loss"):
+        gradcheck(LooksLikeALayer(), np.zeros((1, 1)))
+    # a Module is a component: checked, and its (exact) gradient passes
+    x = np.random.default_rng(0).standard_normal((3, 4)) + 0.5
+    assert gradcheck(ReLU(), x).max_rel_error < 1e-6
 
 
 def test_readme_model_in_training_mode_passes_with_masks_fixed():

@@ -17,6 +17,7 @@ from .losses import MSE, BCEWithLogits, MulticlassHinge, PerceptronCriterion, So
 from .pooling import AvgPool2d, GlobalAvgPool2d, GlobalMaxPool2d, MaxPool2d
 from .regularizers import L1, L2, Regularized
 from .residual import Residual
+from .scale import Scale
 from .sequential import Sequential
 
 
@@ -120,6 +121,7 @@ def cases(seed: int = 0) -> list[tuple[str, Callable[[], GradCheckReport]]]:
         ("Softmax", lambda: gradcheck(Softmax(), s)),
         ("Dropout (fixed mask)", dropout_fixed),
         ("Flatten", lambda: gradcheck(Flatten(), rng.standard_normal((n, 2, 3, 2)))),
+        ("Scale", lambda: gradcheck(Scale(0.125), x)),
         ("GELU", lambda: gradcheck(GELU(), x * 2)),
         ("GELU (tanh)", lambda: gradcheck(GELU("tanh"), x * 2)),
         ("Conv2d", conv_case),

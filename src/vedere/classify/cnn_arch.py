@@ -48,6 +48,8 @@ from typing import Any
 
 import numpy as np
 
+from ..text import short_repr
+
 MAX_TOKENS = 32
 MAX_WIDTH = 1024
 MAX_KERNEL = 7
@@ -119,14 +121,14 @@ def resolve(arch: str) -> str:
     return PRESETS.get(key, key)
 
 
-def _show(text: str, limit: int = 60) -> str:
-    """``repr`` of a user's string, cut to ``limit`` characters (error messages stay short)."""
-    return repr(text) if len(text) <= limit else repr(text[:limit]) + "…"
+def _shown(text: str) -> str:
+    """A user's spec in an error message (``repr``, cut short: :func:`vedere.text.short_repr`)."""
+    return short_repr(text, 64)
 
 
 def _bounded(value: str, what: str, lo: int, hi: int, arch: str, tok: str) -> int:
     if len(value) > 6 or not lo <= int(value) <= hi:
-        raise ValueError(f"--arch {_show(arch)}: {what} in {_show(tok)} must be {lo} … {hi}")
+        raise ValueError(f"--arch {_shown(arch)}: {what} in {_shown(tok)} must be {lo} … {hi}")
     return int(value)
 
 
@@ -137,24 +139,24 @@ def parse(arch: str) -> list[Token]:
         raise ValueError("--arch '': empty architecture; give a preset or a spec like c32-p-g")
     parts = spec.split("-")
     if len(parts) > MAX_TOKENS:
-        raise ValueError(f"--arch {_show(arch)}: more than {MAX_TOKENS} tokens")
+        raise ValueError(f"--arch {_shown(arch)}: more than {MAX_TOKENS} tokens")
     tokens: list[Token] = []
     for i, tok in enumerate(parts):
         m = _TOKEN.match(tok)
         if m is None:
             presets = ", ".join(PRESETS)
             raise ValueError(
-                f"--arch {_show(arch)}: token {i + 1} {_show(tok)} is not "
+                f"--arch {_shown(arch)}: token {i + 1} {_shown(tok)} is not "
                 "c<width>[k<size>][s<stride>], b<width>, r, p[<size>], a[<size>], g, m, w[<size>] "
                 "or h[<divisor>] "
                 f"(or use a preset: {presets})"
             )
         if tokens and tokens[-1].kind in "gmh":
             what = "the h head" if tokens[-1].kind == "h" else f"global pooling ({tokens[-1].kind})"
-            raise ValueError(f"--arch {_show(arch)}: {what} must be last")
+            raise ValueError(f"--arch {_shown(arch)}: {what} must be last")
         if tok.startswith("w"):
             if tokens:
-                raise ValueError(f"--arch {_show(arch)}: the whitening stem w must come first")
+                raise ValueError(f"--arch {_shown(arch)}: the whitening stem w must come first")
             k = _bounded(m.group(7) or "2", "the kernel size", 1, MAX_KERNEL, arch, tok)
             tokens.append(Token("w", 0, k, 1))
         elif tok.startswith("h"):
@@ -165,7 +167,7 @@ def parse(arch: str) -> list[Token]:
             k = _bounded(m.group(2) or "3", "the kernel size", 1, MAX_KERNEL, arch, tok)
             if k % 2 == 0:
                 raise ValueError(
-                    f"--arch {_show(arch)}: the kernel size in {_show(tok)} must be odd"
+                    f"--arch {_shown(arch)}: the kernel size in {_shown(tok)} must be odd"
                 )
             s = _bounded(m.group(3) or "1", "the stride", 1, MAX_STRIDE, arch, tok)
             tokens.append(Token("c", w, k, s))
@@ -204,7 +206,7 @@ def plan(arch: str, image_shape: tuple[int, int, int], n_classes: int) -> Plan:
             h, w = h - k + 1, w - k + 1
             if h < 1 or w < 1:
                 raise ValueError(
-                    f"--arch {_show(spec)}: a {k}x{k} whitening stem does not fit "
+                    f"--arch {_shown(spec)}: a {k}x{k} whitening stem does not fit "
                     f"{image_shape[0]}x{image_shape[1]} images"
                 )
             params += c * k * k * width + width
@@ -229,7 +231,7 @@ def plan(arch: str, image_shape: tuple[int, int, int], n_classes: int) -> Plan:
             h, w = 1, 1
         if h < 1 or w < 1:
             raise ValueError(
-                f"--arch {_show(spec)}: the feature map shrinks below 1×1 at {_name(tok)} "
+                f"--arch {_shown(spec)}: the feature map shrinks below 1×1 at {_name(tok)} "
                 f"on {image_shape[0]}x{image_shape[1]} images"
             )
         shapes.append((c, h, w))
@@ -238,7 +240,7 @@ def plan(arch: str, image_shape: tuple[int, int, int], n_classes: int) -> Plan:
     flops += 2 * features * n_classes
     if params > MAX_PARAMS:
         raise ValueError(
-            f"--arch {_show(spec)}: {params:,} parameters on {image_shape} images is more than "
+            f"--arch {_shown(spec)}: {params:,} parameters on {image_shape} images is more than "
             f"{MAX_PARAMS:,}"
         )
     return Plan(spec, tokens, shapes, params, flops)

@@ -56,6 +56,7 @@ from vedere.fileio import atomic_write_bytes
 from vedere.safejson import JSONError, read_regular_bytes
 
 from ..errors import VedereError
+from ..text import short_repr as _show
 
 FORMAT = "vedere-cascade"
 THRESHOLD_EPS = 1e-5
@@ -545,11 +546,6 @@ def check_float(v: Any, what: str) -> float:
     if not math.isfinite(f) or abs(f) > FLOAT32_MAX:
         raise ValueError(f"{what} must be a finite float32 number, got {_show(v)}")
     return f
-
-
-def _show(v: Any) -> str:
-    text = repr(v)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _haar_features(feats: list[Any], height: int, width: int) -> RectFeatures:

@@ -27,6 +27,8 @@ import numpy as np
 
 from vedere.detect.grouping import iou
 
+from ..text import short_repr as _show
+
 __all__ = ["IDENTITY", "FaceBox", "fit_face_box", "iou", "match_boxes"]
 
 #: the largest |dx|, |dy| (in window sides) and the range of scale a file may declare
@@ -105,11 +107,6 @@ class FaceBox:
 
 
 IDENTITY = FaceBox()
-
-
-def _show(v: Any) -> str:
-    text = repr(v)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def fit_face_box(windows: np.ndarray, faces: np.ndarray) -> FaceBox:

@@ -14,32 +14,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .grouping import iou  # one IoU for grouping and tracking
+
 #: boxes averaged per track
 FRAMES = 5
 #: the smallest IoU for a box to continue a track
 MIN_IOU = 0.3
 #: the most boxes a frame may have (the IoU matrix is boxes × tracks)
 MAX_BOXES = 1000
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Intersection over union of boxes (N, 4) and (M, 4), rows x, y, w, h → (N, M):
-    |A ∩ B| / (|A| + |B| − |A ∩ B|)."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)[:, None, :]
-    b = np.asarray(b, np.float64).reshape(-1, 4)[None, :, :]
-    iw = np.clip(
-        np.minimum(a[..., 0] + a[..., 2], b[..., 0] + b[..., 2]) - np.maximum(a[..., 0], b[..., 0]),
-        0,
-        None,
-    )
-    ih = np.clip(
-        np.minimum(a[..., 1] + a[..., 3], b[..., 1] + b[..., 3]) - np.maximum(a[..., 1], b[..., 1]),
-        0,
-        None,
-    )
-    inter = iw * ih
-    union = a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
 @dataclass

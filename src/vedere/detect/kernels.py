@@ -310,10 +310,10 @@ def _scan_levels_impl(
     p₁ (x − h, y + h), p₂ (x + w, y + w), p₃ (x + w − h, y + w + h); LBP: the grid's
     x, y and block size in row 0); ``stumps`` (S, N, 8) float32: threshold, left leaf, right
     leaf and the rectangles' weights; ``links`` (N, 2) the node each side leads to (−1: its
-    leaf). Tree k owns nodes [weak_ends[k−1], weak_ends[k]), stage s trees
-    [stage_ends[s−1], stage_ends[s]). Window j of task t is ``hit[task_out[t] + j]``
-    (1: accepted) and its last stage sum ``score[task_out[t] + j]`` (written for accepted
-    windows only)."""
+    leaf), ``weak_ends`` (N,) one past the last node of each node's tree (where a walk goes
+    on after a leaf), stage s owns nodes [stage_ends[s−1], stage_ends[s]). Window j of task t
+    is ``hit[task_out[t] + j]`` (1: accepted) and its last stage sum
+    ``score[task_out[t] + j]`` (written for accepted windows only)."""
     n_s = stage_ends.shape[0]
     n_w = rects.shape[1]
     n_tasks = task_level.shape[0]
@@ -398,56 +398,51 @@ def _scan_levels_impl(
                 for st in range(n_s):
                     end = stage_ends[st]
                     total = 0.0
-                    for k in range(start, end):
-                        nd = weak_ends[k - 1] if k > 0 else 0
-                        while True:
-                            row = table[nd]
-                            f = stumps[fs, nd]
-                            if _LBP_KERNEL:
-                                cv = (
-                                    np.int64(ii[uo + row[5]])
-                                    - np.int64(ii[uo + row[6]])
-                                    - np.int64(ii[uo + row[9]])
-                                    + np.int64(ii[uo + row[10]])
+                    nd = start
+                    # one loop over the stage's nodes: a node's side leads to a later node
+                    # of its tree, or to a leaf, and then on to the next tree's first node
+                    while nd < end:
+                        row = table[nd]
+                        f = stumps[fs, nd]
+                        if _LBP_KERNEL:
+                            cv = (
+                                np.int64(ii[uo + row[5]])
+                                - np.int64(ii[uo + row[6]])
+                                - np.int64(ii[uo + row[9]])
+                                + np.int64(ii[uo + row[10]])
+                            ) & mask
+                            code = 0
+                            for bit in range(8):
+                                # the outer blocks clockwise from the top-left, whose
+                                # top-left corners are these grid corners
+                                a = _LBP_CORNER[bit]
+                                bs = (
+                                    np.int64(ii[uo + row[a]])
+                                    - np.int64(ii[uo + row[a + 1]])
+                                    - np.int64(ii[uo + row[a + 4]])
+                                    + np.int64(ii[uo + row[a + 5]])
                                 ) & mask
-                                code = 0
-                                for bit in range(8):
-                                    # the outer blocks clockwise from the top-left, whose
-                                    # top-left corners are these grid corners
-                                    a = _LBP_CORNER[bit]
-                                    bs = (
-                                        np.int64(ii[uo + row[a]])
-                                        - np.int64(ii[uo + row[a + 1]])
-                                        - np.int64(ii[uo + row[a + 4]])
-                                        + np.int64(ii[uo + row[a + 5]])
-                                    ) & mask
-                                    if bs >= cv:
-                                        code |= 128 >> bit
-                                go_left = (subsets[nd, code >> 5] >> np.uint32(code & 31)) & 1
-                                left = go_left != 0
-                            else:
-                                v = np.float32(0.0)
-                                for r in range(row[0]):
-                                    j = 4 * r
-                                    rs = (
-                                        np.int64(ii[uo + row[j + 4]])
-                                        - np.int64(ii[uo + row[j + 2]])
-                                        - np.int64(ii[uo + row[j + 3]])
-                                        + np.int64(ii[uo + row[j + 1]])
-                                    ) & mask
-                                    v += f[3 + r] * np.float32(rs)
-                                v = v * inv
-                                left = v < f[0]
-                            if left:
-                                nxt = links[nd, 0]
-                                if nxt < 0:
-                                    total += np.float64(f[1])
-                                    break
-                            else:
-                                nxt = links[nd, 1]
-                                if nxt < 0:
-                                    total += np.float64(f[2])
-                                    break
+                                if bs >= cv:
+                                    code |= 128 >> bit
+                            left = ((subsets[nd, code >> 5] >> np.uint32(code & 31)) & 1) != 0
+                        else:
+                            v = np.float32(0.0)
+                            for r in range(row[0]):
+                                j = 4 * r
+                                rs = (
+                                    np.int64(ii[uo + row[j + 4]])
+                                    - np.int64(ii[uo + row[j + 2]])
+                                    - np.int64(ii[uo + row[j + 3]])
+                                    + np.int64(ii[uo + row[j + 1]])
+                                ) & mask
+                                v += f[3 + r] * np.float32(rs)
+                            left = v * inv < f[0]
+                        side = 0 if left else 1
+                        nxt = links[nd, side]
+                        if nxt < 0:
+                            total += np.float64(f[1 + side])
+                            nd = weak_ends[nd]
+                        else:
                             nd = nxt
                     start = end
                     if total < stage_thr[st]:

@@ -48,7 +48,8 @@ class CompiledCascade:
     they are tilted (``tilted`` (N,) bool), ``stumps`` (N, 8) float32 rows (threshold, left
     leaf, right leaf, the three rectangle weights, 0, 0), ``links`` (N, 2) int64 (the node
     each side leads to, −1: the leaf) and ``subsets`` (N, 8) uint32 (LBP; (1, 8) zeros for
-    Haar); per tree ``weak_ends``, per stage ``stage_ends`` (over trees) and ``stage_thr``."""
+    Haar); per node ``weak_ends`` (one past its tree's last node), per stage ``stage_ends``
+    (one past its last node) and ``stage_thr``."""
 
     def __init__(self, cascade: Cascade) -> None:
         self.cascade = c = cascade
@@ -76,8 +77,10 @@ class CompiledCascade:
             self.tilted = c.features.tilted[c.feature]
             self.subsets = np.zeros((1, 8), dtype=np.uint32)
         self.links = np.ascontiguousarray(c.children, dtype=np.int64)
-        self.weak_ends = c.weak_ends.astype(np.int64)
-        self.stage_ends = c.stage_ends.astype(np.int64)
+        # per node, one past its tree's last node; per stage, one past its last node
+        tree_sizes = np.diff(np.r_[0, c.weak_ends])
+        self.weak_ends = np.repeat(c.weak_ends, tree_sizes).astype(np.int64)
+        self.stage_ends = c.weak_ends[c.stage_ends - 1].astype(np.int64)
         self.stage_thr = c.effective_stage_thresholds().astype(np.float64)
         self.norm = np.array(inner_rect(*c.window), dtype=np.int64)
         self.any_tilted = bool(self.tilted.any())

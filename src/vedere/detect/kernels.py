@@ -337,6 +337,11 @@ def _scan_levels_impl(
                                 table[k, 4 * i + j] = (gy + i * bh) * stride + gx + j * bw
                         continue
                     table[k, 0] = n_rects[k]
+                    # the tree's links in the row's spare columns: child + 1 (0: a leaf) on
+                    # each side, and one past the tree's last node
+                    table[k, 13] = links[k, 0] + 1
+                    table[k, 14] = links[k, 1] + 1
+                    table[k, 15] = weak_ends[k]
                     for r in range(n_rects[k]):
                         rx, ry = rects[fs, k, r, 0], rects[fs, k, r, 1]
                         rw, rh = rects[fs, k, r, 2], rects[fs, k, r, 3]
@@ -438,10 +443,15 @@ def _scan_levels_impl(
                                 v += f[3 + r] * np.float32(rs)
                             left = v * inv < f[0]
                         side = 0 if left else 1
-                        nxt = links[nd, side]
+                        if _LBP_KERNEL:
+                            nxt = links[nd, side]
+                            after = weak_ends[nd]
+                        else:
+                            nxt = np.int64(row[13 + side]) - 1
+                            after = np.int64(row[15])
                         if nxt < 0:
                             total += np.float64(f[1 + side])
-                            nd = weak_ends[nd]
+                            nd = after
                         else:
                             nd = nxt
                     start = end

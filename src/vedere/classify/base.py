@@ -265,9 +265,18 @@ class BaseClassifier:
     def _make_loss(self, n_classes: int) -> Loss:
         raise NotImplementedError
 
-    def _adapt_preprocess(self, pre: Preprocess) -> Preprocess:
-        """The preprocessing ``fit`` uses; a subclass may wrap it (the CNN's NCHW layout)."""
+    def _adapt_preprocess(self, pre: Preprocess, x_train: np.ndarray | None = None) -> Preprocess:
+        """The preprocessing ``fit`` uses (``x_train``: the samples it trains on); a subclass
+        may wrap it (the CNN's NCHW layout)."""
         return pre
+
+    def _prepare_network(self, network: nn.Module, x_train: np.ndarray) -> None:
+        """Initialise what depends on the training data once the network is built (the
+        CNN's whitening stem); ``self.preprocess_`` is set. Nothing by default."""
+
+    def _param_groups(self, network: nn.Module, lr: float) -> list[nn.optim.ParamGroup] | None:
+        """The optimiser's parameter groups (None: one group of every parameter)."""
+        return None
 
     def _target(self, n_classes: int) -> Any:
         return None
@@ -313,7 +322,7 @@ class BaseClassifier:
             yv_idx = _indices_of(y_val, classes)
         else:
             yv_idx = None
-        pre = self._adapt_preprocess(self._preprocess_for(X))
+        pre = self._adapt_preprocess(self._preprocess_for(X), X)
         if X_val is not None and X_val.shape[1:] != X.shape[1:]:
             raise ValueError(f"X_val has samples of shape {X_val.shape[1:]}, X has {X.shape[1:]}")
         self.preprocess_ = pre
@@ -322,6 +331,7 @@ class BaseClassifier:
         self.network_ = self._build(
             self.n_features_in_, n_classes, np.random.default_rng([cfg.seed, 0])
         )
+        self._prepare_network(self.network_, X)
         trainer = Trainer(
             self.network_,
             self._make_loss(n_classes),
@@ -333,6 +343,7 @@ class BaseClassifier:
             progress=bool(getattr(self, "verbose", False)),
             callback=callback,
             history_dir=history_dir,
+            param_groups=self._param_groups(self.network_, cfg.lr),
         )
         try:
             self.history_: History = trainer.fit(X, y_idx, X_val, yv_idx, resume=resume)

@@ -105,10 +105,27 @@ def recipe_params(name: str) -> dict[str, Any]:
     return dict(RECIPES[name])
 
 
+def training_flops(est: Any, n_train: int) -> float | None:
+    """The FLOP a fitted CNN's training took: 3 × its forward FLOP per image
+    (:attr:`cnn_arch.Plan.train_flops`) × the images its updates saw (every epoch of the
+    history, the last perhaps partial, without dropped partial batches). None for other
+    models."""
+    if not isinstance(est, CNNClassifier) or not hasattr(est, "history_"):
+        return None
+    cfg = est._train_config()
+    per_image = cnn_arch.plan(est.arch, est.preprocess_.shape, len(est.classes_)).train_flops
+    bs = cfg.batch(n_train)
+    seen = 0
+    for epoch in range(len(est.history_)):
+        steps = cfg.steps_in_epoch(epoch, n_train)
+        seen += min(steps * bs, n_train)
+    return float(per_image) * seen
+
+
 def tta_params(mode: str) -> dict[str, Any]:
     """The ``tta`` and ``tta_shift`` parameters of a named test-time mode (TTA_MODES)."""
     if mode not in TTA_MODES:
-        raise ValueError(f"--tta must be one of {', '.join(TTA_MODES)}, got {str(mode)[:20]!r}")
+        raise ValueError(f"--tta-mode must be one of {', '.join(TTA_MODES)}, got {str(mode)[:20]!r}")
     tta, shift = TTA_MODES[mode]
     return {"tta": tta, "tta_shift": shift}
 

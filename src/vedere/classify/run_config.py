@@ -12,9 +12,11 @@ from typing import Any
 from ..data import standard
 from ..data.images import check_image_size
 from ..text import short_repr
+from .cnn import RECIPES, recipe_params, tta_params
 from .estimators import ESTIMATORS
 from .rundir import RunDir, RunDirError
 from .settings import (
+    EXPANDED,
     MAX_HIDDEN,
     RUN_SETTINGS,
     SETTINGS,
@@ -55,6 +57,7 @@ class RunConfig:
     seed: int = 0
     params: dict[str, Any] = field(default_factory=dict)
     labels: str = "fine"  # CIFAR-100's fine (100) or coarse (20) classes
+    recipe: str | None = None  # the named recipe (CNN) params were resolved from, if any
 
     def __post_init__(self) -> None:
         if self.model not in ESTIMATORS:
@@ -66,6 +69,8 @@ class RunConfig:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {names}")
         if self.labels not in standard.LABELS:
             raise ValueError(f"--labels must be fine or coarse, got {self.labels!r}")
+        if self.recipe is not None and self.recipe not in RECIPES:
+            raise ValueError(f"--recipe must be one of {', '.join(RECIPES)}, got {self.recipe!r}")
         if self.image_size is not None:
             check_image_size(self.image_size)
         if self.limit is not None and self.limit < 2:
@@ -122,8 +127,16 @@ def from_settings(values: Mapping[str, Any], out: str) -> RunConfig:
     unused = [
         SETTINGS[k].flag for k in given if not SETTINGS[k].run and SETTINGS[k].param not in taken
     ]
+    unused += [SETTINGS[k].flag for k in ("recipe", *EXPANDED) if k in given and model != "cnn"]
     if unused:
         raise NotApplicable(unused, model)
+    mode = given.pop("tta_mode", None)
+    if mode is not None:  # a named test-time mode: its tta and tta_shift
+        implied = tta_params(mode)
+        for k, v in implied.items():
+            if k in given and given[k] != v and not (k == "tta_shift" and mode == "flip"):
+                raise SettingError("--tta-mode", f"{mode} means --{k.replace('_', '-')} {v}")
+        given = {**implied, **given} if mode == "flip" else {**given, **implied}
     run_fields: dict[str, Any] = {}
     params: dict[str, Any] = {}
     for k, v in given.items():
@@ -132,6 +145,9 @@ def from_settings(values: Mapping[str, Any], out: str) -> RunConfig:
             run_fields[s.param] = (not v) if k == "no_checksum" else v
         else:
             params[s.param] = v
+    if run_fields.get("recipe"):  # every setting resolved: the recipe's, then those given
+        full = ESTIMATORS[model](**{**recipe_params(run_fields["recipe"]), **params}).get_params()
+        params = {k: v for k, v in full.items() if k in taken}
     cfg = RunConfig(out=str(out), model=model, **run_fields, params=params)
     check_params(model, params)
     return cfg
@@ -157,6 +173,8 @@ def config_from_dict(raw: Any, path: str | os.PathLike[str], out: str) -> RunCon
     values: dict[str, Any] = {}
     try:
         for s in RUN_SETTINGS:
+            if s.name in EXPANDED:
+                continue
             v = raw.get(s.param)
             if v is not None or s.param not in raw:
                 values[s.param] = None if v is None else s(v)

@@ -33,7 +33,7 @@ from ..nn.optim import OPTIMIZERS
 from ..nn.schedules import SCHEDULES
 from ..text import short_repr
 from . import cnn_arch
-from .cnn import MAX_TTA_SHIFT
+from .cnn import FLIP_MODES, LOSS_REDUCTIONS, MAX_TTA_SHIFT, PAD_MODES, RECIPES, TTA_MODES
 from .estimators import ESTIMATORS, MAX_HIDDEN, check_hidden_sizes
 from .train_config import MAX_EPOCHS, MAX_SEED
 
@@ -134,6 +134,15 @@ def _int(s: Setting, v: Any) -> int:
     return int(v)
 
 
+def _number(s: Setting, v: Any) -> int | float:
+    """A whole number stays an int, a fraction a float (fractional epochs: 9.9)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise s.bad(v, f"a number {s.range_text()}")
+    if not math.isfinite(v) or not _in_range(s, v):
+        raise s.bad(v, f"a finite number {s.range_text()}")
+    return int(v) if float(v).is_integer() else float(v)
+
+
 def _float(s: Setting, v: Any) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise s.bad(v, f"a number {s.range_text()}")
@@ -207,6 +216,7 @@ def _val_split(s: Setting, v: Any) -> int | float:
 _KINDS: dict[str, Callable[[Setting, Any], Any]] = {
     "int": _int,
     "float": _float,
+    "number": _number,
     "choice": _choice,
     "text": _text,
     "bool": _bool,
@@ -294,7 +304,28 @@ RUN_SETTINGS: tuple[Setting, ...] = (
         run=True,
     ),
     Setting("seed", "int", "0 to 2^32 - 1", low=0, high=MAX_SEED, run=True),
+    Setting(
+        "recipe",
+        "choice",
+        "CNN: a named recipe (airbench94: Jordan's 94%-on-CIFAR-10 settings, "
+        "vedere.classify.cnn.AIRBENCH94); the settings given override its own, and "
+        "config.json lists every resolved one",
+        choices=tuple(RECIPES),
+        run=True,
+    ),
+    Setting(
+        "tta_mode",
+        "choice",
+        "CNN test-time views: none, flip (the image and its mirror) or multicrop "
+        "(airbench94's six: flips of the image and of its 1-pixel shifts both ways); sets "
+        "--tta and --tta-shift",
+        choices=tuple(TTA_MODES),
+        run=True,
+    ),
 )
+#: run settings that are not RunConfig fields: :func:`~.run_config.from_settings` turns
+#: them into estimator parameters (tta_mode → tta, tta_shift)
+EXPANDED = ("tta_mode",)
 
 #: estimator parameters: help text and range (an estimator parameter not listed here is
 #: still a setting, checked by the type of its default: see :func:`estimator_setting`)
@@ -316,7 +347,13 @@ RANGES: tuple[Setting, ...] = (
     Setting("schedule", "choice", choices=tuple(SCHEDULES)),
     Setting("warmup", "int", "epochs of linear learning-rate warm-up", low=0, high=MAX_INT),
     Setting("batch_size", "int", "1 = stochastic, 0 = full batch", low=0, high=MAX_INT),
-    Setting("epochs", "int", f"at most {MAX_EPOCHS:,}", low=1, high=MAX_EPOCHS),
+    Setting(
+        "epochs",
+        "number",
+        f"at most {MAX_EPOCHS:,}; may be fractional (9.9: ⌈updates per epoch × 9.9⌉ updates)",
+        low=1,
+        high=MAX_EPOCHS,
+    ),
     Setting("l1", "float", "L1 penalty λ", low=0),
     Setting("l2", "float", "L2 penalty λ", low=0),
     Setting("dropout", "float", low=0, high=1, open="hi"),
@@ -349,6 +386,45 @@ RANGES: tuple[Setting, ...] = (
         low=0,
         high=MAX_TTA_SHIFT,
     ),
+    # airbench94's ingredients (CNN; vedere.classify.cnn)
+    Setting("pad_mode", "choice", "CNN: the border of random shifts", choices=PAD_MODES),
+    Setting(
+        "flip",
+        "choice",
+        "CNN: random flips, alternating (airbench94's: each image mirrored every other epoch) "
+        "or none",
+        choices=FLIP_MODES,
+    ),
+    Setting("bn_eps", "float", "CNN: BatchNorm's ε", low=0, open="lo"),
+    Setting(
+        "bn_momentum",
+        "float",
+        "CNN: BatchNorm's running-statistics momentum (the new batch's weight, PyTorch's "
+        "convention: airbench94's 0.6 is 0.4)",
+        low=0,
+        high=1,
+    ),
+    Setting("bn_scale", "bool", "CNN: train BatchNorm's γ (off: held at 1)"),
+    Setting("dirac", "bool", "CNN: the first C_in filters of each 3×3 conv start as identity"),
+    Setting(
+        "weight_decay",
+        "float",
+        "CNN: absolute decay per update on every parameter (each group's as wd/its rate)",
+        low=0,
+    ),
+    Setting(
+        "bn_bias_lr_scale", "float", "CNN: BatchNorm biases' rate multiplier", low=0, open="lo"
+    ),
+    Setting(
+        "stem_bias_epochs",
+        "int",
+        "CNN: epochs the whitening stem's bias trains (0 = all)",
+        low=0,
+        high=MAX_EPOCHS,
+    ),
+    Setting("loss_reduction", "choice", "CNN: mean or sum over the batch", choices=LOSS_REDUCTIONS),
+    Setting("lookahead", "bool", "CNN: airbench94's lookahead (weights averaged every 5 updates)"),
+    Setting("drop_last", "bool", "CNN: skip each epoch's last partial batch"),
 )
 
 #: estimator parameters that are not settings of a run: the run passes its own seed and

@@ -48,6 +48,8 @@ class TrainState:
     reference: float | None = None
     first_loss: float | None = None  # the first block's mean: the loss near initialisation
     val_reference: float | None = None
+    # lookahead's average of the weights (TrainConfig.lookahead), by state_tensors' names
+    average: dict[str, np.ndarray] | None = field(default=None, metadata=WEIGHTS)
 
     def start_epoch(self, perm: np.ndarray) -> None:
         """Begin an epoch that visits the samples in the order ``perm``."""

@@ -11,7 +11,12 @@
 - checkpoints (:mod:`.checkpoint`) written atomically at the end of every epoch and on
   Ctrl-C (between two updates; never of a state in the middle of one); a run resumed from
   one ends bit-identical to an uninterrupted run with the same seed;
-- hooks (:mod:`.hooks`) at the start and end of each epoch and around each update.
+- hooks (:mod:`.hooks`) at the start and end of each epoch and around each update;
+- fractional ``epochs`` (the last epoch stops part-way), ``drop_last``, optimiser parameter
+  groups (their ``epochs`` follow the loop's), per-update schedules (``schedule.per_step``),
+  summed losses (reported per sample), transforms that see the batch's indices and the
+  epoch (``transform.indexed``: airbench94's alternating flips) and lookahead
+  (:class:`vedere.nn.averaging.Lookahead`, its average checkpointed with the state).
 
 The pieces: :class:`~.train_config.TrainConfig` (the settings), :class:`~.train_state.TrainState`
 (where the loop is), :mod:`.guard`, :mod:`.checkpoint`, :mod:`.stops` (Diverged,
@@ -31,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from ..nn import Dropout, Module, optim, schedules
+from ..nn.averaging import Lookahead
 from ..nn.losses import Loss
 from ..nn.regularizers import Regularized, penalties
 from ..nn.step import train_step
@@ -74,7 +80,9 @@ class Trainer:
     (``rng`` is None when evaluating: no augmentation); ``target(y_batch)`` turns class
     indices into what the loss wants; ``predict(output)`` turns outputs into class indices.
     ``checkpoint``: file for checkpoints (None: none); ``callback(epoch, step)`` runs after
-    every step; ``hooks``: :class:`~.hooks.TrainHook` objects (see :mod:`.hooks`).
+    every step; ``hooks``: :class:`~.hooks.TrainHook` objects (see :mod:`.hooks`);
+    ``param_groups``: the optimiser's :class:`~vedere.nn.optim.ParamGroup` s (None: one group
+    of every parameter).
     """
 
     def __init__(
@@ -91,6 +99,7 @@ class Trainer:
         callback: Callable[[int, int], None] | None = None,
         history_dir: str | os.PathLike[str] | None = None,
         hooks: Sequence[TrainHook] = (),
+        param_groups: Sequence[optim.ParamGroup] | None = None,
     ) -> None:
         self.network = network
         self.loss = loss
@@ -106,9 +115,10 @@ class Trainer:
         # momentum belongs to the momentum methods; plain "sgd" is the course's θ ← θ - α g
         uses_momentum = config.optimizer in ("momentum", "nesterov")
         extra = {"momentum": config.momentum} if uses_momentum else {}
-        self.optimizer = optim.make_optimizer(
-            config.optimizer, network.parameters(), config.lr, **extra
-        )
+        params = network.parameters() if param_groups is None else list(param_groups)
+        self.optimizer = optim.make_optimizer(config.optimizer, params, config.lr, **extra)
+        self.lookahead: Lookahead | None = None
+        self._total = 0  # updates of the whole run (set by fit)
         self.schedule = schedules.make_schedule(
             config.schedule, config.lr, config.epochs, config.warmup
         )
@@ -157,7 +167,8 @@ class Trainer:
                 xb = self.transform(x[i : i + bs], None)
                 out = net.forward(xb)
                 yb = y[i : i + bs]
-                total += self.loss.forward(out, self.target(yb)) * len(yb)
+                value = self.loss.forward(out, self.target(yb))
+                total += self.loss.per_sample(value, len(yb)) * len(yb)
                 correct += int((self.predict(out) == yb).sum())
         finally:
             net.train(was_training)
@@ -185,12 +196,19 @@ class Trainer:
             if self.checkpoint is None or not self.checkpoint.exists():
                 raise ValueError(f"{self.checkpoint}: no checkpoint to resume from")
             self.load_checkpoint(self.checkpoint, n_train=len(y))
+        self._total = self.config.total_updates(len(y))
+        if self.config.lookahead:
+            self.lookahead = Lookahead(self.network)
+            if self._state.average is None:
+                self._state.average = self.lookahead.average
+            else:  # resumed: the checkpoint's average
+                self.lookahead.average = self._state.average
         self.network.train()
         # overflow in a diverging run is reported by the divergence guard, not as warnings
         with self._sigint_between_steps(), np.errstate(over="ignore", invalid="ignore"):
             try:
                 guard.start(self._state, self.snapshot())
-                while self._state.epoch < self.config.epochs and not self.history.stopped:
+                while self._state.epoch < self.config.n_epochs and not self.history.stopped:
                     self._run_epoch(x, y)
                     self._end_epoch(x_val, y_val)
                 self._finish()
@@ -203,11 +221,13 @@ class Trainer:
         """The updates of one epoch (of what is left of it, when resumed in its middle)."""
         cfg, st = self.config, self._state
         n = len(y)
-        bs, n_steps = cfg.batch(n), cfg.steps_per_epoch(n)
+        bs, per_epoch = cfg.batch(n), cfg.steps_per_epoch(n)
+        n_steps = cfg.steps_in_epoch(st.epoch, n)
         self._consistent = False
         if st.perm is None:  # a new epoch (a resumed one keeps its permutation)
             st.start_epoch(self.rng.permutation(n))
         self.optimizer.lr = self.schedule(st.epoch)
+        self.optimizer.set_epoch(st.epoch)
         self._consistent = True
         for hook in self.hooks:
             hook.on_epoch_start(self)
@@ -216,7 +236,12 @@ class Trainer:
             while st.step < n_steps:
                 self._consistent = False
                 idx = st.perm[st.step * bs : (st.step + 1) * bs]
-                self._update(x[idx], y[idx])
+                if self.schedule.per_step:
+                    k = st.epoch * per_epoch + st.step
+                    self.optimizer.lr = self.schedule.at_step(k, self._total)  # type: ignore[attr-defined]
+                self._update(x[idx], y[idx], idx)
+                if self.lookahead is not None:
+                    self.lookahead.after_step(st.epoch * per_epoch + st.step, self._total)
                 if st.block_n >= guard.block_updates(bs) or st.step == n_steps:
                     self._check_block()
                 self._consistent = True
@@ -227,25 +252,30 @@ class Trainer:
                     raise KeyboardInterrupt
         st.seconds += time.perf_counter() - t0
 
-    def _update(self, xb: np.ndarray, yb: np.ndarray) -> None:
-        """One update on a batch, counted in the state's running sums."""
+    def _update(self, xb: np.ndarray, yb: np.ndarray, idx: np.ndarray | None = None) -> None:
+        """One update on a batch (the training samples ``idx``), counted in the state's
+        running sums (per sample, whatever the loss's reduction)."""
         st = self._state
         for hook in self.hooks:
             hook.before_step(self)
+        if getattr(self.transform, "indexed", False):
+            inputs = self.transform(xb, self.rng, index=idx, epoch=st.epoch)  # type: ignore[call-arg]
+        else:
+            inputs = self.transform(xb, self.rng)
         s = train_step(
             self.network,
             self.objective,
             self.optimizer,
-            self.transform(xb, self.rng),
+            inputs,
             self.target(yb),
             clip_norm=self.config.clip_norm,
         )
         if not s.updated:
             self._diverged(f"the training loss became {s.loss}")
-        st.loss_sum += s.data_loss * len(yb)
+        st.loss_sum += self.loss.per_sample(s.data_loss, len(yb)) * len(yb)
         st.correct += int((self.predict(s.output) == yb).sum())
         st.count += len(yb)
-        st.block_sum += s.loss
+        st.block_sum += self.loss.per_sample(s.loss, len(yb))
         st.block_n += 1
         st.step += 1
         for hook in self.hooks:
@@ -335,12 +365,12 @@ class Trainer:
         to call after each step."""
         st = self._state
         bars = self.progress and isatty(sys.stderr)
-        return epoch_bar(st, n_steps, f"epoch {st.epoch + 1}/{self.config.epochs}", bars)
+        return epoch_bar(st, n_steps, f"epoch {st.epoch + 1}/{self.config.n_epochs}", bars)
 
     def _report(self, row: dict[str, Any], has_val: bool) -> None:
         """The epoch's line on stderr (with ``progress``)."""
         if self.progress:
-            epoch_line(row, self.config.epochs, has_val)
+            epoch_line(row, self.config.n_epochs, has_val)
 
     def _save_history(self) -> None:
         if self.history_dir is not None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..classify.cnn import training_flops
 from ..classify.estimators import ESTIMATORS
 from ..classify.settings import SETTINGS, NotApplicable, Setting, SettingError
 from ..escape import printable
@@ -81,6 +82,9 @@ def _option(s: Setting) -> Callable[[Any], Any]:
         kw["type"] = click.IntRange(s.low, s.high)  # type: ignore[arg-type]
     elif s.kind == "float":
         kw["type"] = click.FloatRange(s.low, s.high, min_open=lo_open, max_open=hi_open)
+    elif s.kind == "number":  # a whole number stays an int (fractional epochs: 9.9)
+        kw["type"] = click.FloatRange(s.low, s.high, min_open=lo_open, max_open=hi_open)
+        kw["callback"] = _convert(s, usage=True)
     elif s.kind == "flag":
         kw["is_flag"] = True
     elif s.kind == "text":
@@ -197,6 +201,9 @@ def describe(result: RunResult) -> str:
         f"images          {result.n_train} training, {result.n_val} validation",
         f"training        {result.reason or result.stopped}",
     ]
+    flops = training_flops(result.estimator, result.n_train)
+    if flops is not None:
+        lines.append(f"training PFLOP  {flops / 1e15:.4f} (3 × forward FLOP × images seen)")
     if result.n_val:
         lines.append(f"val accuracy    {r['accuracy']:.1%}")
     if "roc_auc" in r:

@@ -30,7 +30,9 @@ class WeightAverage:
     def __init__(self, module: Module, copy_back: bool = True) -> None:
         named = [*module.named_parameters(), *module.named_buffers()]
         self.tensors = [(n, t) for n, t in named if t.data.dtype.kind == "f"]
-        self.average = {n: t.data.copy() for n, t in self.tensors}
+        # every tensor by name (integer counters too, copied once and never averaged, so
+        # that the dict has the names of the module's state, as a checkpoint wants)
+        self.average = {n: t.data.copy() for n, t in named}
         self.copy_back = bool(copy_back)
 
     def update(self, decay: float) -> None:
@@ -56,13 +58,13 @@ class WeightAverage:
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         """Restore θ̄ from :meth:`state_arrays`; ValueError if a name or shape differs."""
-        own = {n: t for n, t in self.tensors}
+        own = {n: np.asarray(a) for n, a in self.average.items()}
         if set(arrays) != set(own):
             raise ValueError(f"averaged tensors {sorted(arrays)[:4]} do not match the network's")
         for n, a in arrays.items():
-            if a.shape != own[n].data.shape:
+            if a.shape != own[n].shape:
                 raise ValueError(f"averaged tensor {n} has shape {a.shape}, needs {own[n].shape}")
-        self.average = {n: np.array(a, dtype=own[n].data.dtype) for n, a in arrays.items()}
+        self.average = {n: np.array(a, dtype=own[n].dtype) for n, a in arrays.items()}
 
 
 class Lookahead(WeightAverage):

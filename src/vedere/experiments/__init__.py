@@ -24,6 +24,7 @@ EXPERIMENTS = {
     "gradient-check": "gradient_check",
     "viola-jones": "viola_jones",
     "convolution": "convolution",
+    "fast-cifar": "fast_cifar",
 }
 
 

@@ -193,12 +193,14 @@ def torch_params(flags: list[str], seed: int) -> dict:
         key = f.lstrip("-").replace("-", "_")
         if key.startswith("no_"):
             kw[key[3:]] = False
-        elif key in ("augment",):
+        elif key == "augment":
             kw[key] = True
         elif key == "recipe":
             kw.update(recipe_params(next(it)))
-        elif key == "tta":
+        elif key == "tta_mode":
             kw.update(tta_params(next(it)))
+        elif key in ("tta", "lookahead", "bn_scale", "dirac", "drop_last"):
+            kw[key] = True
         else:
             val = next(it)
             if key in defaults:
@@ -206,7 +208,7 @@ def torch_params(flags: list[str], seed: int) -> dict:
                 kw[key] = (
                     val if isinstance(d, str) else float(val) if key == "epochs" else type(d)(val)
                 )
-    return CNNClassifier(seed=seed, **kw).get_params()
+    return CNNClassifier(**{"seed": seed, **kw}).get_params()
 
 
 def run_torch(data: str, flags: list[str], threads: int, seed: int = 0, limit: int = 0) -> dict:
@@ -224,9 +226,10 @@ def run_torch(data: str, flags: list[str], threads: int, seed: int = 0, limit: i
     from vedere.data.transforms import Normalizer
     from vedere.nn import schedules
 
+    p = torch_params(flags, seed)
+    seed = p["seed"]  # a --seed among the flags wins, as in `vedere train`
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    p = torch_params(flags, seed)
     ds = load_split(data, "train", progress=False)
     labels = ds.labels
     idx = np.arange(len(labels))

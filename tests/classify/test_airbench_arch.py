@@ -198,5 +198,5 @@ def test_multicrop_tta_is_airbench_s_six_views_with_torch_reflect_padding():
         want = (0.5 * logits + 0.5 * translated).numpy()
     np.testing.assert_allclose(est.decision_function(x), want, rtol=1e-4, atol=1e-5)
     assert tta_params("flip") == {"tta": True, "tta_shift": 0}
-    with pytest.raises(ValueError, match="--tta must be one of none, flip, multicrop"):
+    with pytest.raises(ValueError, match="--tta-mode must be one of none, flip, multicrop"):
         tta_params("crops")

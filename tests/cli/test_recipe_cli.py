@@ -11,7 +11,9 @@ import pytest
 from vedere.classify import cnn_arch
 from vedere.classify.cnn import AIRBENCH94, CNNClassifier
 from vedere.classify.estimators import load_classifier
-from vedere.cli.train import config_from_argv
+from vedere.classify.run_config import from_settings, load_config
+from vedere.classify.settings import SETTINGS, SettingError
+from vedere.cli.train import build_config, train
 
 VEDERE = [sys.executable, "-m", "vedere.cli"]
 
@@ -27,8 +29,9 @@ def test_recipe_airbench94_trains_a_few_updates_and_records_every_setting(tmp_pa
     assert r.returncode == 0, r.stderr
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["recipe"] == "airbench94"
+    assert load_config(out).params == cfg["params"]  # read back (as --resume does), checked
     params = cfg["params"]
-    every = set(CNNClassifier().get_params()) - {"seed", "verbose"}
+    every = set(CNNClassifier().get_params()) - {"seed", "verbose", "validation_split"}
     assert set(params) == every  # every resolved setting, not only the flags given
     for k, v in AIRBENCH94.items():  # the recipe's, but for the flags given on top
         want = {"batch_size": 32, "epochs": 1.5}.get(k, v)
@@ -47,15 +50,33 @@ def test_recipe_airbench94_trains_a_few_updates_and_records_every_setting(tmp_pa
 
 def test_recipe_only_for_cnn_and_tta_modes_parse():
     r = vedere("train", "--model", "mlp", "--recipe", "airbench94")
-    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert r.returncode != 0 and "--recipe do not apply to --model mlp" in r.stderr, r.stderr
-    assert len(lines) <= 3
-    base = ["--model", "cnn", "--out", "x"]
-    assert config_from_argv([*base, "--tta", "multicrop"]).params["tta_shift"] == 1
-    assert config_from_argv([*base, "--tta"]).params == {"tta": True, "tta_shift": 0}
-    assert config_from_argv([*base, "--no-tta"]).params["tta"] is False
-    assert config_from_argv([*base, "--tta", "flip", "--tta-shift", "2"]).params["tta_shift"] == 2
-    assert config_from_argv([*base, "--epochs", "9.9"]).params["epochs"] == 9.9
-    assert config_from_argv([*base, "--epochs", "3"]).params["epochs"] == 3
-    with pytest.raises(ValueError, match="--no-tta contradicts --tta multicrop"):
-        config_from_argv([*base, "--no-tta", "--tta", "multicrop"])
+
+    def params(**settings):
+        return from_settings({"model": "cnn", **settings}, "x").params
+
+    assert params(tta_mode="multicrop") == {"tta": True, "tta_shift": 1}
+    assert params(tta_mode="flip") == {"tta": True, "tta_shift": 0}
+    assert params(tta_mode="none")["tta"] is False
+    assert params(tta_mode="flip", tta_shift=2)["tta_shift"] == 2
+    assert params(epochs=9.9)["epochs"] == 9.9
+    assert params(epochs=3)["epochs"] == 3 and isinstance(params(epochs=3)["epochs"], int)
+    with pytest.raises(SettingError, match="--tta-mode multicrop means --tta-shift 1"):
+        params(tta_mode="multicrop", tta_shift=2)
+    with pytest.raises(SettingError, match="--tta-mode none means --tta False"):
+        params(tta_mode="none", tta=True)
+    with pytest.raises(SettingError, match="--pad-mode 'wrap': expected one of zeros, reflect"):
+        params(pad_mode="wrap")
+    r = vedere("train", "--model", "cnn", "--epochs", "0.5")
+    assert r.returncode == 2 and "--epochs" in r.stderr
+
+
+def test_recipe_flags_on_the_command_line():
+    ctx = train.make_context("train", ["--model", "cnn", "--recipe", "airbench94",
+                                       "--tta-mode", "flip", "--epochs", "12.5",
+                                       "--no-lookahead", "--flip", "random"])  # fmt: skip
+    cfg = build_config({k: v for k, v in ctx.params.items() if k in SETTINGS}, "x")
+    assert cfg.recipe == "airbench94"
+    p = cfg.params
+    assert p["epochs"] == 12.5 and p["lookahead"] is False and p["flip"] == "random"
+    assert p["tta_shift"] == 0 and p["pad_mode"] == "reflect" and p["bn_bias_lr_scale"] == 64

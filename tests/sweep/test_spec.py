@@ -48,7 +48,7 @@ def test_the_example_spec_loads():
         (with_(train={"learning_rate": 1}), "train.learning_rate is not a vedere train setting"),
         (with_(train={"out": "x"}), "train.out is not a vedere train setting"),
         (with_(train={"seed": 1}), "train.seed: set by the sweep itself"),
-        (with_(train={"epochs": 0}), "train.epochs = 0: expected a whole number >= 1"),
+        (with_(train={"epochs": 0}), "train.epochs = 0: expected a number >= 1"),
         (with_(train={"epochs": 2, "hidden": "a,b"}), "train.hidden = 'a,b'"),
         (with_(search={}), "search must be a table with at least one"),
         (with_(search={"lr": 0.1}), "search.lr must be a table"),

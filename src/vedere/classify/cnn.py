@@ -125,7 +125,8 @@ def training_flops(est: Any, n_train: int) -> float | None:
 def tta_params(mode: str) -> dict[str, Any]:
     """The ``tta`` and ``tta_shift`` parameters of a named test-time mode (TTA_MODES)."""
     if mode not in TTA_MODES:
-        raise ValueError(f"--tta-mode must be one of {', '.join(TTA_MODES)}, got {str(mode)[:20]!r}")
+        modes = ", ".join(TTA_MODES)
+        raise ValueError(f"--tta-mode must be one of {modes}, got {str(mode)[:20]!r}")
     tta, shift = TTA_MODES[mode]
     return {"tta": tta, "tta_shift": shift}
 

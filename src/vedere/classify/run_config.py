@@ -153,6 +153,10 @@ def from_settings(values: Mapping[str, Any], out: str) -> RunConfig:
     return cfg
 
 
+#: the RunConfig fields a config.json may hold as null
+_NULLABLE = ("data_dir", "dataset", "image_size", "limit", "val_split", "recipe")
+
+
 def config_from_dict(raw: Any, path: str | os.PathLike[str], out: str) -> RunConfig:
     """A RunConfig from the JSON object ``raw`` read from ``path`` (the file may be
     hostile): every field and every estimator parameter checked by its setting
@@ -178,7 +182,7 @@ def config_from_dict(raw: Any, path: str | os.PathLike[str], out: str) -> RunCon
             v = raw.get(s.param)
             if v is not None or s.param not in raw:
                 values[s.param] = None if v is None else s(v)
-            elif s.param not in ("data_dir", "dataset", "image_size", "limit", "val_split"):
+            elif s.param not in _NULLABLE:
                 raise SettingError(s.flag, "null: expected a value")
     except SettingError as e:
         raise bad(f"{_field(e)}") from None

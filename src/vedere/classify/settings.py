@@ -136,9 +136,9 @@ def _int(s: Setting, v: Any) -> int:
 
 def _number(s: Setting, v: Any) -> int | float:
     """A whole number stays an int, a fraction a float (fractional epochs: 9.9)."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise s.bad(v, f"a number {s.range_text()}")
-    if not math.isfinite(v) or not _in_range(s, v):
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not _in_range(s, v):
+        raise s.bad(v, f"a number {s.range_text()} (a fraction allowed)")
+    if not math.isfinite(v):
         raise s.bad(v, f"a finite number {s.range_text()}")
     return int(v) if float(v).is_integer() else float(v)
 

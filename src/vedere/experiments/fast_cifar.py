@@ -11,7 +11,7 @@ at the base rate (the same absolute decay); "no lookahead"; "no alternating flip
 flip per image and epoch; "no multi-crop" — the full recipe's own models, predicting with
 flips only (no run of its own).
 
-``--quick``: 256 images of the embedded sample, widths 8/16/16, batch 64, budgets 1 and 2
+``--quick``: 128 images of the embedded sample, widths 8/16/16, batch 64, budgets 1 and 2
 epochs (a smoke test of the machinery: accuracies near chance).
 """
 
@@ -53,7 +53,7 @@ def _one_run(data: dict[str, Any], settings: dict[str, Any], seed: int) -> dict[
 
 def run(ctx: Context) -> dict[str, Any]:
     if ctx.quick:
-        data = ctx.cifar(n_train=256)
+        data = ctx.cifar(n_train=128)
         widths, budgets, batch = (8, 16, 16), [1, 2], 64
     else:
         data = ctx.cifar()

@@ -1,9 +1,12 @@
 """Which cascade a name means: vedere's own (shipped in the package), OpenCV's stock ones
-(read where an installed opencv-python keeps them), or any file.
+(read where an installed opencv-python keeps them, or from Debian's opencv-data in
+/usr/share/opencv4/), or any file.
 
 - ``frontalface`` (or any name of a file in ``vedere/detect/cascades/``): trained by vedere
   itself (``bench/train_frontalface.py``);
-- ``opencv:NAME``: OpenCV's ``haarcascade_NAME.xml``, e.g. ``opencv:frontalface_default``;
+- ``opencv:NAME``: OpenCV's ``haarcascade_NAME.xml``, e.g. ``opencv:frontalface_default``,
+  or ``lbpcascade_NAME.xml`` given with its prefix, e.g. ``opencv:lbpcascade_frontalface``
+  (:func:`vedere.detect.opencv_xml.opencv_cascade_path`; ``vedere cascades`` lists them);
 - anything else: a path to a vedere JSON or OpenCV XML cascade.
 """
 

@@ -52,6 +52,7 @@ from collections import defaultdict
 import numpy as np
 
 from machine import describe, matmul_peak
+from twin import torch_twin
 
 clock = time.perf_counter  # or time.process_time (--clock cpu)
 
@@ -114,46 +115,6 @@ def vedere_alone(args, widths: tuple[int, ...]) -> dict[str, float]:
             if r:
                 times.append(clock() - t)
     return {"images_per_s": round(n / statistics.median(times), 1)}
-
-
-def torch_twin(model):
-    """The same network in PyTorch with the same weights (its state dict, unchanged)."""
-    import torch
-    from torch import nn
-
-    class GlobalMax(nn.Module):
-        def forward(self, x):
-            return x.amax(dim=(2, 3))
-
-    layers = []
-    for m in model.layers:
-        kind, cfg = type(m).__name__, m.get_config()
-        if kind == "Conv2d":
-            layers.append(
-                nn.Conv2d(
-                    cfg["in_channels"],
-                    cfg["out_channels"],
-                    tuple(cfg["kernel_size"]),
-                    tuple(cfg["stride"]),
-                    tuple(cfg["padding"]),
-                    bias=cfg["bias"],
-                )
-            )
-        elif kind == "MaxPool2d":
-            layers.append(nn.MaxPool2d(tuple(cfg["kernel_size"]), tuple(cfg["stride"])))
-        elif kind == "BatchNorm2d":
-            layers.append(nn.BatchNorm2d(cfg["num_features"], cfg["eps"], cfg["momentum"]))
-        elif kind == "GELU":
-            layers.append(nn.GELU())
-        elif kind == "GlobalMaxPool2d":
-            layers.append(GlobalMax())
-        elif kind == "Linear":
-            layers.append(nn.Linear(cfg["in_features"], cfg["out_features"]))
-        else:
-            raise ValueError(kind)
-    net = nn.Sequential(*layers)
-    net.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()})
-    return net
 
 
 def flops_per_image(model, shape: tuple[int, int, int]) -> float:
@@ -269,7 +230,7 @@ def main() -> None:
     y = rng.integers(0, 10, n).astype(np.int64)
 
     model = airbench(widths, args.whiten)
-    ref = torch_twin(model)
+    ref = torch_twin(model).train()
     fpi = flops_per_image(model, (3, 32, 32))
     loss_fn = SoftmaxCrossEntropy()
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)

@@ -29,59 +29,7 @@ import time
 import numpy as np
 
 from machine import describe, matmul_peak
-
-
-def torch_twin(network):
-    """The same layers in PyTorch with the same weights (Sequential of the layer types the
-    default MLP and CNN use)."""
-    import torch
-    from torch import nn
-
-    class GlobalPool(nn.Module):
-        def __init__(self, kind: str) -> None:
-            super().__init__()
-            self.kind = kind
-
-        def forward(self, x):
-            return x.amax(dim=(2, 3)) if self.kind == "max" else x.mean(dim=(2, 3))
-
-    layers = []
-    for m in network.layers:
-        kind, cfg = type(m).__name__, m.get_config()
-        if kind == "Conv2d":
-            t = nn.Conv2d(
-                cfg["in_channels"],
-                cfg["out_channels"],
-                tuple(cfg["kernel_size"]),
-                tuple(cfg["stride"]),
-                tuple(cfg["padding"]),
-                bias=cfg["bias"],
-            )
-        elif kind == "BatchNorm2d":
-            t = nn.BatchNorm2d(cfg["num_features"], cfg["eps"], affine=True)
-        elif kind == "Linear":
-            t = nn.Linear(cfg["in_features"], cfg["out_features"], bias=cfg.get("bias", True))
-        elif kind == "MaxPool2d":
-            t = nn.MaxPool2d(tuple(cfg["kernel_size"]), tuple(cfg["stride"]))
-        elif kind in ("GlobalAvgPool2d", "GlobalMaxPool2d"):
-            t = GlobalPool("max" if "Max" in kind else "avg")
-        elif kind in ("ReLU", "GELU", "Flatten"):
-            t = getattr(nn, kind)()
-        elif kind == "Dropout":
-            t = nn.Identity()
-        else:
-            raise ValueError(f"no PyTorch twin for {kind}")
-        state = {}
-        for name, p in m.named_parameters():
-            state[name] = torch.from_numpy(np.ascontiguousarray(p.data))
-        for name, b in m.named_buffers():
-            state[name] = torch.from_numpy(np.ascontiguousarray(b.data))
-        if kind == "BatchNorm2d" and "weight" not in state:  # frozen scale 1
-            state["weight"] = torch.ones(cfg["num_features"])
-        if state:
-            t.load_state_dict(state, strict=False)
-        layers.append(t)
-    return nn.Sequential(*layers).eval()
+from twin import torch_twin
 
 
 def fitted(kind: str, seed: int = 0):

@@ -17,12 +17,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
-import platform
 import time
 import tracemalloc
 
 import numpy as np
+
+from machine import describe, matmul_peak
 
 
 def flops_per_image(sizes: list[int]) -> float:
@@ -32,24 +32,6 @@ def flops_per_image(sizes: list[int]) -> float:
     for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         total += 2 * a * b * (2 if i == 0 else 3)
     return total
-
-
-def matmul_peak(threads: int) -> float:
-    """Best float32 GFLOP/s of NumPy's matmul over a few square and training-shaped products."""
-    rng = np.random.default_rng(0)
-    best = 0.0
-    for m, k, n in ((2048, 2048, 2048), (256, 3072, 512), (512, 256, 3072)):
-        a = rng.random((m, k), dtype=np.float32)
-        b = rng.random((k, n), dtype=np.float32)
-        out = np.empty((m, n), dtype=np.float32)
-        np.matmul(a, b, out=out)
-        reps = max(3, int(2e10 / (2 * m * k * n)))
-        t = time.perf_counter()
-        for _ in range(reps):
-            np.matmul(a, b, out=out)
-        dt = time.perf_counter() - t
-        best = max(best, 2 * m * k * n * reps / dt / 1e9)
-    return best
 
 
 def vedere_epochs(x, y, sizes, batch, epochs, seed=0):
@@ -122,14 +104,14 @@ def main() -> None:
     ap.add_argument("--json", help="also write the results to this JSON file")
     args = ap.parse_args()
 
-    from threadpoolctl import threadpool_info, threadpool_limits
+    from threadpoolctl import threadpool_limits
 
     sizes = [3072, 512, 10]
     rng = np.random.default_rng(0)
     x = rng.random((args.n, sizes[0]), dtype=np.float32)
     y = rng.integers(0, sizes[-1], args.n).astype(np.int64)
     with threadpool_limits(args.threads):
-        peak = matmul_peak(args.threads)
+        peak = matmul_peak()
         # alternate epochs of the two so that drifts in machine load hit both alike
         ours = vedere_epochs(x, y, sizes, args.batch, args.epochs)
         theirs = torch_epochs(x, y, sizes, args.batch, args.epochs, args.threads)
@@ -145,24 +127,17 @@ def main() -> None:
         import torch
 
         t_version = torch.__version__
-        blas = [
-            f"{i['internal_api']} {i['version']} ({i['architecture']}, {i['num_threads']} threads)"
-            for i in threadpool_info()
-            if i["user_api"] == "blas"
-        ]
+        machine = describe(peak)
     fpi = flops_per_image(sizes)
     v_ips = args.n / min(v_times)
     t_ips = args.n / min(t_times)
     result = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "numpy": np.__version__,
-        "blas": blas,
+        **machine,
         "torch": t_version,
         "threads": args.threads,
         "n": args.n,
         "batch": args.batch,
         "epochs": args.epochs,
-        "matmul_peak_gflops": round(peak, 1),
         "vedere_images_per_s": round(v_ips),
         "torch_images_per_s": round(t_ips),
         "ratio_vedere_over_torch": round(v_ips / t_ips, 3),

@@ -501,3 +501,45 @@ def test_checkpoint_round_trips_every_train_state_field(tmp_path):
         else:
             assert theirs == mine, f.name
     assert a.state.best is not None and a.state.reference is not None and a.state.step == 5
+
+
+def test_hooks_are_called_at_their_places_in_order():
+    """The loop's extension points (vedere.classify.hooks): epoch start, around every update
+    (after_step sees the optimiser's step already taken), epoch end with the history row;
+    a hook that only looks changes nothing."""
+    from vedere.classify.hooks import TrainHook
+
+    calls = []
+
+    class Recorder(TrainHook):
+        def on_epoch_start(self, trainer):
+            calls.append(("start", trainer.state.epoch, trainer.state.step))
+
+        def before_step(self, trainer):
+            calls.append(("before", trainer.state.epoch, trainer.state.step))
+
+        def after_step(self, trainer, step):
+            assert step.updated and trainer.optimizer.t == len(
+                [c for c in calls if c[0] == "before"]
+            )
+            calls.append(("after", trainer.state.epoch, trainer.state.step))
+
+        def on_epoch_end(self, trainer, row):
+            calls.append(("end", row["epoch"], len(trainer.history)))
+
+    x, y, xv, yv = _problem()
+    plain = _trainer(epochs=2)
+    plain.fit(x, y, xv, yv)
+    hooked = _trainer(epochs=2)
+    hooked.hooks = [Recorder()]
+    hooked.fit(x, y, xv, yv)
+    steps = -(-len(y) // 32)
+    expected = []
+    for e in range(2):
+        expected.append(("start", e, 0))
+        for k in range(steps):
+            expected += [("before", e, k), ("after", e, k + 1)]
+        expected.append(("end", e + 1, e + 1))
+    assert calls == expected
+    for n, w in _final_weights(plain).items():
+        np.testing.assert_array_equal(_final_weights(hooked)[n], w)

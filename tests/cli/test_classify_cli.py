@@ -195,6 +195,7 @@ def test_flags_that_do_not_apply():
     assert r.returncode != 0 and "--hidden do not apply to --model softmax" in r.stderr
 
 
+@pytest.mark.slow  # interrupts a training process (2 min on 2 cores)
 def test_ctrl_c_saves_a_checkpoint_and_resume_is_bit_identical(tmp_path):
     import signal
     import time

@@ -146,6 +146,7 @@ def test_every_experiment_is_covered():
     assert set(EXPERIMENTS) <= tested, f"no test runs {sorted(set(EXPERIMENTS) - tested)}"
 
 
+@pytest.mark.slow  # interrupts and reruns an experiment
 def test_interrupted_experiment_resumes_and_reruns_are_identical(tmp_path):
     first = run_experiment("learning-rate", tmp_path / "a", quick=True, seed=0)
     runs = sorted((tmp_path / "a" / "runs").glob("*.json"))

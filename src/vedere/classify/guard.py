@@ -115,3 +115,20 @@ def kept(good_at: tuple[int, int]) -> str:
     if k:
         return f"the weights after step {k} of epoch {e + 1}"
     return f"the weights from the end of epoch {e}"
+
+
+def diverged_message(
+    st: TrainState, reason: str, user_lr: float, step: int, end_of_epoch: bool
+) -> tuple[str, str]:
+    """(where, the history's message) of a divergence seen at 1-based ``step`` of the
+    current epoch (or at its end): where, why, the rate to try, and the weights kept."""
+    where = (
+        f"at the end of epoch {st.epoch + 1}"
+        if end_of_epoch
+        else f"in epoch {st.epoch + 1} at step {step}"
+    )
+    message = (
+        f"training diverged {where}: {reason}. The learning rate {user_lr:g} is probably "
+        f"too high; try {user_lr / 10:g}. Kept {kept(st.good_at)}."
+    )
+    return where, message

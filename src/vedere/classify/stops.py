@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ..errors import VedereError
@@ -45,3 +46,14 @@ class Interrupted(KeyboardInterrupt):
 
     def __reduce__(self) -> Any:
         return (type(self), (str(self), self.checkpoint_saved))
+
+
+def interrupt_note(checkpoint: Path, consistent: bool, saved: bool) -> str:
+    """What Ctrl-C did to the ``checkpoint``: saved, stopped by a second Ctrl-C (none was
+    updated), or not taken because an update was in progress (``consistent`` False)."""
+    if saved:
+        return f"; checkpoint saved to {checkpoint}"
+    if consistent:
+        return "; another Ctrl-C stopped the checkpoint being written (none was updated)"
+    kept = f" ({checkpoint} holds an earlier state)" if checkpoint.exists() else ""
+    return "; the update in progress was abandoned and the checkpoint was not updated" + kept

@@ -4,10 +4,8 @@
 - stop after ``epochs``, at convergence (|Δ loss| < ``tol``), or by early stopping with
   ``patience`` epochs, which restores the best weights (lowest validation loss);
 - learning-rate schedules, L1/L2 penalties, gradient-norm clipping;
-- a divergence guard (:mod:`.guard`, the rule of :mod:`vedere.nn.divergence`): a NaN or inf
-  loss at any update, a block's mean loss 10^4 × the best one, weights that are not finite
-  or above 1e8, or a validation loss that is not finite or 10^4 × its best stop training,
-  restore the last weights that passed the guard and raise :class:`Diverged` naming the cause;
+- a divergence guard (:mod:`.guard`, the rule of :mod:`vedere.nn.divergence`) that restores
+  the last weights that passed it and raises :class:`Diverged` naming the cause;
 - checkpoints (:mod:`.checkpoint`) written atomically at the end of every epoch and on
   Ctrl-C (between two updates; never of a state in the middle of one); a run resumed from
   one ends bit-identical to an uninterrupted run with the same seed;
@@ -18,9 +16,8 @@
   epoch (``transform.indexed``: airbench94's alternating flips) and lookahead
   (:class:`vedere.nn.averaging.Lookahead`, its average checkpointed with the state).
 
-The pieces: :class:`~.train_config.TrainConfig` (the settings), :class:`~.train_state.TrainState`
-(where the loop is), :mod:`.guard`, :mod:`.checkpoint`, :mod:`.stops` (Diverged,
-Interrupted). They are re-exported here.
+Its pieces (:mod:`.train_config`, :mod:`.train_state`, :mod:`.guard`, :mod:`.checkpoint`,
+:mod:`.stops`) are re-exported here.
 """
 
 from __future__ import annotations
@@ -48,7 +45,7 @@ from .guard import GUARD_SAMPLES
 from .history import History
 from .hooks import TrainHook
 from .progress import SigintFlag, deferred_sigint, epoch_bar, epoch_line
-from .stops import Diverged, Interrupted
+from .stops import Diverged, Interrupted, interrupt_note
 from .train_config import TrainConfig
 from .train_state import TrainState
 
@@ -396,45 +393,29 @@ class Trainer:
         """Ctrl-C: checkpoint the state if it is consistent (between two updates), never a
         state in the middle of one (a second Ctrl-C interrupts at once); then raise."""
         st = self._state
-        saved = False
-        where = f"interrupted in epoch {st.epoch + 1} at step {st.step}"
+        saved, note = False, ""
         if self.checkpoint is not None and self._consistent:
             try:
                 self.save_checkpoint(self.checkpoint)  # atomic: all of it or nothing
                 saved = True
-                note = f"; checkpoint saved to {self.checkpoint}"
             except KeyboardInterrupt:
-                note = "; another Ctrl-C stopped the checkpoint being written (none was updated)"
-        elif self.checkpoint is not None:
-            kept = self.checkpoint.exists()
-            note = "; the update in progress was abandoned and the checkpoint was not updated" + (
-                f" ({self.checkpoint} holds an earlier state)" if kept else ""
-            )
-        else:
-            note = ""
+                pass
+        if self.checkpoint is not None:
+            note = interrupt_note(self.checkpoint, self._consistent, saved)
         self.history.stopped = "interrupted"
-        self.history.message = where + note
+        self.history.message = f"interrupted in epoch {st.epoch + 1} at step {st.step}{note}"
         self._save_history()
         raise Interrupted(self.history.message, saved) from None
 
     def _diverged(self, reason: str, end_of_epoch: bool = False, step: int | None = None) -> None:
         """Restore the good weights, record why in the history, raise Diverged. ``step``:
         the 1-based step where it was seen (default: the one being taken)."""
-        st = self._state
-        user_lr = self.config.lr
+        st, user_lr = self._state, self.config.lr
         step = st.step + 1 if step is None else step
-        where = (
-            f"at the end of epoch {st.epoch + 1}"
-            if end_of_epoch
-            else f"in epoch {st.epoch + 1} at step {step}"
-        )
+        where, message = guard.diverged_message(st, reason, user_lr, step, end_of_epoch)
         if st.good is not None:
             self.restore(st.good)
-        self.history.stopped = "diverged"
-        self.history.message = (
-            f"training diverged {where}: {reason}. The learning rate {user_lr:g} is probably "
-            f"too high; try {user_lr / 10:g}. Kept {guard.kept(st.good_at)}."
-        )
+        self.history.stopped, self.history.message = "diverged", message
         self._consistent = False  # nothing to checkpoint after this
         self._save_history()
         raise Diverged(

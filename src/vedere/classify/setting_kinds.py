@@ -63,10 +63,12 @@ class Setting:
 
     @property
     def flag(self) -> str:
+        """The command-line option: ``--`` and the name with dashes (``--batch-size``)."""
         return "--" + self.name.replace("_", "-")
 
     @property
     def param(self) -> str:
+        """The estimator (or run) parameter the setting sets: ``target`` or its own name."""
         return self.target or self.name
 
     def __call__(self, value: Any) -> Any:
@@ -82,9 +84,11 @@ class Setting:
         return v
 
     def bad(self, value: Any, expected: str) -> SettingError:
+        """The error for a ``value`` that is not what was ``expected``, naming the flag."""
         return SettingError(self.flag, f"{short_repr(value)}: expected {expected}")
 
     def range_text(self) -> str:
+        """The allowed range in words (``>= 1 and <= 10,000``), for help and messages."""
         lo_open, hi_open = self.open in ("lo", "both"), self.open in ("hi", "both")
 
         def num(v: float) -> str:

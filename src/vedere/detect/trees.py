@@ -46,6 +46,8 @@ class WeakTree:
     categorical: bool = False
 
     def goes_left(self, n: int, values: np.ndarray) -> np.ndarray:
+        """Which of ``values`` (M,) of node ``n``'s feature go left: value < threshold, or
+        (LBP) code in the node's set."""
         if self.categorical:
             return in_subset(self.split[n], values)  # type: ignore[arg-type]
         return np.asarray(values) < np.float32(self.split[n])  # type: ignore[arg-type]
@@ -119,6 +121,9 @@ class TreeBoost:
         return f, thr, values < np.float32(thr)
 
     def step(self) -> WeakTree:
+        """One boosting round (Viola–Jones' AdaBoost): grow the tree that best splits the
+        weighted samples, with error ε, β = ε / (1 - ε) and α = ln(1/β); the samples it gets
+        right are down-weighted by β."""
         w = self.weights / self.weights.sum()
         y = self.labels
         tree = WeakTree(categorical=self.codes is not None)

@@ -121,17 +121,30 @@ class RestrictedUnpickler(pickle.Unpickler):
         return self.ALLOWED[(module, name)]
 
 
+def unpickle_dict(
+    data: bytes,
+    name: str,
+    what: str = "CIFAR-10 batch",
+    unpickler: type[pickle.Unpickler] | None = None,
+) -> dict:
+    """The plain dict (keys decoded to str) a python-version CIFAR file holds, read with
+    ``unpickler`` (default :class:`RestrictedUnpickler`: only plain arrays, lists and
+    bytes); DataError naming ``name`` as ``what`` when it is tampered, truncated or not a
+    dict."""
+    try:
+        d = (unpickler or RestrictedUnpickler)(io.BytesIO(data), encoding="bytes").load()
+    except pickle.UnpicklingError as e:
+        raise DataError(name, f"tampered or not a {what} ({e})") from None
+    except Exception as e:  # truncated or garbage pickles raise many different errors
+        raise DataError(name, f"corrupt {what} ({e.__class__.__name__}: {e})") from None
+    if not isinstance(d, dict):
+        raise DataError(name, f"not a {what} (not a dict)")
+    return {k.decode() if isinstance(k, bytes) else k: v for k, v in d.items()}
+
+
 def read_batch_pickle(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
     """(images (N, 32, 32, 3) uint8, labels (N,)) from one python-version batch file."""
-    try:
-        d = RestrictedUnpickler(io.BytesIO(data), encoding="bytes").load()
-    except pickle.UnpicklingError as e:
-        raise DataError(name, f"tampered or not a CIFAR-10 batch ({e})") from None
-    except Exception as e:  # truncated or garbage pickles raise many different errors
-        raise DataError(name, f"corrupt CIFAR-10 batch ({e.__class__.__name__}: {e})") from None
-    if not isinstance(d, dict):
-        raise DataError(name, "not a CIFAR-10 batch (not a dict)")
-    d = {k.decode() if isinstance(k, bytes) else k: v for k, v in d.items()}
+    d = unpickle_dict(data, name)
     x, y = d.get("data"), d.get("labels")
     if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 3072:
         raise DataError(name, "not a CIFAR-10 batch (data is not a uint8 (N, 3072) array)")

@@ -20,7 +20,6 @@ against the official archive's; an extracted binary folder only by its record st
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import pickle
@@ -91,15 +90,7 @@ class RestrictedUnpickler(cifar10.RestrictedUnpickler):
 
 
 def _unpickle(data: bytes, name: str) -> dict:
-    try:
-        d = RestrictedUnpickler(io.BytesIO(data), encoding="bytes").load()
-    except pickle.UnpicklingError as e:
-        raise DataError(name, f"tampered or not a CIFAR-100 file ({e})") from None
-    except Exception as e:  # truncated or garbage pickles raise many different errors
-        raise DataError(name, f"corrupt CIFAR-100 file ({e.__class__.__name__}: {e})") from None
-    if not isinstance(d, dict):
-        raise DataError(name, "not a CIFAR-100 file (not a dict)")
-    return {k.decode() if isinstance(k, bytes) else k: v for k, v in d.items()}
+    return cifar10.unpickle_dict(data, name, "CIFAR-100 file", RestrictedUnpickler)
 
 
 def _labels(v: object, n: int, top: int, name: str, key: str) -> np.ndarray:

@@ -169,11 +169,10 @@ def check_X(X: Any, name: str = "X") -> np.ndarray:
     return X
 
 
-def _class_indices(y: Any, n: int, who: str) -> tuple[np.ndarray, np.ndarray]:
-    """(classes, index of each label in classes) of the targets ``y`` of ``n`` samples,
-    checked as scikit-learn checks them (1-D, finite, discrete, at least two classes)."""
-    if y is None:
-        raise ValueError(f"{who} requires y to be passed, but the target y is None")
+def _label_vector(y: Any, n: int) -> np.ndarray:
+    """``y`` as one label per sample (N,) for ``n`` samples, as scikit-learn takes it: a
+    column (N, 1) is raveled with a DataConversionWarning; any other shape, or a length
+    other than ``n``, is a ValueError (an (N, 1) column would broadcast to N × N)."""
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         warn_data_conversion(
@@ -186,6 +185,15 @@ def _class_indices(y: Any, n: int, who: str) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(
             f"Found input variables with inconsistent numbers of samples: X has {n}, y has {len(y)}"
         )
+    return y
+
+
+def _class_indices(y: Any, n: int, who: str) -> tuple[np.ndarray, np.ndarray]:
+    """(classes, index of each label in classes) of the targets ``y`` of ``n`` samples,
+    checked as scikit-learn checks them (1-D, finite, discrete, at least two classes)."""
+    if y is None:
+        raise ValueError(f"{who} requires y to be passed, but the target y is None")
+    y = _label_vector(y, n)
     if y.dtype.kind == "f" and not np.isfinite(y).all():
         raise ValueError("Input y contains NaN or infinity.")
     if y.dtype.kind == "f" and not np.all(y == np.round(y)):
@@ -416,20 +424,7 @@ class BaseClassifier:
         DataConversionWarning, as scikit-learn does; any other shape is a ValueError
         (comparing (N,) predictions with an (N, 1) column would broadcast to N × N)."""
         pred = self.predict(X)
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            warn_data_conversion(
-                "A column-vector y was passed when a 1d array was expected; it was raveled"
-            )
-            y = y[:, 0]
-        if y.ndim != 1:
-            raise ValueError(f"y must be 1-D (one label per sample), got shape {y.shape}")
-        if len(y) != len(pred):
-            raise ValueError(
-                "Found input variables with inconsistent numbers of samples: "
-                f"X has {len(pred)}, y has {len(y)}"
-            )
-        return float(np.mean(pred == y))
+        return float(np.mean(pred == _label_vector(y, len(pred))))
 
     # -- files -----------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str], extra: dict[str, Any] | None = None) -> Path:

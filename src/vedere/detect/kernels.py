@@ -254,6 +254,33 @@ def _build_levels_impl(
                         prev_px[c] = cur_px[c]
 
 
+@numba.njit(cache=True, inline="always")
+def _window_inv_norm(ii, sq, o, n_a, n_c, nw, mask, area, area32, limit):  # pragma: no cover
+    """1 / √(A·Σx² − (Σx)²) of the window at offset ``o`` (its normalisation rectangle's
+    corners at o + n_a, o + n_c and nw further), as OpenCV's scan computes it, in 64-bit
+    integer sums wrapped by ``mask``; 0 for a window the scan skips (a flat window, or one
+    whose A·inv is not below ``limit``). Shared by the stump and the tree/LBP scans."""
+    s = (
+        np.int64(ii[o + n_c + nw])
+        - np.int64(ii[o + n_a + nw])
+        - np.int64(ii[o + n_c])
+        + np.int64(ii[o + n_a])
+    ) & mask
+    s2 = (
+        np.int64(sq[o + n_c + nw])
+        - np.int64(sq[o + n_a + nw])
+        - np.int64(sq[o + n_c])
+        + np.int64(sq[o + n_a])
+    ) & mask
+    nf = area * np.float64(s2) - np.float64(s) * np.float64(s)
+    if nf <= 0.0:
+        return np.float32(0.0)
+    inv = np.float32(1.0 / np.sqrt(nf))
+    if not (area32 * inv < limit):
+        return np.float32(0.0)
+    return inv
+
+
 def _scan_levels_impl(
     ii: np.ndarray,
     sq: np.ndarray,
@@ -374,25 +401,8 @@ def _scan_levels_impl(
                 o = base + x
                 inv = np.float32(1.0)
                 if not _LBP_KERNEL:
-                    s = (
-                        np.int64(ii[o + n_c + nw])
-                        - np.int64(ii[o + n_a + nw])
-                        - np.int64(ii[o + n_c])
-                        + np.int64(ii[o + n_a])
-                    ) & mask
-                    s2 = (
-                        np.int64(sq[o + n_c + nw])
-                        - np.int64(sq[o + n_a + nw])
-                        - np.int64(sq[o + n_c])
-                        + np.int64(sq[o + n_a])
-                    ) & mask
-                    nf = area * np.float64(s2) - np.float64(s) * np.float64(s)
-                    if nf <= 0.0:
-                        x += step
-                        col += 1
-                        continue
-                    inv = np.float32(1.0 / np.sqrt(nf))
-                    if not (area32 * inv < limit):
+                    inv = _window_inv_norm(ii, sq, o, n_a, n_c, nw, mask, area, area32, limit)
+                    if inv == 0.0:
                         x += step
                         col += 1
                         continue
@@ -545,25 +555,8 @@ def _scan_stumps_impl(
             col = 0
             while x < n_x:
                 o = base + x
-                s = (
-                    np.int64(ii[o + n_c + nw])
-                    - np.int64(ii[o + n_a + nw])
-                    - np.int64(ii[o + n_c])
-                    + np.int64(ii[o + n_a])
-                ) & mask
-                s2 = (
-                    np.int64(sq[o + n_c + nw])
-                    - np.int64(sq[o + n_a + nw])
-                    - np.int64(sq[o + n_c])
-                    + np.int64(sq[o + n_a])
-                ) & mask
-                nf = area * np.float64(s2) - np.float64(s) * np.float64(s)
-                if nf <= 0.0:
-                    x += step
-                    col += 1
-                    continue
-                inv = np.float32(1.0 / np.sqrt(nf))
-                if not (area32 * inv < limit):
+                inv = _window_inv_norm(ii, sq, o, n_a, n_c, nw, mask, area, area32, limit)
+                if inv == 0.0:
                     x += step
                     col += 1
                     continue

@@ -17,6 +17,7 @@ from ..errors import VedereError
 from ..nn.activations import ACTIVATIONS
 from ..nn.init import SCHEMES
 from ..nn.optim import OPTIMIZERS
+from ..text import short_repr
 
 MAX_LAYERS = 6
 MAX_UNITS = 16
@@ -59,12 +60,6 @@ class PlaygroundConfig:
     def data_changed(self, other: PlaygroundConfig) -> bool:
         """Whether ``other`` needs new points (a data field differs)."""
         return any(getattr(self, f) != getattr(other, f) for f in DATA_FIELDS)
-
-
-def short_repr(value: Any, limit: int = 60) -> str:
-    """``repr(value)`` cut to ``limit`` characters, for messages that echo a request."""
-    r = repr(value) if not isinstance(value, int) or abs(value) < 10**limit else "a huge integer"
-    return r if len(r) <= limit else r[: limit - 1] + "…"
 
 
 def _number(field: str, value: Any, lo: float, hi: float, *, integer: bool = False) -> Any:

@@ -39,7 +39,8 @@ from ..nn.functional import softmax
 from ..nn.optim import make_optimizer
 from ..nn.regularizers import Regularized, penalties
 from ..nn.step import train_step
-from .params import MAX_POINTS, ParamError, PlaygroundConfig, parse_config, short_repr
+from ..text import short_repr
+from .params import MAX_POINTS, ParamError, PlaygroundConfig, parse_config
 
 EXTENT = 1.6  # the plane shown: [-EXTENT, EXTENT]²
 #: the most loss-curve points a session keeps (a long run keeps every other one, and so on)

@@ -80,9 +80,14 @@ def _touch(a):  # pragma: no cover - compiled
         a[i] = a[i] * np.float32(0.5) + np.float32(1.0)
 
 
-def _renamed(fn: Callable[..., Any], suffix: str) -> Callable[..., Any]:
-    """A copy of ``fn`` under another name (each Numba build gets its own cache file)."""
-    copy = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + suffix)
+def _renamed(fn: Callable[..., Any], suffix: str, **constants: object) -> Callable[..., Any]:
+    """A copy of ``fn`` under another name. Numba names its on-disk cache entries after the
+    function, not after the compile options: two builds of one function would share entries,
+    and the serial build would load the parallel one's machine code. ``constants`` replace
+    globals of ``fn`` in the copy (Numba compiles a global as a constant, so a branch on one
+    is compiled away)."""
+    glob = {**fn.__globals__, **constants} if constants else fn.__globals__
+    copy = types.FunctionType(fn.__code__, glob, fn.__name__ + suffix)
     copy.__qualname__ = fn.__qualname__ + suffix
     copy.__doc__ = fn.__doc__
     return copy
@@ -170,21 +175,39 @@ class Kernel:
     call by the size of its largest array argument against :func:`parallel_min_work`.
 
     ``fn`` is a plain Python function written with ``numba.prange``; both builds are cached
-    on disk under their own names.
+    on disk under their own names. ``variant`` names a second pair of builds of the same
+    ``fn`` whose ``constants`` replace some of its globals (compiled as constants, so a
+    branch on one is compiled away).
     """
 
-    def __init__(self, fn: Callable[..., Any], *, fastmath: bool = False) -> None:
-        self.__name__ = fn.__name__
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        fastmath: bool = False,
+        variant: str = "",
+        constants: dict[str, object] | None = None,
+    ) -> None:
+        self.__name__ = fn.__name__ + variant
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
+        consts = constants or {}
         self.parallel = numba.njit(parallel=True, cache=True, fastmath=fastmath)(
-            _renamed(fn, "_parallel")
+            _renamed(fn, f"{variant}_parallel", **consts)
         )
-        self.serial = numba.njit(cache=True, nogil=True, fastmath=fastmath)(_renamed(fn, "_serial"))
-        self._keys = (f"{fn.__name__} parallel", f"{fn.__name__} serial")
+        self.serial = numba.njit(cache=True, nogil=True, fastmath=fastmath)(
+            _renamed(fn, f"{variant}_serial", **consts)
+        )
+        self._keys = (f"{self.__name__} parallel", f"{self.__name__} serial")
 
     def __call__(self, *args: Any) -> Any:
-        if _work(args) >= parallel_min_work() and numba.get_num_threads() > 1:
+        return self.run(_work(args) >= parallel_min_work(), *args)
+
+    def run(self, in_parallel: bool, *args: Any) -> Any:
+        """The parallel build (under :data:`PARALLEL_LOCK`) when ``in_parallel`` and Numba
+        has more than one thread, else the serial one: for callers that know the job's size
+        better than its largest array does (the detector's scan counts windows)."""
+        if in_parallel and numba.get_num_threads() > 1:
             LAUNCHES[self._keys[0]] += 1
             with PARALLEL_LOCK:
                 return self.parallel(*args)

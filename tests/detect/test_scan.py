@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tests.detect.photos import PHOTOS
-from vedere.detect import kernels, scan
+from vedere.detect import pyramid_kernels, scan, scan_kernels
 from vedere.detect.cascade import load_cascade
 from vedere.detect.detector import detect_raw
 from vedere.detect.opencv_xml import opencv_cascade_path
@@ -72,15 +72,16 @@ def test_small_images_do_not_wake_the_worker_threads(stock, monkeypatch):
 
         return run
 
-    for name in ("_build_levels_parallel", "_scan_levels_parallel"):
-        monkeypatch.setattr(kernels, name, spy(name, getattr(kernels, name)))
+    for module, name in ((pyramid_kernels, "_build_levels"), (scan_kernels, "_scan_stumps")):
+        twin = getattr(module, name)
+        monkeypatch.setattr(twin, "parallel", spy(name, twin.parallel))
     gray = np.ascontiguousarray(PHOTOS["astronaut"]()[60:156, 190:286])
     raw, _ = detect_raw(gray, cascade, 1.1)
     assert calls == []
     assert as_set(raw) == as_set(cv.detectMultiScale(gray, 1.1, 0))
     detect_raw(PHOTOS["astronaut"](), cascade, 1.1)
-    if kernels.numba.get_num_threads() > 1:
-        assert calls == ["_build_levels_parallel", "_scan_levels_parallel"]
+    if scan_kernels.numba.get_num_threads() > 1:
+        assert calls == ["_build_levels", "_scan_stumps"]
 
 
 BUILD = """
@@ -122,16 +123,13 @@ def test_serial_and_parallel_builds_do_not_share_numbas_disk_cache(tmp_path):
     assert "no parallel code ran" in out[1], out[1]
     names = {
         d._cache._cache_file._index_name
-        for d in (
-            kernels._build_levels_serial,
-            kernels._build_levels_parallel,
-            kernels._scan_levels_serial,
-            kernels._scan_levels_parallel,
-            kernels._scan_trees_serial,
-            kernels._scan_trees_parallel,
-            kernels._scan_lbp_serial,
-            kernels._scan_lbp_parallel,
+        for twin in (
+            pyramid_kernels._build_levels,
+            scan_kernels._scan_stumps,
+            scan_kernels._scan_trees,
+            scan_kernels._scan_lbp,
         )
+        for d in (twin.serial, twin.parallel)
     }
     assert len(names) == 8
 

@@ -13,7 +13,7 @@
   :mod:`~vedere.detect.cascade` (the cascade, its JSON file, validation of every file) →
   :mod:`~vedere.detect.library` (names: ``frontalface``, ``opencv:NAME`` for OpenCV's Haar
   and LBP cascades from opencv-python or Debian's opencv-data, paths);
-- :mod:`~vedere.detect.detector` (pyramid, compiled scan :mod:`~vedere.detect.kernels`,
+- :mod:`~vedere.detect.detector` (pyramid, compiled scan :mod:`~vedere.detect.scan_kernels`,
   grouping :mod:`~vedere.detect.grouping`), within the caps of :mod:`~vedere.detect.limits`
   (large photos scanned shrunk: :mod:`~vedere.detect.downscale`); each grouped window is
   reported as the face box its cascade maps it to (:mod:`~vedere.detect.facebox`).

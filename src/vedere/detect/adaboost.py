@@ -14,7 +14,7 @@ With signed weights s_i = +w_i (face) / −w_i (non-face) in that order and c_k 
 a threshold after position k errs by T₊ − c_k if faces lie below it and by T₋ + c_k if they
 lie above (T₊, T₋: total face and non-face weight), so a feature's best error is
 min(T₊ − max_k c_k, T₋ + min_k c_k): one pass of a gather, a running sum and a max/min per
-feature (compiled with Numba, :mod:`vedere.detect.kernels`).
+feature (compiled with Numba, :mod:`vedere.detect.boosting_kernels`).
 
 **Ties.** A threshold can only fall between *distinct* values. The top bit of each ``order``
 entry flags "the next sample in this order has the same value", and the pass only considers
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vedere.detect import kernels
+from vedere.detect import boosting_kernels
 
 ValuesFn = Callable[[np.ndarray], np.ndarray]  # feature indices (k,) -> values (k, N) float32
 
@@ -106,7 +106,8 @@ def stump_errors(order: np.ndarray, signed: np.ndarray) -> np.ndarray:
     t_pos, t_neg = _totals(signed)
     out = np.empty(order.shape[0], dtype=np.float64)
     flag = 1 << (8 * order.dtype.itemsize - 1)
-    kernels.stump_errors(order, np.ascontiguousarray(signed, np.float64), t_pos, t_neg, flag, out)
+    signed = np.ascontiguousarray(signed, np.float64)
+    boosting_kernels.stump_errors(order, signed, t_pos, t_neg, flag, out)
     return out
 
 
@@ -231,7 +232,7 @@ class CategoricalStump:
 class CategoricalBoost:
     """Discrete AdaBoost (as :class:`AdaBoost`) over categorical stumps on LBP codes
     (``codes`` (F, N) uint8 of the F features on the N samples): each round the feature whose
-    best 256-code set errs least (:func:`vedere.detect.kernels.lbp_errors`)."""
+    best 256-code set errs least (:func:`vedere.detect.boosting_kernels.lbp_errors`)."""
 
     def __init__(self, codes: np.ndarray, labels: np.ndarray) -> None:
         y = np.asarray(labels)
@@ -255,7 +256,7 @@ class CategoricalBoost:
         w = self.weights / self.weights.sum()
         signed = np.where(self.labels, w, -w)
         errors = np.empty(len(self.codes), dtype=np.float64)
-        kernels.lbp_errors(self.codes, np.ascontiguousarray(signed), errors)
+        boosting_kernels.lbp_errors(self.codes, np.ascontiguousarray(signed), errors)
         f = int(np.argmin(errors))
         row = self.codes[f].astype(np.int64)
         pos = np.bincount(row, weights=np.where(self.labels, w, 0.0), minlength=256)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vedere.detect import kernels
+from vedere.detect import grouping_kernels
 
 #: the intersection over union above which NMS suppresses a box (the detector's "nms")
 NMS_OVERLAP = 0.3
@@ -25,7 +25,7 @@ NMS_OVERLAP = 0.3
 def cluster_labels(boxes: np.ndarray, eps: float) -> np.ndarray:
     """OpenCV's clusters of (N, 4) int boxes: labels (N,) numbered in order of each cluster's
     first box. Near-linear time and linear memory for boxes of positive size and eps in
-    [0.001, 10] (the grid of :func:`vedere.detect.kernels.cluster_labels_grid`), otherwise
+    [0.001, 10] (the grid of :func:`vedere.detect.grouping_kernels.cluster_labels_grid`), otherwise
     an x-sorted sweep."""
     b = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
     x, y, w, h = (np.ascontiguousarray(b[:, i], dtype=np.float64) for i in range(4))
@@ -37,14 +37,14 @@ def cluster_labels(boxes: np.ndarray, eps: float) -> np.ndarray:
         or s.min() <= 0
         or np.abs(b).max() > 2**40  # grid cells must be exact int64s
     ):
-        return kernels.cluster_labels_sweep(x, y, w, h, eps)
+        return grouping_kernels.cluster_labels_sweep(x, y, w, h, eps)
     step = np.log1p(2 * eps)
     k = np.floor(np.log(s) / step).astype(np.int64)
     k -= k.min()
     # a class's cell side: eps/2 times the largest size s in the class, its largest b
     base = float(np.exp(np.floor(np.log(s.min()) / step) * step))
     cell = eps * 0.5 * base * np.exp((np.arange(int(k.max()) + 1) + 1) * step)
-    return kernels.cluster_labels_grid(x, y, w, h, eps, k, cell)
+    return grouping_kernels.cluster_labels_grid(x, y, w, h, eps, k, cell)
 
 
 def group_rectangles(
@@ -112,6 +112,6 @@ def non_max_suppression(
     x1, y1 = boxes[:, 0].astype(np.float64), boxes[:, 1].astype(np.float64)
     x2 = x1 + boxes[:, 2].astype(np.float64)
     y2 = y1 + boxes[:, 3].astype(np.float64)
-    keep_a, support_a = kernels.greedy_nms(x1, y1, x2, y2, order, float(overlap))
+    keep_a, support_a = grouping_kernels.greedy_nms(x1, y1, x2, y2, order, float(overlap))
     ok = support_a > min_neighbors if min_neighbors > 0 else np.ones(len(keep_a), bool)
     return boxes[keep_a[ok]], scores[keep_a[ok]], support_a[ok]

@@ -24,6 +24,8 @@ import numpy as np
 
 #: (block row, block column) of the outer blocks from the most significant bit down
 BIT_BLOCKS = ((0, 0), (0, 1), (0, 2), (1, 2), (2, 2), (2, 1), (2, 0), (1, 0))
+#: per bit, the grid corner at the top-left of its block (corner (i, j) of the 4×4 at 4i + j)
+BIT_CORNERS = np.array([4 * i + j for i, j in BIT_BLOCKS], dtype=np.int64)
 #: 32-bit words in a weak classifier's set of 256 codes
 SUBSET_WORDS = 8
 

@@ -2,11 +2,11 @@
 
 For a batch of pyramid levels (:func:`scan_pyramid`):
 
-1. **build** (:func:`vedere.detect.kernels.build_levels`): each level is resized from the
+1. **build** (:func:`vedere.detect.pyramid_kernels.build_levels`): each level is resized from the
    image (OpenCV's INTER_LINEAR_EXACT, as :func:`vedere.detect.resize.resize_linear`) and
    its integral image and squared integral image written in the same pass over its rows, all
    levels into one int32 buffer each (the levels dealt to the threads by size);
-2. **scan** (:func:`vedere.detect.kernels.scan_levels`): every (level, row) of window
+2. **scan** (:func:`vedere.detect.scan_kernels.scan_levels`): every (level, row) of window
    positions is one task, the tasks dealt to the threads in turn.
 
 Two kernel launches per batch instead of a resize, two integral images and a launch per
@@ -29,7 +29,7 @@ from functools import lru_cache
 import numba
 import numpy as np
 
-from vedere.detect import kernels
+from vedere.detect import pyramid_kernels, scan_kernels
 from vedere.detect.cascade import Cascade
 from vedere.detect.lbp import LBPFeatures
 from vedere.detect.normalize import inner_rect
@@ -84,7 +84,7 @@ class CompiledCascade:
         self.stage_thr = c.effective_stage_thresholds().astype(np.float64)
         self.norm = np.array(inner_rect(*c.window), dtype=np.int64)
         self.any_tilted = bool(self.tilted.any())
-        #: Haar stumps only: the scan without the tree walk (:func:`kernels.scan_levels`)
+        #: Haar stumps only: the scan without the tree walk (:func:`scan_kernels.scan_levels`)
         self.stumps_only = c.is_stumps and not c.is_lbp
 
     def node_tofs(self, tofs: int) -> np.ndarray:
@@ -98,7 +98,7 @@ def sum_dtype(window_area: int) -> tuple[type, int]:
     int32 with sums taken modulo 2³² while a window's Σi² (≤ area·255²) stays below 2³²
     (windows up to about 257×257: every stock cascade), int64 beyond."""
     if window_area * 255 * 255 < 2**32:
-        return np.int32, kernels.LOW32
+        return np.int32, scan_kernels.LOW32
     return np.int64, -1
 
 
@@ -209,7 +209,7 @@ def build_levels(
     ii = np.empty(2 * total if tilted else total, dtype=dtype)
     sq = np.empty(total if squares else 1, dtype=dtype)
     tofs = total if tilted else 0
-    kernels.build_levels(
+    pyramid_kernels.build_levels(
         n_parts > 1, gray, lv_w, lv_h, lv_off, tx_off, ty_off,
         x0, x1, a0, a1, y0, y1, b0, b1, part_of, n_parts, ii, sq, bool(squares), tofs,
     )  # fmt: skip
@@ -271,7 +271,7 @@ def _scan(
     tofs: int = 0,
 ) -> list[LevelHits]:
     """The scan kernel over levels laid out as documented in
-    :func:`vedere.detect.kernels._scan_levels_impl`; hits per level."""
+    :func:`vedere.detect.scan_kernels._scan_levels_impl`; hits per level."""
     n_levels = len(lv_w)
     rows = -(-lv_ny // lv_step)
     cols = -(-lv_nx // lv_step)
@@ -286,9 +286,8 @@ def _scan(
     hit = np.zeros(n_windows, dtype=np.uint8)
     score = np.empty(n_windows, dtype=np.float64)
     c = compiled
-    kernel = (
-        kernels.scan_lbp if c.lbp else kernels.scan_levels if c.stumps_only else kernels.scan_trees
-    )
+    k = scan_kernels
+    kernel = k.scan_lbp if c.lbp else k.scan_levels if c.stumps_only else k.scan_trees
     kernel(
         parallel, ii, sq, mask, lv_off, lv_w, lv_nx, lv_step, task_level, task_y, task_out, n_parts,
         lv_set, norm, rects, c.n_rects, c.node_tofs(tofs), stumps, c.links, c.subsets,

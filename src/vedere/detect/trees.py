@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vedere.detect import kernels
+from vedere.detect import boosting_kernels
 from vedere.detect.adaboost import exact_stump, presort, stump_errors
 from vedere.detect.lbp import in_subset, subset_of
 
@@ -107,7 +107,7 @@ class TreeBoost:
         """The best split under these signed weights: (feature, split, goes left (N,))."""
         if self.codes is not None:
             errors = np.empty(len(self.codes), dtype=np.float64)
-            kernels.lbp_errors(self.codes, np.ascontiguousarray(signed), errors)
+            boosting_kernels.lbp_errors(self.codes, np.ascontiguousarray(signed), errors)
             f = int(np.argmin(errors))
             row = self.codes[f].astype(np.int64)
             pos = np.bincount(row, weights=np.maximum(signed, 0), minlength=256)

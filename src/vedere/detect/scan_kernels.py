@@ -1,0 +1,407 @@
+"""The detector's hot loops, compiled with Numba (plain Python loops, JIT-compiled on first
+use and cached on disk): the window scan over the pyramid's integral images
+(:func:`scan_levels` for Haar stumps, :func:`scan_trees`, :func:`scan_lbp`). The pyramid
+itself is built by :mod:`vedere.detect.pyramid_kernels`, AdaBoost's loops are in
+:mod:`vedere.detect.boosting_kernels`, the grouping of raw detections in
+:mod:`vedere.detect.grouping_kernels`.
+
+These are loops with a data-dependent exit or a running state that NumPy cannot express
+without materialising F × N temporaries; everything else stays in NumPy.
+
+**Threads.** Each kernel has a parallel build and a serial one without the GIL
+(:class:`vedere.parallel.Kernel`); the caller chooses by the number of windows. The threading
+layer vedere selects (``workqueue``, :mod:`vedere.parallel`) aborts the whole process when
+two Python threads launch parallel kernels at once — and the playground runs detections in
+Starlette's thread pool. So every parallel call goes through :data:`PARALLEL_LOCK`, the
+process-wide lock of :mod:`vedere.parallel`: one parallel kernel runs at a time (it already
+uses every core), whatever the threading layer. Any number of serial ones run at once,
+beside a parallel one, for jobs too small to be worth waking the worker threads.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from vedere import parallel
+from vedere.detect.lbp import BIT_CORNERS as _LBP_CORNER
+from vedere.detect.normalize import VARIANCE_FLOOR
+
+#: the scan kernel's LBP branches, a compile-time constant of each build (its ``constants``)
+_LBP_KERNEL = False
+
+#: held while a parallel kernel runs (see the module's docstring): the process-wide lock
+#: that the nn kernels hold too (a detection and a training step run in different threads)
+PARALLEL_LOCK = parallel.PARALLEL_LOCK
+
+
+#: a rectangle sum's true value, from integral images stored as wrapping int32 (see
+#: :func:`vedere.detect.pyramid_kernels.build_levels`): the low 32 bits of the four-corner
+#: difference
+LOW32 = 0xFFFFFFFF
+
+
+@numba.njit(cache=True, inline="always")
+def _window_inv_norm(ii, sq, o, n_a, n_c, nw, mask, area, area32, limit):  # pragma: no cover
+    """1 / √(A·Σx² − (Σx)²) of the window at offset ``o`` (its normalisation rectangle's
+    corners at o + n_a, o + n_c and nw further), as OpenCV's scan computes it, in 64-bit
+    integer sums wrapped by ``mask``; 0 for a window the scan skips (a flat window, or one
+    whose A·inv is not below ``limit``). Shared by the stump and the tree/LBP scans."""
+    s = (
+        np.int64(ii[o + n_c + nw])
+        - np.int64(ii[o + n_a + nw])
+        - np.int64(ii[o + n_c])
+        + np.int64(ii[o + n_a])
+    ) & mask
+    s2 = (
+        np.int64(sq[o + n_c + nw])
+        - np.int64(sq[o + n_a + nw])
+        - np.int64(sq[o + n_c])
+        + np.int64(sq[o + n_a])
+    ) & mask
+    nf = area * np.float64(s2) - np.float64(s) * np.float64(s)
+    if nf <= 0.0:
+        return np.float32(0.0)
+    inv = np.float32(1.0 / np.sqrt(nf))
+    if not (area32 * inv < limit):
+        return np.float32(0.0)
+    return inv
+
+
+def _scan_levels_impl(
+    ii: np.ndarray,
+    sq: np.ndarray,
+    mask: int,
+    lv_off: np.ndarray,
+    lv_w: np.ndarray,
+    lv_nx: np.ndarray,
+    lv_step: np.ndarray,
+    task_level: np.ndarray,
+    task_y: np.ndarray,
+    task_out: np.ndarray,
+    n_parts: int,
+    lv_set: np.ndarray,
+    norm: np.ndarray,
+    rects: np.ndarray,
+    n_rects: np.ndarray,
+    node_tofs: np.ndarray,
+    stumps: np.ndarray,
+    links: np.ndarray,
+    subsets: np.ndarray,
+    weak_ends: np.ndarray,
+    stage_ends: np.ndarray,
+    stage_thr: np.ndarray,
+    lbp: bool,
+    skip_rejected: bool,
+    hit: np.ndarray,
+    score: np.ndarray,
+) -> None:
+    """OpenCV's scan (``CascadeClassifierInvoker``) of many pyramid levels at once. Task t is
+    row y = task_y[t] of level task_level[t]: windows at x = 0, step, 2·step, … < lv_nx; the
+    tasks are dealt to ``n_parts`` parallel parts in turn (t, t + n_parts, …), so neighbouring
+    rows — of about equal cost — land in different parts.
+
+    Which of the two this is, is fixed when a build is compiled (the constant
+    ``_LBP_KERNEL``: :func:`scan_trees`, :func:`scan_lbp`); ``lbp`` says the same. Haar: a
+    window whose inner-rectangle variance is too small
+    (:mod:`vedere.detect.normalize`) is skipped; otherwise a node's value is
+    v = Σᵣ wᵣ·rectᵣ / n_f in float32, rect by rect, and the walk goes left when v < its
+    threshold. LBP: every window is examined, a node's value is its 8-bit code
+    (:mod:`vedere.detect.lbp`) from 16 corners, and the walk goes left when the code's bit is
+    set in the node's ``subsets`` (8) uint32 words. Each tree is walked from its first node
+    to a leaf; each stage sums its trees' leaves and rejects the window when the sum is below
+    the stage threshold; a window rejected by the first stage makes the scan skip the next
+    position (``skip_rejected``, as OpenCV does).
+
+    ``ii``, ``sq``: the levels' integral images as :func:`_build_levels` writes them (row
+    length lv_w + 1; a tilted rectangle reads the rotated one, ``node_tofs`` (N,) entries
+    further on: 0 for upright nodes); ``mask``: LOW32 for int32 buffers (sums modulo 2³²),
+    −1 (all bits) for int64 ones, which windows whose Σi² may reach 2³² need. Level l uses
+    feature set lv_set[l] (the pyramid: one set for every level; scaled features: one set
+    per scale, every level the same image): ``norm`` (S, 4) the normalisation rectangle
+    (x, y, w, h); ``rects`` (S, N, 3, 4) int64 (x, y, w, h) of each node's feature with its
+    ``n_rects`` (N,) used ones first (tilted: the four corners are p₀ (x, y),
+    p₁ (x − h, y + h), p₂ (x + w, y + w), p₃ (x + w − h, y + w + h); LBP: the grid's
+    x, y and block size in row 0); ``stumps`` (S, N, 8) float32: threshold, left leaf, right
+    leaf and the rectangles' weights; ``links`` (N, 2) the node each side leads to (−1: its
+    leaf), ``weak_ends`` (N,) one past the last node of each node's tree (where a walk goes
+    on after a leaf), stage s owns nodes [stage_ends[s−1], stage_ends[s]). Window j of task t
+    is ``hit[task_out[t] + j]`` (1: accepted) and its last stage sum
+    ``score[task_out[t] + j]`` (written for accepted windows only)."""
+    n_s = stage_ends.shape[0]
+    n_w = rects.shape[1]
+    n_tasks = task_level.shape[0]
+    limit = np.float32(VARIANCE_FLOOR)
+    for part in numba.prange(n_parts):
+        # per part, for the level at hand: per node one 64-byte row, its number of rectangles
+        # and their four corners' offsets from the window's origin (LBP: the 16 grid corners)
+        table = np.zeros((n_w, 16), dtype=np.uint32)
+        table_level = -1
+        for t in range(part, n_tasks, n_parts):
+            lvl = task_level[t]
+            stride = lv_w[lvl] + 1
+            fs = lv_set[lvl]
+            if lvl != table_level:
+                for k in range(n_w):
+                    if _LBP_KERNEL:
+                        gx, gy = rects[fs, k, 0, 0], rects[fs, k, 0, 1]
+                        bw, bh = rects[fs, k, 0, 2], rects[fs, k, 0, 3]
+                        for i in range(4):
+                            for j in range(4):
+                                table[k, 4 * i + j] = (gy + i * bh) * stride + gx + j * bw
+                        continue
+                    table[k, 0] = n_rects[k]
+                    # the tree's links in the row's spare columns: child + 1 (0: a leaf) on
+                    # each side, and one past the tree's last node
+                    table[k, 13] = links[k, 0] + 1
+                    table[k, 14] = links[k, 1] + 1
+                    table[k, 15] = weak_ends[k]
+                    for r in range(n_rects[k]):
+                        rx, ry = rects[fs, k, r, 0], rects[fs, k, r, 1]
+                        rw, rh = rects[fs, k, r, 2], rects[fs, k, r, 3]
+                        if node_tofs[k] > 0:
+                            tb = node_tofs[k]
+                            table[k, 1 + 4 * r] = tb + ry * stride + rx
+                            table[k, 2 + 4 * r] = tb + (ry + rh) * stride + rx - rh
+                            table[k, 3 + 4 * r] = tb + (ry + rw) * stride + rx + rw
+                            table[k, 4 + 4 * r] = tb + (ry + rw + rh) * stride + rx + rw - rh
+                        else:
+                            p = ry * stride + rx
+                            q = p + rh * stride
+                            table[k, 1 + 4 * r] = p
+                            table[k, 2 + 4 * r] = p + rw
+                            table[k, 3 + 4 * r] = q
+                            table[k, 4 + 4 * r] = q + rw
+                table_level = lvl
+            nx, ny, nw, nh = norm[fs, 0], norm[fs, 1], norm[fs, 2], norm[fs, 3]
+            area = np.float64(nw * nh)
+            area32 = np.float32(area)
+            n_a = ny * stride + nx
+            n_c = n_a + nh * stride
+            step = lv_step[lvl]
+            n_x = lv_nx[lvl]
+            base = lv_off[lvl] + task_y[t] * stride
+            out = task_out[t]
+            x = 0
+            col = 0
+            while x < n_x:
+                o = base + x
+                inv = np.float32(1.0)
+                if not _LBP_KERNEL:
+                    inv = _window_inv_norm(ii, sq, o, n_a, n_c, nw, mask, area, area32, limit)
+                    if inv == 0.0:
+                        x += step
+                        col += 1
+                        continue
+                uo = np.uint64(o)
+                start = 0
+                passed = True
+                total = 0.0
+                for st in range(n_s):
+                    end = stage_ends[st]
+                    total = 0.0
+                    nd = start
+                    # one loop over the stage's nodes: a node's side leads to a later node
+                    # of its tree, or to a leaf, and then on to the next tree's first node
+                    while nd < end:
+                        row = table[nd]
+                        f = stumps[fs, nd]
+                        if _LBP_KERNEL:
+                            cv = (
+                                np.int64(ii[uo + row[5]])
+                                - np.int64(ii[uo + row[6]])
+                                - np.int64(ii[uo + row[9]])
+                                + np.int64(ii[uo + row[10]])
+                            ) & mask
+                            code = 0
+                            for bit in range(8):
+                                # the outer blocks clockwise from the top-left, whose
+                                # top-left corners are these grid corners
+                                a = _LBP_CORNER[bit]
+                                bs = (
+                                    np.int64(ii[uo + row[a]])
+                                    - np.int64(ii[uo + row[a + 1]])
+                                    - np.int64(ii[uo + row[a + 4]])
+                                    + np.int64(ii[uo + row[a + 5]])
+                                ) & mask
+                                if bs >= cv:
+                                    code |= 128 >> bit
+                            left = ((subsets[nd, code >> 5] >> np.uint32(code & 31)) & 1) != 0
+                        else:
+                            v = np.float32(0.0)
+                            for r in range(row[0]):
+                                j = 4 * r
+                                rs = (
+                                    np.int64(ii[uo + row[j + 4]])
+                                    - np.int64(ii[uo + row[j + 2]])
+                                    - np.int64(ii[uo + row[j + 3]])
+                                    + np.int64(ii[uo + row[j + 1]])
+                                ) & mask
+                                v += f[3 + r] * np.float32(rs)
+                            left = v * inv < f[0]
+                        side = 0 if left else 1
+                        if _LBP_KERNEL:
+                            nxt = links[nd, side]
+                            after = weak_ends[nd]
+                        else:
+                            nxt = np.int64(row[13 + side]) - 1
+                            after = np.int64(row[15])
+                        if nxt < 0:
+                            total += np.float64(f[1 + side])
+                            nd = after
+                        else:
+                            nd = nxt
+                    start = end
+                    if total < stage_thr[st]:
+                        passed = False
+                        if st == 0 and skip_rejected:
+                            x += step
+                            col += 1
+                        break
+                if passed:
+                    hit[out + col] = 1
+                    score[out + col] = total
+                x += step
+                col += 1
+
+
+def _scan_stumps_impl(
+    ii: np.ndarray,
+    sq: np.ndarray,
+    mask: int,
+    lv_off: np.ndarray,
+    lv_w: np.ndarray,
+    lv_nx: np.ndarray,
+    lv_step: np.ndarray,
+    task_level: np.ndarray,
+    task_y: np.ndarray,
+    task_out: np.ndarray,
+    n_parts: int,
+    lv_set: np.ndarray,
+    norm: np.ndarray,
+    rects: np.ndarray,
+    n_rects: np.ndarray,
+    node_tofs: np.ndarray,
+    stumps: np.ndarray,
+    links: np.ndarray,
+    subsets: np.ndarray,
+    weak_ends: np.ndarray,
+    stage_ends: np.ndarray,
+    stage_thr: np.ndarray,
+    lbp: bool,
+    skip_rejected: bool,
+    hit: np.ndarray,
+    score: np.ndarray,
+) -> None:
+    """:func:`_scan_levels_impl` for cascades of Haar stumps only (every stock Haar cascade
+    but the trees): the same arguments (``links``, ``subsets``, ``weak_ends`` and ``lbp``
+    unused) and results, without the tree walk — a stump's leaf straight from its row."""
+    n_s = stage_ends.shape[0]
+    n_w = rects.shape[1]
+    n_tasks = task_level.shape[0]
+    limit = np.float32(VARIANCE_FLOOR)
+    for part in numba.prange(n_parts):
+        # per part, for the level at hand: per stump one 64-byte row, its number of rectangles
+        # and their four corners' offsets from the window's origin
+        table = np.zeros((n_w, 16), dtype=np.uint32)
+        table_level = -1
+        for t in range(part, n_tasks, n_parts):
+            lvl = task_level[t]
+            stride = lv_w[lvl] + 1
+            fs = lv_set[lvl]
+            if lvl != table_level:
+                for k in range(n_w):
+                    table[k, 0] = n_rects[k]
+                    for r in range(n_rects[k]):
+                        rx, ry = rects[fs, k, r, 0], rects[fs, k, r, 1]
+                        rw, rh = rects[fs, k, r, 2], rects[fs, k, r, 3]
+                        if node_tofs[k] > 0:  # tilted: p0, p1, p2, p3 of the rotated image
+                            tb = node_tofs[k]
+                            table[k, 1 + 4 * r] = tb + ry * stride + rx
+                            table[k, 2 + 4 * r] = tb + (ry + rh) * stride + rx - rh
+                            table[k, 3 + 4 * r] = tb + (ry + rw) * stride + rx + rw
+                            table[k, 4 + 4 * r] = tb + (ry + rw + rh) * stride + rx + rw - rh
+                        else:
+                            p = ry * stride + rx
+                            q = p + rh * stride
+                            table[k, 1 + 4 * r] = p
+                            table[k, 2 + 4 * r] = p + rw
+                            table[k, 3 + 4 * r] = q
+                            table[k, 4 + 4 * r] = q + rw
+                table_level = lvl
+            nx, ny, nw, nh = norm[fs, 0], norm[fs, 1], norm[fs, 2], norm[fs, 3]
+            area = np.float64(nw * nh)
+            area32 = np.float32(area)
+            n_a = ny * stride + nx
+            n_c = n_a + nh * stride
+            step = lv_step[lvl]
+            n_x = lv_nx[lvl]
+            base = lv_off[lvl] + task_y[t] * stride
+            out = task_out[t]
+            x = 0
+            col = 0
+            while x < n_x:
+                o = base + x
+                inv = _window_inv_norm(ii, sq, o, n_a, n_c, nw, mask, area, area32, limit)
+                if inv == 0.0:
+                    x += step
+                    col += 1
+                    continue
+                uo = np.uint64(o)
+                start = 0
+                passed = True
+                total = 0.0
+                for st in range(n_s):
+                    end = stage_ends[st]
+                    total = 0.0
+                    for k in range(start, end):
+                        row = table[k]
+                        f = stumps[fs, k]
+                        v = np.float32(0.0)
+                        for r in range(row[0]):
+                            j = 4 * r
+                            rs = (
+                                np.int64(ii[uo + row[j + 4]])
+                                - np.int64(ii[uo + row[j + 2]])
+                                - np.int64(ii[uo + row[j + 3]])
+                                + np.int64(ii[uo + row[j + 1]])
+                            ) & mask
+                            v += f[3 + r] * np.float32(rs)
+                        v = v * inv
+                        total += np.float64(f[1] if v < f[0] else f[2])
+                    start = end
+                    if total < stage_thr[st]:
+                        passed = False
+                        if st == 0 and skip_rejected:
+                            x += step
+                            col += 1
+                        break
+                if passed:
+                    hit[out + col] = 1
+                    score[out + col] = total
+                x += step
+                col += 1
+
+
+#: the kernels in two builds (vedere.parallel.Kernel): parallel (one at a time, under
+#: PARALLEL_LOCK) for big jobs, and serial without the GIL (any number at once) for small
+#: ones, where waking the worker threads costs more than the work; the caller chooses
+_scan_stumps = parallel.Kernel(_scan_stumps_impl)
+_scan_trees = parallel.Kernel(_scan_levels_impl, variant="_trees", constants={"_LBP_KERNEL": False})
+_scan_lbp = parallel.Kernel(_scan_levels_impl, variant="_lbp", constants={"_LBP_KERNEL": True})
+
+
+def scan_levels(in_parallel: bool, *args: object) -> None:
+    """:func:`_scan_stumps_impl`: the scan of a cascade of Haar stumps (arguments after
+    ``in_parallel`` as :func:`_scan_levels_impl`)."""
+    _scan_stumps.run(in_parallel, *args)
+
+
+def scan_trees(in_parallel: bool, *args: object) -> None:
+    """:func:`_scan_levels_impl` (documented there) for Haar cascades with trees."""
+    _scan_trees.run(in_parallel, *args)
+
+
+def scan_lbp(in_parallel: bool, *args: object) -> None:
+    """:func:`_scan_levels_impl` (documented there) for LBP cascades."""
+    _scan_lbp.run(in_parallel, *args)

@@ -11,12 +11,13 @@ from tests.detect.photos import PHOTOS
 from tests.helpers import small_faces
 from vedere.cli.main import cli
 from vedere.detect.adaboost import CategoricalBoost
+from vedere.detect.candidate_features import feature_pool
 from vedere.detect.cascade import load_cascade
 from vedere.detect.detector import detect, detect_raw
 from vedere.detect.lbp import in_subset
 from vedere.detect.rect_features import enumerate_tilted
 from vedere.detect.samples import to_gray
-from vedere.detect.training import TrainParams, feature_pool, train_cascade
+from vedere.detect.training import TrainParams, train_cascade
 from vedere.detect.trees import TreeBoost
 
 
@@ -165,9 +166,9 @@ def test_train_detector_command_trains_lbp(tmp_path):
 
 
 def test_compiled_lbp_codes_equal_the_block_sum_codes():
+    from vedere.detect.candidate_features import lbp_codes
     from vedere.detect.lbp import enumerate_lbp_features
     from vedere.detect.normalize import window_integrals
-    from vedere.detect.training import lbp_codes
 
     windows = np.random.default_rng(2).integers(0, 256, (40, 18, 15)).astype(np.uint8)
     windows[:5] = 77  # flat windows: every block equals the centre, code 255

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -125,17 +126,9 @@ def train_detector(
     import numpy as np
 
     from ..detect.facebox import FaceBox
-    from ..detect.samples import load_backgrounds, load_windows, with_sample_backgrounds
     from ..detect.training import TrainParams, train_cascade
-    from ..viz.haar_features import plot_first_features
-
-    def windows(src: str, sub: str):
-        try:
-            return load_windows(src, sub, size=window)
-        except ValueError:
-            return load_windows(src, None, size=window)
-
     from ..detect.trees import parse_weak
+    from ..viz.haar_features import plot_first_features
 
     try:
         parse_weak(weak)
@@ -144,19 +137,8 @@ def train_detector(
     box_map = _face_box(face_box) if face_box else FaceBox()
     fig = Path(figure) if figure else Path(out).with_name(Path(out).stem + "_features.png")
     check_outputs([out, fig], [faces, nonfaces, backgrounds])  # before hours of training
-    face_w = windows(faces, "face")
-    non_w = windows(nonfaces, "nonface") if nonfaces else None
-    given = load_backgrounds(backgrounds)
-    bgs, n_sample = with_sample_backgrounds(given, cifar_sample)
-    extra = (
-        f" + {n_sample:,} from the embedded CIFAR-10 sample (turned and mirrored)"
-        + (f" (fewer than {FEW_BACKGROUNDS:,} given)" if cifar_sample is None else "")
-        if n_sample
-        else ""
-    )
-    click.echo(
-        f"{len(face_w)} faces, {0 if non_w is None else len(non_w)} non-face windows, "
-        f"{len(given)} background images{extra}"
+    face_w, non_w, bgs, given, n_sample = _training_data(
+        faces, nonfaces, backgrounds, window, cifar_sample
     )
     params = TrainParams(
         stages=stages,
@@ -185,6 +167,37 @@ def train_detector(
     mean_face = np.rint(face_w.astype(np.float64).mean(axis=0)).astype(np.uint8)
     plot_first_features(cascade, mean_face, fig)
     click.echo(f"wrote {printable(str(fig))}")
+
+
+def _training_data(
+    faces: str, nonfaces: str | None, backgrounds: str, window: int, cifar_sample: bool | None
+) -> tuple[Any, Any, list[Any], list[Any], int]:
+    """The face windows, the non-face windows (or None), every background (the given ones
+    and those of the embedded sample), the given ones and how many came from the sample;
+    says how many of each."""
+    from ..detect.samples import load_backgrounds, load_windows, with_sample_backgrounds
+
+    def windows(src: str, sub: str) -> Any:
+        try:
+            return load_windows(src, sub, size=window)
+        except ValueError:
+            return load_windows(src, None, size=window)
+
+    face_w = windows(faces, "face")
+    non_w = windows(nonfaces, "nonface") if nonfaces else None
+    given = load_backgrounds(backgrounds)
+    bgs, n_sample = with_sample_backgrounds(given, cifar_sample)
+    extra = (
+        f" + {n_sample:,} from the embedded CIFAR-10 sample (turned and mirrored)"
+        + (f" (fewer than {FEW_BACKGROUNDS:,} given)" if cifar_sample is None else "")
+        if n_sample
+        else ""
+    )
+    click.echo(
+        f"{len(face_w)} faces, {0 if non_w is None else len(non_w)} non-face windows, "
+        f"{len(given)} background images{extra}"
+    )
+    return face_w, non_w, bgs, given, n_sample
 
 
 def _face_box(text: str):

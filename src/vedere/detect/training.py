@@ -33,23 +33,24 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
-from vedere.detect import kernels
 from vedere.detect.adaboost import AdaBoost, CategoricalBoost, strong_scores
+from vedere.detect.candidate_features import (
+    FEATURE_SETS,
+    HaarPool,
+    examined,
+    feature_pool,
+    feature_values,
+    lbp_codes,
+)
 from vedere.detect.cascade import Cascade, effective_threshold
-from vedere.detect.haar import enumerate_features
-from vedere.detect.integral import tilted_integral_images
-from vedere.detect.lbp import LBPFeatures, enumerate_lbp_features, in_subset
+from vedere.detect.lbp import LBPFeatures, in_subset
 from vedere.detect.mining import NegativeMiner
-from vedere.detect.normalize import window_integrals
-from vedere.detect.rect_features import RectFeatures, concatenate, enumerate_tilted, from_haar
+from vedere.detect.rect_features import RectFeatures
 from vedere.detect.trees import TreeBoost, WeakTree, parse_weak
-
-#: the feature pools: Viola–Jones' upright Haar features; those and Lienhart's tilted ones
-#: (``opencv_traincascade -mode ALL``); multi-block LBP (``-featureType LBP``)
-FEATURE_SETS = ("haar", "haar-extended", "lbp")
 
 
 @dataclass
@@ -114,74 +115,6 @@ class StageReport:
         )
 
 
-class _Pool:
-    """The candidate Haar features and their values on a set of windows (dense matmul over
-    the integral images, and the rotated ones when the pool has tilted features)."""
-
-    def __init__(self, features: RectFeatures, window: tuple[int, int]) -> None:
-        self.features = features
-        self.dense = features.dense(*window)
-
-    def values_fn(self, windows: np.ndarray) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
-        ii, inv, _ = window_integrals(windows)
-        flat = ii.reshape(len(windows), ii.shape[1] * ii.shape[2]).astype(np.float32)
-        if self.features.any_tilted:
-            t = tilted_integral_images(windows).reshape(len(windows), -1).astype(np.float32)
-            flat = np.concatenate([flat, t], axis=1)
-
-        def values(idx: np.ndarray) -> np.ndarray:
-            return (self.dense[idx] @ flat.T) * inv
-
-        return values, len(self.features)
-
-
-def lbp_codes(features: LBPFeatures, windows: np.ndarray) -> np.ndarray:
-    """The LBP codes (F, N) uint8 of every feature on (N, h, w) windows, in one compiled
-    pass (:func:`vedere.detect.kernels.lbp_codes`; the same codes as
-    :meth:`~vedere.detect.lbp.LBPFeatures.values`)."""
-    ii, _, _ = window_integrals(windows)
-    flat = np.ascontiguousarray(ii.reshape(len(windows), -1))
-    out = np.empty((len(features), len(windows)), dtype=np.uint8)
-    corners = np.ascontiguousarray(features.corners(ii.shape[-1]), dtype=np.int64)
-    kernels.lbp_codes(flat, corners, out)
-    return out
-
-
-def feature_values(
-    features: RectFeatures | LBPFeatures, windows: np.ndarray
-) -> tuple[np.ndarray, bool]:
-    """Values (F, N) of features on windows as the cascade compares them: normalised Haar
-    values (float32) or LBP codes; and whether they are codes."""
-    if isinstance(features, LBPFeatures):
-        return lbp_codes(features, windows), True
-    ii, inv, _ = window_integrals(windows)
-    tii = tilted_integral_images(windows) if features.any_tilted else None
-    return features.values(ii, tii) * inv, False
-
-
-def _examined(windows: np.ndarray, lbp: bool = False) -> np.ndarray:
-    """The windows a cascade examines: not too flat (Haar's variance), or all (LBP)."""
-    return windows if lbp else windows[window_integrals(windows)[2]]
-
-
-def feature_pool(
-    features: str, window: tuple[int, int], max_features: int | None, rng: np.random.Generator
-) -> RectFeatures | LBPFeatures:
-    """The candidate features of a feature set (FEATURE_SETS) for a window, or a random
-    subset of ``max_features`` of them."""
-    pool: RectFeatures | LBPFeatures
-    if features == "lbp":
-        pool = enumerate_lbp_features(*window)
-    elif features == "haar-extended":
-        pool = concatenate([from_haar(enumerate_features(*window)), enumerate_tilted(*window)])
-    else:
-        pool = from_haar(enumerate_features(*window))
-    if max_features is not None and max_features < len(pool):
-        pick = np.sort(rng.choice(len(pool), max_features, replace=False))
-        pool = pool[pick]
-    return pool
-
-
 def _threshold(pos_scores: np.ndarray, min_detection: float) -> float:
     """The highest stage threshold that keeps at least ``min_detection`` of the faces."""
     s = np.sort(pos_scores)[::-1]
@@ -202,168 +135,257 @@ def train_cascade(
 ) -> tuple[Cascade, list[StageReport]]:
     """Train a cascade on ``faces`` (N, h, w) uint8 windows; negatives come from ``nonfaces``
     (M, h, w) and the ``backgrounds`` (grey photos without faces). Returns the cascade and a
-    report per stage; ``log`` receives one line per stage."""
-    p = params or TrainParams()
-    p.check()
-    faces = np.asarray(faces)
-    if faces.ndim != 3 or faces.dtype != np.uint8 or len(faces) < 10:
-        raise ValueError(
-            f"faces must be (N >= 10, h, w) uint8 windows, got {faces.dtype} {faces.shape}"
-        )
-    window = (int(faces.shape[1]), int(faces.shape[2]))
-    rng = np.random.default_rng(p.seed)
-    say = log or (lambda _line: None)
+    report per stage; ``log`` receives one line per stage.
 
-    lbp = p.features == "lbp"
-    depth = parse_weak(p.weak)
-    faces = _examined(faces, lbp)
-    perm = rng.permutation(len(faces))
-    n_val = max(1, round(p.validation_faces * len(faces)))
-    val_faces, train_faces = faces[perm[:n_val]], faces[perm[n_val:]]
-    n_neg = p.negatives or len(train_faces)
-    # the average training face, kept in the cascade's meta for figures (window-sized)
-    mean_face = np.rint(train_faces.astype(np.float64).mean(axis=0)).astype(int).tolist()
-
-    pool_all = feature_pool(p.features, window, p.max_features, rng)
-    pool = None if isinstance(pool_all, LBPFeatures) else _Pool(pool_all, window)
-    say(
-        f"training on {len(train_faces)} faces ({len(val_faces)} for validation), "
-        f"{n_neg} negatives per stage, {len(pool_all)} candidate {p.features} features"
-    )
-
-    miner = NegativeMiner(window, nonfaces, backgrounds)
-    stumps: list = []
+    Per stage (:func:`_train_stage`): the faces the cascade so far accepts, negatives it
+    wrongly accepts (mined from the backgrounds), then weak classifiers boosted until the
+    stage meets its targets on the held-out faces and negatives (:func:`_boost_stage`)."""
+    run = _Run.start(faces, nonfaces, backgrounds, params or TrainParams(), log)
+    weak: list = []
     ends: list[int] = []
     stage_thr: list[float] = []
     reports: list[StageReport] = []
     cascade: Cascade | None = None
-
-    def meta() -> dict:
-        return {
-            "trainer": "vedere",
-            "params": asdict(p),
-            "stages": [asdict(r) for r in reports],
-            "mean_face": mean_face,
-        }
-
-    def build() -> Cascade | None:
-        if not ends:
-            return None
-        if depth > 1:
-            return _tree_cascade(window, pool_all, stumps, ends, stage_thr, meta())
-        used = sorted({s.feature for s in stumps})
-        remap = {f: i for i, f in enumerate(used)}
-        return Cascade(
-            window,
-            pool_all[np.array(used)],
-            [remap[s.feature] for s in stumps],
-            [0.0 if lbp else s.threshold for s in stumps],
-            [s.leaves[0] for s in stumps],
-            [s.leaves[1] for s in stumps],
-            ends,
-            stage_thr,
-            meta(),
-            subsets=np.array([s.subset for s in stumps]) if lbp else None,
-        )
-
-    for stage in range(p.stages):
-        t0 = time.perf_counter()
-        pos_tr = train_faces if cascade is None else train_faces[cascade.accepts(train_faces)]
-        pos_va = val_faces if cascade is None else val_faces[cascade.accepts(val_faces)]
-        mined = miner.collect(cascade, n_neg + p.validation_negatives, rng)
-        negs = _examined(mined.windows, lbp)
-        wanted = n_neg + p.validation_negatives
-        if mined.exhausted and len(negs) < max(10, wanted // 10):
-            say(f"backgrounds exhausted: only {len(negs)} negatives left; stopping")
+    for stage in range(run.p.stages):
+        trained = _train_stage(run, stage, cascade, reports)
+        if trained is None:
             break
-        if mined.exhausted:
-            say(
-                f"warning: backgrounds running out: stage {stage + 1} found {len(negs)} of "
-                f"{wanted} negatives; more (and more varied) background photos give a "
-                "cascade with fewer false positives"
-            )
-        rate = mined.false_positive_rate
-        if cascade is not None and rate is not None and rate <= p.target_false_positive:
-            say(f"target false-positive rate reached ({rate:.2e}); stopping")
-            break
-        n_va = min(p.validation_negatives, len(negs) // 3)
-        neg_va, neg_tr = negs[:n_va], negs[n_va:]
-        if len(pos_tr) < 2 or len(neg_tr) < 2:
-            say("too few samples left to train another stage; stopping")
-            break
-
-        X = np.concatenate([pos_tr, neg_tr])
-        y = np.r_[np.ones(len(pos_tr), np.int8), np.zeros(len(neg_tr), np.int8)]
-        boost: AdaBoost | CategoricalBoost | TreeBoost
-        if depth > 1:
-            if pool is None:
-                boost = TreeBoost(y, depth, codes=lbp_codes(pool_all, X))  # type: ignore[arg-type]
-            else:
-                values, n_feat = pool.values_fn(X)
-                boost = TreeBoost(y, depth, values, n_feat)
-        elif pool is None:
-            boost = CategoricalBoost(lbp_codes(pool_all, X), y)  # type: ignore[arg-type]
-        else:
-            values, n_feat = pool.values_fn(X)
-            boost = AdaBoost(values, n_feat, y)
-        val_sets = [pos_va, neg_va]
-        val_scores = [np.zeros(len(pos_va)), np.zeros(len(neg_va))]
-        thr, det, fpr = 0.0, 1.0, 1.0
-        for _ in range(p.max_weak):
-            s = boost.step()
-            if isinstance(s, WeakTree):
-                for wins, sc in zip(val_sets, val_scores, strict=True):
-                    if len(wins):
-                        vals, _ = feature_values(pool_all[np.array(s.feature)], wins)
-                        sc += s.alpha * s.predict(vals)
-                thr = _threshold(val_scores[0], p.min_detection) if len(pos_va) else 0.0
-                det = float(_passes(val_scores[0], thr).mean()) if len(pos_va) else 1.0
-                fpr = float(_passes(val_scores[1], thr).mean()) if len(neg_va) else 0.0
-                if fpr <= p.max_false_positive:
-                    break
-                continue
-            feat = pool_all[np.array([s.feature])]
-            for wins, sc in zip(val_sets, val_scores, strict=True):
-                if not len(wins):
-                    continue
-                vals, codes = feature_values(feat, wins)
-                if codes:
-                    sc += s.alpha * in_subset(s.subset, vals[0])  # type: ignore[union-attr]
-                else:
-                    sc += strong_scores([s], vals)  # type: ignore[list-item]
-            thr = _threshold(val_scores[0], p.min_detection) if len(pos_va) else 0.0
-            det = float(_passes(val_scores[0], thr).mean()) if len(pos_va) else 1.0
-            fpr = float(_passes(val_scores[1], thr).mean()) if len(neg_va) else 0.0
-            if fpr <= p.max_false_positive:
-                break
-        stumps.extend(boost.stumps)
-        ends.append(len(stumps))
+        stage_weak, thr, report = trained
+        weak.extend(stage_weak)
+        ends.append(len(weak))
         stage_thr.append(thr)
-        if cascade is None:
-            cascade_fpr = fpr
-        elif rate is not None:
-            cascade_fpr = rate * fpr
-        else:
-            cascade_fpr = reports[-1].cascade_false_positive_rate * fpr
-        reports.append(
-            StageReport(
-                stage + 1,
-                len(boost.stumps),
-                det,
-                fpr,
-                cascade_fpr,
-                len(neg_tr),
-                time.perf_counter() - t0,
-                mined.scanned,
-                mined.exhausted,
-            )
-        )
-        say(reports[-1].line())
-        cascade = build()
-    final = build()
-    if final is None:
+        reports.append(report)
+        run.say(report.line())
+        meta = {
+            "trainer": "vedere",
+            "params": asdict(run.p),
+            "stages": [asdict(r) for r in reports],
+            "mean_face": run.mean_face,
+        }
+        make = _tree_cascade if run.depth > 1 else _stump_cascade
+        cascade = make(run.window, run.pool_all, weak, ends, stage_thr, meta)
+    if cascade is None:
         raise ValueError("no stage could be trained (too few faces or negatives)")
-    return final, reports
+    return cascade, reports
+
+
+@dataclass
+class _Run:
+    """What every stage of one training run uses: the parameters, the faces split into
+    training and validation ones, the candidate features, the negative miner and the
+    generator every random choice comes from."""
+
+    p: TrainParams
+    window: tuple[int, int]
+    depth: int
+    train_faces: np.ndarray
+    val_faces: np.ndarray
+    mean_face: list
+    pool_all: RectFeatures | LBPFeatures
+    pool: HaarPool | None
+    miner: NegativeMiner
+    rng: np.random.Generator
+    say: Callable[[str], None]
+
+    @property
+    def lbp(self) -> bool:
+        return self.p.features == "lbp"
+
+    @property
+    def wanted(self) -> int:
+        """Negatives wanted per stage: for training, then for validation."""
+        return (self.p.negatives or len(self.train_faces)) + self.p.validation_negatives
+
+    @classmethod
+    def start(
+        cls,
+        faces: np.ndarray,
+        nonfaces: np.ndarray | None,
+        backgrounds: list[np.ndarray],
+        p: TrainParams,
+        log: Callable[[str], None] | None,
+    ) -> _Run:
+        p.check()
+        faces = np.asarray(faces)
+        if faces.ndim != 3 or faces.dtype != np.uint8 or len(faces) < 10:
+            raise ValueError(
+                f"faces must be (N >= 10, h, w) uint8 windows, got {faces.dtype} {faces.shape}"
+            )
+        window = (int(faces.shape[1]), int(faces.shape[2]))
+        rng = np.random.default_rng(p.seed)
+        say = log or (lambda _line: None)
+        depth = parse_weak(p.weak)
+        faces = examined(faces, p.features == "lbp")
+        perm = rng.permutation(len(faces))
+        n_val = max(1, round(p.validation_faces * len(faces)))
+        val_faces, train_faces = faces[perm[:n_val]], faces[perm[n_val:]]
+        # the average training face, kept in the cascade's meta for figures (window-sized)
+        mean_face = np.rint(train_faces.astype(np.float64).mean(axis=0)).astype(int).tolist()
+        pool_all = feature_pool(p.features, window, p.max_features, rng)
+        pool = None if isinstance(pool_all, LBPFeatures) else HaarPool(pool_all, window)
+        say(
+            f"training on {len(train_faces)} faces ({len(val_faces)} for validation), "
+            f"{p.negatives or len(train_faces)} negatives per stage, {len(pool_all)} "
+            f"candidate {p.features} features"
+        )
+        miner = NegativeMiner(window, nonfaces, backgrounds)
+        return cls(
+            p, window, depth, train_faces, val_faces, mean_face, pool_all, pool, miner, rng, say
+        )
+
+
+def _train_stage(
+    run: _Run, stage: int, cascade: Cascade | None, reports: list[StageReport]
+) -> tuple[list[Any], float, StageReport] | None:
+    """Stage ``stage`` after ``cascade`` (None: the first): its weak classifiers, threshold
+    and report, or None when training stops here (the reason said through ``run.say``)."""
+    p = run.p
+    t0 = time.perf_counter()
+    accepted = (lambda w: w) if cascade is None else (lambda w: w[cascade.accepts(w)])
+    pos_tr, pos_va = accepted(run.train_faces), accepted(run.val_faces)
+    mined = run.miner.collect(cascade, run.wanted, run.rng)
+    negs = examined(mined.windows, run.lbp)
+    rate = mined.false_positive_rate
+    stop = _stop_reason(mined, len(negs), run.wanted, stage, cascade is not None, p, run.say)
+    if stop:
+        run.say(stop)
+        return None
+    n_va = min(p.validation_negatives, len(negs) // 3)
+    neg_va, neg_tr = negs[:n_va], negs[n_va:]
+    if len(pos_tr) < 2 or len(neg_tr) < 2:
+        run.say("too few samples left to train another stage; stopping")
+        return None
+    boost = _booster(pos_tr, neg_tr, run.pool_all, run.pool, run.depth)
+    thr, det, fpr = _boost_stage(boost, run.pool_all, pos_va, neg_va, p)
+    if cascade is None:
+        cascade_fpr = fpr
+    elif rate is not None:
+        cascade_fpr = rate * fpr
+    else:
+        cascade_fpr = reports[-1].cascade_false_positive_rate * fpr
+    seconds = time.perf_counter() - t0
+    report = StageReport(
+        stage + 1,
+        len(boost.stumps),
+        det,
+        fpr,
+        cascade_fpr,
+        len(neg_tr),
+        seconds,
+        mined.scanned,
+        mined.exhausted,
+    )
+    return list(boost.stumps), thr, report
+
+
+def _stop_reason(
+    mined: Any,
+    n_negs: int,
+    wanted: int,
+    stage: int,
+    have_cascade: bool,
+    p: TrainParams,
+    say: Callable[[str], None],
+) -> str | None:
+    """Why training stops before stage ``stage`` (None: it goes on): the backgrounds gave
+    almost no negatives, or the cascade's false-positive rate on them already meets the
+    target. Warns through ``say`` when the backgrounds are running out."""
+    if mined.exhausted and n_negs < max(10, wanted // 10):
+        return f"backgrounds exhausted: only {n_negs} negatives left; stopping"
+    if mined.exhausted:
+        say(
+            f"warning: backgrounds running out: stage {stage + 1} found {n_negs} of "
+            f"{wanted} negatives; more (and more varied) background photos give a "
+            "cascade with fewer false positives"
+        )
+    rate = mined.false_positive_rate
+    if have_cascade and rate is not None and rate <= p.target_false_positive:
+        return f"target false-positive rate reached ({rate:.2e}); stopping"
+    return None
+
+
+def _booster(
+    pos: np.ndarray,
+    neg: np.ndarray,
+    pool_all: RectFeatures | LBPFeatures,
+    pool: HaarPool | None,
+    depth: int,
+) -> AdaBoost | CategoricalBoost | TreeBoost:
+    """The boosting of one stage over windows ``pos`` (faces) then ``neg``: stumps over Haar
+    values (AdaBoost) or LBP codes (CategoricalBoost), or trees of ``depth`` > 1 over either."""
+    X = np.concatenate([pos, neg])
+    y = np.r_[np.ones(len(pos), np.int8), np.zeros(len(neg), np.int8)]
+    if pool is None:
+        codes = lbp_codes(pool_all, X)  # type: ignore[arg-type]
+        return TreeBoost(y, depth, codes=codes) if depth > 1 else CategoricalBoost(codes, y)
+    values, n_feat = pool.values_fn(X)
+    return TreeBoost(y, depth, values, n_feat) if depth > 1 else AdaBoost(values, n_feat, y)
+
+
+def _boost_stage(
+    boost: AdaBoost | CategoricalBoost | TreeBoost,
+    pool_all: RectFeatures | LBPFeatures,
+    pos_va: np.ndarray,
+    neg_va: np.ndarray,
+    p: TrainParams,
+) -> tuple[float, float, float]:
+    """Add weak classifiers (at most ``p.max_weak``) until, at the threshold that keeps
+    ``p.min_detection`` of the validation faces ``pos_va``, at most ``p.max_false_positive``
+    of the validation negatives ``neg_va`` pass: (threshold, detection rate, false-positive
+    rate) of the stage."""
+    val_sets = [pos_va, neg_va]
+    val_scores = [np.zeros(len(pos_va)), np.zeros(len(neg_va))]
+    thr, det, fpr = 0.0, 1.0, 1.0
+    for _ in range(p.max_weak):
+        s = boost.step()
+        for wins, sc in zip(val_sets, val_scores, strict=True):
+            if len(wins):
+                sc += _weak_scores(s, pool_all, wins)
+        thr = _threshold(val_scores[0], p.min_detection) if len(pos_va) else 0.0
+        det = float(_passes(val_scores[0], thr).mean()) if len(pos_va) else 1.0
+        fpr = float(_passes(val_scores[1], thr).mean()) if len(neg_va) else 0.0
+        if fpr <= p.max_false_positive:
+            break
+    return thr, det, fpr
+
+
+def _weak_scores(s: Any, pool_all: RectFeatures | LBPFeatures, wins: np.ndarray) -> np.ndarray:
+    """One weak classifier's contribution to the stage score of each of ``wins``: α·(its
+    prediction) for a tree or an LBP stump, the stump's leaf for a Haar stump."""
+    if isinstance(s, WeakTree):
+        vals, _ = feature_values(pool_all[np.array(s.feature)], wins)
+        return s.alpha * s.predict(vals)
+    vals, codes = feature_values(pool_all[np.array([s.feature])], wins)
+    if codes:
+        return s.alpha * in_subset(s.subset, vals[0])
+    return strong_scores([s], vals)
+
+
+def _stump_cascade(
+    window: tuple[int, int],
+    pool: RectFeatures | LBPFeatures,
+    stumps: list[Any],
+    ends: list[int],
+    stage_thr: list[float],
+    meta: dict,
+) -> Cascade:
+    """The cascade of boosted stumps (Haar thresholds or LBP code sets), its features pruned
+    to those used."""
+    lbp = isinstance(pool, LBPFeatures)
+    used = sorted({s.feature for s in stumps})
+    remap = {f: i for i, f in enumerate(used)}
+    return Cascade(
+        window,
+        pool[np.array(used)],
+        [remap[s.feature] for s in stumps],
+        [0.0 if lbp else s.threshold for s in stumps],
+        [s.leaves[0] for s in stumps],
+        [s.leaves[1] for s in stumps],
+        ends,
+        stage_thr,
+        meta,
+        subsets=np.array([s.subset for s in stumps]) if lbp else None,
+    )
 
 
 def _tree_cascade(

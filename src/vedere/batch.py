@@ -205,6 +205,61 @@ class BatchStats:
         )
 
 
+class _LineSink:
+    """The JSON-lines output, opened for appending, unbuffered (a failed write is seen where
+    it fails): a write that fails (disk full) cuts the file back to its last whole line and
+    raises an OutputError naming it."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        try:
+            self.f = open(out, "ab", buffering=0)
+            self.good = self.f.seek(0, os.SEEK_END)  # the length up to its last whole line
+        except OSError as e:
+            raise output_error(out, e) from None
+
+    def append(self, records: list[dict[str, Any]]) -> None:
+        data = b"".join(json.dumps(rec).encode() + b"\n" for rec in records)
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[self.f.write(view) :]
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                os.truncate(self.out, self.good)
+            raise output_error(self.out, e) from None
+        self.good += len(data)
+
+    def sync(self) -> None:
+        try:
+            os.fsync(self.f.fileno())
+        except OSError as e:
+            raise output_error(self.out, e) from None
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def _done_before(out: Path, inputs: list[str]) -> set[str]:
+    """The images ``out`` already holds, after refusing an output that is a device, FIFO,
+    folder or one of the named inputs (before any work) and repairing a cut last line."""
+    check_outputs([out], [i for i in inputs if not glob.has_magic(i) and not os.path.isdir(i)])
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return _repair(out)
+    except OutputError:
+        raise
+    except OSError as e:
+        raise output_error(out, e) from None
+
+
+def _lost_chunk(fut: Any, e: Exception) -> list[dict[str, Any]]:
+    """The records of a chunk whose worker was lost twice: an error for each of its images."""
+    return [
+        {"image": p, "error": f"{type(e).__name__}: {e}"} for p in getattr(fut, "vedere_paths", [])
+    ]
+
+
 def run_batch(
     inputs: Iterable[str],
     work: Callable[..., list[dict[str, Any]]],
@@ -215,52 +270,29 @@ def run_batch(
     progress: bool = True,
 ) -> BatchStats:
     """Apply ``work(paths, *args)`` (one record per path) to every image of ``inputs`` on
-    ``executor`` and append the records to the JSON-lines file ``out``."""
+    ``executor`` and append the records to the JSON-lines file ``out``: chunks of ``chunk``
+    images, at most two per worker in flight, images already in ``out`` skipped."""
     from tqdm import tqdm
 
     out = Path(out)
     inputs = list(inputs)
-    # before any work: a device, FIFO or folder is refused, and so is a named input
-    check_outputs([out], [i for i in inputs if not glob.has_magic(i) and not os.path.isdir(i)])
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        done = _repair(out)
-    except OutputError:
-        raise
-    except OSError as e:
-        raise output_error(out, e) from None
+    done = _done_before(out, inputs)
     stats = BatchStats()
     t0 = time.perf_counter()
     limit = 2 * max(1, executor.workers)
     in_flight: list[Any] = []
+    sink = _LineSink(out)
     bar = tqdm(desc="images", unit="img", disable=not progress, file=sys.stderr, mininterval=0.5)
 
-    good = 0  # the output's length up to its last whole line written
-
-    def append(f: Any, data: bytes) -> None:
-        nonlocal good
-        view = memoryview(data)
-        try:
-            while view:
-                view = view[f.write(view) :]
-        except OSError as e:  # disk full: cut back to the last whole line, name the file
-            with contextlib.suppress(OSError):
-                os.truncate(out, good)
-            raise output_error(out, e) from None
-        good += len(data)
-
-    def drain(f: Any, block_until_below: int) -> None:
+    def drain(block_until_below: int) -> None:
         while len(in_flight) > block_until_below:
             for fut in executor.first_completed(in_flight):
                 in_flight.remove(fut)
                 try:
                     records = fut.result()
                 except Exception as e:  # a worker lost twice: report the chunk's images
-                    records = [
-                        {"image": p, "error": f"{type(e).__name__}: {e}"}
-                        for p in getattr(fut, "vedere_paths", [])
-                    ]
-                append(f, b"".join(json.dumps(rec).encode() + b"\n" for rec in records))
+                    records = _lost_chunk(fut, e)
+                sink.append(records)
                 stats.written += len(records)
                 stats.errors += sum("error" in rec for rec in records)
                 bar.update(len(records))
@@ -272,12 +304,6 @@ def run_batch(
         in_flight.append(fut)
 
     try:
-        f = open(out, "ab", buffering=0)  # unbuffered: a failed write is seen where it fails
-        good = f.seek(0, os.SEEK_END)
-    except OSError as e:
-        bar.close()
-        raise output_error(out, e) from None
-    try:
         pending: list[str] = []
         for path in expand_inputs(inputs):
             if path in done:
@@ -288,16 +314,13 @@ def run_batch(
             if len(pending) == chunk:
                 submit(pending)
                 pending = []
-                drain(f, limit - 1)
+                drain(limit - 1)
         if pending:
             submit(pending)
-        drain(f, 0)
-        try:
-            os.fsync(f.fileno())
-        except OSError as e:
-            raise output_error(out, e) from None
+        drain(0)
+        sink.sync()
     finally:
-        f.close()
+        sink.close()
         bar.close()
     stats.seconds = time.perf_counter() - t0
     return stats
@@ -348,36 +371,43 @@ def _cascade(spec: str) -> Any:
     return resolve_cascade(spec)
 
 
-def detect_chunk(paths: list[str], cascade: str, options: dict[str, Any]) -> list[dict[str, Any]]:
-    """``{"image", "width", "height", "scanned", "boxes": [{x, y, w, h, neighbors}…]}`` for
-    each path (or ``"error"``). ``options`` are ``max_pixels`` and
-    :func:`vedere.detect.detector.detect`'s keyword arguments, as ``vedere detect`` uses them."""
+def detect_image(path: str, cascade: Any, options: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """Detect in the image at ``path`` with ``cascade`` (a :class:`~vedere.detect.cascade.
+    Cascade`): its record ``{"image", "width", "height", "scanned", "boxes": [{x, y, w, h,
+    neighbors}…]}`` and the :class:`~vedere.detect.detector.Detections`. ``options`` are
+    ``max_pixels`` and :func:`vedere.detect.detector.detect`'s keyword arguments, as
+    ``vedere detect`` uses them. Unreadable images raise as :func:`~vedere.detect.samples.
+    read_gray` does."""
     from .detect import detector
     from .detect.samples import read_gray
 
-    c = _cascade(cascade)
     opts = dict(options)
     max_pixels = opts.pop("max_pixels", None)
+    gray = read_gray(path)
+    if max_pixels is None:
+        found, scanned = detector.detect(gray, cascade, **opts), gray.shape
+    else:
+        found, scanned = detector.detect_scaled(gray, cascade, max_pixels, **opts)
+    record = {
+        "image": path,
+        "width": int(gray.shape[1]),
+        "height": int(gray.shape[0]),
+        "scanned": [int(scanned[1]), int(scanned[0])],
+        "boxes": found.to_list(),
+    }
+    return record, found
+
+
+def detect_chunk(paths: list[str], cascade: str, options: dict[str, Any]) -> list[dict[str, Any]]:
+    """:func:`detect_image`'s record for each path (or ``{"image", "error"}``), the cascade
+    named by ``cascade`` (:func:`vedere.detect.library.resolve_cascade`)."""
+    c = _cascade(cascade)
     records: list[dict[str, Any]] = []
     for p in paths:
         try:
-            gray = read_gray(p)
-            if max_pixels is None:
-                found, scanned = detector.detect(gray, c, **opts), gray.shape
-            else:
-                found, scanned = detector.detect_scaled(gray, c, max_pixels, **opts)
+            records.append(detect_image(p, c, options)[0])
         except (ValueError, OSError) as e:
             if not expected(e):
                 raise
             records.append({"image": p, "error": str(e)})
-            continue
-        records.append(
-            {
-                "image": p,
-                "width": int(gray.shape[1]),
-                "height": int(gray.shape[0]),
-                "scanned": [int(scanned[1]), int(scanned[0])],
-                "boxes": found.to_list(),
-            }
-        )
     return records

@@ -96,11 +96,8 @@ def detect(
     name every image under them; with --out FILE.jsonl they are streamed (--workers/--scheduler:
     on Dask)."""
     from ..batch import expand_inputs
-    from ..data.images import decode
-    from ..detect import detector, video
     from ..detect.library import resolve_cascade
-    from ..detect.samples import read_gray
-    from ..viz.boxes import save_annotated
+    from ..detect.video_file import is_video
 
     c = resolve_cascade(cascade)
     options = {
@@ -113,8 +110,8 @@ def detect(
         "mirror": mirror,
         "raw_window": raw_window,
     }
-    if any(video.is_video(i) for i in images) or boxes or track:
-        if len(images) != 1 or not video.is_video(images[0]):
+    if any(is_video(i) for i in images) or boxes or track:
+        if len(images) != 1 or not is_video(images[0]):
             raise click.UsageError("a video must be the only input (--boxes, --track: videos)")
         if workers is not None or scheduler:
             raise click.UsageError("--workers and --scheduler are for images, not a video")
@@ -128,46 +125,7 @@ def detect(
         return
     if workers is not None or scheduler:
         raise click.UsageError("--workers and --scheduler need --out FILE.jsonl")
-    out_dir = None
-    if out is not None and len(images) > 1:
-        out_dir = Path(out)
-        if out_dir.suffix.lower() == ".png":
-            raise click.UsageError("--out must be a folder when several images are given")
-    targets: dict[str, Path] = {}
-    if out is not None:  # before any work: no input replaced, no output written twice
-        targets = {i: out_dir / f"{Path(i).stem}.png" if out_dir else Path(out) for i in images}
-        check_outputs(targets.values(), images)
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    results = []
-    for image in images:
-        gray = read_gray(image)
-        found, scanned = detector.detect_scaled(
-            gray,
-            c,
-            max_pixels,
-            scale_factor=scale_factor,
-            min_neighbors=min_neighbors,
-            min_size=(min_size, min_size) if min_size else None,
-            max_size=(max_size, max_size) if max_size else None,
-            grouping=grouping,
-            mirror=mirror,
-            raw_window=raw_window,
-        )
-        results.append(
-            {
-                "image": image,
-                "width": gray.shape[1],
-                "height": gray.shape[0],
-                "scanned": [scanned[1], scanned[0]],
-                "boxes": found.to_list(),
-            }
-        )
-        if out is not None:
-            # drawn on the image's own colours, not on the grey levels scanned
-            save_annotated(
-                targets[image], decode(image), found.boxes, [f"{int(n)}" for n in found.neighbors]
-            )
+    results = _detect_images(images, c, options, _annotated_targets(images, out))
     if as_json:
         click.echo(json.dumps(results, indent=1))
         return
@@ -177,6 +135,43 @@ def detect(
         click.echo(f"{name}: {n} {'box' if n == 1 else 'boxes'} ({r['width']}x{r['height']})")
         for b in r["boxes"]:
             click.echo(f"  x={b['x']} y={b['y']} w={b['w']} h={b['h']} neighbors={b['neighbors']}")
+
+
+def _annotated_targets(images: tuple[str, ...], out: str | None) -> dict[str, Path]:
+    """The annotated PNG each image is drawn to (none without --out): ``out`` itself for one
+    image, ``out/STEM.png`` for several. Checked before any work (no input replaced, no
+    output written twice); the folder is made."""
+    if out is None:
+        return {}
+    out_dir = None
+    if len(images) > 1:
+        out_dir = Path(out)
+        if out_dir.suffix.lower() == ".png":
+            raise click.UsageError("--out must be a folder when several images are given")
+    targets = {i: out_dir / f"{Path(i).stem}.png" if out_dir else Path(out) for i in images}
+    check_outputs(targets.values(), images)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    return targets
+
+
+def _detect_images(
+    images: tuple[str, ...], c: object, options: dict[str, object], targets: dict[str, Path]
+) -> list[dict[str, object]]:
+    """Each image's record (:func:`vedere.batch.detect_image`), its boxes drawn to its target
+    when it has one (on the image's own colours, not on the grey levels scanned)."""
+    from ..batch import detect_image
+    from ..data.images import decode
+    from ..viz.boxes import save_annotated
+
+    results = []
+    for image in images:
+        record, found = detect_image(image, c, options)
+        results.append(record)
+        if image in targets:
+            labels = [f"{int(n)}" for n in found.neighbors]
+            save_annotated(targets[image], decode(image), found.boxes, labels)
+    return results
 
 
 def _batch(

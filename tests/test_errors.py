@@ -15,7 +15,7 @@ from vedere.classify.settings import NotApplicable, SettingError
 from vedere.classify.stops import Diverged
 from vedere.data.errors import DataError
 from vedere.detect.cascade import CascadeFileError
-from vedere.detect.video import VideoError
+from vedere.detect.video_file import VideoError
 from vedere.errors import VedereError, expected
 from vedere.nn.io import ModelFileError
 from vedere.safejson import JSONError

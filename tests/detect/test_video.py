@@ -19,7 +19,7 @@ from PIL import Image
 from skimage import data
 
 from vedere.cli.main import cli
-from vedere.detect import detector, tracking, video
+from vedere.detect import detector, tracking, video, video_file
 from vedere.detect.library import resolve_cascade
 from vedere.detect.samples import to_gray
 
@@ -47,7 +47,7 @@ def write_video(
     codec: str | None = None,
     pix_fmt: str = "yuv420p",
 ) -> Path:
-    fmt, default_codec = video.ENCODERS[path.suffix]
+    fmt, default_codec = video_file.ENCODERS[path.suffix]
     codec = codec or default_codec
     with av.open(str(path), "w", format=fmt, options=options or {}) as c:
         s = c.add_stream(codec, rate=10)
@@ -188,16 +188,16 @@ def test_the_decoder_has_ffmpegs_pixel_cap_too(videos, monkeypatch):
     """Frames over the cap are refused by FFmpeg itself too (should a stream's frames be
     larger than its header says): with the cap lowered after the header check, the decoder
     refuses to start, before vedere's own check of the first frame would."""
-    header = video._info
+    header = video_file._info
 
     def then_lower_the_cap(*args):
         out = header(*args)
-        monkeypatch.setattr(video, "MAX_PIXELS", 100)
+        monkeypatch.setattr(video_file, "MAX_PIXELS", 100)
         return out
 
-    monkeypatch.setattr(video, "_info", then_lower_the_cap)
-    with video.open_video(videos / "faces.mp4") as (_, frames):
-        with pytest.raises(video.VideoError, match=r"corrupt video \(FFmpeg: .*at frame 0$"):
+    monkeypatch.setattr(video_file, "_info", then_lower_the_cap)
+    with video_file.open_video(videos / "faces.mp4") as (_, frames):
+        with pytest.raises(video_file.VideoError, match=r"corrupt video \(FFmpeg: .*at frame 0$"):
             next(frames)
 
 
@@ -244,7 +244,7 @@ def test_truncated_video_keeps_the_frames_before_the_break(videos, tmp_path):
 def test_truncated_mkv_is_short_of_its_duration(videos, tmp_path):
     src = cut_in_middle(videos / "faces.mkv", tmp_path / "cut.mkv")
     with pytest.raises(
-        video.VideoError,
+        video_file.VideoError,
         match=r"truncated or corrupt video \((\d+) of the 16 frames it declares\) at frame \1$",
     ) as e:
         video.detect_video(src, resolve_cascade("frontalface"), out=tmp_path / "a.webm")
@@ -296,15 +296,16 @@ def test_missing_file_and_a_folder(tmp_path):
     r = run("detect", tmp_path / "nope.mp4")
     assert r.exit_code == 1 and r.stderr.startswith(f"error: {tmp_path / 'nope.mp4'}: cannot open")
     (tmp_path / "dir.mp4").mkdir()
-    with pytest.raises(video.VideoError, match=r"dir\.mp4: (cannot open it|not a regular file)"):
-        video.probe(tmp_path / "dir.mp4")
+    problem = r"dir\.mp4: (cannot open it|not a regular file)"
+    with pytest.raises(video_file.VideoError, match=problem):
+        video_file.probe(tmp_path / "dir.mp4")
 
 
 def test_frame_size_is_capped_before_decoding(videos, monkeypatch):
-    monkeypatch.setattr(video, "MAX_PIXELS", W * H - 1)
+    monkeypatch.setattr(video_file, "MAX_PIXELS", W * H - 1)
     decoded = []
-    monkeypatch.setattr(video, "_frames", lambda *a: decoded.append(1))
-    with pytest.raises(video.VideoError, match=r"frames of 160x120 pixels; at most 19,199"):
+    monkeypatch.setattr(video_file, "_frames", lambda *a: decoded.append(1))
+    with pytest.raises(video_file.VideoError, match=r"frames of 160x120 pixels; at most 19,199"):
         video.detect_video(videos / "faces.mp4", resolve_cascade("frontalface"))
     assert decoded == []
 

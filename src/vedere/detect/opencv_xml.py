@@ -98,14 +98,7 @@ class UnsupportedCascadeError(ValueError):
 
 
 def _parse(root: ET.Element) -> dict[str, Any]:
-    node = root if root.find("stages") is not None else None
-    if node is None:
-        for child in root:
-            if child.find("stages") is not None:
-                node = child
-                break
-    if node is None:
-        raise ValueError("no cascade with <stages> in this XML file")
+    node = _cascade_element(root)
     if node.get("type_id") == "opencv-haar-classifier" or node.find("size") is not None:
         return _parse_old(node)
     stage_type = (node.findtext("stageType") or "").strip()
@@ -141,6 +134,41 @@ def _parse(root: ET.Element) -> dict[str, Any]:
 
     stages_el = node.find("stages")
     assert stages_el is not None
+    stages = _stages(stages_el, lbp)
+    if not stages:
+        raise ValueError("the cascade has no stages")
+    declared = node.find("stageNum")
+    if declared is not None and (declared.text or "").strip():
+        n = _one(declared, "stageNum")
+        if n != len(stages):  # compares ints and floats (even inf) without converting
+            raise ValueError(
+                f"<stageNum> says {declared.text.strip()[:40]} but {len(stages)} stages follow"
+            )
+    d: dict[str, Any] = {
+        "format": "vedere-cascade",
+        "version": 1,
+        "window": [height, width],
+    }
+    if lbp:
+        d["feature_type"] = "lbp"
+    d.update({"features": features, "stages": stages, "meta": {"source": "opencv-xml"}})
+    return d
+
+
+def _cascade_element(root: ET.Element) -> ET.Element:
+    """The element holding the cascade's ``<stages>``: the root or one of its children."""
+    if root.find("stages") is not None:
+        return root
+    for child in root:
+        if child.find("stages") is not None:
+            return child
+    raise ValueError("no cascade with <stages> in this XML file")
+
+
+def _stages(stages_el: ET.Element, lbp: bool) -> list[dict[str, Any]]:
+    """The stages of a new-style cascade as the document's ``{"threshold", "stumps"}``: per
+    weak classifier ``<internalNodes>`` (per node: left, right, feature, then a threshold or
+    for LBP 8 subset words) and ``<leafValues>``; a one-node tree is a stump."""
     per_node = 3 + SUBSET_WORDS if lbp else 4
     stages = []
     for s, sel in enumerate(stages_el.findall("_")):
@@ -168,24 +196,7 @@ def _parse(root: ET.Element) -> dict[str, Any]:
             else:
                 trees.append({"nodes": tree, "leaves": leaves})
         stages.append({"threshold": threshold, "stumps": trees})
-    if not stages:
-        raise ValueError("the cascade has no stages")
-    declared = node.find("stageNum")
-    if declared is not None and (declared.text or "").strip():
-        n = _one(declared, "stageNum")
-        if n != len(stages):  # compares ints and floats (even inf) without converting
-            raise ValueError(
-                f"<stageNum> says {declared.text.strip()[:40]} but {len(stages)} stages follow"
-            )
-    d: dict[str, Any] = {
-        "format": "vedere-cascade",
-        "version": 1,
-        "window": [height, width],
-    }
-    if lbp:
-        d["feature_type"] = "lbp"
-    d.update({"features": features, "stages": stages, "meta": {"source": "opencv-xml"}})
-    return d
+    return stages
 
 
 def _haar_feature(fel: ET.Element, f: int) -> list[Any] | dict[str, Any]:

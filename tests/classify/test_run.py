@@ -61,7 +61,7 @@ def test_diverged_resume_removes_the_earlier_model(tmp_path, tree):
     cfg.params["epochs"] = 3
     # the same settings cannot diverge on resume; force it through the weights instead
     from vedere.classify.trainer import CHECKPOINT_FORMAT
-    from vedere.nn.io import pack, unpack
+    from vedere.nn.tensor_file import pack, unpack
 
     ck = out / "checkpoint.safetensors"
     tensors, fields = unpack(ck, CHECKPOINT_FORMAT)

@@ -354,7 +354,7 @@ TAMPER = {
 @pytest.mark.parametrize("variant", list(TAMPER))
 def test_tampered_checkpoint_is_refused_naming_the_file(variant, mid_epoch_checkpoint, tmp_path):
     from vedere.classify.trainer import CHECKPOINT_FORMAT
-    from vedere.nn.io import ModelFileError, pack, unpack
+    from vedere.nn.tensor_file import ModelFileError, pack, unpack
 
     path = tmp_path / "ckpt.safetensors"
     path.write_bytes(mid_epoch_checkpoint)

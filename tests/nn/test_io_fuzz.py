@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 
 import vedere.nn as nn
 from vedere.classify import load_classifier
-from vedere.nn import ModelFileError
-from vedere.nn import io as nnio
+from vedere.nn import ModelFileError, tensor_file
 
 
 @pytest.fixture(scope="module")
@@ -122,4 +121,4 @@ def test_the_fuzzed_file_loads_unmutated(tmp_path, model_bytes):
     path = tmp_path / "m.safetensors"
     path.write_bytes(model_bytes)
     assert load_classifier(path).classes_.tolist() == ["ant", "bee", "cat"]
-    assert nnio.MAX_FILE_BYTES > len(model_bytes)
+    assert tensor_file.MAX_FILE_BYTES > len(model_bytes)

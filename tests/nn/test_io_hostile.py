@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 import vedere.nn as nn
-from vedere.nn import ModelFileError
-from vedere.nn import io as nnio
+from vedere.nn import ModelFileError, tensor_file
 from vedere.nn.linear import Linear
 
 
@@ -25,7 +24,7 @@ def write_raw(path, header, data=b""):
 
 def forge(path, arch, tensors, extra=None):
     """A well-formed, correctly checksummed file whose architecture says ``arch``."""
-    path.write_bytes(nnio.pack(tensors, {"architecture": arch, "extra": extra or {}}))
+    path.write_bytes(tensor_file.pack(tensors, {"architecture": arch, "extra": extra or {}}))
     return path
 
 
@@ -69,7 +68,7 @@ def test_tensors_larger_than_the_file_are_refused_before_reading(tmp_path, monke
     # header declares one 64 MiB tensor; the file holds 16 bytes of data
     header = {"w": {"dtype": "F32", "shape": [4096, 4096], "data_offsets": [0, 4096 * 4096 * 4]}}
     path = write_raw(tmp_path / "short.safetensors", header, b"\0" * 16)
-    monkeypatch.setattr(nnio, "_read_data", lambda *a: pytest.fail("data read"))
+    monkeypatch.setattr(tensor_file, "_read_data", lambda *a: pytest.fail("data read"))
     with pytest.raises(ModelFileError, match=r"short\.safetensors: file is truncated or corrupt"):
         nn.load(path)
 
@@ -109,7 +108,7 @@ def test_file_over_the_size_cap_is_refused_before_reading(tmp_path, monkeypatch)
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(header)) + header)
         f.truncate(8 + len(header) + n)
-    monkeypatch.setattr(nnio, "_read_layout", lambda *a: pytest.fail("header read"))
+    monkeypatch.setattr(tensor_file, "_read_layout", lambda *a: pytest.fail("header read"))
     with pytest.raises(
         ModelFileError, match=r"sparse\.safetensors: file of [\d,]+ bytes \(at most"
     ):
@@ -187,7 +186,7 @@ def test_deeply_nested_fields_are_refused(tmp_path, field):
 def test_extra_must_be_an_object(tmp_path, extra):
     path = tmp_path / "m.safetensors"
     path.write_bytes(
-        nnio.pack(small_tensors(), {"architecture": linear_arch(2, 2), "extra": extra})
+        tensor_file.pack(small_tensors(), {"architecture": linear_arch(2, 2), "extra": extra})
     )
     with pytest.raises(ModelFileError, match=r"'vedere\.extra' must be an object"):
         nn.load_with_extra(path)

@@ -100,7 +100,7 @@ def test_a_users_relu_does_not_break_loading(tmp_path):
 def test_qualified_names_of_vedere_layers_load(tmp_path):
     import json
 
-    from vedere.nn import io as nnio
+    from vedere.nn import tensor_file
 
     lin = nn.Linear(3, 2, rng=0)
     arch = {
@@ -114,7 +114,7 @@ def test_qualified_names_of_vedere_layers_load(tmp_path):
     }
     tensors = {"0.weight": lin.weight.data, "0.bias": lin.bias.data}
     path = tmp_path / "q.safetensors"
-    path.write_bytes(nnio.pack(tensors, {"architecture": arch, "extra": {}}))
+    path.write_bytes(tensor_file.pack(tensors, {"architecture": arch, "extra": {}}))
     loaded = nn.load(path)
     assert [type(m) for m in loaded] == [nn.Linear, nn.ReLU]
     assert json.dumps(loaded.get_config()["layers"][1]) == '{"type": "ReLU", "config": {}}'

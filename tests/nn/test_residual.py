@@ -187,7 +187,7 @@ def test_hostile_architectures_are_refused_before_allocating(tmp_path):
     """A model file whose architecture declares a gigantic layer, or a malformed Residual,
     is refused with ModelFileError (no allocation of the declared size, no traceback)."""
     from vedere.nn import ModelFileError
-    from vedere.nn.io import pack
+    from vedere.nn.tensor_file import pack
 
     def write(arch, name):
         path = tmp_path / name

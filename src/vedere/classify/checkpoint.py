@@ -15,7 +15,7 @@ holds the weights, the optimiser state, the epoch's permutation, the position in
 state of every random generator (the trainer's and each Dropout's, wherever it sits in the
 network). A file that does not match the trainer — another network, other settings, counters
 that contradict each other, a forged permutation or generator state — raises one
-:class:`~vedere.nn.io.ModelFileError` naming the file.
+:class:`~vedere.nn.tensor_file.ModelFileError` naming the file.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from ..fileio import atomic_write_bytes
-from ..nn.io import ModelFileError, pack, unpack
+from ..nn.tensor_file import ModelFileError, pack, unpack
 from ..text import short_repr
 from .guard import block_updates
 from .history import History

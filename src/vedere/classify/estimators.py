@@ -323,7 +323,7 @@ def load_classifier(path: str | os.PathLike[str]) -> BaseClassifier:
 
     A model file without classifier metadata, or whose metadata does not match its
     network (class names, one per output; an input shape the network accepts), raises
-    :class:`~vedere.nn.io.ModelFileError` naming the file.
+    :class:`~vedere.nn.tensor_file.ModelFileError` naming the file.
     """
     network, extra = load_with_extra(path)
     name = extra.get("estimator")

@@ -44,7 +44,7 @@ from .conv import Conv2d
 from .dropout import Dropout
 from .flatten import Flatten
 from .gradcheck import GradCheckReport, gradcheck
-from .io import ModelFileError, load, load_weights, load_with_extra, save
+from .io import load, load_weights, load_with_extra, save
 from .linear import Linear
 from .losses import (
     MSE,
@@ -61,6 +61,7 @@ from .regularizers import L1, L2, Regularized
 from .residual import Residual
 from .scale import Scale
 from .sequential import Sequential, mlp
+from .tensor_file import ModelFileError
 
 __all__ = [
     "GELU",

@@ -40,7 +40,6 @@ The class names, the estimator and the input layout are in the model's metadata
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -51,6 +50,7 @@ import numpy as np
 from .. import __version__, nn
 from ..classify.base import BaseClassifier
 from ..fileio import atomic_write_bytes
+from .onnx_graph import Graph, LayerEmitter, f32, onnx_module
 
 #: the ai.onnx opset the graphs are built for (onnxruntime ≥ 1.12 runs it)
 OPSET = 17
@@ -61,196 +61,18 @@ OUTPUTS = ("probabilities", "logits")
 INPUT_TYPES = ("uint8", "float32")
 
 
-def _onnx() -> Any:
-    try:
-        import onnx
-    except ImportError:  # pragma: no cover - the [onnx] extra is installed in tests
-        raise ValueError("ONNX export needs the onnx package: pip install 'vedere[onnx]'") from None
-    return onnx
-
-
-class _Graph:
-    """The nodes and initialisers of the graph being built, with fresh names."""
-
-    def __init__(self, onnx: Any) -> None:
-        self.onnx = onnx
-        self.nodes: list[Any] = []
-        self.inits: list[Any] = []
-        self._count = 0
-
-    def name(self, hint: str) -> str:
-        self._count += 1
-        return f"{hint}_{self._count}"
-
-    def const(self, value: np.ndarray | list[int] | float, hint: str, dtype: Any = None) -> str:
-        arr = np.asarray(value, dtype=dtype)
-        if arr.dtype == np.float64:
-            arr = arr.astype(np.float32)
-        name = self.name(hint)
-        self.inits.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(arr), name))
-        return name
-
-    def op(
-        self, kind: str, inputs: list[str], hint: str | None = None, *, out: str = "", **attrs: Any
-    ) -> str:
-        """Append a ``kind`` node; its output is ``out``, or a fresh name from ``hint``."""
-        out = out or self.name(hint or kind.lower())
-        self.nodes.append(self.onnx.helper.make_node(kind, inputs, [out], **attrs))
-        return out
-
-
-def _f32(a: np.ndarray) -> np.ndarray:
-    return np.asarray(a, dtype=np.float32)
-
-
-def _bn_scale_shift(bn: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Eval-mode BatchNorm as y = scale·x + shift per channel, computed as vedere's layer does
-    (float64 statistics, then float32): scale = γ/√(σ²+ε), shift = β − μ·scale."""
-    mean = bn.running_mean.data.astype(np.float64)
-    var = bn.running_var.data.astype(np.float64)
-    inv = 1.0 / np.sqrt(var + bn.eps)
-    scale = bn.weight.data * inv
-    shift = bn.bias.data - mean * scale
-    return _f32(scale), _f32(shift)
-
-
-class _Emitter:
-    """Turns vedere.nn modules into ONNX nodes; each method takes and returns a tensor name."""
-
-    def __init__(self, g: _Graph, fold_batchnorm: bool) -> None:
-        self.g, self.fold = g, fold_batchnorm
-
-    def sequence(self, layers: list[Any], x: str) -> str:
-        i = 0
-        while i < len(layers):
-            layer = layers[i]
-            nxt = layers[i + 1] if i + 1 < len(layers) else None
-            if (
-                self.fold
-                and isinstance(layer, nn.Conv2d)
-                and isinstance(nxt, nn.BatchNorm2d)
-                and nxt.num_features == layer.out_channels
-            ):
-                x = self.conv(layer, x, nxt)
-                i += 2
-                continue
-            x = self.module(layer, x)
-            i += 1
-        return x
-
-    def module(self, m: Any, x: str) -> str:
-        g = self.g
-        if isinstance(m, nn.Sequential):
-            return self.sequence(list(m.layers), x)
-        if isinstance(m, nn.Linear):  # z = x·Wᵀ (+ b)
-            inputs = [x, g.const(_f32(m.weight.data), "W")]
-            if m.bias is not None:
-                inputs.append(g.const(_f32(m.bias.data), "b"))
-            return g.op("Gemm", inputs, "linear", transB=1)
-        if isinstance(m, nn.Scale):  # y = a·x, a in float32 as vedere multiplies
-            return g.op("Mul", [x, g.const(np.float32(m.factor), "factor")], "scaled")
-        if isinstance(m, nn.Conv2d):
-            return self.conv(m, x, None)
-        if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
-            return self.batchnorm(m, x)
-        if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
-            kind = "MaxPool" if isinstance(m, nn.MaxPool2d) else "AveragePool"
-            return g.op(
-                kind, [x], kind.lower(), kernel_shape=list(m.kernel_size), strides=list(m.stride)
-            )
-        if isinstance(m, (nn.GlobalAvgPool2d, nn.GlobalMaxPool2d)):
-            kind = "GlobalAveragePool" if isinstance(m, nn.GlobalAvgPool2d) else "GlobalMaxPool"
-            return g.op("Flatten", [g.op(kind, [x])], "pooled", axis=1)
-        if isinstance(m, nn.Flatten):
-            return g.op("Flatten", [x], "flat", axis=1)
-        if isinstance(m, nn.Dropout):
-            return x  # the identity when predicting
-        if isinstance(m, nn.Residual):
-            body = self.module(m.body, x)
-            short = x if m.shortcut is None else self.module(m.shortcut, x)
-            return g.op("Add", [body, short], "residual")
-        if isinstance(m, nn.ReLU):
-            return g.op("Relu", [x])
-        if isinstance(m, nn.LeakyReLU):
-            return g.op("LeakyRelu", [x], alpha=float(m.negative_slope))
-        if isinstance(m, nn.Sigmoid):
-            return g.op("Sigmoid", [x])
-        if isinstance(m, nn.Tanh):
-            return g.op("Tanh", [x])
-        if isinstance(m, nn.GELU):
-            return self.gelu(m, x)
-        raise ValueError(f"ONNX export does not know the layer {type(m).__name__}")
-
-    def conv(self, m: Any, x: str, bn: Any) -> str:
-        """Conv (cross-correlation, symmetric zero padding), with ``bn`` folded in if given."""
-        g = self.g
-        w = _f32(m.weight.data)
-        b = None if m.bias is None else _f32(m.bias.data)
-        if bn is not None:
-            scale, shift = _bn_scale_shift(bn)
-            w = _f32(w * scale[:, None, None, None])
-            b = shift if b is None else _f32(b * scale + shift)
-        ph, pw = m.padding
-        inputs = [x, g.const(w, "conv_W")] + ([] if b is None else [g.const(b, "conv_b")])
-        return g.op(
-            "Conv",
-            inputs,
-            "conv",
-            kernel_shape=list(m.kernel_size),
-            strides=list(m.stride),
-            pads=[ph, pw, ph, pw],
-        )
-
-    def batchnorm(self, m: Any, x: str) -> str:
-        g = self.g
-        if not self.fold:
-            return g.op(
-                "BatchNormalization",
-                [
-                    x,
-                    g.const(_f32(m.weight.data), "bn_gamma"),
-                    g.const(_f32(m.bias.data), "bn_beta"),
-                    g.const(_f32(m.running_mean.data), "bn_mean"),
-                    g.const(_f32(m.running_var.data), "bn_var"),
-                ],
-                "batchnorm",
-                epsilon=float(m.eps),
-            )
-        scale, shift = _bn_scale_shift(m)
-        shape = (-1, 1, 1) if isinstance(m, nn.BatchNorm2d) else (-1,)
-        s = g.const(scale.reshape(shape), "bn_scale")
-        t = g.const(shift.reshape(shape), "bn_shift")
-        return g.op("Add", [g.op("Mul", [x, s]), t], "batchnorm")
-
-    def gelu(self, m: Any, x: str) -> str:
-        """GELU from basic operators: ½x(1 + erf(x/√2)), or the tanh form
-        ½x(1 + tanh(√(2/π)(x + 0.044715x³)))."""
-        g = self.g
-        half, one = g.const(np.float32(0.5), "half"), g.const(np.float32(1.0), "one")
-        if m.approximate == "tanh":
-            c = g.const(np.float32(math.sqrt(2.0 / math.pi)), "c")
-            k = g.const(np.float32(0.044715), "k")
-            cube = g.op("Mul", [g.op("Mul", [x, x]), x])
-            inner = g.op("Mul", [c, g.op("Add", [x, g.op("Mul", [k, cube])])])
-            t = g.op("Tanh", [inner])
-        else:
-            inv_sqrt2 = g.const(np.float32(1.0 / math.sqrt(2.0)), "inv_sqrt2")
-            t = g.op("Erf", [g.op("Mul", [x, inv_sqrt2])])
-        return g.op("Mul", [g.op("Mul", [x, half]), g.op("Add", [one, t])], "gelu")
-
-
 def _estimator_input(est: BaseClassifier) -> tuple[str, tuple[int, ...]]:
     pre = est.preprocess_
     return (INPUT_IMAGES if pre.kind == "image" else INPUT_FEATURES), tuple(pre.shape)
 
 
-def _preprocess(g: _Graph, est: BaseClassifier, x: str, input_type: str, nchw: bool) -> str:
+def _preprocess(g: Graph, est: BaseClassifier, x: str, input_type: str, nchw: bool) -> str:
     """The normalisation of :class:`~vedere.classify.base.Preprocess`, in the same float32
     arithmetic: images x·scale − shift per channel (then NCHW for a CNN, or flattened HWC
     for the other models), vectors (x − μ)/σ."""
     pre = est.preprocess_
     if pre.kind != "image":
-        mean, std = g.const(_f32(pre.scaler.mean), "mean"), g.const(_f32(pre.scaler.std), "std")
+        mean, std = g.const(f32(pre.scaler.mean), "mean"), g.const(f32(pre.scaler.std), "std")
         return g.op("Div", [g.op("Sub", [x, mean]), std], "standardised")
     h, w, c = pre.shape
     if input_type == "uint8":
@@ -262,7 +84,7 @@ def _preprocess(g: _Graph, est: BaseClassifier, x: str, input_type: str, nchw: b
     return g.op("Reshape", [x, g.const([-1, h * w * c], "flat_shape", np.int64)], "flat")
 
 
-def _tta_views(g: _Graph, x: str, h: int, w: int, shift: int) -> tuple[str, list[float]]:
+def _tta_views(g: Graph, x: str, h: int, w: int, shift: int) -> tuple[str, list[float]]:
     """The CNN's test-time views of the NCHW batch ``x`` stacked on the batch axis, and the
     weight of each view's logits: [x, mirror(x)] → ½, ½; with ``shift`` s, also the copies
     moved (s, s) and (−s, −s) with reflected borders and their mirrors → ¼, ¼, ⅛ × 4."""
@@ -305,7 +127,7 @@ def _tta_views(g: _Graph, x: str, h: int, w: int, shift: int) -> tuple[str, list
     return g.op("Concat", views, "views", axis=0), weights
 
 
-def _probabilities(g: _Graph, est: BaseClassifier, logits: str, n_out: int) -> str:
+def _probabilities(g: Graph, est: BaseClassifier, logits: str, n_out: int) -> str:
     """``predict_proba`` of the estimator's kind from its logits."""
     from ..classify.estimators import LogisticRegression, Perceptron
 
@@ -331,19 +153,19 @@ def to_onnx(
     """The ``onnx.ModelProto`` of a fitted classifier (see the module docstring), checked."""
     from ..classify.cnn import CNNClassifier
 
-    onnx = _onnx()
+    onnx = onnx_module()
     helper = onnx.helper
     est._check_fitted()
     if input_type not in INPUT_TYPES:
         raise ValueError(f"input type must be uint8 or float32, got {input_type!r}")
-    g = _Graph(onnx)
+    g = Graph(onnx)
     in_name, shape = _estimator_input(est)
     is_cnn = isinstance(est, CNNClassifier)
     if in_name == INPUT_FEATURES:
         input_type = "float32"
     elem = onnx.TensorProto.UINT8 if input_type == "uint8" else onnx.TensorProto.FLOAT
     x = _preprocess(g, est, in_name, input_type, nchw=is_cnn)
-    emit = _Emitter(g, fold_batchnorm)
+    emit = LayerEmitter(g, fold_batchnorm)
     network = est.network_
     network.eval()
     n_out = _n_outputs(est)
@@ -445,7 +267,7 @@ def describe(model: Any) -> str:
         shape = v.type.tensor_type.shape.dim
         return "(" + ", ".join(d.dim_param or str(d.dim_value) for d in shape) + ")"
 
-    onnx = _onnx()
+    onnx = onnx_module()
     (inp,) = model.graph.input
     elem = onnx.helper.tensor_dtype_to_np_dtype(inp.type.tensor_type.elem_type)
     outs = ", ".join(f"{o.name} {dims(o)}" for o in model.graph.output)
@@ -456,4 +278,4 @@ def describe(model: Any) -> str:
 
 def read_summary(path: str | os.PathLike[str]) -> str:
     """:func:`describe` of the ONNX file vedere just wrote at ``path``."""
-    return describe(_onnx().load(str(path)))
+    return describe(onnx_module().load(str(path)))

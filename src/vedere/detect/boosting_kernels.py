@@ -67,24 +67,37 @@ def lbp_codes(ii: np.ndarray, corners: np.ndarray, out: np.ndarray) -> None:
         _lbp_codes(ii, corners, out)
 
 
+#: windows per block of :func:`_lbp_codes`: their integral images (64 × 625 int64 for a 24×24
+#: window, 320 KB) stay in cache while every feature is read from them
+LBP_BLOCK = 64
+
+
 @numba.njit(parallel=True, cache=True)
 def _lbp_codes(ii: np.ndarray, corners: np.ndarray, out: np.ndarray) -> None:
     """LBP codes (:mod:`vedere.detect.lbp`) of F features on N windows: ``ii`` (N, S) int64
     flattened padded integral images, ``corners`` (F, 16) int64 offsets of each feature's
-    4×4 grid corners (row i, column j at 4i + j), ``out`` (F, N) uint8."""
+    4×4 grid corners (row i, column j at 4i + j), ``out`` (F, N) uint8.
+
+    Blocks of :data:`LBP_BLOCK` windows are shared among the threads, and each block runs
+    through every feature while its integral images are in cache (feature by feature over
+    all N windows would stream the whole (N, S) array from memory once per feature)."""
     n_f = corners.shape[0]
     n = ii.shape[0]
-    for f in numba.prange(n_f):
-        c = corners[f]
-        for i in range(n):
-            row = ii[i]
-            centre = row[c[5]] - row[c[6]] - row[c[9]] + row[c[10]]
-            code = 0
-            for bit in range(8):
-                a = _LBP_CORNER[bit]
-                if row[c[a]] - row[c[a + 1]] - row[c[a + 4]] + row[c[a + 5]] >= centre:
-                    code |= 128 >> bit
-            out[f, i] = code
+    n_blocks = (n + LBP_BLOCK - 1) // LBP_BLOCK
+    for blk in numba.prange(n_blocks):
+        i0 = blk * LBP_BLOCK
+        i1 = min(n, i0 + LBP_BLOCK)
+        for f in range(n_f):
+            c = corners[f]
+            for i in range(i0, i1):
+                row = ii[i]
+                centre = row[c[5]] - row[c[6]] - row[c[9]] + row[c[10]]
+                code = 0
+                for bit in range(8):
+                    a = _LBP_CORNER[bit]
+                    if row[c[a]] - row[c[a + 1]] - row[c[a + 4]] + row[c[a + 5]] >= centre:
+                        code |= 128 >> bit
+                out[f, i] = code
 
 
 def lbp_errors(codes: np.ndarray, signed: np.ndarray, out: np.ndarray) -> None:

@@ -112,7 +112,7 @@ def training_flops(est: Any, n_train: int) -> float | None:
     models."""
     if not isinstance(est, CNNClassifier) or not hasattr(est, "history_"):
         return None
-    cfg = est._train_config()
+    cfg = est.train_config()
     per_image = cnn_arch.plan(est.arch, est.preprocess_.shape, len(est.classes_)).train_flops
     bs = cfg.batch(n_train)
     seen = 0

@@ -328,6 +328,7 @@ def test_tampered_architecture_is_a_model_file_error(tmp_path, sample, fitted, c
     assert "bad.safetensors" in line and "not the architecture" in line
 
 
+@pytest.mark.slow  # trains end to end
 def test_cli_train_evaluate_predict_a_tiny_cnn(tmp_path, sample):
     out = tmp_path / "run"
     r = vedere("train", "--model", "cnn", "--arch", "tiny", "--epochs", 1, "--batch-size", 64,
@@ -415,6 +416,7 @@ def test_cli_tta_shift_on_a_model_that_is_not_a_cnn_is_one_line():
     assert "--tta-shift applies to CNN models only" in line and "MLPClassifier" in line
 
 
+@pytest.mark.slow  # trains end to end
 def test_cli_train_with_test_time_shifts_saves_and_uses_them(tmp_path):
     out = tmp_path / "run"
     r = vedere("train", "--model", "cnn", "--arch", "c4-g", "--epochs", 1, "--limit", 300,

@@ -28,7 +28,12 @@ def small(cls, **kw):
     return cls(**{"epochs": 40, **kw})
 
 
-@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    "cls",
+    # the Perceptron's battery takes about 15 s (several times the others'): slow tier
+    [pytest.param(c, marks=pytest.mark.slow) if c is Perceptron else c for c in ALL],
+    ids=lambda c: c.__name__,
+)
 def test_scikit_learn_check_estimator(cls):
     # every check of scikit-learn's battery passes; the two it skips need pandas or the
     # array API, which vedere does not claim to support

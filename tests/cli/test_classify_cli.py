@@ -177,6 +177,7 @@ def test_model_from_another_architecture(tmp_path):
     assert "checksum mismatch" in line
 
 
+@pytest.mark.slow  # trains end to end
 def test_resume_continues_a_run(tmp_path):
     out = tmp_path / "r"
     r = vedere(
@@ -269,6 +270,7 @@ def test_val_split_float_counts_and_nonsense_are_refused(tmp_path, spec):
     assert not out.exists()  # refused before anything was trained or written
 
 
+@pytest.mark.slow  # trains end to end
 def test_val_split_count_fraction_and_zero(tmp_path):
     root = small_tree(tmp_path)
     # an int is a count (stratified: 2 of each class), a float in (0, 1) a fraction of the 30
@@ -295,6 +297,7 @@ def test_val_split_range_errors_agree(tmp_path):
     assert ambiguous.startswith("error: --val-split 30.0: " + rule)
 
 
+@pytest.mark.slow  # trains end to end
 def test_evaluate_val_split_is_the_runs_held_out_images(tmp_path):
     root = small_tree(tmp_path, {"a": 12, "b": 9, "c": 9})
     out = tmp_path / "run"
@@ -315,6 +318,7 @@ def test_evaluate_val_split_is_the_runs_held_out_images(tmp_path):
     assert "config.json: the run held out no validation images" in line
 
 
+@pytest.mark.slow  # trains end to end
 def test_train_refuses_an_existing_run_unless_overwrite(tmp_path):
     root = small_tree(tmp_path)
     out = tmp_path / "run"
@@ -428,6 +432,7 @@ def test_train_help_shows_every_models_defaults():
     assert "perceptron" not in hidden and "softmax" not in hidden
 
 
+@pytest.mark.slow  # trains end to end
 def test_summary_names_the_data_and_why_training_stopped(tmp_path):
     root = small_tree(tmp_path)
     r = train_small(root, tmp_path / "run")

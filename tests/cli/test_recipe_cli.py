@@ -22,6 +22,7 @@ def vedere(*args):
     return subprocess.run([*VEDERE, *map(str, args)], capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow  # trains end to end
 def test_recipe_airbench94_trains_a_few_updates_and_records_every_setting(tmp_path):
     out = tmp_path / "run"
     r = vedere("train", "--model", "cnn", "--recipe", "airbench94", "--limit", 120,

@@ -36,6 +36,7 @@ def digits(tmp_path_factory):
     return write_mnist(root / "mnist", arrays), arrays
 
 
+@pytest.mark.slow  # trains end to end
 def test_train_cnn_on_mnist_then_export_agrees_with_predict(digits, tmp_path):
     folder, arrays = digits
     r = vedere(

@@ -97,6 +97,7 @@ except ValueError:
 """
 
 
+@pytest.mark.slow  # compiles in two fresh processes
 def test_serial_and_parallel_builds_do_not_share_numbas_disk_cache(tmp_path):
     """Numba names its on-disk cache entries after the function, not the compile options: if
     the serial and parallel builds of a kernel shared them, the serial build would load the

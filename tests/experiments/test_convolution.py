@@ -10,6 +10,8 @@ import torch
 from vedere.classify.cnn_arch import plan
 from vedere.experiments import run_experiment
 
+pytestmark = pytest.mark.slow  # every test reads one quick run of the experiment
+
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):

@@ -40,6 +40,7 @@ def result(name, outdir):
     return _RESULTS[name]
 
 
+@pytest.mark.slow  # trains end to end
 def test_learning_rate_highest_rate_diverges_or_ends_worst(outdir):
     r = result("learning-rate", outdir)["runs"]
     highest = r["3"]
@@ -48,6 +49,7 @@ def test_learning_rate_highest_rate_diverges_or_ends_worst(outdir):
     assert r["0.01"]["final_train_loss"] < r["0.0001"]["final_train_loss"]  # too low is slow
 
 
+@pytest.mark.slow  # trains end to end
 def test_optimizers_momentum_runs_the_valley_and_everyone_leaves_the_saddle(outdir):
     s = result("optimizers", outdir)["surfaces"]
     assert s["rosenbrock"]["momentum"] < s["rosenbrock"]["sgd"]
@@ -61,6 +63,7 @@ def test_batch_size_small_batches_lower_the_loss_most_per_epoch(outdir):
     assert r["1"]["final_train_loss"] < r["128"]["final_train_loss"] < r["0"]["final_train_loss"]
 
 
+@pytest.mark.slow  # trains end to end
 def test_init_zero_stays_symmetric_and_small_vanishes(outdir):
     r = result("init", outdir)
     for act in ("tanh", "relu"):
@@ -73,6 +76,7 @@ def test_init_zero_stays_symmetric_and_small_vanishes(outdir):
     assert 0.3 < he[-1] / he[0] < 3  # He keeps ReLU's spread
 
 
+@pytest.mark.slow  # trains end to end
 def test_activations_derivatives_match_the_course_and_sigmoid_is_slowest(outdir):
     r = result("activations", outdir)
     assert max(r["derivative_errors"].values()) < 1e-6
@@ -83,6 +87,7 @@ def test_activations_derivatives_match_the_course_and_sigmoid_is_slowest(outdir)
     assert loss["sigmoid"] > 2 * loss["tanh"] and loss["sigmoid"] > 2 * loss["relu"]
 
 
+@pytest.mark.slow  # trains end to end
 def test_overfitting_shapes(outdir):
     r = result("overfitting", outdir)
     p = r["polynomial"]
@@ -96,6 +101,7 @@ def test_overfitting_shapes(outdir):
     assert over["train_acc"] - over["val_acc"] > 0.3  # memorised the small training set
 
 
+@pytest.mark.slow  # trains end to end
 def test_nonlinear_mlp_beats_the_linear_models(outdir):
     r = result("nonlinear", outdir)
     for d in ("xor", "circles", "spirals"):
@@ -104,6 +110,7 @@ def test_nonlinear_mlp_beats_the_linear_models(outdir):
     assert r["xor/perceptron"]["train_acc"] <= 0.75
 
 
+@pytest.mark.slow  # trains end to end
 def test_difficulties_accuracy_falls_with_occlusion(outdir):
     r = result("difficulties", outdir)
     acc = r["occlusion"]["accuracy"]

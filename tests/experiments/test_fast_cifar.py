@@ -2,11 +2,13 @@
 the sample, the multi-crop ablation read from the full recipe's own models, resumable."""
 
 import numpy as np
+import pytest
 
 from vedere.experiments import run_experiment
 from vedere.experiments.fast_cifar import ABLATIONS, NO_MULTICROP
 
 
+@pytest.mark.slow  # trains end to end
 def test_fast_cifar_quick_runs_every_variant_and_resumes(tmp_path):
     out = tmp_path / "fast"
     r = run_experiment("fast-cifar", out, quick=True)

@@ -138,6 +138,7 @@ def test_the_graph_accepts_float_pixels_too(sample):
 
 
 # -- vedere predict and vedere export, end to end ----------------------------------------------
+@pytest.mark.slow  # trains end to end
 def test_vedere_export_then_onnxruntime_agrees_with_vedere_predict(tmp_path, sample):
     _, _, _, test = sample
     r = vedere(

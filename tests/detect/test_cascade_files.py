@@ -104,6 +104,14 @@ def test_json_feature_index_and_window_out_of_range():
         parse_cascade(json.dumps(d).encode(), "w.json")
 
 
+def test_a_json_cascade_without_stages_is_refused_as_the_xml_reader_does():
+    # found by the fuzz test: an empty cascade would accept every window
+    d = tiny()
+    d["stages"] = []
+    with pytest.raises(CascadeFileError, match="e.json.*no stages"):
+        parse_cascade(json.dumps(d).encode(), "e.json")
+
+
 def test_the_api_refuses_rectangles_that_wrap_in_int32():
     rects = np.array([[[2147483647, 0, 1, 24], [0, 0, 0, 0], [0, 0, 0, 0]]], dtype=np.int64)
     weights = np.array([[1.0, 0, 0]], dtype=np.float32)

@@ -138,6 +138,8 @@ def cascade_fields(d: Any) -> dict[str, Any]:
         _lbp_features(feats, height, width) if lbp else _haar_features(feats, height, width)
     )
     stages = _list(d, "stages", "stages")
+    if not stages:
+        raise ValueError("the cascade has no stages")
     if len(stages) > MAX_STAGES:
         raise ValueError(f"{len(stages)} stages (at most {MAX_STAGES})")
     b = _NodeBuilder(len(feats), lbp)

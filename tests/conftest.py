@@ -2,7 +2,11 @@ import os
 import shutil
 import tempfile
 
+# isort: off
+import vedere  # noqa: F401  (before NumPy: it sets OpenBLAS's idle-thread timeout, see there)
 import numpy as np
+
+# isort: on
 import pytest
 
 # every test (and every `vedere` subprocess a test starts) caches decoded images in a

@@ -175,7 +175,7 @@ NOISE = np.random.default_rng(0).integers(0, 256, 4096, np.uint8).tobytes()
     ids=["silent", "huge-length", "random-bytes"],
 )
 def test_a_bad_scheduler_is_one_error_naming_it_in_bounded_time(monkeypatch, greeting):
-    monkeypatch.setenv("VEDERE_SCHEDULER_TIMEOUT", "2")
+    monkeypatch.setenv("VEDERE_SCHEDULER_TIMEOUT", "1")
     srv = Listener(greeting)
     address = f"tcp://127.0.0.1:{srv.port}"
     try:

@@ -136,3 +136,26 @@ def test_parallel_kernels_from_several_threads_at_once(forced, rng):
     assert not errors
     for w, g in zip(want, got, strict=True):
         np.testing.assert_array_equal(w, g)
+
+
+@pytest.mark.parametrize(
+    ("preset", "numpy_first", "expected"),
+    [(None, False, "16"), ("28", False, "28"), (None, True, "unset")],
+    ids=["vedere-sets-it", "the-users-value-wins", "too-late-after-numpy"],
+)
+def test_openblas_idle_threads_sleep_soon_unless_the_user_said_otherwise(
+    preset, numpy_first, expected
+):
+    """OPENBLAS_THREAD_TIMEOUT is set (before NumPy loads OpenBLAS, which reads it once)
+    unless the user set it; after NumPy it would do nothing, and vedere leaves it alone."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    if preset is not None:
+        env["OPENBLAS_THREAD_TIMEOUT"] = preset
+    first = "import numpy\n" if numpy_first else ""
+    code = (
+        first
+        + "import os, vedere, numpy\nprint(os.environ.get('OPENBLAS_THREAD_TIMEOUT', 'unset'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == expected

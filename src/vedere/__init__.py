@@ -28,11 +28,26 @@ imports (``tests/test_layering.py`` reads every import of the source and checks 
   entry points import it).
 """
 
+import os
+import sys
 from importlib.metadata import PackageNotFoundError, version
+
+#: how long (2^n CPU cycles) an idle thread of NumPy's OpenBLAS spins before it sleeps, set
+#: before NumPy loads (OpenBLAS reads it once, at load) unless the user set it. OpenBLAS's
+#: own default, 2^28 cycles (about 0.1 s), keeps its workers spinning between two products;
+#: on a machine where another process holds a core, a spinning worker takes the one core
+#: left from the thread that has the work, and a small network's training step ran 3.5×
+#: slower (BENCHMARKS.md, "Speed on every CPU"). 2^16 cycles (about 25 µs) covers the gap
+#: between the products of one step and lets idle workers sleep. A Python session that
+#: imported NumPy before vedere keeps OpenBLAS's default.
+OPENBLAS_THREAD_TIMEOUT = "16"
+
+if "numpy" not in sys.modules:
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", OPENBLAS_THREAD_TIMEOUT)
 
 try:
     __version__ = version("vedere")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__"]
+__all__ = ["OPENBLAS_THREAD_TIMEOUT", "__version__"]

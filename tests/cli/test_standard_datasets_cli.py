@@ -68,6 +68,7 @@ def test_train_cnn_on_mnist_then_export_agrees_with_predict(digits, tmp_path):
     np.testing.assert_allclose(probs, want, atol=1e-5, rtol=0)
 
 
+@pytest.mark.slow  # trains end to end
 @pytest.mark.parametrize("model", [m for m in ESTIMATORS if m != "cnn"])
 def test_every_classifier_trains_predicts_and_evaluates_on_greyscale(digits, tmp_path, model):
     folder, arrays = digits
@@ -120,6 +121,7 @@ def test_dataset_download_from_a_local_url(tmp_path, monkeypatch):
     assert (tmp_path / "cache" / "mnist" / "train-images-idx3-ubyte.gz").is_file()
 
 
+@pytest.mark.slow  # trains end to end
 def test_cifar100_coarse_labels_from_the_command_line(tmp_path):
     src = write_cifar100(tmp_path, cifar100_arrays(n=60), "binary", packed=False)
     r = vedere("train", "--data-dir", src, "--model", "softmax", "--labels", "coarse",

@@ -108,7 +108,7 @@ def test_a_json_cascade_without_stages_is_refused_as_the_xml_reader_does():
     # found by the fuzz test: an empty cascade would accept every window
     d = tiny()
     d["stages"] = []
-    with pytest.raises(CascadeFileError, match="e.json.*no stages"):
+    with pytest.raises(CascadeFileError, match=r"e\.json.*no stages"):
         parse_cascade(json.dumps(d).encode(), "e.json")
 
 

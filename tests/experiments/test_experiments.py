@@ -120,6 +120,7 @@ def test_difficulties_accuracy_falls_with_occlusion(outdir):
         assert r[name]["accuracy"][-1] < r[name]["accuracy"][0], name
 
 
+@pytest.mark.slow  # trains end to end
 def test_classifiers_side_by_side(outdir):
     r = result("classifiers", outdir)
     assert set(r) == {"perceptron", "logistic", "softmax", "svm", "mlp"}
@@ -169,10 +170,14 @@ def test_interrupted_experiment_resumes_and_reruns_are_identical(tmp_path):
     assert fresh == first  # same seed, same numbers
 
 
-def test_cli_runs_an_experiment_and_rejects_unknown_ones(tmp_path):
-    r = CliRunner().invoke(cli, ["experiment", "gradient-check", "--quick", "--out", str(tmp_path)])
+def test_cli_runs_an_experiment_and_rejects_unknown_ones(tmp_path, outdir):
+    result("gradient-check", outdir)
+    out = outdir / "gradient-check"
+    first = (out / "report.md").read_text()
+    (out / "report.md").unlink()
+    r = CliRunner().invoke(cli, ["experiment", "gradient-check", "--quick", "--out", str(out)])
     assert r.exit_code == 0, r.output
-    assert (tmp_path / "report.md").exists()
+    assert (out / "report.md").read_text() == first  # written again from the stored runs
     r = CliRunner().invoke(cli, ["experiment", "nope", "--out", str(tmp_path)])
     assert r.exit_code == 2
 
@@ -187,6 +192,7 @@ def stored_run(outdir, name, key):
     return json.loads((outdir / name / "runs" / f"{key}.json").read_text())["result"]
 
 
+@pytest.mark.slow  # trains end to end
 def test_learning_rate_divergence_is_the_shared_rule(outdir):
     """A run whose loss ends 10^4 × above its best diverged (quick mode: lr 0.1 ends near
     2.4e6 after 36 in epoch 1; the table said "False")."""
@@ -203,6 +209,7 @@ def test_learning_rate_divergence_is_the_shared_rule(outdir):
     assert not any(runs[k]["diverged"] for k in ("0.0001", "0.001", "0.01"))
 
 
+@pytest.mark.slow  # trains end to end
 def test_learning_rate_figure_clips_the_diverged_curves(outdir):
     runs = result("learning-rate", outdir)["runs"]
     ax = _FIGURES["learning-rate"]["learning_rates.png"].axes[0]
@@ -221,6 +228,7 @@ def test_learning_rate_figure_clips_the_diverged_curves(outdir):
     assert whole_epoch_ticks(ax)
 
 
+@pytest.mark.slow  # trains end to end
 @pytest.mark.parametrize(
     "name", ["learning-rate", "batch-size", "optimizers", "activations", "overfitting", "init"]
 )
@@ -240,6 +248,7 @@ def test_clutter_blends_each_image_with_another_one():
         clutter(x[:1], 0.25, np.random.default_rng(0))
 
 
+@pytest.mark.slow  # trains end to end
 def test_difficulties_example_figure_shows_clutter(outdir):
     """The clutter row of examples.png: at blend weight α the image is (1 − α)·x + α·y for
     one other image y (it showed x itself at every level)."""

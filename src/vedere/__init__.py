@@ -36,7 +36,7 @@ from importlib.metadata import PackageNotFoundError, version
 #: before NumPy loads (OpenBLAS reads it once, at load) unless the user set it. OpenBLAS's
 #: own default, 2^28 cycles (about 0.1 s), keeps its workers spinning between two products;
 #: on a machine where another process holds a core, a spinning worker takes the one core
-#: left from the thread that has the work, and a small network's training step ran 3.5×
+#: left from the thread that has the work, and a small network's training step ran 2.3×
 #: slower (BENCHMARKS.md, "Speed on every CPU"). 2^16 cycles (about 25 µs) covers the gap
 #: between the products of one step and lets idle workers sleep. A Python session that
 #: imported NumPy before vedere keeps OpenBLAS's default.

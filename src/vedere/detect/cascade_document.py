@@ -23,7 +23,7 @@ import numpy as np
 
 from vedere.detect.facebox import FaceBox
 from vedere.detect.lbp import SUBSET_WORDS, LBPFeatures
-from vedere.detect.opencv_xml import UnsupportedCascadeError
+from vedere.detect.opencv_xml import UnsupportedCascadeError, require_stages
 from vedere.detect.rect_features import MAX_RECTS, RectFeatures
 
 from ..text import short_repr as _show
@@ -138,8 +138,7 @@ def cascade_fields(d: Any) -> dict[str, Any]:
         _lbp_features(feats, height, width) if lbp else _haar_features(feats, height, width)
     )
     stages = _list(d, "stages", "stages")
-    if not stages:
-        raise ValueError("the cascade has no stages")
+    require_stages(stages)
     if len(stages) > MAX_STAGES:
         raise ValueError(f"{len(stages)} stages (at most {MAX_STAGES})")
     b = _NodeBuilder(len(feats), lbp)

@@ -97,6 +97,13 @@ class UnsupportedCascadeError(ValueError):
     tree of stages, …): reported as "unsupported", not as "malformed"."""
 
 
+def require_stages(stages: list[Any]) -> None:
+    """Refuse a cascade with no stages: it would accept every window. Every reader (both
+    XML formats, the JSON document) calls this, so all say the same thing."""
+    if not stages:
+        raise ValueError("the cascade has no stages")
+
+
 def _parse(root: ET.Element) -> dict[str, Any]:
     node = _cascade_element(root)
     if node.get("type_id") == "opencv-haar-classifier" or node.find("size") is not None:
@@ -135,8 +142,7 @@ def _parse(root: ET.Element) -> dict[str, Any]:
     stages_el = node.find("stages")
     assert stages_el is not None
     stages = _stages(stages_el, lbp)
-    if not stages:
-        raise ValueError("the cascade has no stages")
+    require_stages(stages)
     declared = node.find("stageNum")
     if declared is not None and (declared.text or "").strip():
         n = _one(declared, "stageNum")
@@ -268,8 +274,7 @@ def _parse_old(node: ET.Element) -> dict[str, Any]:
             else:
                 trees.append({"nodes": nodes, "leaves": leaves})
         stages.append({"threshold": threshold, "stumps": trees})
-    if not stages:
-        raise ValueError("the cascade has no stages")
+    require_stages(stages)
     return {
         "format": "vedere-cascade",
         "version": 1,

@@ -10,6 +10,7 @@ from PIL import Image
 from tests.detect.photos import PHOTOS
 from tests.helpers import small_faces
 from vedere.cli.main import cli
+from vedere.detect import scan_kernels
 from vedere.detect.adaboost import CategoricalBoost
 from vedere.detect.candidate_features import feature_pool
 from vedere.detect.cascade import load_cascade
@@ -103,7 +104,8 @@ def backgrounds():
 
 
 @pytest.mark.parametrize(
-    ("features", "weak"), [("haar-extended", "stump"), ("lbp", "stump"), ("haar", "tree:2")]
+    ("features", "weak"),
+    [("haar-extended", "stump"), ("lbp", "stump"), ("haar", "tree:2"), ("haar", "tree:3")],
 )
 def test_trained_cascades_load_in_cv2_with_the_same_windows_and_boxes(
     features, weak, backgrounds, tmp_path
@@ -119,6 +121,11 @@ def test_trained_cascades_load_in_cv2_with_the_same_windows_and_boxes(
     if features == "haar-extended":
         assert cascade.tilted  # the pool's tilted features get chosen
     assert cascade.is_stumps == (weak == "stump")
+    if weak == "tree:3":
+        # trees over the scan kernel's limit for evaluating every node first: its plain walk
+        # (2-node trees also take it; 3- and 4-node ones the other path: tree:2 above)
+        sizes = np.diff(np.r_[0, cascade.weak_ends])
+        assert sizes.max() > scan_kernels._SPEC_NODES
     path = cascade.save(tmp_path / "c.xml")
     cv = cv2.CascadeClassifier(str(path))
     assert not cv.empty()

@@ -30,6 +30,12 @@ from vedere.detect.normalize import VARIANCE_FLOOR
 #: the scan kernel's LBP branches, a compile-time constant of each build (its ``constants``)
 _LBP_KERNEL = False
 
+#: Haar trees of at most this many nodes (OpenCV's 2- and 3-node trees) have every node's
+#: comparison computed before the walk: independent loads instead of a chain of dependent
+#: ones, for the cost of the nodes the walk does not visit
+_SPEC_NODES = 4
+_SPEC_MIN = 3
+
 #: held while a parallel kernel runs (see the module's docstring): the process-wide lock
 #: that the nn kernels hold too (a detection and a training step run in different threads)
 PARALLEL_LOCK = parallel.PARALLEL_LOCK
@@ -136,6 +142,7 @@ def _scan_levels_impl(
         # per part, for the level at hand: per node one 64-byte row, its number of rectangles
         # and their four corners' offsets from the window's origin (LBP: the 16 grid corners)
         table = np.zeros((n_w, 16), dtype=np.uint32)
+        lefts = np.zeros(_SPEC_NODES, dtype=np.bool_)
         table_level = -1
         for t in range(part, n_tasks, n_parts):
             lvl = task_level[t]
@@ -204,6 +211,35 @@ def _scan_levels_impl(
                     # one loop over the stage's nodes: a node's side leads to a later node
                     # of its tree, or to a leaf, and then on to the next tree's first node
                     while nd < end:
+                        if not _LBP_KERNEL:
+                            after = np.int64(table[nd, 15])
+                            if _SPEC_MIN <= after - nd <= _SPEC_NODES:
+                                # a small tree: every node's comparison first (independent
+                                # loads the CPU overlaps), then the walk reads them
+                                for i in range(after - nd):
+                                    row = table[nd + i]
+                                    f = stumps[fs, nd + i]
+                                    v = np.float32(0.0)
+                                    for r in range(row[0]):
+                                        j = 4 * r
+                                        rs = (
+                                            np.int64(ii[uo + row[j + 4]])
+                                            - np.int64(ii[uo + row[j + 2]])
+                                            - np.int64(ii[uo + row[j + 3]])
+                                            + np.int64(ii[uo + row[j + 1]])
+                                        ) & mask
+                                        v += f[3 + r] * np.float32(rs)
+                                    lefts[i] = v * inv < f[0]
+                                k = nd
+                                while True:
+                                    side = 0 if lefts[k - nd] else 1
+                                    nxt = np.int64(table[k, 13 + side]) - 1
+                                    if nxt < 0:
+                                        total += np.float64(stumps[fs, k, 1 + side])
+                                        break
+                                    k = nxt
+                                nd = after
+                                continue
                         row = table[nd]
                         f = stumps[fs, nd]
                         if _LBP_KERNEL:

@@ -219,8 +219,15 @@ def _start(*args: str) -> tuple[subprocess.Popen, str]:
 
 
 def _stop(proc: subprocess.Popen) -> str:
+    # generous: the server may still be loading its models when the signal arrives, and the
+    # suite runs two workers on two cores (20 s timed out once under that load)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=20)
+    try:
+        _, err = proc.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
     return err
 
 

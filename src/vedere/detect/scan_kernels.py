@@ -74,6 +74,24 @@ def _window_inv_norm(ii, sq, o, n_a, n_c, nw, mask, area, area32, limit):  # pra
     return inv
 
 
+@numba.njit(cache=True, inline="always")
+def _haar_value(ii, uo, row, f, mask):  # pragma: no cover
+    """Σᵣ wᵣ·rectᵣ in float32, rectangle by rectangle, of the node whose table ``row`` holds
+    its rectangles' count and corner offsets (weights ``f[3:]``), for the window at ``uo``;
+    before the division by the window's norm. Shared by the stump scan and both tree paths."""
+    v = np.float32(0.0)
+    for r in range(row[0]):
+        j = 4 * r
+        rs = (
+            np.int64(ii[uo + row[j + 4]])
+            - np.int64(ii[uo + row[j + 2]])
+            - np.int64(ii[uo + row[j + 3]])
+            + np.int64(ii[uo + row[j + 1]])
+        ) & mask
+        v += f[3 + r] * np.float32(rs)
+    return v
+
+
 def _scan_levels_impl(
     ii: np.ndarray,
     sq: np.ndarray,
@@ -219,16 +237,7 @@ def _scan_levels_impl(
                                 for i in range(after - nd):
                                     row = table[nd + i]
                                     f = stumps[fs, nd + i]
-                                    v = np.float32(0.0)
-                                    for r in range(row[0]):
-                                        j = 4 * r
-                                        rs = (
-                                            np.int64(ii[uo + row[j + 4]])
-                                            - np.int64(ii[uo + row[j + 2]])
-                                            - np.int64(ii[uo + row[j + 3]])
-                                            + np.int64(ii[uo + row[j + 1]])
-                                        ) & mask
-                                        v += f[3 + r] * np.float32(rs)
+                                    v = _haar_value(ii, uo, row, f, mask)
                                     lefts[i] = v * inv < f[0]
                                 k = nd
                                 while True:
@@ -264,16 +273,7 @@ def _scan_levels_impl(
                                     code |= 128 >> bit
                             left = ((subsets[nd, code >> 5] >> np.uint32(code & 31)) & 1) != 0
                         else:
-                            v = np.float32(0.0)
-                            for r in range(row[0]):
-                                j = 4 * r
-                                rs = (
-                                    np.int64(ii[uo + row[j + 4]])
-                                    - np.int64(ii[uo + row[j + 2]])
-                                    - np.int64(ii[uo + row[j + 3]])
-                                    + np.int64(ii[uo + row[j + 1]])
-                                ) & mask
-                                v += f[3 + r] * np.float32(rs)
+                            v = _haar_value(ii, uo, row, f, mask)
                             left = v * inv < f[0]
                         side = 0 if left else 1
                         if _LBP_KERNEL:
@@ -393,17 +393,7 @@ def _scan_stumps_impl(
                     for k in range(start, end):
                         row = table[k]
                         f = stumps[fs, k]
-                        v = np.float32(0.0)
-                        for r in range(row[0]):
-                            j = 4 * r
-                            rs = (
-                                np.int64(ii[uo + row[j + 4]])
-                                - np.int64(ii[uo + row[j + 2]])
-                                - np.int64(ii[uo + row[j + 3]])
-                                + np.int64(ii[uo + row[j + 1]])
-                            ) & mask
-                            v += f[3 + r] * np.float32(rs)
-                        v = v * inv
+                        v = _haar_value(ii, uo, row, f, mask) * inv
                         total += np.float64(f[1] if v < f[0] else f[2])
                     start = end
                     if total < stage_thr[st]:

@@ -14,8 +14,9 @@ generation.
         [--generations 1]
 
 It prints the root-mean-square pixel change (0–255) of each generation against the one
-before, over all images: if the shifted re-encoding is a fresh loss rather than a no-op,
-the generations change the pixels by similar amounts.
+before, over all images. With ``--generations N`` each generation's grid is shifted one
+pixel further (1, 2, … pixels); if a shifted re-encoding is a fresh loss rather than a
+no-op, the generations change the pixels by similar amounts.
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ def main() -> None:
     ap.add_argument("--generations", type=int, default=1)
     ap.add_argument("--quality", type=int, default=75)
     args = ap.parse_args()
+    if not 1 <= args.generations <= 8:
+        ap.error("--generations must be 1 to 8")
+    if not 1 <= args.quality <= 95:
+        ap.error("--quality must be 1 to 95 (Pillow's range)")
 
     sq = np.zeros(args.generations)
     count = 0
@@ -67,7 +72,9 @@ def main() -> None:
                 assert f is not None
                 prev = np.asarray(Image.open(io.BytesIO(f.read())).convert("RGB"))
                 for g in range(args.generations):
-                    cur = reencode(prev, args.quality)
+                    # each generation's grid one pixel further from the last one's: the
+                    # same shift twice would re-encode on the same grid, nearly a no-op
+                    cur = reencode(prev, args.quality, shift=g + 1)
                     sq[g] += np.mean((cur.astype(np.float64) - prev) ** 2)
                     prev = cur
                 count += 1

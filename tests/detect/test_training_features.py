@@ -121,10 +121,12 @@ def test_trained_cascades_load_in_cv2_with_the_same_windows_and_boxes(
     if features == "haar-extended":
         assert cascade.tilted  # the pool's tilted features get chosen
     assert cascade.is_stumps == (weak == "stump")
+    sizes = np.diff(np.r_[0, cascade.weak_ends])
+    if weak == "tree:2":
+        # trees the scan kernel evaluates every node of before the walk
+        assert ((sizes >= scan_kernels._SPEC_MIN) & (sizes <= scan_kernels._SPEC_NODES)).any()
     if weak == "tree:3":
-        # trees over the scan kernel's limit for evaluating every node first: its plain walk
-        # (2-node trees also take it; 3- and 4-node ones the other path: tree:2 above)
-        sizes = np.diff(np.r_[0, cascade.weak_ends])
+        # trees over that path's limit: the plain walk (which 2-node trees also take)
         assert sizes.max() > scan_kernels._SPEC_NODES
     path = cascade.save(tmp_path / "c.xml")
     cv = cv2.CascadeClassifier(str(path))

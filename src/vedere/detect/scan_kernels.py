@@ -30,9 +30,10 @@ from vedere.detect.normalize import VARIANCE_FLOOR
 #: the scan kernel's LBP branches, a compile-time constant of each build (its ``constants``)
 _LBP_KERNEL = False
 
-#: Haar trees of at most this many nodes (OpenCV's 2- and 3-node trees) have every node's
+#: Haar trees of _SPEC_MIN to _SPEC_NODES nodes (OpenCV's 3-node trees) have every node's
 #: comparison computed before the walk: independent loads instead of a chain of dependent
-#: ones, for the cost of the nodes the walk does not visit
+#: ones, for the cost of the nodes the walk does not visit. 2-node trees (alt2, the 2splits
+#: eyes) measured no faster that way and keep the plain walk, as do bigger trees
 _SPEC_NODES = 4
 _SPEC_MIN = 3
 
@@ -279,9 +280,8 @@ def _scan_levels_impl(
                         if _LBP_KERNEL:
                             nxt = links[nd, side]
                             after = weak_ends[nd]
-                        else:
+                        else:  # ``after`` was read above
                             nxt = np.int64(row[13 + side]) - 1
-                            after = np.int64(row[15])
                         if nxt < 0:
                             total += np.float64(f[1 + side])
                             nd = after

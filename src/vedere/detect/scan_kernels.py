@@ -24,7 +24,6 @@ import numba
 import numpy as np
 
 from vedere import parallel
-from vedere.detect.lbp import BIT_CORNERS as _LBP_CORNER
 from vedere.detect.normalize import VARIANCE_FLOOR
 
 #: the scan kernel's LBP branches, a compile-time constant of each build (its ``constants``)
@@ -91,6 +90,41 @@ def _haar_value(ii, uo, row, f, mask):  # pragma: no cover
         ) & mask
         v += f[3 + r] * np.float32(rs)
     return v
+
+
+@numba.njit(cache=True, inline="always")
+def _lbp_code(ii, uo, row, mask):  # pragma: no cover
+    """The 8-bit code (:mod:`vedere.detect.lbp`) of the LBP node whose table ``row`` holds
+    its 4×4 grid corners' offsets (corner (i, j) at 4i + j), for the window at ``uo``: bit
+    7 − b set when outer block b (clockwise from the top-left, ``BIT_BLOCKS``) sums to at
+    least the centre block. The 16 corners are loaded once each; block (i, j) sums
+    p[a] − p[a+1] − p[a+4] + p[a+5] with a = 4i + j, modulo ``mask``."""
+    p0 = np.int64(ii[uo + row[0]])
+    p1 = np.int64(ii[uo + row[1]])
+    p2 = np.int64(ii[uo + row[2]])
+    p3 = np.int64(ii[uo + row[3]])
+    p4 = np.int64(ii[uo + row[4]])
+    p5 = np.int64(ii[uo + row[5]])
+    p6 = np.int64(ii[uo + row[6]])
+    p7 = np.int64(ii[uo + row[7]])
+    p8 = np.int64(ii[uo + row[8]])
+    p9 = np.int64(ii[uo + row[9]])
+    p10 = np.int64(ii[uo + row[10]])
+    p11 = np.int64(ii[uo + row[11]])
+    p12 = np.int64(ii[uo + row[12]])
+    p13 = np.int64(ii[uo + row[13]])
+    p14 = np.int64(ii[uo + row[14]])
+    p15 = np.int64(ii[uo + row[15]])
+    c = (p5 - p6 - p9 + p10) & mask
+    code = np.int64(((p0 - p1 - p4 + p5) & mask) >= c) << 7
+    code |= np.int64(((p1 - p2 - p5 + p6) & mask) >= c) << 6
+    code |= np.int64(((p2 - p3 - p6 + p7) & mask) >= c) << 5
+    code |= np.int64(((p6 - p7 - p10 + p11) & mask) >= c) << 4
+    code |= np.int64(((p10 - p11 - p14 + p15) & mask) >= c) << 3
+    code |= np.int64(((p9 - p10 - p13 + p14) & mask) >= c) << 2
+    code |= np.int64(((p8 - p9 - p12 + p13) & mask) >= c) << 1
+    code |= np.int64(((p4 - p5 - p8 + p9) & mask) >= c)
+    return code
 
 
 def _scan_levels_impl(
@@ -253,25 +287,7 @@ def _scan_levels_impl(
                         row = table[nd]
                         f = stumps[fs, nd]
                         if _LBP_KERNEL:
-                            cv = (
-                                np.int64(ii[uo + row[5]])
-                                - np.int64(ii[uo + row[6]])
-                                - np.int64(ii[uo + row[9]])
-                                + np.int64(ii[uo + row[10]])
-                            ) & mask
-                            code = 0
-                            for bit in range(8):
-                                # the outer blocks clockwise from the top-left, whose
-                                # top-left corners are these grid corners
-                                a = _LBP_CORNER[bit]
-                                bs = (
-                                    np.int64(ii[uo + row[a]])
-                                    - np.int64(ii[uo + row[a + 1]])
-                                    - np.int64(ii[uo + row[a + 4]])
-                                    + np.int64(ii[uo + row[a + 5]])
-                                ) & mask
-                                if bs >= cv:
-                                    code |= 128 >> bit
+                            code = _lbp_code(ii, uo, row, mask)
                             left = ((subsets[nd, code >> 5] >> np.uint32(code & 31)) & 1) != 0
                         else:
                             v = _haar_value(ii, uo, row, f, mask)

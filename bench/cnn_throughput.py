@@ -87,6 +87,19 @@ def airbench(widths: tuple[int, ...], whiten: int, n_classes: int = 10, seed: in
     return Sequential(*layers)
 
 
+STEMS = ("trained", "weight-frozen", "frozen")
+
+
+def freeze_stem(model, stem: str, twin=None) -> None:
+    """Freeze the stem's kernel (and, with ``stem`` "frozen", its bias) in vedere's
+    ``model`` and in its PyTorch ``twin`` (``requires_grad`` off: autograd skips them)."""
+    params = {"trained": [], "weight-frozen": ["weight"], "frozen": ["weight", "bias"]}[stem]
+    for name in params:
+        getattr(model.layers[0], name).trainable = False
+        if twin is not None:
+            getattr(twin[0], name).requires_grad_(False)
+
+
 def vedere_alone(args, widths: tuple[int, ...]) -> dict[str, float]:
     """vedere's images/s (median of ``--rounds``) in this process, PyTorch never imported."""
     import numba
@@ -101,6 +114,7 @@ def vedere_alone(args, widths: tuple[int, ...]) -> dict[str, float]:
     x = gen.standard_normal((n, 3, 32, 32)).astype(np.float32)
     y = gen.integers(0, 10, n).astype(np.int64)
     model = airbench(widths, args.whiten)
+    freeze_stem(model, args.stem)
     loss_fn = SoftmaxCrossEntropy()
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
     times = []
@@ -192,6 +206,13 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=5, help="training steps per round")
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--stem",
+        choices=STEMS,
+        default="trained",
+        help="weight-frozen: the stem's kernel frozen, as in the default CNN and airbench94 "
+        "(its bias trains); frozen: its bias too, as in airbench94 after epoch 3",
+    )
     ap.add_argument("--profile", action="store_true", help="break vedere's time down")
     ap.add_argument(
         "--clock",
@@ -231,6 +252,7 @@ def main() -> None:
 
     model = airbench(widths, args.whiten)
     ref = torch_twin(model).train()
+    freeze_stem(model, args.stem, ref)
     fpi = flops_per_image(model, (3, 32, 32))
     loss_fn = SoftmaxCrossEntropy()
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
@@ -282,6 +304,7 @@ def main() -> None:
         "threads": args.threads,
         "clock": args.clock,
         "network": f"airbench-shaped, whiten {args.whiten}, widths {list(widths)}",
+        "stem": args.stem,
         "batch": args.batch,
         "steps_per_round": args.steps,
         "rounds": args.rounds,

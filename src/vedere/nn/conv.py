@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .gemm import gemm
+from .gemm import column_sums, gemm
 from .init import as_generator, init_weight, resolve
 from .kernels_loader import kernels
 from .module import Module
@@ -230,7 +230,7 @@ class Conv2d(Module):
             cols = im2col(xh[s:e], *self._geometry())
             gemm(cols, wt, y[s * ho * wo : e * ho * wo])
         if self.bias is not None:
-            y += self.bias.data  # + b
+            kernels().add_bias(y, self.bias.data.astype(y.dtype, copy=False))  # + b
         return nchw(y.reshape(n, ho, wo, self.out_channels))
 
     def _geometry(self) -> tuple[tuple[int, int], ...]:
@@ -243,18 +243,22 @@ class Conv2d(Module):
         g = (g if g.flags.c_contiguous else np.ascontiguousarray(g)).reshape(-1, self.out_channels)
         w_mat = self._weight_matrix()
         dxh = np.empty(xh.shape, dtype=g.dtype) if need_input_grad else None
-        dw = np.zeros((kh * kw * c, self.out_channels), dtype=g.dtype)
-        for s, e in self._blocks(0, xh.shape[0]):
+        want_dw = self.weight.wants_grad  # a frozen kernel (a whitening stem): no dL/dW
+        dw = np.zeros((kh * kw * c, self.out_channels), dtype=g.dtype) if want_dw else None
+        for s, e in self._blocks(0, xh.shape[0]) if want_dw or dxh is not None else []:
             gb = g[s * ho * wo : e * ho * wo]
-            cols = im2col(xh[s:e], *self._geometry())
-            gemm(cols.T, gb, dw, accumulate=True)  # dL/dW_matᵀ = Σ_blocks X_colᵀ · G (K, C_out)
+            if dw is not None:
+                cols = im2col(xh[s:e], *self._geometry())
+                gemm(cols.T, gb, dw, accumulate=True)  # dL/dW_matᵀ = Σ_blocks X_colᵀ · G
             if dxh is not None:
-                dcols = workspace(cols.shape, g.dtype)  # X_col is done with: reuse its memory
+                shape = (gb.shape[0], kh * kw * c)
+                dcols = workspace(shape, g.dtype)  # X_col is done with: reuse its memory
                 gemm(gb, w_mat, dcols)  # dL/dX_col = G · W_mat
                 col2im(dcols, dxh[s:e], *self._geometry())
-        self.weight.add_grad(dw.reshape(kh, kw, c, self.out_channels).transpose(3, 2, 0, 1))
+        if dw is not None:
+            self.weight.add_grad(dw.reshape(kh, kw, c, self.out_channels).transpose(3, 2, 0, 1))
         if self.bias is not None:
-            self.bias.add_grad(g.sum(axis=0))  # dL/db = Σ_m G_m
+            self.bias.add_grad(column_sums(g))  # dL/db = Σ_m G_m
         return None if dxh is None else nchw(dxh)
 
     # -- parameters and config -----------------------------------------------------------

@@ -91,7 +91,8 @@ class Linear(Module):
 
     def _backward(self, grad_out: np.ndarray, need_input_grad: bool) -> np.ndarray | None:
         x = self._x
-        self.weight.add_matmul_grad(grad_out.T, x)  # dL/dW = Gᵀ·x
+        if self.weight.wants_grad:
+            self.weight.add_matmul_grad(grad_out.T, x)  # dL/dW = Gᵀ·x
         if self.bias is not None:
             self.bias.add_grad(grad_out.sum(axis=0))  # dL/db = Σ_n G_n
         if not need_input_grad:

@@ -156,6 +156,12 @@ class Module:
         """The learnable parameters θ of this module, in a fixed order."""
         return [p for _, p in self.named_parameters()]
 
+    def wants_grad(self) -> bool:
+        """Whether any parameter of this module (or inside it) wants its gradient now
+        (:attr:`Parameter.wants_grad`): if not, and dL/dx is not needed either, its backward
+        pass can be skipped."""
+        return any(p.wants_grad for p in self.parameters())
+
     def named_buffers(self) -> list[tuple[str, Buffer]]:
         """(name, buffer) pairs of non-trainable state saved with the model (BatchNorm's
         ``running_mean``...); names follow PyTorch's state dict."""

@@ -150,6 +150,9 @@ class Optimizer:
         if len({id(p) for p in self.params}) != len(self.params):
             raise ValueError("a parameter appears in more than one optimizer group")
         self._group_of = [g for g in groups for _ in g.params]
+        for g in groups:  # a parameter rested by an earlier optimiser trains again in this one
+            for p in g.params:
+                p.resting = not g.active
         self.lr = _check_positive("lr", lr)
         self.weight_decay = _check_positive("weight_decay", weight_decay, allow_zero=True)
         self.t = 0
@@ -158,9 +161,12 @@ class Optimizer:
 
     def set_epoch(self, epoch: int) -> None:
         """Activate the groups that train in ``epoch`` (0-based): those without ``epochs``
-        and those with ``epochs`` > epoch."""
+        and those with ``epochs`` > epoch. The others' parameters are marked ``resting``, so
+        that backward passes skip their gradients."""
         for g in self.groups:
             g.active = g.epochs is None or epoch < g.epochs
+            for p in g.params:
+                p.resting = not g.active
 
     def zero_grad(self) -> None:
         """Reset every parameter's gradient to zero."""

@@ -39,15 +39,19 @@ class Parameter(NamedArray):
     *accumulate* across ``backward`` calls until :meth:`zero_grad`, as in the course's
     loop (compute the gradient, step, reset). ``decay`` says whether L1/L2 penalties apply
     (weights: yes; biases: no). ``trainable`` False freezes it: it is still saved and used,
-    its gradient may still be computed, but no optimiser changes it (an airbench whitening
-    stem, a BatchNorm scale held at 1).
+    no optimiser changes it (an airbench whitening stem, a BatchNorm scale held at 1).
+    ``resting`` True says that it is trainable but not trained now (its optimiser group's
+    epochs are over: :meth:`vedere.nn.optim.Optimizer.set_epoch` sets it). A layer's
+    backward pass skips the products whose only use is the gradient of a parameter that is
+    not :attr:`wants_grad` (frozen or resting), and a network skips the layers in front of
+    the first one that wants any: such a gradient reads as zero (or stale) afterwards.
 
     :meth:`zero_grad` does not touch memory: it marks the gradient as zero, and the next
     contribution overwrites the buffer instead of adding to it (reading ``grad`` in between
     fills it with zeros first). On a 3072×512 layer this saves a full pass over 6 MB per step.
     """
 
-    __slots__ = ("_grad", "_zero", "data", "decay", "name", "trainable")
+    __slots__ = ("_grad", "_zero", "data", "decay", "name", "resting", "trainable")
 
     def __init__(
         self, data: np.ndarray, name: str = "", decay: bool = True, trainable: bool = True
@@ -58,6 +62,12 @@ class Parameter(NamedArray):
         self.name = name
         self.decay = decay
         self.trainable = bool(trainable)
+        self.resting = False
+
+    @property
+    def wants_grad(self) -> bool:
+        """Whether an optimiser will read dL/dθ now: trainable and not resting."""
+        return self.trainable and not self.resting
 
     @property
     def grad(self) -> np.ndarray:

@@ -66,9 +66,21 @@ class Sequential(Module):
         return x
 
     def _backward(self, grad_out: np.ndarray, need_input_grad: bool) -> np.ndarray | None:
+        """Back through the layers, last first. Layer i returns dL/d(its input) only when
+        something in front of it wants a gradient (``need_input_grad``, or a parameter of
+        layers 0..i-1 that :meth:`Module.wants_grad`): in front of a frozen stem the chain
+        stops, and a layer that wants nothing and feeds nothing that does is skipped."""
         g: np.ndarray | None = grad_out
+        wants = [layer.wants_grad() for layer in self.layers]
+        front = need_input_grad  # does layer i's input need its gradient?
+        needs = []
+        for w in wants:
+            needs.append(front)
+            front = front or w
         for i in range(len(self.layers) - 1, -1, -1):
-            g = self.layers[i]._backward(g, need_input_grad or i > 0)
+            if not (needs[i] or wants[i]):
+                return None  # nothing from here to the input wants a gradient
+            g = self.layers[i]._backward(g, needs[i])
         return g
 
     def backward(self, grad_out: np.ndarray, need_input_grad: bool = False) -> np.ndarray | None:

@@ -179,6 +179,22 @@ class Profiler:
             return out
 
         m._forward, m._backward = forward, backward
+        if hasattr(m, "_forward_gelu"):  # a BatchNorm: its fused pass with the next GELU
+            fused_f, fused_b = m._forward_gelu, m._backward_gelu
+
+            def forward_gelu(x):
+                t = clock()
+                out = fused_f(x)
+                self.times[f"{kind}+GELU forward"] += clock() - t
+                return out
+
+            def backward_gelu(g, need):
+                t = clock()
+                out = fused_b(g, need)
+                self.times[f"{kind}+GELU backward"] += clock() - t
+                return out
+
+            m._forward_gelu, m._backward_gelu = forward_gelu, backward_gelu
 
     def _wrap_function(self, module, name: str) -> None:
         f = getattr(module, name)
@@ -215,6 +231,11 @@ def main() -> None:
     )
     ap.add_argument("--profile", action="store_true", help="break vedere's time down")
     ap.add_argument(
+        "--no-fuse",
+        action="store_true",
+        help="run vedere's BatchNorm and GELU layers one by one (Sequential.fuse_bn_gelu off)",
+    )
+    ap.add_argument(
         "--clock",
         choices=["wall", "cpu"],
         default="wall",
@@ -232,6 +253,10 @@ def main() -> None:
     global clock
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     widths = tuple(int(w) for w in args.widths.split(","))
+    if args.no_fuse:
+        from vedere.nn import Sequential
+
+        Sequential.fuse_bn_gelu = False
     if args.vedere_only:
         print(json.dumps(vedere_alone(args, widths)))
         return
@@ -305,6 +330,7 @@ def main() -> None:
         "clock": args.clock,
         "network": f"airbench-shaped, whiten {args.whiten}, widths {list(widths)}",
         "stem": args.stem,
+        "fused_bn_gelu": not args.no_fuse,
         "batch": args.batch,
         "steps_per_round": args.steps,
         "rounds": args.rounds,

@@ -123,15 +123,16 @@ class _BatchNorm(Module):
         r = self._to_rows(x)
         return r if r.flags.c_contiguous else np.ascontiguousarray(r)
 
-    def _forward(self, x: np.ndarray) -> np.ndarray:
+    def _terms(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """x's rows r (M, C) and the per-channel map y = a·r + c of this pass (the batch's
+        statistics in training, which also move the running ones; those in eval)."""
         self._check_shape(x, "x")
         r = self._rows(x)  # (M, C); the input itself when channels-last: nothing copied
         m = r.shape[0]
-        k = kernels()
         if self.training:
             # one pass of float64 sums around the first row (no cancellation): μ, σ²
             center = r[0].astype(np.float64)
-            s1, s2 = k.channel_moments(r, center, _chunks(m))
+            s1, s2 = kernels().channel_moments(r, center, _chunks(m))
             shift = s1 / m
             mean = center + shift
             var = np.maximum(s2 / m - shift * shift, 0.0)  # σ² = E[(x-c)²] - (E[x-c])²
@@ -144,31 +145,72 @@ class _BatchNorm(Module):
             var = self.running_var.data.astype(np.float64)
         inv = 1.0 / np.sqrt(var + self.eps)  # 1 / √(σ² + ε)
         scale = self.weight.data * inv  # y = γ x̂ + β = (γ/√(σ²+ε)) x + (β - μ γ/√(σ²+ε))
-        y = np.empty_like(r)
-        k.affine(scale.astype(r.dtype), r, (self.bias.data - mean * scale).astype(r.dtype), y)
         self._r, self._mean, self._inv, self._shape = r, mean, inv, x.shape
+        return r, scale.astype(r.dtype), (self.bias.data - mean * scale).astype(r.dtype)
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        r, a, c = self._terms(x)
+        y = np.empty_like(r)
+        kernels().affine(a, r, c, y)
         return self._from_rows(y, x.shape)
 
+    def _forward_gelu(self, x: np.ndarray) -> np.ndarray:
+        """GELU(this norm's output) in one pass, float32 (:mod:`vedere.nn.bn_gelu_kernels`);
+        :meth:`_backward_gelu` is its backward pass. Sequential calls the two for a
+        BatchNorm followed by a GELU."""
+        from .bn_gelu_kernels import bn_gelu32
+
+        r, a, c = self._terms(x)
+        out = np.empty_like(r)
+        bn_gelu32(r, a, c, out)
+        self._ac = (a, c)
+        return self._from_rows(out, x.shape)
+
     def _backward(self, grad_out: np.ndarray, need_input_grad: bool) -> np.ndarray | None:
-        g, r, mean, inv = self._rows(grad_out), self._r, self._mean, self._inv
+        g, r, mean = self._rows(grad_out), self._r, self._mean
+        sg, sgx = kernels().channel_dot(g, r, mean, _chunks(g.shape[0]))  # Σ G, Σ G ⊙ (x - μ)
+        terms = self._input_grad_terms(sg, sgx, g.shape[0], g.dtype, need_input_grad)
+        if terms is None:
+            return None
+        dx = np.empty_like(g)
+        kernels().affine2(terms[0], g, terms[1], r, terms[2], dx)
+        return self._from_rows(dx, self._shape)
+
+    def _backward_gelu(self, grad_out: np.ndarray, need_input_grad: bool) -> np.ndarray | None:
+        """The backward pass of :meth:`_forward_gelu`, from dL/d(GELU's output): the same
+        gradients as GELU's backward followed by this norm's; G' = dL/dz is computed with its
+        sums (z recomputed from the input, not stored) and mapped in place to dL/dx."""
+        from .bn_gelu_kernels import bn_gelu_dot32
+
+        g, r, mean, (a, c) = self._rows(grad_out), self._r, self._mean, self._ac
         m = g.shape[0]
-        k = kernels()
-        sg, sgx = k.channel_dot(g, r, mean, _chunks(m))  # Σ G, Σ G ⊙ (x - μ)
+        gz = np.empty_like(g)
+        sg, sgx = bn_gelu_dot32(g, r, a, c, mean, _chunks(m), gz)  # Σ G', Σ G' ⊙ (x - μ)
+        terms = self._input_grad_terms(sg, sgx, m, g.dtype, need_input_grad)
+        if terms is None:
+            return None
+        kernels().affine2(terms[0], gz, terms[1], r, terms[2], gz)  # dL/dx, over G'
+        return self._from_rows(gz, self._shape)
+
+    def _input_grad_terms(
+        self, sg: np.ndarray, sgx: np.ndarray, m: int, dtype: np.dtype, need_input_grad: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Accumulate dL/dγ = Σ G ⊙ x̂ and dL/dβ = Σ G from the sums Σ G and Σ G ⊙ (x − μ);
+        then, if wanted, (p, q, s) with dL/dx = p·G + q·x + s per channel (None if not)."""
+        inv, mean = self._inv, self._mean
         dgamma = sgx * inv  # dL/dγ = Σ G ⊙ x̂
-        self.weight.add_grad(dgamma.astype(g.dtype))
-        self.bias.add_grad(sg.astype(g.dtype))  # dL/dβ = Σ G
+        self.weight.add_grad(dgamma.astype(dtype))
+        self.bias.add_grad(sg.astype(dtype))  # dL/dβ = Σ G
         if not need_input_grad:
             return None
-        a = self.weight.data * inv  # γ / √(σ² + ε)
-        dx = np.empty_like(g)
-        if self.training:
-            # dL/dx = a (G - dL/dβ/M - x̂ dL/dγ/M), x̂ = (x - μ)·inv, as one affine pass in G, x
-            b = -a * inv * dgamma / m
-            c = -a * sg / m - b * mean
-            k.affine2(a.astype(g.dtype), g, b.astype(g.dtype), r, c.astype(g.dtype), dx)
-        else:
-            k.affine(a.astype(g.dtype), g, np.zeros_like(a, dtype=g.dtype), dx)
-        return self._from_rows(dx, self._shape)
+        p = self.weight.data * inv  # γ / √(σ² + ε)
+        if not self.training:  # the running statistics are constants: dL/dx = p·G
+            zero = np.zeros_like(p, dtype=dtype)
+            return p.astype(dtype), zero, zero
+        # dL/dx = p (G - dL/dβ/M - x̂ dL/dγ/M), x̂ = (x - μ)·inv, as one affine map of G, x
+        q = -p * inv * dgamma / m
+        s = -p * sg / m - q * mean
+        return p.astype(dtype), q.astype(dtype), s.astype(dtype)
 
     # -- parameters, buffers and config ------------------------------------------------------
     def named_parameters(self) -> list[tuple[str, Parameter]]:

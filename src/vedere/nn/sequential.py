@@ -13,13 +13,23 @@ from typing import Any
 
 import numpy as np
 
+from .activations import GELU
+from .batchnorm import _BatchNorm
 from .module import Module
 from .parameter import Buffer, Parameter
 from .validation import check_float_array
 
 
 class Sequential(Module):
-    """A chain of modules.  ``Sequential(Linear(3072, 512), ReLU(), Linear(512, 10))``."""
+    """A chain of modules.  ``Sequential(Linear(3072, 512), ReLU(), Linear(512, 10))``.
+
+    A float32 BatchNorm followed by an exact GELU runs as one fused pass each way
+    (:mod:`vedere.nn.bn_gelu_kernels`; the same numbers to float32 rounding) unless
+    ``fuse_bn_gelu`` is set False.
+    """
+
+    #: run each BatchNorm → GELU pair of float32 layers as one fused pass
+    fuse_bn_gelu = True
 
     def __init__(self, *layers: Module) -> None:
         super().__init__()
@@ -37,6 +47,7 @@ class Sequential(Module):
         # layers up to and including the first one with parameters validate their input
         n_checked = next((i + 1 for i, m in enumerate(self.layers) if m.parameters()), 1)
         self._n_checked = min(n_checked, len(self.layers))
+        self._fused: frozenset[int] = frozenset()
 
     def __len__(self) -> int:
         return len(self.layers)
@@ -53,15 +64,40 @@ class Sequential(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Run every layer in order; the input is validated once (dtype, shape, finite)."""
         self.check_input(x, "x")
-        for i, layer in enumerate(self.layers):
-            x = layer.forward(x) if i < self._n_checked else layer._forward(x)
-        self._out_shape = x.shape
-        return x
+        return self._run(x, self._n_checked)
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
         """Run every layer without validating the input (when nested in another module)."""
-        for layer in self.layers:
-            x = layer._forward(x)
+        return self._run(x, 0)
+
+    def _fusable(self, checked: int) -> frozenset[int]:
+        """Indices i >= ``checked`` of BatchNorm layers that layer i + 1, an exact GELU,
+        follows, in float32: each pair runs as one pass."""
+        if not self.fuse_bn_gelu:
+            return frozenset()
+        layers = self.layers
+        return frozenset(
+            i
+            for i in range(checked, len(layers) - 1)
+            if isinstance(layers[i], _BatchNorm)
+            and type(layers[i + 1]) is GELU
+            and layers[i + 1].approximate == "none"
+            and layers[i].weight.dtype == np.float32
+        )
+
+    def _run(self, x: np.ndarray, checked: int) -> np.ndarray:
+        """The layers in order, the first ``checked`` validating their input."""
+        fused = self._fusable(checked)
+        i = 0
+        while i < len(self.layers):
+            layer = self.layers[i]
+            if i in fused:
+                x = layer._forward_gelu(x)  # type: ignore[attr-defined]
+                i += 2
+                continue
+            x = layer.forward(x) if i < checked else layer._forward(x)
+            i += 1
+        self._fused = fused
         self._out_shape = x.shape
         return x
 
@@ -77,10 +113,16 @@ class Sequential(Module):
         for w in wants:
             needs.append(front)
             front = front or w
-        for i in range(len(self.layers) - 1, -1, -1):
+        i = len(self.layers) - 1
+        while i >= 0:
             if not (needs[i] or wants[i]):
                 return None  # nothing from here to the input wants a gradient
+            if i - 1 in self._fused:  # layer i is the GELU of a fused pair
+                g = self.layers[i - 1]._backward_gelu(g, needs[i - 1])  # type: ignore[attr-defined]
+                i -= 2
+                continue
             g = self.layers[i]._backward(g, needs[i])
+            i -= 1
         return g
 
     def backward(self, grad_out: np.ndarray, need_input_grad: bool = False) -> np.ndarray | None:

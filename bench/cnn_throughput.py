@@ -90,6 +90,16 @@ def airbench(widths: tuple[int, ...], whiten: int, n_classes: int = 10, seed: in
 STEMS = ("trained", "weight-frozen", "frozen")
 
 
+def network(args, widths: tuple[int, ...]):
+    """The network of the command line: ``--arch`` through vedere's CNN builder, else the
+    airbench-shaped one of ``--widths`` and ``--whiten``."""
+    if args.arch is None:
+        return airbench(widths, args.whiten)
+    from vedere.classify import cnn_arch
+
+    return cnn_arch.build(args.arch, (32, 32, 3), 10, rng=0)
+
+
 def freeze_stem(model, stem: str, twin=None) -> None:
     """Freeze the stem's kernel (and, with ``stem`` "frozen", its bias) in vedere's
     ``model`` and in its PyTorch ``twin`` (``requires_grad`` off: autograd skips them)."""
@@ -113,7 +123,7 @@ def vedere_alone(args, widths: tuple[int, ...]) -> dict[str, float]:
     n = args.batch * args.steps
     x = gen.standard_normal((n, 3, 32, 32)).astype(np.float32)
     y = gen.integers(0, 10, n).astype(np.int64)
-    model = airbench(widths, args.whiten)
+    model = network(args, widths)
     freeze_stem(model, args.stem)
     loss_fn = SoftmaxCrossEntropy()
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
@@ -179,22 +189,22 @@ class Profiler:
             return out
 
         m._forward, m._backward = forward, backward
-        if hasattr(m, "_forward_gelu"):  # a BatchNorm: its fused pass with the next GELU
-            fused_f, fused_b = m._forward_gelu, m._backward_gelu
+        if hasattr(m, "_forward_act"):  # a BatchNorm: its fused pass with the activation
+            fused_f, fused_b = m._forward_act, m._backward_act
 
-            def forward_gelu(x):
+            def forward_act(x, relu):
                 t = clock()
-                out = fused_f(x)
-                self.times[f"{kind}+GELU forward"] += clock() - t
+                out = fused_f(x, relu)
+                self.times[f"{kind}+activation forward"] += clock() - t
                 return out
 
-            def backward_gelu(g, need):
+            def backward_act(g, need):
                 t = clock()
                 out = fused_b(g, need)
-                self.times[f"{kind}+GELU backward"] += clock() - t
+                self.times[f"{kind}+activation backward"] += clock() - t
                 return out
 
-            m._forward_gelu, m._backward_gelu = forward_gelu, backward_gelu
+            m._forward_act, m._backward_act = forward_act, backward_act
 
     def _wrap_function(self, module, name: str) -> None:
         f = getattr(module, name)
@@ -218,6 +228,12 @@ def main() -> None:
     )
     ap.add_argument("--widths", default="64,256,256", help="the three block widths")
     ap.add_argument("--whiten", type=int, default=24, help="width of the 2x2 stem convolution")
+    ap.add_argument(
+        "--arch",
+        default=None,
+        help="instead of --widths/--whiten: a vedere CNN architecture by name or spec, as "
+        "`vedere train --model cnn --arch` builds it (its default options: ReLU), e.g. default",
+    )
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--steps", type=int, default=5, help="training steps per round")
     ap.add_argument("--rounds", type=int, default=4)
@@ -233,7 +249,7 @@ def main() -> None:
     ap.add_argument(
         "--no-fuse",
         action="store_true",
-        help="run vedere's BatchNorm and GELU layers one by one (Sequential.fuse_bn_gelu off)",
+        help="run vedere's BatchNorm and activation layers one by one (Sequential.fuse_bn_act off)",
     )
     ap.add_argument(
         "--clock",
@@ -256,7 +272,7 @@ def main() -> None:
     if args.no_fuse:
         from vedere.nn import Sequential
 
-        Sequential.fuse_bn_gelu = False
+        Sequential.fuse_bn_act = False
     if args.vedere_only:
         print(json.dumps(vedere_alone(args, widths)))
         return
@@ -275,7 +291,7 @@ def main() -> None:
     x = rng.standard_normal((n, 3, 32, 32)).astype(np.float32)
     y = rng.integers(0, 10, n).astype(np.int64)
 
-    model = airbench(widths, args.whiten)
+    model = network(args, widths)
     ref = torch_twin(model).train()
     freeze_stem(model, args.stem, ref)
     fpi = flops_per_image(model, (3, 32, 32))
@@ -328,9 +344,11 @@ def main() -> None:
         "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
         "threads": args.threads,
         "clock": args.clock,
-        "network": f"airbench-shaped, whiten {args.whiten}, widths {list(widths)}",
+        "network": f"arch {args.arch}"
+        if args.arch
+        else f"airbench-shaped, whiten {args.whiten}, widths {list(widths)}",
         "stem": args.stem,
-        "fused_bn_gelu": not args.no_fuse,
+        "fused_bn_act": not args.no_fuse,
         "batch": args.batch,
         "steps_per_round": args.steps,
         "rounds": args.rounds,

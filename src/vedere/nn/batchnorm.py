@@ -154,16 +154,16 @@ class _BatchNorm(Module):
         kernels().affine(a, r, c, y)
         return self._from_rows(y, x.shape)
 
-    def _forward_gelu(self, x: np.ndarray) -> np.ndarray:
-        """GELU(this norm's output) in one pass, float32 (:mod:`vedere.nn.bn_gelu_kernels`);
-        :meth:`_backward_gelu` is its backward pass. Sequential calls the two for a
-        BatchNorm followed by a GELU."""
-        from .bn_gelu_kernels import bn_gelu32
+    def _forward_act(self, x: np.ndarray, relu: bool) -> np.ndarray:
+        """f(this norm's output) in one pass, f = ReLU if ``relu`` else GELU (float32 only)
+        (:mod:`vedere.nn.bn_act_kernels`); :meth:`_backward_act` is its backward pass.
+        Sequential calls the two for a BatchNorm followed by its activation."""
+        from . import bn_act_kernels as fused
 
         r, a, c = self._terms(x)
         out = np.empty_like(r)
-        bn_gelu32(r, a, c, out)
-        self._ac = (a, c)
+        (fused.bn_relu if relu else fused.bn_gelu)(r, a, c, out)
+        self._act = (a, c, relu)
         return self._from_rows(out, x.shape)
 
     def _backward(self, grad_out: np.ndarray, need_input_grad: bool) -> np.ndarray | None:
@@ -176,16 +176,18 @@ class _BatchNorm(Module):
         kernels().affine2(terms[0], g, terms[1], r, terms[2], dx)
         return self._from_rows(dx, self._shape)
 
-    def _backward_gelu(self, grad_out: np.ndarray, need_input_grad: bool) -> np.ndarray | None:
-        """The backward pass of :meth:`_forward_gelu`, from dL/d(GELU's output): the same
-        gradients as GELU's backward followed by this norm's; G' = dL/dz is computed with its
-        sums (z recomputed from the input, not stored) and mapped in place to dL/dx."""
-        from .bn_gelu_kernels import bn_gelu_dot32
+    def _backward_act(self, grad_out: np.ndarray, need_input_grad: bool) -> np.ndarray | None:
+        """The backward pass of :meth:`_forward_act`, from dL/d(the activation's output): the
+        same gradients as the activation's backward followed by this norm's; G' = dL/dz is
+        computed with its sums (z recomputed from the input, not stored) and mapped in place
+        to dL/dx."""
+        from . import bn_act_kernels as fused
 
-        g, r, mean, (a, c) = self._rows(grad_out), self._r, self._mean, self._ac
+        g, r, mean, (a, c, relu) = self._rows(grad_out), self._r, self._mean, self._act
         m = g.shape[0]
         gz = np.empty_like(g)
-        sg, sgx = bn_gelu_dot32(g, r, a, c, mean, _chunks(m), gz)  # Σ G', Σ G' ⊙ (x - μ)
+        dot = fused.bn_relu_dot if relu else fused.bn_gelu_dot
+        sg, sgx = dot(g, r, a, c, mean, _chunks(m), gz)  # Σ G', Σ G' ⊙ (x - μ)
         terms = self._input_grad_terms(sg, sgx, m, g.dtype, need_input_grad)
         if terms is None:
             return None

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .activations import GELU
+from .activations import GELU, ReLU
 from .batchnorm import _BatchNorm
 from .module import Module
 from .parameter import Buffer, Parameter
@@ -23,13 +23,13 @@ from .validation import check_float_array
 class Sequential(Module):
     """A chain of modules.  ``Sequential(Linear(3072, 512), ReLU(), Linear(512, 10))``.
 
-    A float32 BatchNorm followed by an exact GELU runs as one fused pass each way
-    (:mod:`vedere.nn.bn_gelu_kernels`; the same numbers to float32 rounding) unless
-    ``fuse_bn_gelu`` is set False.
+    A BatchNorm followed by a ReLU, or in float32 by an exact GELU, runs as one fused pass
+    each way (:mod:`vedere.nn.bn_act_kernels`; the same numbers to rounding) unless
+    ``fuse_bn_act`` is set False.
     """
 
-    #: run each BatchNorm → GELU pair of float32 layers as one fused pass
-    fuse_bn_gelu = True
+    #: run each BatchNorm → ReLU / GELU pair as one fused pass
+    fuse_bn_act = True
 
     def __init__(self, *layers: Module) -> None:
         super().__init__()
@@ -47,7 +47,7 @@ class Sequential(Module):
         # layers up to and including the first one with parameters validate their input
         n_checked = next((i + 1 for i, m in enumerate(self.layers) if m.parameters()), 1)
         self._n_checked = min(n_checked, len(self.layers))
-        self._fused: frozenset[int] = frozenset()
+        self._fused: dict[int, bool] = {}
 
     def __len__(self) -> int:
         return len(self.layers)
@@ -70,20 +70,23 @@ class Sequential(Module):
         """Run every layer without validating the input (when nested in another module)."""
         return self._run(x, 0)
 
-    def _fusable(self, checked: int) -> frozenset[int]:
-        """Indices i >= ``checked`` of BatchNorm layers that layer i + 1, an exact GELU,
-        follows, in float32: each pair runs as one pass."""
-        if not self.fuse_bn_gelu:
-            return frozenset()
+    def _fusable(self, checked: int) -> dict[int, bool]:
+        """{i: is it ReLU} for the BatchNorm layers i >= ``checked`` that a ReLU, or in
+        float32 an exact GELU, follows as layer i + 1: each pair runs as one pass."""
+        if not self.fuse_bn_act:
+            return {}
+        out = {}
         layers = self.layers
-        return frozenset(
-            i
-            for i in range(checked, len(layers) - 1)
-            if isinstance(layers[i], _BatchNorm)
-            and type(layers[i + 1]) is GELU
-            and layers[i + 1].approximate == "none"
-            and layers[i].weight.dtype == np.float32
-        )
+        for i in range(checked, len(layers) - 1):
+            norm, act = layers[i], layers[i + 1]
+            if not isinstance(norm, _BatchNorm):
+                continue
+            if type(act) is ReLU:
+                out[i] = True
+            elif type(act) is GELU and act.approximate == "none":
+                if norm.weight.dtype == np.float32:
+                    out[i] = False
+        return out
 
     def _run(self, x: np.ndarray, checked: int) -> np.ndarray:
         """The layers in order, the first ``checked`` validating their input."""
@@ -92,7 +95,7 @@ class Sequential(Module):
         while i < len(self.layers):
             layer = self.layers[i]
             if i in fused:
-                x = layer._forward_gelu(x)  # type: ignore[attr-defined]
+                x = layer._forward_act(x, fused[i])  # type: ignore[attr-defined]
                 i += 2
                 continue
             x = layer.forward(x) if i < checked else layer._forward(x)
@@ -117,8 +120,8 @@ class Sequential(Module):
         while i >= 0:
             if not (needs[i] or wants[i]):
                 return None  # nothing from here to the input wants a gradient
-            if i - 1 in self._fused:  # layer i is the GELU of a fused pair
-                g = self.layers[i - 1]._backward_gelu(g, needs[i - 1])  # type: ignore[attr-defined]
+            if i - 1 in self._fused:  # layer i is the activation of a fused pair
+                g = self.layers[i - 1]._backward_act(g, needs[i - 1])  # type: ignore[attr-defined]
                 i -= 2
                 continue
             g = self.layers[i]._backward(g, needs[i])

@@ -1,5 +1,7 @@
 """Conv2d: forward and backward against PyTorch (float64), gradient checks and bad input."""
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -238,3 +240,76 @@ def test_conv2d_result_does_not_depend_on_the_block_size(block_bytes, rng, monke
     np.testing.assert_allclose(layer.forward(x), y0, atol=1e-12)
     np.testing.assert_allclose(layer.backward(g), dx0, atol=1e-12)
     np.testing.assert_allclose(layer.weight.grad, w0, atol=1e-12)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    n=st.integers(4, 7),
+    c_in=st.integers(1, 4),
+    c_out=st.integers(1, 4),
+    size=st.tuples(st.integers(2, 9), st.integers(2, 9)),
+    kernel=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    stride=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+    padding=st.tuples(st.integers(0, 1), st.integers(0, 1)),
+    frozen=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_conv2d_blocks_on_worker_threads_match_torch(
+    n, c_in, c_out, size, kernel, stride, padding, frozen, seed
+):
+    """The path that shares a big layer's blocks among worker threads, each on one BLAS
+    thread (nn.conv_blocks), forced for small layers: forward, dL/dx, dL/dW (the sum of
+    the workers' parts), dL/db against PyTorch, and the path was taken."""
+    import numba
+
+    from vedere.nn import conv_blocks
+
+    if numba.get_num_threads() < 2 or not conv_blocks.blas.threads_settable():
+        pytest.skip("the worker path needs two threads and NumPy's OpenBLAS thread control")
+    assume(all(k <= s + 2 * p for k, s, p in zip(kernel, size, padding, strict=True)))
+    rng = np.random.default_rng(seed)
+    layer = Conv2d(c_in, c_out, kernel, stride, padding, True, rng=seed, dtype="float64")
+    layer.weight.trainable = not frozen
+    ref = _torch_conv(layer)
+    x = rng.standard_normal((n, c_in, *size))
+    tx = torch.from_numpy(x).requires_grad_()
+    ty = ref(tx)
+    g = rng.standard_normal(tuple(ty.shape))
+    ty.backward(torch.from_numpy(g))
+    saved = conv_blocks.PARALLEL_BYTES, conv_blocks.WORKER_BLOCK_BYTES, conv_blocks.run
+    calls = []
+
+    def counted(job, blocks):
+        calls.append(sum(len(b) for b in blocks))
+        return saved[2](job, blocks)
+
+    conv_blocks.PARALLEL_BYTES, conv_blocks.WORKER_BLOCK_BYTES, conv_blocks.run = 0, 64, counted
+    try:
+        layer.zero_grad()
+        y = layer.forward(x)
+        dx = layer.backward(g)
+    finally:
+        conv_blocks.PARALLEL_BYTES, conv_blocks.WORKER_BLOCK_BYTES, conv_blocks.run = saved
+    assert len(calls) == 2 and min(calls) >= 2  # forward and backward, several blocks each
+    np.testing.assert_allclose(y, ty.detach().numpy(), atol=1e-6, rtol=0)
+    np.testing.assert_allclose(dx, tx.grad.numpy(), atol=1e-6, rtol=0)
+    np.testing.assert_allclose(layer.bias.grad, ref.bias.grad.numpy(), atol=1e-6, rtol=0)
+    if frozen:
+        assert not layer.weight.grad.any()
+    else:
+        np.testing.assert_allclose(layer.weight.grad, ref.weight.grad.numpy(), atol=1e-6, rtol=0)
+
+
+def test_worker_blocks_share_the_images_evenly():
+    from vedere.nn import conv_blocks
+
+    for n, total, workers in ((256, 226 * 2**20, 2), (9, 10**9, 2), (5, 1, 3), (4, 2**30, 2)):
+        per_worker = conv_blocks.worker_blocks(n, total, workers)
+        assert len(per_worker) == workers
+        blocks = sorted(b for w in per_worker for b in w)
+        assert blocks[0][0] == 0 and blocks[-1][1] == n  # every image once, in order
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(blocks))
+        counts = [len(w) for w in per_worker]
+        assert max(counts) - min(counts) <= 1
+        sizes = [e - s for s, e in blocks]
+        assert max(sizes) - min(sizes) <= 1

@@ -1,5 +1,6 @@
 """In-place vector updates through NumPy's own BLAS: y ← a·x + y (axpy), y ← a·x + b·y
-(axpby) and x ← a·x (scal).
+(axpby) and x ← a·x (scal); and the number of threads its products use
+(:func:`one_thread`).
 
 NumPy's element-wise ufuncs run on one core; BLAS ``axpy`` and ``scal`` use every BLAS
 thread. An optimiser step over a 3072×512 weight is about four times faster this way (see
@@ -65,6 +66,13 @@ def _find_openblas() -> dict[tuple[str, np.dtype], Callable[..., Any]] | None:
             except AttributeError:
                 continue
             if _works(funcs):
+                for name in ("set_num_threads", "get_num_threads"):
+                    prefix_ = "scipy_openblas_" if prefix.startswith("scipy") else "openblas_"
+                    fn = getattr(lib, f"{prefix_}{name}{suffix}", None)
+                    if fn is not None:
+                        fn.restype = None if name.startswith("set") else ctypes.c_int
+                        fn.argtypes = [ctypes.c_int] if name.startswith("set") else []
+                        funcs[name, _F32] = fn
                 return funcs
     return None
 
@@ -126,3 +134,27 @@ def scal(a: float, x: np.ndarray) -> None:
         _BLAS["scal", x.dtype](x.size, a, x.ctypes.data, 1)  # type: ignore[index]
     else:
         x *= x.dtype.type(a)
+
+
+def threads_settable() -> bool:
+    """Whether :func:`one_thread` can set NumPy's BLAS threads (its OpenBLAS was found)."""
+    return _BLAS is not None and ("set_num_threads", _F32) in _BLAS
+
+
+class one_thread:
+    """``with one_thread():`` NumPy's OpenBLAS multiplies on the calling thread only, so
+    that several Python threads can each run their own products at once (OpenBLAS runs one
+    multi-threaded product at a time); its thread count is restored on exit. The setting is
+    process-wide: hold :data:`vedere.parallel.PARALLEL_LOCK` around it. A no-op where the
+    library's symbols were not found (:func:`threads_settable`)."""
+
+    def __enter__(self) -> one_thread:
+        self._before = None
+        if threads_settable():
+            self._before = int(_BLAS["get_num_threads", _F32]())  # type: ignore[index]
+            _BLAS["set_num_threads", _F32](1)  # type: ignore[index]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._before is not None:
+            _BLAS["set_num_threads", _F32](self._before)  # type: ignore[index]

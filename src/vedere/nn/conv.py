@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from . import conv_blocks
 from .gemm import column_sums, gemm
 from .init import as_generator, init_weight, resolve
 from .kernels_loader import kernels
@@ -65,8 +66,10 @@ def im2col(
     stride: tuple[int, int],
     padding: tuple[int, int],
     out_hw: tuple[int, int],
+    serial: bool = False,
 ) -> np.ndarray:
-    """X_col (N·H_out·W_out, kh·kw·C) of a channels-last input ``xh`` (N, H, W, C).
+    """X_col (N·H_out·W_out, kh·kw·C) of a channels-last input ``xh`` (N, H, W, C); with
+    ``serial`` on the calling thread whatever its size (a :mod:`conv_blocks` worker).
 
     Row m = (n, i, j), column k = (u, v, c) holds x[n, s_h·i + u - p_h, s_w·j + v - p_w, c]
     (0 in the padding). Written into this thread's :func:`workspace`: valid until the next
@@ -77,10 +80,11 @@ def im2col(
     if kh == kw == sh == sw == 1 and ph == pw == 0:
         return xh.reshape(-1, c)
     cols = workspace((n, *out_hw, kh, kw, c), xh.dtype)
+    k = kernels()
     if sh == sw == 1:
-        kernels().im2col_stride1(xh, kh, kw, ph, pw, cols)
+        _launch(k.im2col_stride1, serial, xh, kh, kw, ph, pw, cols)
     else:
-        kernels().im2col(xh, kh, kw, sh, sw, ph, pw, cols)
+        _launch(k.im2col, serial, xh, kh, kw, sh, sw, ph, pw, cols)
     return cols.reshape(n * out_hw[0] * out_hw[1], kh * kw * c)
 
 
@@ -91,18 +95,28 @@ def col2im(
     stride: tuple[int, int],
     padding: tuple[int, int],
     out_hw: tuple[int, int],
+    serial: bool = False,
 ) -> None:
     """The adjoint of :func:`im2col`: writes dL/dx (N, H, W, C) into ``dxh`` from dL/dX_col,
     every input pixel summing the entries of the rows that copied it (the padding's are
-    dropped)."""
+    dropped); ``serial`` as for :func:`im2col`."""
     n, _, _, c = dxh.shape
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     if kh == kw == sh == sw == 1 and ph == pw == 0:
         dxh[...] = dcols.reshape(dxh.shape)
     elif sh == sw == 1:
-        kernels().col2im_stride1(dcols.reshape(n, *out_hw, kh, kw, c), ph, pw, dxh)
+        _launch(kernels().col2im_stride1, serial, dcols.reshape(n, *out_hw, kh, kw, c), ph, pw, dxh)
     else:
-        kernels().col2im(dcols.reshape(n, *out_hw, kh, kw, c), sh, sw, ph, pw, dxh)
+        d = dcols.reshape(n, *out_hw, kh, kw, c)
+        _launch(kernels().col2im, serial, d, sh, sw, ph, pw, dxh)
+
+
+def _launch(kernel: Any, serial: bool, *args: Any) -> None:
+    """``kernel(*args)``, on the calling thread when ``serial``."""
+    if serial:
+        kernel.run(False, *args)
+    else:
+        kernel(*args)
 
 
 def _check_weight_size(shape: tuple[int, int, int, int]) -> None:
@@ -216,6 +230,18 @@ class Conv2d(Module):
         blocks = image_blocks(stop - start, ho * wo, k, self._xh.dtype.itemsize)
         return [(start + s, start + e) for s, e in blocks]
 
+    def _im2col_bytes(self) -> int:
+        ho, wo = self._out_hw
+        k = self.kernel_size[0] * self.kernel_size[1] * self.in_channels
+        return self._xh.shape[0] * ho * wo * k * self._xh.dtype.itemsize
+
+    def _workers(self) -> int:
+        """Threads that share this batch's blocks (:mod:`conv_blocks`): 1 = the usual way."""
+        return conv_blocks.workers_for(self._im2col_bytes(), self._xh.shape[0])
+
+    def _worker_blocks(self, workers: int) -> list[list[tuple[int, int]]]:
+        return conv_blocks.worker_blocks(self._xh.shape[0], self._im2col_bytes(), workers)
+
     def _forward(self, x: np.ndarray) -> np.ndarray:
         ho, wo = self._shape_check(x, "x")
         n = x.shape[0]
@@ -225,10 +251,18 @@ class Conv2d(Module):
         self._xh, self._out_hw = xh, (ho, wo)
         wt = self._weight_matrix().T  # W_matᵀ (K, C_out)
         y = np.empty((n * ho * wo, self.out_channels), dtype=x.dtype)
-        # Y = X_col · W_matᵀ, block of images by block (the block's X_col stays in cache)
-        for s, e in self._blocks(0, n):
-            cols = im2col(xh[s:e], *self._geometry())
-            gemm(cols, wt, y[s * ho * wo : e * ho * wo])
+
+        def forward_blocks(blocks: list[tuple[int, int]], serial: bool = True) -> None:
+            # Y = X_col · W_matᵀ, block of images by block (the block's X_col stays in cache)
+            for s, e in blocks:
+                cols = im2col(xh[s:e], *self._geometry(), serial=serial)
+                gemm(cols, wt, y[s * ho * wo : e * ho * wo])
+
+        workers = self._workers()
+        if workers > 1:
+            conv_blocks.run(forward_blocks, self._worker_blocks(workers))
+        else:
+            forward_blocks(self._blocks(0, n), serial=False)
         if self.bias is not None:
             kernels().add_bias(y, self.bias.data.astype(y.dtype, copy=False))  # + b
         return nchw(y.reshape(n, ho, wo, self.out_channels))
@@ -244,17 +278,28 @@ class Conv2d(Module):
         w_mat = self._weight_matrix()
         dxh = np.empty(xh.shape, dtype=g.dtype) if need_input_grad else None
         want_dw = self.weight.wants_grad  # a frozen kernel (a whitening stem): no dL/dW
-        dw = np.zeros((kh * kw * c, self.out_channels), dtype=g.dtype) if want_dw else None
-        for s, e in self._blocks(0, xh.shape[0]) if want_dw or dxh is not None else []:
-            gb = g[s * ho * wo : e * ho * wo]
-            if dw is not None:
-                cols = im2col(xh[s:e], *self._geometry())
-                gemm(cols.T, gb, dw, accumulate=True)  # dL/dW_matᵀ = Σ_blocks X_colᵀ · G
-            if dxh is not None:
-                shape = (gb.shape[0], kh * kw * c)
-                dcols = workspace(shape, g.dtype)  # X_col is done with: reuse its memory
-                gemm(gb, w_mat, dcols)  # dL/dX_col = G · W_mat
-                col2im(dcols, dxh[s:e], *self._geometry())
+        geo = self._geometry()
+
+        def backward_blocks(blocks: list[tuple[int, int]], serial: bool = True) -> np.ndarray:
+            """dL/dx of ``blocks`` into dxh; their share of dL/dW_matᵀ (K, C_out)."""
+            dw = np.zeros((kh * kw * c, self.out_channels), dtype=g.dtype) if want_dw else None
+            for s, e in blocks if want_dw or dxh is not None else []:
+                gb = g[s * ho * wo : e * ho * wo]
+                if dw is not None:
+                    cols = im2col(xh[s:e], *geo, serial=serial)
+                    gemm(cols.T, gb, dw, accumulate=True)  # dL/dW_matᵀ = Σ_blocks X_colᵀ · G
+                if dxh is not None:
+                    dcols = workspace((gb.shape[0], kh * kw * c), g.dtype)  # X_col's memory
+                    gemm(gb, w_mat, dcols)  # dL/dX_col = G · W_mat
+                    col2im(dcols, dxh[s:e], *geo, serial=serial)
+            return dw
+
+        workers = self._workers()
+        if workers > 1:
+            parts = conv_blocks.run(backward_blocks, self._worker_blocks(workers))
+            dw = None if parts[0] is None else sum(parts[1:], parts[0])
+        else:
+            dw = backward_blocks(self._blocks(0, xh.shape[0]), serial=False)
         if dw is not None:
             self.weight.add_grad(dw.reshape(kh, kw, c, self.out_channels).transpose(3, 2, 0, 1))
         if self.bias is not None:

@@ -218,3 +218,27 @@ def test_bad_executor_arguments():
     with pytest.raises(ValueError, match=r"--scheduler tcp://127\.0\.0\.1:9: cannot connect"):
         DaskExecutor(scheduler="tcp://127.0.0.1:9", connect_timeout=1)
     assert isinstance(make_executor(1), InProcessExecutor)
+
+
+def test_a_trial_killed_before_it_recorded_its_grid_point_is_requeued_with_it(tmp_path):
+    """The race behind a resumed grid sweep that ran one point twice and another never: a
+    sweep killed after Optuna handed out a queued trial but before the trial recorded its
+    value. Resuming must queue the trial's grid point again, not an empty trial."""
+    from vedere.sweep import study as study_mod
+
+    spec = spec_of(search={"lr": {"type": "choice", "values": [0.01, 0.02, 0.03]}})
+    out = tmp_path / "sw"
+    study, _ = study_mod._start(spec, out, resume=False)
+    for point in study_mod.grid_points(spec):
+        study.enqueue_trial(point)
+    first = study.ask()  # taken from the queue, killed before it suggested its lr
+    assert first.params == {}
+    del study
+    study, storage = study_mod._start(spec, out, resume=True)
+    assert study_mod._requeue_interrupted(study, storage, out) == 1
+    queued = [
+        t.system_attrs["fixed_params"]["lr"]
+        for t in study.get_trials(deepcopy=False)
+        if t.state.name == "WAITING"
+    ]
+    assert sorted(queued) == [0.01, 0.02, 0.03]  # the interrupted 0.01 again, none twice

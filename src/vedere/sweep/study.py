@@ -156,7 +156,12 @@ def _check_journal(journal: Path) -> None:
 
 def _requeue_interrupted(study: Any, storage: Any, out: Path) -> int:
     """Trials left running by a killed sweep: mark them failed (interrupted), remove their
-    partial run directories and queue their settings again. Returns how many."""
+    partial run directories and queue their settings again. Returns how many.
+
+    A trial's settings are the values it was enqueued with (a grid point: Optuna's
+    ``fixed_params``) updated by those it recorded: a sweep killed after it took a queued
+    trial but before the trial recorded its values would otherwise queue it with none, and
+    the sampler would pick a grid point again that another trial already has."""
     optuna = _optuna()
     study_id = storage.get_study_id_from_name(STUDY)
     n = 0
@@ -165,7 +170,8 @@ def _requeue_interrupted(study: Any, storage: Any, out: Path) -> int:
         storage.set_trial_user_attr(trial_id, "message", INTERRUPTED)
         study.tell(t.number, state=optuna.trial.TrialState.FAIL)
         shutil.rmtree(trial_dir(out, t.number), ignore_errors=True)
-        study.enqueue_trial(t.params, skip_if_exists=False)
+        params = {**t.system_attrs.get("fixed_params", {}), **t.params}
+        study.enqueue_trial(params, skip_if_exists=False)
         n += 1
     return n
 

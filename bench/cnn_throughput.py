@@ -172,39 +172,24 @@ class Profiler:
         for name in ("im2col", "col2im"):
             self._wrap_function(conv, name)
 
+    def _timed(self, label: str, fn):
+        """``fn`` with its wall time added to ``times[label]``."""
+
+        def timed(*a):
+            t = clock()
+            out = fn(*a)
+            self.times[label] += clock() - t
+            return out
+
+        return timed
+
     def _wrap(self, m) -> None:
         kind = type(m).__name__
-        fwd, bwd = m._forward, m._backward
-
-        def forward(x):
-            t = clock()
-            out = fwd(x)
-            self.times[f"{kind} forward"] += clock() - t
-            return out
-
-        def backward(g, need):
-            t = clock()
-            out = bwd(g, need)
-            self.times[f"{kind} backward"] += clock() - t
-            return out
-
-        m._forward, m._backward = forward, backward
+        m._forward = self._timed(f"{kind} forward", m._forward)
+        m._backward = self._timed(f"{kind} backward", m._backward)
         if hasattr(m, "_forward_act"):  # a BatchNorm: its fused pass with the activation
-            fused_f, fused_b = m._forward_act, m._backward_act
-
-            def forward_act(x, relu):
-                t = clock()
-                out = fused_f(x, relu)
-                self.times[f"{kind}+activation forward"] += clock() - t
-                return out
-
-            def backward_act(g, need):
-                t = clock()
-                out = fused_b(g, need)
-                self.times[f"{kind}+activation backward"] += clock() - t
-                return out
-
-            m._forward_act, m._backward_act = forward_act, backward_act
+            m._forward_act = self._timed(f"{kind}+activation forward", m._forward_act)
+            m._backward_act = self._timed(f"{kind}+activation backward", m._backward_act)
 
     def _wrap_function(self, module, name: str) -> None:
         f = getattr(module, name)

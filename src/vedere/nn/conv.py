@@ -237,7 +237,7 @@ class Conv2d(Module):
 
     def _workers(self) -> int:
         """Threads that share this batch's blocks (:mod:`conv_blocks`): 1 = the usual way."""
-        return conv_blocks.workers_for(self._im2col_bytes(), self._xh.shape[0])
+        return conv_blocks.workers_for(self._im2col_bytes(), self._xh.shape[0], self.out_channels)
 
     def _worker_blocks(self, workers: int) -> list[list[tuple[int, int]]]:
         return conv_blocks.worker_blocks(self._xh.shape[0], self._im2col_bytes(), workers)

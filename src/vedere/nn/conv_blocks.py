@@ -11,7 +11,8 @@ its im2col, its products and its col2im alone — serial kernels, one BLAS threa
 and the weight gradient is the sum of the workers' partial sums. A training step of the
 default CNN's 32×32 and 16×16 layers runs 1.1–1.4× faster that way (BENCHMARKS.md); small
 feature maps, with few blocks to share, run faster the usual way, so the choice is made per
-layer by the size of its im2col matrices (:func:`workers_for`), never by machine.
+layer by the size of its im2col matrices and its width (:func:`workers_for`), never by
+machine.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ from . import blas
 
 #: a layer's im2col matrices for the whole batch (bytes) from which its blocks go to workers
 PARALLEL_BYTES = 24 * 2**20
+#: ... for layers of at most this many output channels: the narrow products, where
+#: OpenBLAS's own split over its threads gains least (at airbench94's 256 channels the
+#: worker way made the whole network's step slower: 0.66-0.76× PyTorch against 0.82-0.85×)
+MAX_WORKER_CHANNELS = 128
 #: bytes of im2col matrix per block on a worker: within one core's share of the cache
 WORKER_BLOCK_BYTES = 2 * 2**20
 
@@ -39,12 +44,15 @@ T = TypeVar("T")
 _POOL: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, size, pool)
 
 
-def workers_for(total_bytes: int, n_images: int) -> int:
+def workers_for(total_bytes: int, n_images: int, out_channels: int) -> int:
     """How many threads run a layer whose im2col matrices for the batch hold
-    ``total_bytes``: Numba's thread count (vedere's parallelism) for a big layer of at least
-    two images per thread, where NumPy's BLAS threads can be set; else 1 (the usual way)."""
+    ``total_bytes``: Numba's thread count (vedere's parallelism) for a big, narrow layer
+    (:data:`PARALLEL_BYTES`, :data:`MAX_WORKER_CHANNELS`) of at least two images per
+    thread, where NumPy's BLAS threads can be set; else 1 (the usual way)."""
     w = numba.get_num_threads()
     if w < 2 or total_bytes < PARALLEL_BYTES or n_images < 2 * w:
+        return 1
+    if out_channels > MAX_WORKER_CHANNELS:
         return 1
     return w if blas.threads_settable() else 1
 

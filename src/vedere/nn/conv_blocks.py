@@ -9,7 +9,7 @@ independent, so for a big layer W worker threads instead take every W-th block e
 its im2col, its products and its col2im alone — serial kernels, one BLAS thread
 (:func:`vedere.nn.blas.one_thread`), a workspace of their own in their own core's cache —
 and the weight gradient is the sum of the workers' partial sums. A training step of the
-default CNN's 32×32 and 16×16 layers runs 1.1–1.4× faster that way (BENCHMARKS.md); small
+default CNN's 32×32 to 8×8 layers runs 1.1–1.3× faster that way (BENCHMARKS.md); small
 feature maps, with few blocks to share, run faster the usual way, so the choice is made per
 layer by the size of its im2col matrices and its width (:func:`workers_for`), never by
 machine.

@@ -28,29 +28,44 @@ def _digests(images: np.ndarray) -> list[bytes]:
     return [hashlib.sha256(im.tobytes()).digest() for im in images]
 
 
-def train_unseen(est: Any, data: str, out: str | Path) -> Path:
-    """Fit ``est`` on ``data``'s training images that are not in the embedded sample (5,000 of
-    them held out, stratified, seed 0), print and store the held-out accuracy, save to ``out``."""
+def unseen(data: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``data``'s training images that are not in the embedded sample, their class names, and
+    the training / 5,000 held-out indices into them (stratified, seed 0)."""
     full = load_split(data, "train")
     sample = {d for s in ("train", "test") for d in _digests(load_split(None, s).images)}
     keep = np.array([d not in sample for d in _digests(full.images)])
     print(f"{len(full)} images, {int((~keep).sum())} of them in the embedded sample: left out")
     images, labels = full.images[keep], full.labels[keep]
     tr, va = stratified_split(labels, 5000, seed=0)
-    names = np.asarray(full.classes)
-    t0 = time.perf_counter()
-    est.fit(images[tr], names[labels[tr]])
-    seconds = time.perf_counter() - t0
-    acc = metrics.accuracy(names[labels[va]], est.predict(images[va]))
-    path = est.save(
-        out,
-        extra={
-            "trained_on": "CIFAR-10 training images minus the embedded sample",
-            "held_out_accuracy": round(float(acc), 4),
-        },
-    )
+    return images, np.asarray(full.classes)[labels], tr, va
+
+
+def held_out_accuracy(est: Any, images: np.ndarray, names: np.ndarray, va: np.ndarray) -> float:
+    return float(metrics.accuracy(names[va], est.predict(images[va])))
+
+
+def save_measured(est: Any, images: np.ndarray, names: np.ndarray, va: np.ndarray,
+                  out: str | Path, half: bool) -> Path:  # fmt: skip
+    """Measure ``est`` on the held-out images ``va``, store that accuracy in the file, save."""
+    acc = held_out_accuracy(est, images, names, va)
+    extra = {
+        "trained_on": "CIFAR-10 training images minus the embedded sample",
+        "held_out_accuracy": round(acc, 4),
+    }
+    path = est.save(out, extra=extra, half=half)
     print(
-        f"held-out accuracy {acc:.1%} on 5,000 images; {seconds:.0f} s; "
-        f"{path.stat().st_size / 1e6:.2f} MB written to {path}"
+        f"held-out accuracy {acc:.2%} on 5,000 images; "
+        f"{path.stat().st_size / 1e3:,.0f} KB written to {path}"
     )
     return path
+
+
+def train_unseen(est: Any, data: str, out: str | Path, half: bool = False) -> Path:
+    """Fit ``est`` on ``data``'s training images that are not in the embedded sample (5,000 of
+    them held out, stratified, seed 0), print and store the held-out accuracy, save to ``out``
+    (``half``: weights in float16)."""
+    images, names, tr, va = unseen(data)
+    t0 = time.perf_counter()
+    est.fit(images[tr], names[tr])
+    print(f"trained in {time.perf_counter() - t0:.0f} s")
+    return save_measured(est, images, names, va, out, half)

@@ -1,7 +1,9 @@
-"""Train the small CIFAR-10 model the playground ships (``vedere/web/models``, at most 2 MB).
+"""Train a small CIFAR-10 MLP for the playground (``vedere serve --model FILE``).
 
     python bench/train_playground_model.py [--data ../shared/datasets/cifar10-train.tar.gz]
-        [--epochs 40] [--out src/vedere/web/models/cifar10-small.safetensors]
+        [--epochs 40] [--out runs/playground-mlp.safetensors]
+
+The playground ships a CNN (``bench/train_playground_cnn.py``); this MLP was its first model.
 
 An MLP 3072-128-10 (394,634 float32 parameters, 1.6 MB), trained by vedere on CIFAR-10's
 training images minus the 1,500 that make up the embedded sample (``vedere/data/sample``),
@@ -13,10 +15,10 @@ from __future__ import annotations
 
 import argparse
 
-from playground_training import DEFAULT_DATA, MODELS, train_unseen
+from playground_training import DEFAULT_DATA, REPO, train_unseen
 from vedere.classify.estimators import MLPClassifier
 
-DEFAULT_OUT = MODELS / "cifar10-small.safetensors"
+DEFAULT_OUT = REPO / "runs" / "playground-mlp.safetensors"
 
 
 def main() -> None:

@@ -22,3 +22,17 @@ def pytest_sessionfinish(session, exitstatus):
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def mlp_model(tmp_path_factory) -> "os.PathLike[str]":
+    """A small CIFAR-10 MLP (3072-32-10) trained on the embedded sample, saved once per test
+    worker: for the tests that need any trained image-classifier file (predict, evaluate,
+    batches). The playground's shipped CNN is tested on its own (tests/web)."""
+    from vedere.classify import MLPClassifier
+    from vedere.data.dataset import load_split
+
+    train = load_split(None, "train", progress=False)
+    names = np.asarray(train.classes)[train.labels]
+    est = MLPClassifier(hidden_sizes=(32,), epochs=3, seed=0).fit(train.images, names)
+    return est.save(tmp_path_factory.mktemp("model") / "mlp.safetensors")

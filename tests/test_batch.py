@@ -18,8 +18,6 @@ from vedere.detect.samples import read_gray
 from vedere.executor import DaskExecutor, InProcessExecutor
 from vedere.fileio import OutputError
 
-MODEL = Path(run.__file__).resolve().parents[1] / "web" / "models" / "cifar10-small.safetensors"
-
 
 @pytest.fixture(scope="module")
 def collection(tmp_path_factory) -> tuple[Path, list[str]]:
@@ -57,18 +55,20 @@ def test_inputs_expand_folders_globs_and_files(collection):
 
 
 @pytest.mark.slow  # a Dask cluster
-def test_predict_over_200_images_on_two_workers_equals_image_by_image(collection, tmp_path):
+def test_predict_over_200_images_on_two_workers_equals_image_by_image(
+    collection, tmp_path, mlp_model
+):
     root, paths = collection
     out = tmp_path / "preds.jsonl"
     with DaskExecutor(workers=2) as ex:
-        stats = run_batch([str(root)], predict_chunk, (str(MODEL), 3), out, ex, progress=False)
+        stats = run_batch([str(root)], predict_chunk, (str(mlp_model), 3), out, ex, progress=False)
     assert (stats.written, stats.errors) == (200, 1)
     got = {r["image"]: r for r in lines(out)}
     assert sorted(got) == sorted(paths)
     bad = got[paths[100]]
     assert "error" in bad and "0100.png" in bad["error"] and "top" not in bad
     for p in paths[:5] + paths[195:]:
-        (ref,) = run.predict(MODEL, [p], 3)
+        (ref,) = run.predict(mlp_model, [p], 3)
         # the same classes; probabilities to float32 rounding (a batch of 32, not of 1)
         assert [t["class"] for t in got[p]["top"]] == [c for c, _ in ref["top"]]
         np.testing.assert_allclose(

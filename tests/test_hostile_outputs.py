@@ -249,8 +249,8 @@ def test_images_are_never_replaced_by_annotated_ones(tmp_path, photo):
     assert img.read_bytes() == photo.read_bytes()
 
 
-def test_predict_and_train_detector_outputs_are_not_their_inputs(tmp_path, photo):
-    model = REPO / "src" / "vedere" / "web" / "models" / "cifar10-small.safetensors"
+def test_predict_and_train_detector_outputs_are_not_their_inputs(tmp_path, photo, mlp_model):
+    model = mlp_model
     lines = tmp_path / "in.jsonl"
     lines.write_text('{"image": "x"}\n')
     r = run("predict", model, photo, lines, "--out", lines)

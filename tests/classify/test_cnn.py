@@ -408,11 +408,8 @@ def test_tampered_cnn_metadata_is_a_short_model_file_error(tmp_path, fitted, cha
     assert len(str(e.value)) < 600
 
 
-def test_cli_tta_shift_on_a_model_that_is_not_a_cnn_is_one_line():
-    from importlib.resources import files
-
-    mlp = files("vedere.web") / "models" / "cifar10-small.safetensors"
-    line = one_line_error(vedere("evaluate", mlp, "--tta-shift", 1))
+def test_cli_tta_shift_on_a_model_that_is_not_a_cnn_is_one_line(mlp_model):
+    line = one_line_error(vedere("evaluate", mlp_model, "--tta-shift", 1))
     assert "--tta-shift applies to CNN models only" in line and "MLPClassifier" in line
 
 

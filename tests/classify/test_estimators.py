@@ -213,12 +213,9 @@ def test_image_classifier_file_with_matching_shape_loads(tmp_path):
 
 
 def test_shipped_playground_model_still_loads():
-    from pathlib import Path
+    from vedere.web import uploads
 
-    import vedere
-
-    path = Path(vedere.__file__).parent / "web" / "models" / "cifar10-small.safetensors"
-    est = load_classifier(path)
+    est = load_classifier(uploads.SHIPPED_MODEL)
     assert len(est.classes_) == 10 and est.preprocess_.shape == (32, 32, 3)
 
 

@@ -67,8 +67,8 @@ def test_sweep_command_prints_a_summary_and_writes_the_report(tmp_path):
 
 
 @pytest.mark.slow  # a Dask cluster
-def test_predict_over_a_glob_writes_json_lines_equal_to_single_predictions(tmp_path):
-    model = REPO / "src" / "vedere" / "web" / "models" / "cifar10-small.safetensors"
+def test_predict_over_a_glob_writes_json_lines_equal_to_single_predictions(tmp_path, mlp_model):
+    model = mlp_model
     rng = np.random.default_rng(1)
     for i in range(5):
         Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(

@@ -23,7 +23,6 @@ from vedere.classify.estimators import MAX_MLP_PARAMETERS, mlp_parameters
 from vedere.cli.main import cli
 
 REPO = Path(__file__).resolve().parents[2]
-MODEL = REPO / "src" / "vedere" / "web" / "models" / "cifar10-small.safetensors"
 
 
 def run(*args):
@@ -113,12 +112,14 @@ def test_an_avi_declaring_one_frame_in_136_years_is_written_at_the_default_rate(
         assert c.streams.video[0].average_rate == 25 and c.streams.video[0].frames == 4
 
 
-def test_a_class_mismatch_names_the_model_and_lists_plain_names(tmp_path):
+def test_a_class_mismatch_names_the_model_and_lists_plain_names(tmp_path, mlp_model):
     write_folder(tmp_path / "faces", {"test": {"face": 2, "nonface": 2}}, size=32)
-    r = run("evaluate", MODEL, "--data-dir", tmp_path / "faces", "--quiet")
+    r = run("evaluate", mlp_model, "--data-dir", tmp_path / "faces", "--quiet")
     assert r.exit_code == 1
     line = one_line(r)
-    assert line.startswith(f"error: {MODEL}: the data ({tmp_path / 'faces'}) has classes the model")
+    assert line.startswith(
+        f"error: {mlp_model}: the data ({tmp_path / 'faces'}) has classes the model"
+    )
     assert "does not know: face, nonface (it knows airplane, automobile, bird" in line
     assert "np.str_" not in line
 

@@ -124,3 +124,55 @@ def test_float64_round_trip(tmp_path):
     m = nn.mlp([3, 2], dtype="float64")
     loaded = nn.load(nn.save(m, tmp_path / "m64.safetensors"))
     assert loaded.dtype == np.float64
+
+
+# -- half precision storage --------------------------------------------------------------------
+def test_half_storage_halves_the_file_and_rounds_each_weight_as_ieee_float16(tmp_path, rng):
+    torch = pytest.importorskip("torch")
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, rng=0), nn.BatchNorm2d(8), nn.ReLU())
+    m.layers[1].running_mean.data[:] = rng.standard_normal(8)  # buffers keep their dtype
+    full = nn.save(m, tmp_path / "full.safetensors")
+    half = nn.save(m, tmp_path / "half.safetensors", half=True)
+    header = json.loads(half.read_bytes()[8 : 8 + struct.unpack("<Q", half.read_bytes()[:8])[0]])
+    assert header["0.weight"]["dtype"] == "F16" and header["1.running_mean"]["dtype"] == "F32"
+    n = sum(p.data.size for _, p in m.named_parameters())
+    assert 0 <= full.stat().st_size - half.stat().st_size - 2 * n < 16  # 2 bytes less a weight
+    loaded = nn.load(half)
+    for (name, p), (_, q) in zip(m.named_parameters(), loaded.named_parameters(), strict=True):
+        assert q.data.dtype == np.float32, name
+        oracle = torch.from_numpy(p.data).half().float().numpy()  # PyTorch's rounding
+        np.testing.assert_array_equal(q.data, oracle)
+    np.testing.assert_array_equal(loaded.layers[1].running_mean.data, m.layers[1].running_mean.data)
+    x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    m.eval()
+    np.testing.assert_allclose(loaded.forward(x), m.forward(x), rtol=2e-3, atol=2e-3)
+
+
+def test_a_weight_beyond_float16_range_is_not_saved_half(tmp_path):
+    m = nn.mlp([3, 2], rng=0)
+    m.layers[0].weight.data[0, 1] = 7e4
+    with pytest.raises(ValueError, match=r"weight 0\.weight has values beyond ±65504"):
+        nn.save(m, tmp_path / "m.safetensors", half=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_float16_is_admitted_only_for_float32_parameters(tmp_path):
+    from vedere.nn import tensor_file
+
+    def forge(name, tensors, arch):
+        path = tmp_path / name
+        path.write_bytes(tensor_file.pack(tensors, {"architecture": arch, "extra": {}}))
+        return path
+
+    bn = nn.Sequential(nn.BatchNorm1d(2))
+    tensors = {n: a.data for n, a in [*bn.named_parameters(), *bn.named_buffers()]}
+    arch = {"type": "Sequential", "config": bn.get_config()}
+    tensors["0.running_var"] = tensors["0.running_var"].astype(np.float16)
+    with pytest.raises(ModelFileError, match=r"bn16\.safetensors: weight 0\.running_var .*float16"):
+        nn.load(forge("bn16.safetensors", tensors, arch))
+    m64 = nn.mlp([3, 2], dtype="float64")
+    tensors = {n: p.data.astype(np.float16) for n, p in m64.named_parameters()}
+    with pytest.raises(ModelFileError, match=r"m16\.safetensors: weight 0\.weight .*float64"):
+        nn.load(
+            forge("m16.safetensors", tensors, {"type": "Sequential", "config": m64.get_config()})
+        )

@@ -127,11 +127,11 @@ def test_classify_matches_vedere_predict(client, tmp_path):
 
 
 def test_shipped_model_is_small_and_better_than_chance():
-    assert uploads.SHIPPED_MODEL.stat().st_size <= 2_000_000
+    assert uploads.SHIPPED_MODEL.stat().st_size <= 700_000  # float16 weights
     est = load_classifier(uploads.SHIPPED_MODEL)
     test = load_split(None, "test", progress=False)  # never seen in its training
     acc = float((est.predict(test.images) == np.asarray(test.classes)[test.labels]).mean())
-    assert acc > 0.4  # chance: 0.1
+    assert acc >= 0.8  # 85.1% on 5,000 held-out images when saved; chance: 0.1
 
 
 def test_model_option_takes_a_run_directory(tmp_path):

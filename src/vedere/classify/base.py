@@ -427,8 +427,11 @@ class BaseClassifier:
         return float(np.mean(pred == _label_vector(y, len(pred))))
 
     # -- files -----------------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike[str], extra: dict[str, Any] | None = None) -> Path:
-        """Write the fitted classifier (network, classes, preprocessing, parameters) to ``path``."""
+    def save(
+        self, path: str | os.PathLike[str], extra: dict[str, Any] | None = None, half: bool = False
+    ) -> Path:
+        """Write the fitted classifier (network, classes, preprocessing, parameters) to ``path``;
+        ``half`` stores the weights in float16, half the bytes (:func:`vedere.nn.save`)."""
         self._check_fitted()
         meta = {
             "estimator": type(self).__name__,
@@ -439,4 +442,4 @@ class BaseClassifier:
             **(extra or {}),
         }
         json.dumps(meta)  # fail early on anything not JSON-serialisable
-        return nn.save(self.network_, path, extra=meta)
+        return nn.save(self.network_, path, extra=meta, half=half)

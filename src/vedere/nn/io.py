@@ -5,6 +5,10 @@ everything. Its header carries ``vedere.architecture`` (the JSON config that reb
 layers), ``vedere.extra`` (JSON chosen by the caller: class names, normalisation,
 hyper-parameters) and the tensors' digest. Nothing is ever unpickled.
 
+``save(..., half=True)`` stores the float32 parameters as IEEE float16 (half the bytes; each
+weight rounded to 11 significant bits, relative error ≤ 2⁻¹¹); BatchNorm's statistics and
+every other buffer keep their dtype. Loading widens them back to the layer's float32.
+
 A model file may come from anyone: the file and its layout are checked first
 (:class:`~vedere.nn.tensor_file.TensorFile`: a regular file within size caps, a bounded
 header, tensors that tile the data exactly); then the parameter shapes the architecture
@@ -39,20 +43,40 @@ __all__ = [
 ]
 
 
-def _to_bytes(model: Module, extra: dict[str, Any] | None = None) -> bytes:
-    tensors = {n: p.data for n, p in model.named_parameters()}
+#: the largest finite float16: a weight beyond it cannot be stored in half precision
+HALF_MAX = float(np.finfo(np.float16).max)
+
+
+def _halved(name: str, a: np.ndarray) -> np.ndarray:
+    if a.dtype != np.float32:
+        return a
+    if a.size and float(np.abs(a).max()) > HALF_MAX:
+        raise ValueError(
+            f"weight {name} has values beyond ±{HALF_MAX:g}: it cannot be saved in half precision"
+        )
+    return a.astype(np.float16)
+
+
+def _to_bytes(model: Module, extra: dict[str, Any] | None = None, half: bool = False) -> bytes:
+    tensors = {n: _halved(n, p.data) if half else p.data for n, p in model.named_parameters()}
     tensors.update((n, b.data) for n, b in model.named_buffers())  # BatchNorm's statistics
     arch = {"type": type(model).type_name(), "config": model.get_config()}
     return pack(tensors, {"architecture": arch, "extra": extra or {}})
 
 
-def save(model: Module, path: str | os.PathLike[str], extra: dict[str, Any] | None = None) -> Path:
-    """Write ``model`` (architecture + weights) and the JSON-serialisable ``extra`` atomically."""
+def save(
+    model: Module,
+    path: str | os.PathLike[str],
+    extra: dict[str, Any] | None = None,
+    half: bool = False,
+) -> Path:
+    """Write ``model`` (architecture + weights) and the JSON-serialisable ``extra`` atomically;
+    ``half`` stores its float32 parameters as float16 (see the module's docstring)."""
     try:
         json.dumps(extra or {})
     except TypeError as e:
         raise ValueError(f"extra metadata must be JSON-serialisable: {e}") from None
-    return atomic_write_bytes(path, _to_bytes(model, extra))
+    return atomic_write_bytes(path, _to_bytes(model, extra, half))
 
 
 # -- architecture ----------------------------------------------------------------------------------
@@ -138,7 +162,7 @@ def load_with_extra(path: str | os.PathLike[str]) -> tuple[Module, dict[str, Any
                 raise ModelFileError(
                     path,
                     f"weight {name} has shape {t.shape} {t.dtype}, the architecture needs "
-                    f"{shape} float32 or float64",
+                    f"{shape} float16, float32 or float64",
                 )
         tensors = tf.read()
     try:
@@ -149,8 +173,12 @@ def load_with_extra(path: str | os.PathLike[str]) -> tuple[Module, dict[str, Any
     own.update(model.named_buffers())  # BatchNorm's running statistics
     if set(own) != set(tensors):  # a layer whose parameter_shapes disagrees with its build
         raise ModelFileError(path, "weights do not match the architecture")
+    params = {n for n, _ in model.named_parameters()}
     for name, p in own.items():
         t = tensors[name]
+        widen = t.dtype == np.float16 and name in params and p.dtype == np.float32
+        if widen:
+            t = t.astype(np.float32)  # saved with half=True
         if t.shape != p.shape or t.dtype != p.dtype:
             raise ModelFileError(
                 path,
@@ -159,7 +187,7 @@ def load_with_extra(path: str | os.PathLike[str]) -> tuple[Module, dict[str, Any
             )
         if not np.isfinite(t).all():
             raise ModelFileError(path, f"weight {name} contains NaN or inf")
-        p.data = t.copy()
+        p.data = t if widen else t.copy()
     model.eval()
     return model, extra
 

@@ -64,8 +64,9 @@ DTYPES = {
     "F64": np.dtype("<f8"),
 }
 #: the dtypes a model's saved arrays may have: float parameters (and statistics), int64
-#: counters; none wider than 8 bytes, so building never takes more than twice the file
-STATE_DTYPES = (np.dtype("<f4"), np.dtype("<f8"), np.dtype("<i8"))
+#: counters, float16 parameters (saved with ``half=True``, widened to float32 on loading);
+#: so building never takes more than three times the file
+STATE_DTYPES = (np.dtype("<f2"), np.dtype("<f4"), np.dtype("<f8"), np.dtype("<i8"))
 
 
 class ModelFileError(VedereError):

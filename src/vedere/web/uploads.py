@@ -36,9 +36,9 @@ DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, Index
                  TypeError, NotImplementedError, ZeroDivisionError)  # fmt: skip
 DETECT_SIDE = 1280  # photos are scanned with their longest side at most this many pixels
 MODELS = Path(__file__).resolve().parent / "models"
-MLP_MODEL = MODELS / "cifar10-small.safetensors"
-CNN_MODEL = MODELS / "cifar10-cnn.safetensors"  # written by bench/train_playground_cnn.py
-SHIPPED_MODEL = CNN_MODEL if CNN_MODEL.exists() else MLP_MODEL  # the MLP until a CNN ships
+#: the image classifier the playground ships: vedere's default CNN in float16 (603 KB),
+#: written by bench/train_playground_cnn.py
+SHIPPED_MODEL = MODELS / "cifar10-cnn.safetensors"
 
 
 class UploadError(VedereError):
@@ -117,5 +117,4 @@ def find_faces(cascade: Cascade, rgb: np.ndarray, min_neighbors: int = 3) -> dic
 
 def model_name(path: str | os.PathLike[str]) -> str:
     p = Path(path)
-    kind = "CNN" if p == CNN_MODEL else "MLP"
-    return f"vedere's small CIFAR-10 {kind} (shipped)" if p == SHIPPED_MODEL else str(p)
+    return "vedere's small CIFAR-10 CNN (shipped)" if p == SHIPPED_MODEL else str(p)

@@ -365,3 +365,32 @@ def gelu_backward_flat(x, g, out):  # pragma: no cover - compiled
         v = x[i]
         cdf = 0.5 * (1.0 + math.erf(v * _INV_SQRT2))
         out[i] = g[i] * (cdf + v * _INV_SQRT_2PI * math.exp(-0.5 * v * v))
+
+
+# -- the SGD step: decay, momentum and the update in one pass --------------------------------------
+
+
+@kernel
+def sgd_step(p, g, v, kind, a_g, a_v, mu, wd):  # pragma: no cover - compiled
+    """One SGD step over flat arrays of one dtype, in place, reading each value once:
+    g' = g + λθ (λ = ``wd``), then by ``kind``
+    0: θ ← θ + a_g·g' (plain, a_g = −α);
+    1: v ← μ v + g', θ ← θ + a_v·v (momentum, a_v = −α);
+    2: v ← μ v + g', θ ← (θ + a_g·g') + a_v·v (Nesterov, a_g = −α, a_v = −αμ).
+    The scalars have the arrays' dtype, so float32 parameters are updated in float32 as
+    BLAS's ``axpy`` did."""
+    n = p.shape[0]
+    if kind == 0:
+        for i in numba.prange(n):
+            p[i] = p[i] + a_g * (g[i] + wd * p[i])
+    elif kind == 1:
+        for i in numba.prange(n):
+            vi = mu * v[i] + (g[i] + wd * p[i])
+            v[i] = vi
+            p[i] = p[i] + a_v * vi
+    else:
+        for i in numba.prange(n):
+            gi = g[i] + wd * p[i]
+            vi = mu * v[i] + gi
+            v[i] = vi
+            p[i] = (p[i] + a_g * gi) + a_v * vi

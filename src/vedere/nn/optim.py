@@ -23,8 +23,11 @@ Decay as a fraction of the rate (airbench's convention): with λ_g = w / (α₀�
 rate α₀·s_g gets the same absolute decay α₀·s_g·λ_g·θ = w·θ per step (times the schedule's
 factor) whatever its scale s_g — :func:`decay_per_step` computes λ_g.
 
-The updates run in place through BLAS ``axpy``/``scal`` (:mod:`vedere.nn.blas`) and reuse one
-scratch buffer per parameter, so a step allocates nothing.
+The updates run in place and allocate nothing: SGD's (plain, momentum, Nesterov, with its
+coupled decay) as one compiled pass per parameter (:func:`vedere.nn.kernels.sgd_step`: each
+value of θ, g and v read once, where three BLAS calls read θ three times and v twice), the
+others through BLAS ``axpy``/``scal`` (:mod:`vedere.nn.blas`) and one scratch buffer per
+parameter.
 """
 
 from __future__ import annotations
@@ -37,7 +40,21 @@ from typing import Any
 import numpy as np
 
 from .blas import axpby, axpy, scal
+from .kernels_loader import kernels
 from .parameter import Parameter
+
+
+def _flat_ok(p: Parameter, state: np.ndarray) -> bool:
+    """Whether ``p``'s update can run as one compiled pass over flat views of its arrays
+    (θ and its ``state`` buffer written through them)."""
+    d = p.data
+    return (
+        d.dtype in (np.float32, np.float64)
+        and d.flags.c_contiguous
+        and d.flags.writeable
+        and state.flags.c_contiguous
+        and state.dtype == d.dtype
+    )
 
 
 def _check_positive(name: str, value: float, allow_zero: bool = False) -> float:
@@ -258,11 +275,20 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
 
     def _update(self, p: Parameter, state: dict[str, np.ndarray], lr: float, wd: float) -> None:
+        v = self._buffer(state, "velocity", p.data) if self.momentum else p.data[:0]
+        if _flat_ok(p, v):  # one compiled pass (kernels.sgd_step) instead of three BLAS calls
+            t = p.dtype.type
+            kind = 2 if self.nesterov else 1 if self.momentum else 0
+            a_v = -lr * self.momentum if self.nesterov else -lr
+            kernels().sgd_step(
+                p.data.reshape(-1), p.grad.reshape(-1), v.reshape(-1), kind,
+                t(-lr), t(a_v), t(self.momentum), t(wd),
+            )  # fmt: skip
+            return
         g = self._grad(p, wd)
         if not self.momentum:
             axpy(-lr, g, p.data)  # θ ← θ - α g
             return
-        v = self._buffer(state, "velocity", p.data)
         axpby(1.0, g, self.momentum, v)  # v ← μ v + g
         if self.nesterov:
             axpy(-lr, g, p.data)

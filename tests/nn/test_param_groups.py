@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from vedere.nn import optim
-from vedere.nn.optim import SGD, ParamGroup, decay_per_step
+from vedere.nn.optim import SGD
+from vedere.nn.param_group import ParamGroup, decay_per_step
 from vedere.nn.parameter import Parameter
 
 

@@ -38,7 +38,7 @@ from .. import nn
 from ..data.transforms import AlternatingFlip, augment, random_cutout
 from ..nn.io import ModelFileError
 from ..nn.losses import Loss
-from ..nn.optim import ParamGroup, decay_per_step
+from ..nn.param_group import ParamGroup, decay_per_step
 from . import cnn_arch
 from .base import BaseClassifier, Preprocess, check_X
 from .train_config import TrainConfig

@@ -45,14 +45,14 @@ def held_out_accuracy(est: Any, images: np.ndarray, names: np.ndarray, va: np.nd
 
 
 def save_measured(est: Any, images: np.ndarray, names: np.ndarray, va: np.ndarray,
-                  out: str | Path, half: bool) -> Path:  # fmt: skip
+                  out: str | Path, precision: str) -> Path:  # fmt: skip
     """Measure ``est`` on the held-out images ``va``, store that accuracy in the file, save."""
     acc = held_out_accuracy(est, images, names, va)
     extra = {
         "trained_on": "CIFAR-10 training images minus the embedded sample",
         "held_out_accuracy": round(acc, 4),
     }
-    path = est.save(out, extra=extra, half=half)
+    path = est.save(out, extra=extra, precision=precision)
     print(
         f"held-out accuracy {acc:.2%} on 5,000 images; "
         f"{path.stat().st_size / 1e3:,.0f} KB written to {path}"
@@ -60,12 +60,12 @@ def save_measured(est: Any, images: np.ndarray, names: np.ndarray, va: np.ndarra
     return path
 
 
-def train_unseen(est: Any, data: str, out: str | Path, half: bool = False) -> Path:
+def train_unseen(est: Any, data: str, out: str | Path, precision: str = "float32") -> Path:
     """Fit ``est`` on ``data``'s training images that are not in the embedded sample (5,000 of
     them held out, stratified, seed 0), print and store the held-out accuracy, save to ``out``
-    (``half``: weights in float16)."""
+    (``precision``: see :mod:`vedere.nn.precision`)."""
     images, names, tr, va = unseen(data)
     t0 = time.perf_counter()
     est.fit(images[tr], names[tr])
     print(f"trained in {time.perf_counter() - t0:.0f} s")
-    return save_measured(est, images, names, va, out, half)
+    return save_measured(est, images, names, va, out, precision)

@@ -132,7 +132,7 @@ def test_half_storage_halves_the_file_and_rounds_each_weight_as_ieee_float16(tmp
     m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, rng=0), nn.BatchNorm2d(8), nn.ReLU())
     m.layers[1].running_mean.data[:] = rng.standard_normal(8)  # buffers keep their dtype
     full = nn.save(m, tmp_path / "full.safetensors")
-    half = nn.save(m, tmp_path / "half.safetensors", half=True)
+    half = nn.save(m, tmp_path / "half.safetensors", precision="float16")
     header = json.loads(half.read_bytes()[8 : 8 + struct.unpack("<Q", half.read_bytes()[:8])[0]])
     assert header["0.weight"]["dtype"] == "F16" and header["1.running_mean"]["dtype"] == "F32"
     n = sum(p.data.size for _, p in m.named_parameters())
@@ -152,7 +152,7 @@ def test_a_weight_beyond_float16_range_is_not_saved_half(tmp_path):
     m = nn.mlp([3, 2], rng=0)
     m.layers[0].weight.data[0, 1] = 7e4
     with pytest.raises(ValueError, match=r"weight 0\.weight has values beyond ±65504"):
-        nn.save(m, tmp_path / "m.safetensors", half=True)
+        nn.save(m, tmp_path / "m.safetensors", precision="float16")
     assert list(tmp_path.iterdir()) == []
 
 

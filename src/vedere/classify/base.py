@@ -428,10 +428,14 @@ class BaseClassifier:
 
     # -- files -----------------------------------------------------------------------------------
     def save(
-        self, path: str | os.PathLike[str], extra: dict[str, Any] | None = None, half: bool = False
+        self,
+        path: str | os.PathLike[str],
+        extra: dict[str, Any] | None = None,
+        precision: str = "float32",
     ) -> Path:
         """Write the fitted classifier (network, classes, preprocessing, parameters) to ``path``;
-        ``half`` stores the weights in float16, half the bytes (:func:`vedere.nn.save`)."""
+        ``precision`` ``"float16"`` (half the bytes) or ``"int8"`` (a quarter) stores the
+        weights in fewer bytes (:mod:`vedere.nn.precision`)."""
         self._check_fitted()
         meta = {
             "estimator": type(self).__name__,
@@ -442,4 +446,4 @@ class BaseClassifier:
             **(extra or {}),
         }
         json.dumps(meta)  # fail early on anything not JSON-serialisable
-        return nn.save(self.network_, path, extra=meta, half=half)
+        return nn.save(self.network_, path, extra=meta, precision=precision)

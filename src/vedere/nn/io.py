@@ -5,9 +5,10 @@ everything. Its header carries ``vedere.architecture`` (the JSON config that reb
 layers), ``vedere.extra`` (JSON chosen by the caller: class names, normalisation,
 hyper-parameters) and the tensors' digest. Nothing is ever unpickled.
 
-``save(..., half=True)`` stores the float32 parameters as IEEE float16 (half the bytes; each
-weight rounded to 11 significant bits, relative error ≤ 2⁻¹¹); BatchNorm's statistics and
-every other buffer keep their dtype. Loading widens them back to the layer's float32.
+``save(..., precision="float16")`` stores the float32 parameters as IEEE float16 (half the
+bytes), ``precision="int8"`` the weights as int8 with a scale per output channel (a quarter);
+BatchNorm's statistics and every other buffer keep their dtype (:mod:`vedere.nn.precision`).
+Loading widens them back to the layer's float32.
 
 A model file may come from anyone: the file and its layout are checked first
 (:class:`~vedere.nn.tensor_file.TensorFile`: a regular file within size caps, a bounded
@@ -29,6 +30,7 @@ import numpy as np
 
 from ..fileio import atomic_write_bytes
 from .module import Module, layer_type
+from .precision import INT8, SCALE_SUFFIX, check_int8, check_precision, decoded, encoded
 from .sequential import Sequential
 from .tensor_file import FORMAT, STATE_DTYPES, ModelFileError, TensorFile, pack
 
@@ -43,22 +45,12 @@ __all__ = [
 ]
 
 
-#: the largest finite float16: a weight beyond it cannot be stored in half precision
-HALF_MAX = float(np.finfo(np.float16).max)
-
-
-def _halved(name: str, a: np.ndarray) -> np.ndarray:
-    if a.dtype != np.float32:
-        return a
-    if a.size and float(np.abs(a).max()) > HALF_MAX:
-        raise ValueError(
-            f"weight {name} has values beyond ±{HALF_MAX:g}: it cannot be saved in half precision"
-        )
-    return a.astype(np.float16)
-
-
-def _to_bytes(model: Module, extra: dict[str, Any] | None = None, half: bool = False) -> bytes:
-    tensors = {n: _halved(n, p.data) if half else p.data for n, p in model.named_parameters()}
+def _to_bytes(
+    model: Module, extra: dict[str, Any] | None = None, precision: str = "float32"
+) -> bytes:
+    tensors: dict[str, np.ndarray] = {}
+    for n, p in model.named_parameters():
+        tensors.update(encoded(n, p.data, precision))
     tensors.update((n, b.data) for n, b in model.named_buffers())  # BatchNorm's statistics
     arch = {"type": type(model).type_name(), "config": model.get_config()}
     return pack(tensors, {"architecture": arch, "extra": extra or {}})
@@ -68,15 +60,17 @@ def save(
     model: Module,
     path: str | os.PathLike[str],
     extra: dict[str, Any] | None = None,
-    half: bool = False,
+    precision: str = "float32",
 ) -> Path:
     """Write ``model`` (architecture + weights) and the JSON-serialisable ``extra`` atomically;
-    ``half`` stores its float32 parameters as float16 (see the module's docstring)."""
+    ``precision`` ``"float16"`` or ``"int8"`` stores its float32 parameters in fewer bytes
+    (:mod:`vedere.nn.precision`)."""
+    check_precision(precision)
     try:
         json.dumps(extra or {})
     except TypeError as e:
         raise ValueError(f"extra metadata must be JSON-serialisable: {e}") from None
-    return atomic_write_bytes(path, _to_bytes(model, extra, half))
+    return atomic_write_bytes(path, _to_bytes(model, extra, precision))
 
 
 # -- architecture ----------------------------------------------------------------------------------
@@ -148,7 +142,8 @@ def load_with_extra(path: str | os.PathLike[str]) -> tuple[Module, dict[str, Any
             want = declared_shapes(arch)
         except _BUILD_ERRORS as e:
             raise ModelFileError(path, f"invalid architecture ({e})") from None
-        have = tf.tensors
+        have = dict(tf.tensors)
+        scales = check_int8(path, have)  # takes the int8 weights' scales out of have
         missing, unexpected = sorted(set(want) - set(have)), sorted(set(have) - set(want))
         if missing or unexpected:
             raise ModelFileError(
@@ -158,11 +153,11 @@ def load_with_extra(path: str | os.PathLike[str]) -> tuple[Module, dict[str, Any
             )
         for name, shape in want.items():
             t = have[name]
-            if t.shape != shape or t.dtype not in STATE_DTYPES:
+            if t.shape != shape or (t.dtype not in STATE_DTYPES and name not in scales):
                 raise ModelFileError(
                     path,
                     f"weight {name} has shape {t.shape} {t.dtype}, the architecture needs "
-                    f"{shape} float16, float32 or float64",
+                    f"{shape} float16, float32, float64 or int8",
                 )
         tensors = tf.read()
     try:
@@ -171,14 +166,17 @@ def load_with_extra(path: str | os.PathLike[str]) -> tuple[Module, dict[str, Any
         raise ModelFileError(path, f"invalid architecture ({e})") from None
     own: dict[str, Any] = dict(model.named_parameters())
     own.update(model.named_buffers())  # BatchNorm's running statistics
-    if set(own) != set(tensors):  # a layer whose parameter_shapes disagrees with its build
+    scale_names = {n + SCALE_SUFFIX for n in scales}
+    if set(own) != set(tensors) - scale_names:  # a layer whose parameter_shapes disagrees
         raise ModelFileError(path, "weights do not match the architecture")
     params = {n for n, _ in model.named_parameters()}
     for name, p in own.items():
         t = tensors[name]
-        widen = t.dtype == np.float16 and name in params and p.dtype == np.float32
-        if widen:
-            t = t.astype(np.float32)  # saved with half=True
+        widen = t.dtype in (np.float16, INT8) and name in params and p.dtype == np.float32
+        if widen and t.dtype == INT8:  # saved with precision="int8"
+            t = decoded(path, name, t, tensors[name + SCALE_SUFFIX])
+        elif widen:  # float16
+            t = t.astype(np.float32)
         if t.shape != p.shape or t.dtype != p.dtype:
             raise ModelFileError(
                 path,

@@ -64,7 +64,8 @@ DTYPES = {
     "F64": np.dtype("<f8"),
 }
 #: the dtypes a model's saved arrays may have: float parameters (and statistics), int64
-#: counters, float16 parameters (saved with ``half=True``, widened to float32 on loading);
+#: counters, float16 parameters (saved with ``precision="float16"``, widened to float32 on
+#: loading; int8 weights, :mod:`vedere.nn.precision`, are admitted only with their scales);
 #: so building never takes more than three times the file
 STATE_DTYPES = (np.dtype("<f2"), np.dtype("<f4"), np.dtype("<f8"), np.dtype("<i8"))
 

@@ -36,7 +36,7 @@ DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, Index
                  TypeError, NotImplementedError, ZeroDivisionError)  # fmt: skip
 DETECT_SIDE = 1280  # photos are scanned with their longest side at most this many pixels
 MODELS = Path(__file__).resolve().parent / "models"
-#: the image classifier the playground ships: vedere's default CNN in float16 (603 KB),
+#: the image classifier the playground ships: vedere's default CNN in int8 (311 KB),
 #: written by bench/train_playground_cnn.py
 SHIPPED_MODEL = MODELS / "cifar10-cnn.safetensors"
 

@@ -15,9 +15,10 @@ work). Inputs: ``--n`` random uint8 images. Two batch sizes:
 
 Both sides start from the same uint8 images and include the same preprocessing (vedere's
 ``preprocess_``: scaling and per-channel normalisation), then the network in eval mode
-(PyTorch: ``torch.no_grad``) and a softmax. Each round times both, alternating; reported are
-the best round's images/s of each and their ratio (vedere / PyTorch). The machine fields come
-from bench/machine.py.
+(PyTorch: ``torch.no_grad``) and a softmax; for the default CNN, whose predictions average
+each image's logits with its mirror image's (``tta``), PyTorch does the same (two passes).
+Each round times both, alternating; reported are the best round's images/s of each and their
+ratio (vedere / PyTorch). The machine fields come from bench/machine.py.
 """
 
 from __future__ import annotations
@@ -73,15 +74,29 @@ def main() -> None:
             net = torch_twin(est.network_)
             big = 4096 if kind == "mlp" else 256
 
-            def torch_proba(x: np.ndarray, net=net, est=est, big=big) -> np.ndarray:
+            def torch_logits(x: np.ndarray, net=net, est=est, big=big) -> np.ndarray:
                 out = []
                 with torch.no_grad():
                     for s in range(0, len(x), big):
-                        z = net(torch.from_numpy(est.preprocess_(x[s : s + big], None)))
-                        out.append(torch.softmax(z, dim=1).numpy())
-                return np.concatenate(out)
+                        out.append(net(torch.from_numpy(est.preprocess_(x[s : s + big], None))))
+                return torch.cat(out)
 
-            np.testing.assert_allclose(  # the twin computes the same probabilities
+            def torch_proba(x: np.ndarray, est=est, logits=torch_logits) -> np.ndarray:
+                z = logits(x)
+                if getattr(est, "tta", False):  # the default CNN's flip average, as vedere's
+                    z = (z + logits(np.ascontiguousarray(x[:, :, ::-1]))) / 2
+                return torch.softmax(z, dim=1).numpy()
+
+            if getattr(est, "tta_shift", 0):
+                raise SystemExit("the twin averages flips only: use a model with tta_shift 0")
+            est.network_.eval()
+            np.testing.assert_allclose(  # the twin computes the same logits
+                torch_logits(images[:64]).numpy(),
+                est.network_.forward(est.preprocess_(images[:64], None)),
+                rtol=1e-4,
+                atol=1e-4,
+            )
+            np.testing.assert_allclose(
                 torch_proba(images[:64]), est.predict_proba(images[:64]), atol=2e-4
             )
             for label, run_v, run_t, count in (

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import pickle
+import struct
 import tarfile
 from pathlib import Path
 
@@ -132,3 +134,18 @@ def tar_dir(src: Path, dest: Path, prefix: str = "") -> Path:
     with tarfile.open(dest, "w:gz") as tar:
         tar.add(src, arcname=prefix or src.name)
     return dest
+
+
+def safetensors_header(path: Path) -> dict:
+    """The JSON header of a safetensors file (tensor entries and ``__metadata__``)."""
+    raw = path.read_bytes()
+    return json.loads(raw[8 : 8 + struct.unpack("<Q", raw[:8])[0]])
+
+
+def write_model_file(path: Path, tensors: dict[str, np.ndarray], arch: dict) -> Path:
+    """A model file of ``tensors`` for the architecture ``arch``, written as-is (a forgery:
+    nothing checks that they fit together)."""
+    from vedere.nn import tensor_file
+
+    path.write_bytes(tensor_file.pack(tensors, {"architecture": arch, "extra": {}}))
+    return path

@@ -8,6 +8,7 @@ import pytest
 from safetensors.numpy import save_file
 
 import vedere.nn as nn
+from tests.helpers import safetensors_header, write_model_file
 from vedere.nn import ModelFileError
 
 
@@ -133,7 +134,7 @@ def test_half_storage_halves_the_file_and_rounds_each_weight_as_ieee_float16(tmp
     m.layers[1].running_mean.data[:] = rng.standard_normal(8)  # buffers keep their dtype
     full = nn.save(m, tmp_path / "full.safetensors")
     half = nn.save(m, tmp_path / "half.safetensors", precision="float16")
-    header = json.loads(half.read_bytes()[8 : 8 + struct.unpack("<Q", half.read_bytes()[:8])[0]])
+    header = safetensors_header(half)
     assert header["0.weight"]["dtype"] == "F16" and header["1.running_mean"]["dtype"] == "F32"
     n = sum(p.data.size for _, p in m.named_parameters())
     assert 0 <= full.stat().st_size - half.stat().st_size - 2 * n < 16  # 2 bytes less a weight
@@ -157,22 +158,19 @@ def test_a_weight_beyond_float16_range_is_not_saved_half(tmp_path):
 
 
 def test_float16_is_admitted_only_for_float32_parameters(tmp_path):
-    from vedere.nn import tensor_file
-
-    def forge(name, tensors, arch):
-        path = tmp_path / name
-        path.write_bytes(tensor_file.pack(tensors, {"architecture": arch, "extra": {}}))
-        return path
-
     bn = nn.Sequential(nn.BatchNorm1d(2))
     tensors = {n: a.data for n, a in [*bn.named_parameters(), *bn.named_buffers()]}
     arch = {"type": "Sequential", "config": bn.get_config()}
     tensors["0.running_var"] = tensors["0.running_var"].astype(np.float16)
     with pytest.raises(ModelFileError, match=r"bn16\.safetensors: weight 0\.running_var .*float16"):
-        nn.load(forge("bn16.safetensors", tensors, arch))
+        nn.load(write_model_file(tmp_path / "bn16.safetensors", tensors, arch))
     m64 = nn.mlp([3, 2], dtype="float64")
     tensors = {n: p.data.astype(np.float16) for n, p in m64.named_parameters()}
     with pytest.raises(ModelFileError, match=r"m16\.safetensors: weight 0\.weight .*float64"):
         nn.load(
-            forge("m16.safetensors", tensors, {"type": "Sequential", "config": m64.get_config()})
+            write_model_file(
+                tmp_path / "m16.safetensors",
+                tensors,
+                {"type": "Sequential", "config": m64.get_config()},
+            )
         )

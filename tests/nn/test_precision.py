@@ -1,8 +1,6 @@
 """int8 model files (vedere.nn.precision): PyTorch's per-channel quantisation as the oracle,
 and refusal of every forged combination of codes and scales."""
 
-import json
-import struct
 from pathlib import Path
 
 import hypothesis.strategies as st
@@ -12,13 +10,9 @@ from hypothesis import given
 from hypothesis.extra.numpy import arrays
 
 import vedere.nn as nn
+from tests.helpers import safetensors_header, write_model_file
 from vedere.nn import ModelFileError, tensor_file
 from vedere.nn.precision import SCALE_SUFFIX
-
-
-def _header(path):
-    raw = path.read_bytes()
-    return json.loads(raw[8 : 8 + struct.unpack("<Q", raw[:8])[0]])
 
 
 def _cnn(rng):
@@ -40,9 +34,10 @@ def test_int8_storage_equals_pytorch_per_channel_quantisation(tmp_path, rng):
     m = _cnn(rng)
     full = nn.save(m, tmp_path / "full.safetensors")
     q8 = nn.save(m, tmp_path / "q8.safetensors", precision="int8")
-    header = _header(q8)
+    header = safetensors_header(q8)
     assert header["0.weight"]["dtype"] == "I8" and header["4.weight"]["dtype"] == "I8"
-    assert header["0.weight" + SCALE_SUFFIX] == {**header["0.weight" + SCALE_SUFFIX], "shape": [8]}
+    scales = header["0.weight" + SCALE_SUFFIX]
+    assert scales["dtype"] == "F32" and scales["shape"] == [8]
     assert header["1.weight"]["dtype"] == "F16"  # BatchNorm's γ: rank 1, float16
     assert header["1.running_mean"]["dtype"] == "F32"  # buffers keep their dtype
     big = m.layers[0].weight.data.size + m.layers[4].weight.data.size
@@ -84,7 +79,7 @@ def test_int8_needs_finite_weights_and_a_known_precision(tmp_path):
 def test_a_float64_model_keeps_its_precision(tmp_path):
     m = nn.mlp([3, 2], dtype="float64", rng=0)
     path = nn.save(m, tmp_path / "m.safetensors", precision="int8")
-    assert _header(path)["0.weight"]["dtype"] == "F64"
+    assert safetensors_header(path)["0.weight"]["dtype"] == "F64"
     np.testing.assert_array_equal(nn.load(path).layers[0].weight.data, m.layers[0].weight.data)
 
 
@@ -98,11 +93,8 @@ def forged(tmp_path):
     arch = {"type": "Sequential", "config": m.get_config()}
 
     def write(name, **changes):
-        t = {**tensors, **changes}
-        t = {k: v for k, v in t.items() if v is not None}
-        path = tmp_path / name
-        path.write_bytes(tensor_file.pack(t, {"architecture": arch, "extra": {}}))
-        return path
+        t = {k: v for k, v in {**tensors, **changes}.items() if v is not None}
+        return write_model_file(tmp_path / name, t, arch)
 
     return tensors, write
 
@@ -136,9 +128,8 @@ def test_int8_weights_are_refused_for_a_float64_model(tmp_path):
     w = m.layers[0].weight.data
     tensors = {"0.weight": np.ones(w.shape, np.int8), "0.weight" + S: np.ones(2, np.float32)}
     tensors["0.bias"] = m.layers[0].bias.data
-    path = tmp_path / "m64.safetensors"
     arch = {"type": "Sequential", "config": m.get_config()}
-    path.write_bytes(tensor_file.pack(tensors, {"architecture": arch, "extra": {}}))
+    path = write_model_file(tmp_path / "m64.safetensors", tensors, arch)
     with pytest.raises(
         ModelFileError, match=r"m64\.safetensors: weight 0\.weight .* int8, .*float64"
     ):

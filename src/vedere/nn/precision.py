@@ -22,6 +22,7 @@ parameters are always stored as they are.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -107,7 +108,7 @@ def check_int8(path: Path, tensors: dict[str, TensorInfo]) -> dict[str, TensorIn
                 f"the scales of int8 weight {name[:80]} are {s.shape} {s.dtype}, "
                 f"not ({t.shape[0]},) float32",
             )
-        total += int(np.prod(t.shape, dtype=object))
+        total += math.prod(t.shape)
     for name in scales:
         if name not in tensors or tensors[name].dtype != INT8:
             raise ModelFileError(path, f"{name[:80]}{SCALE_SUFFIX} scales no int8 weight")
@@ -124,4 +125,5 @@ def decoded(path: Path, name: str, q: np.ndarray, scale: np.ndarray) -> np.ndarr
     if not (np.isfinite(scale).all() and (scale >= 0).all()):
         raise ModelFileError(path, f"the scales of weight {name[:80]} must be finite and ≥ 0")
     rows = q.reshape(q.shape[0], -1).astype(np.float32)
-    return (rows * scale[:, None]).reshape(q.shape)
+    with np.errstate(over="ignore"):  # an overflow to inf is refused by the loader's check
+        return (rows * scale[:, None]).reshape(q.shape)

@@ -65,8 +65,9 @@ DTYPES = {
 }
 #: the dtypes a model's saved arrays may have: float parameters (and statistics), int64
 #: counters, float16 parameters (saved with ``precision="float16"``, widened to float32 on
-#: loading; int8 weights, :mod:`vedere.nn.precision`, are admitted only with their scales);
-#: so building never takes more than three times the file
+#: loading), so building never takes more than three times the file; int8 weights
+#: (:mod:`vedere.nn.precision`) are admitted only with their scales and widen to four times
+#: their bytes, within ``precision.MAX_INT8_VALUES``
 STATE_DTYPES = (np.dtype("<f2"), np.dtype("<f4"), np.dtype("<f8"), np.dtype("<i8"))
 
 

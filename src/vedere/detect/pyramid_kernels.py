@@ -59,8 +59,12 @@ def _build_levels_impl(
     for lvl in range(lv_w.shape[0]):
         max_w = max(max_w, lv_w[lvl])
     for part in numba.prange(n_parts):
-        # this row's and the previous row's pixels (for the rotated integral image)
-        cur_px = np.zeros(max_w if tilted else 1, dtype=np.int64)
+        # the horizontal pass of two source rows (kept while the next output row reads them
+        # again: at the pyramid's small scale steps most rows share a source row with the
+        # row before), this row's pixels and the previous row's (the rotated image)
+        h_lo = np.zeros(max_w, dtype=np.int64)
+        h_hi = np.zeros(max_w, dtype=np.int64)
+        px = np.zeros(max_w, dtype=np.int64)
         prev_px = np.zeros(max_w if tilted else 1, dtype=np.int64)
         for lvl in range(lv_w.shape[0]):
             if part_of[lvl] != part:
@@ -81,52 +85,95 @@ def _build_levels_impl(
                 for c in range(w):
                     prev_px[c] = 0
             same = h == gray.shape[0] and w == gray.shape[1]  # the image itself: no resize
+            # the level's column taps, as views (no index arithmetic in the inner loops)
+            tx0 = x0[tx : tx + w]
+            tx1 = x1[tx : tx + w]
+            ta0 = a0[tx : tx + w]
+            ta1 = a1[tx : tx + w]
+            y_lo = -1  # the source rows that h_lo and h_hi hold
+            y_hi = -1
             for r in range(h):
-                row0 = gray[y0[ty + r]]
-                row1 = gray[y1[ty + r]]
-                bb0 = np.int64(b0[ty + r])
-                bb1 = np.int64(b1[ty + r])
+                if same:
+                    row = gray[r]
+                    for c in range(w):
+                        px[c] = np.int64(row[c])
+                else:
+                    ys0 = y0[ty + r]
+                    ys1 = y1[ty + r]
+                    if ys0 != y_lo and ys0 == y_hi:
+                        h_lo, h_hi = h_hi, h_lo
+                        y_lo, y_hi = y_hi, y_lo
+                    if ys0 != y_lo:
+                        _horizontal(gray[ys0], tx0, tx1, ta0, ta1, h_lo[:w])
+                        y_lo = ys0
+                    if ys1 != y_hi:
+                        _horizontal(gray[ys1], tx0, tx1, ta0, ta1, h_hi[:w])
+                        y_hi = ys1
+                    bb0 = np.int64(b0[ty + r])
+                    bb1 = np.int64(b1[ty + r])
+                    for c in range(w):
+                        px[c] = (h_lo[c] * bb0 + h_hi[c] * bb1 + 32768) >> 16
                 prev = off + r * stride
                 cur = prev + stride
                 ii[cur] = 0
+                _accumulate(px, ii[prev + 1 : prev + 1 + w], ii[cur + 1 : cur + 1 + w], False)
                 if squares:
                     sq[cur] = 0
-                s = np.int64(0)
-                s2 = np.int64(0)
-                for c in range(w):
-                    if same:
-                        p = np.int64(row0[c])
-                    else:
-                        i0 = x0[tx + c]
-                        i1 = x1[tx + c]
-                        w0 = np.int64(a0[tx + c])
-                        w1 = np.int64(a1[tx + c])
-                        h0 = np.int64(row0[i0]) * w0 + np.int64(row0[i1]) * w1
-                        h1 = np.int64(row1[i0]) * w0 + np.int64(row1[i1]) * w1
-                        p = (h0 * bb0 + h1 * bb1 + 32768) >> 16
-                    s += p
-                    ii[cur + c + 1] = np.int64(ii[prev + c + 1]) + s
-                    if squares:
-                        s2 += p * p
-                        sq[cur + c + 1] = np.int64(sq[prev + c + 1]) + s2
-                    if tilted:
-                        cur_px[c] = p
+                    _accumulate(px, sq[prev + 1 : prev + 1 + w], sq[cur + 1 : cur + 1 + w], True)
                 if tilted:
                     # row Y = r + 1 of T from rows Y − 1 (at prev) and Y − 2 (prev − stride)
-                    tc = tofs + cur
                     tp = tofs + prev
-                    tq = tp - stride
-                    if w >= 1:
-                        ii[tc] = ii[tp + 1]
-                    for c in range(1, w):
-                        t = np.int64(ii[tp + c - 1]) + np.int64(ii[tp + c + 1])
-                        if r >= 1:
-                            t -= np.int64(ii[tq + c])
-                        ii[tc + c] = t + cur_px[c - 1] + prev_px[c - 1]
-                    if w >= 1:
-                        ii[tc + w] = np.int64(ii[tp + w - 1]) + cur_px[w - 1] + prev_px[w - 1]
+                    _rotated_row(
+                        ii[tp + stride : tp + 2 * stride],
+                        ii[tp : tp + stride],
+                        ii[tp - stride : tp] if r >= 1 else ii[tp : tp + stride],
+                        r >= 1,
+                        px[:w],
+                        prev_px[:w],
+                    )
                     for c in range(w):
-                        prev_px[c] = cur_px[c]
+                        prev_px[c] = px[c]
+
+
+@numba.njit(cache=True, inline="always")
+def _rotated_row(out, above, above2, has_above2, px, prev_px):  # pragma: no cover
+    """Row Y of the rotated integral image (w + 1 entries) from rows Y − 1 (``above``) and
+    Y − 2 (``above2``, read only when ``has_above2``) and the pixels of image rows Y − 1
+    (``px``) and Y − 2 (``prev_px``): T[Y, X] = T[Y−1, X−1] + T[Y−1, X+1] − T[Y−2, X] +
+    i(X−1, Y−1) + i(X−1, Y−2), with T[Y, 0] = T[Y−1, 1] and no X + 1 term at X = w."""
+    w = px.shape[0]
+    if w < 1:
+        return
+    out[0] = above[1]
+    if has_above2:
+        for c in range(1, w):
+            out[c] = (
+                np.int64(above[c - 1]) + np.int64(above[c + 1]) - np.int64(above2[c])
+                + px[c - 1] + prev_px[c - 1]
+            )  # fmt: skip
+    else:
+        for c in range(1, w):
+            out[c] = np.int64(above[c - 1]) + np.int64(above[c + 1]) + px[c - 1] + prev_px[c - 1]
+    out[w] = np.int64(above[w - 1]) + px[w - 1] + prev_px[w - 1]
+
+
+@numba.njit(cache=True, inline="always")
+def _horizontal(row, x0, x1, a0, a1, out):  # pragma: no cover
+    """The resize's horizontal pass of one source row: out[c] = a0[c]·row[x0[c]] +
+    a1[c]·row[x1[c]] (8 fractional bits, exact)."""
+    for c in range(out.shape[0]):
+        out[c] = np.int64(row[x0[c]]) * np.int64(a0[c]) + np.int64(row[x1[c]]) * np.int64(a1[c])
+
+
+@numba.njit(cache=True, inline="always")
+def _accumulate(px, above, out, squared):  # pragma: no cover
+    """One row of an integral image: out[c] = above[c] + Σ_{c' ≤ c} px[c'] (of px² when
+    ``squared``), wrapping to ``out``'s dtype."""
+    s = np.int64(0)
+    for c in range(out.shape[0]):
+        p = px[c]
+        s += p * p if squared else p
+        out[c] = np.int64(above[c]) + s
 
 
 _build_levels = parallel.Kernel(_build_levels_impl)

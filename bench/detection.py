@@ -244,7 +244,7 @@ def bench_breakdown(ours_name: str, rounds: int = 9) -> dict:
     first two stages alone: the cascade truncated), grouping, and the rest (Python)."""
     import photos
 
-    from vedere.detect import pyramid_kernels, scan, scan_kernels
+    from vedere.detect import pyramid_kernels, scan, stump_scan_kernels
     from vedere.detect.detector import CompiledCascade, detect_raw
     from vedere.detect.grouping import group_rectangles
 
@@ -259,11 +259,11 @@ def bench_breakdown(ours_name: str, rounds: int = 9) -> dict:
 
         return run
 
-    real_build, real_scan = pyramid_kernels.build_levels, scan_kernels.scan_levels
+    real_build, real_scan = pyramid_kernels.build_levels, stump_scan_kernels.scan_haar_stumps
     out = {}
     try:
         scan.pyramid_kernels.build_levels = timed("build", real_build)
-        scan.scan_kernels.scan_levels = timed("scan", real_scan)
+        scan.stump_scan_kernels.scan_haar_stumps = timed("scan", real_scan)
         for label, name, sf in (
             ("own_scale_1.2", ours_name, 1.2),
             ("own_scale_1.1", ours_name, 1.1),
@@ -292,7 +292,8 @@ def bench_breakdown(ours_name: str, rounds: int = 9) -> dict:
             out[label] = {k: round(statistics.median(v) * 1e3, 2) for k, v in rec.items()}
             out[label]["unit"] = "ms"
     finally:
-        scan.pyramid_kernels.build_levels, scan.scan_kernels.scan_levels = real_build, real_scan
+        scan.pyramid_kernels.build_levels = real_build
+        scan.stump_scan_kernels.scan_haar_stumps = real_scan
     return out
 
 

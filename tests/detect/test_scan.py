@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tests.detect.photos import PHOTOS
-from vedere.detect import pyramid_kernels, scan, scan_kernels
+from vedere.detect import pyramid_kernels, scan, scan_kernels, stump_scan_kernels
 from vedere.detect.cascade import load_cascade
 from vedere.detect.detector import detect_raw
 from vedere.detect.opencv_xml import opencv_cascade_path
@@ -72,7 +72,7 @@ def test_small_images_do_not_wake_the_worker_threads(stock, monkeypatch):
 
         return run
 
-    for module, name in ((pyramid_kernels, "_build_levels"), (scan_kernels, "_scan_stumps")):
+    for module, name in ((pyramid_kernels, "_build_levels"), (stump_scan_kernels, "_scan_stumps")):
         twin = getattr(module, name)
         monkeypatch.setattr(twin, "parallel", spy(name, twin.parallel))
     gray = np.ascontiguousarray(PHOTOS["astronaut"]()[60:156, 190:286])
@@ -126,13 +126,14 @@ def test_serial_and_parallel_builds_do_not_share_numbas_disk_cache(tmp_path):
         d._cache._cache_file._index_name
         for twin in (
             pyramid_kernels._build_levels,
-            scan_kernels._scan_stumps,
+            stump_scan_kernels._scan_stumps,
+            stump_scan_kernels._scan_lbp_stumps,
             scan_kernels._scan_trees,
             scan_kernels._scan_lbp,
         )
         for d in (twin.serial, twin.parallel)
     }
-    assert len(names) == 8
+    assert len(names) == 10
 
 
 # --- the opt-in paper-style scan: features scaled instead of the image -----------------------

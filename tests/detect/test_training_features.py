@@ -105,7 +105,13 @@ def backgrounds():
 
 @pytest.mark.parametrize(
     ("features", "weak"),
-    [("haar-extended", "stump"), ("lbp", "stump"), ("haar", "tree:2"), ("haar", "tree:3")],
+    [
+        ("haar-extended", "stump"),
+        ("lbp", "stump"),  # lbp_scan_kernels: the stump kernel (as every stock LBP cascade)
+        ("lbp", "tree:2"),  # scan_kernels' general kernel, LBP build
+        ("haar", "tree:2"),
+        ("haar", "tree:3"),
+    ],
 )
 def test_trained_cascades_load_in_cv2_with_the_same_windows_and_boxes(
     features, weak, backgrounds, tmp_path

@@ -12,7 +12,7 @@ from vedere.detect.cascade import load_cascade
 from vedere.detect.detector import detect, detect_raw
 from vedere.detect.grouping import group_rectangles, iou, non_max_suppression
 from vedere.detect.opencv_xml import opencv_cascade_path
-from vedere.detect.resize import resize_linear
+from vedere.detect.resize import resize_crops, resize_linear
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +37,22 @@ def test_pyramid_levels_equal_opencv_resize_bit_for_bit(h, w, factor, seed):
     dw, dh = max(1, round(w / factor)), max(1, round(h / factor))
     expect = cv2.resize(img, (dw, dh), interpolation=cv2.INTER_LINEAR_EXACT)
     np.testing.assert_array_equal(resize_linear(img, dw, dh), expect)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(30, 200), st.integers(30, 200), st.floats(1.0, 4.0), st.integers(0, 2**31))
+def test_resized_crops_equal_crops_of_opencvs_resize(h, w, factor, seed):
+    """Hard-negative mining resizes only the windows it keeps: they are cv2's pixels."""
+    rng = np.random.default_rng(seed)
+    img = rng.integers(0, 256, (h, w), dtype=np.uint8)
+    dw, dh = max(12, round(w / factor)), max(10, round(h / factor))
+    level = cv2.resize(img, (dw, dh), interpolation=cv2.INTER_LINEAR_EXACT)
+    xy = np.column_stack([rng.integers(0, dw - 12 + 1, 5), rng.integers(0, dh - 10 + 1, 5)])
+    crops = resize_crops(img, dw, dh, xy, (10, 12))
+    for crop, (x, y) in zip(crops, xy, strict=True):
+        np.testing.assert_array_equal(crop, level[y : y + 10, x : x + 12])
+    with pytest.raises(ValueError, match="inside"):
+        resize_crops(img, dw, dh, np.array([[dw - 11, 0]]), (10, 12))
 
 
 @settings(max_examples=80, deadline=None)

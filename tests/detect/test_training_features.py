@@ -185,7 +185,8 @@ def test_compiled_lbp_codes_equal_the_block_sum_codes():
     from vedere.detect.lbp import enumerate_lbp_features
     from vedere.detect.normalize import window_integrals
 
-    windows = np.random.default_rng(2).integers(0, 256, (40, 18, 15)).astype(np.uint8)
+    # 150 windows: two whole blocks of the kernel (LBP_BLOCK = 64) and a part of one
+    windows = np.random.default_rng(2).integers(0, 256, (150, 18, 15)).astype(np.uint8)
     windows[:5] = 77  # flat windows: every block equals the centre, code 255
     feats = enumerate_lbp_features(18, 15)
     codes = lbp_codes(feats, windows)

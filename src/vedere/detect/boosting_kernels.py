@@ -13,7 +13,6 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from vedere.detect.lbp import BIT_CORNERS as _LBP_CORNER
 from vedere.parallel import PARALLEL_LOCK
 
 
@@ -73,31 +72,43 @@ LBP_BLOCK = 64
 
 
 @numba.njit(parallel=True, cache=True)
-def _lbp_codes(ii: np.ndarray, corners: np.ndarray, out: np.ndarray) -> None:
-    """LBP codes (:mod:`vedere.detect.lbp`) of F features on N windows: ``ii`` (N, S) int64
-    flattened padded integral images, ``corners`` (F, 16) int64 offsets of each feature's
+def _lbp_codes(blocks: np.ndarray, corners: np.ndarray, out: np.ndarray) -> None:
+    """LBP codes (:mod:`vedere.detect.lbp`) of F features on N windows: ``blocks`` (B, S,
+    LBP_BLOCK) int64, the flattened padded integral images of windows b·LBP_BLOCK + i in
+    column i of block b (zeros past N), ``corners`` (F, 16) int64 offsets of each feature's
     4×4 grid corners (row i, column j at 4i + j), ``out`` (F, N) uint8.
 
-    Blocks of :data:`LBP_BLOCK` windows are shared among the threads, and each block runs
-    through every feature while its integral images are in cache (feature by feature over
-    all N windows would stream the whole (N, S) array from memory once per feature)."""
+    The blocks are shared among the threads, and each block runs through every feature while
+    its integral images are in cache (feature by feature over all N windows would stream the
+    whole array from memory once per feature); a corner is one contiguous row of the block,
+    so the loop over its windows is a vector loop."""
     n_f = corners.shape[0]
-    n = ii.shape[0]
-    n_blocks = (n + LBP_BLOCK - 1) // LBP_BLOCK
-    for blk in numba.prange(n_blocks):
-        i0 = blk * LBP_BLOCK
-        i1 = min(n, i0 + LBP_BLOCK)
+    n = out.shape[1]
+    for b in numba.prange(blocks.shape[0]):
+        blk = blocks[b]
+        i0 = b * LBP_BLOCK
+        m = min(n, i0 + LBP_BLOCK) - i0
+        codes = np.zeros(LBP_BLOCK, dtype=np.int64)
         for f in range(n_f):
             c = corners[f]
-            for i in range(i0, i1):
-                row = ii[i]
-                centre = row[c[5]] - row[c[6]] - row[c[9]] + row[c[10]]
-                code = 0
-                for bit in range(8):
-                    a = _LBP_CORNER[bit]
-                    if row[c[a]] - row[c[a + 1]] - row[c[a + 4]] + row[c[a + 5]] >= centre:
-                        code |= 128 >> bit
-                out[f, i] = code
+            p0, p1, p2, p3 = blk[c[0]], blk[c[1]], blk[c[2]], blk[c[3]]
+            p4, p5, p6, p7 = blk[c[4]], blk[c[5]], blk[c[6]], blk[c[7]]
+            p8, p9, p10, p11 = blk[c[8]], blk[c[9]], blk[c[10]], blk[c[11]]
+            p12, p13, p14, p15 = blk[c[12]], blk[c[13]], blk[c[14]], blk[c[15]]
+            for i in range(LBP_BLOCK):
+                ce = p5[i] - p6[i] - p9[i] + p10[i]
+                codes[i] = (
+                    (np.int64(p0[i] - p1[i] - p4[i] + p5[i] >= ce) << 7)
+                    | (np.int64(p1[i] - p2[i] - p5[i] + p6[i] >= ce) << 6)
+                    | (np.int64(p2[i] - p3[i] - p6[i] + p7[i] >= ce) << 5)
+                    | (np.int64(p6[i] - p7[i] - p10[i] + p11[i] >= ce) << 4)
+                    | (np.int64(p10[i] - p11[i] - p14[i] + p15[i] >= ce) << 3)
+                    | (np.int64(p9[i] - p10[i] - p13[i] + p14[i] >= ce) << 2)
+                    | (np.int64(p8[i] - p9[i] - p12[i] + p13[i] >= ce) << 1)
+                    | np.int64(p4[i] - p5[i] - p8[i] + p9[i] >= ce)
+                )
+            for i in range(m):
+                out[f, i0 + i] = codes[i]
 
 
 def lbp_errors(codes: np.ndarray, signed: np.ndarray, out: np.ndarray) -> None:

@@ -46,28 +46,56 @@ class HaarPool:
         return values, len(self.features)
 
 
-def lbp_codes(features: LBPFeatures, windows: np.ndarray) -> np.ndarray:
+class WindowIntegrals:
+    """(N, h, w) uint8 ``windows`` with what feature values are computed from, made once
+    (a stage's validation windows are scored by every weak classifier it adds): their padded
+    integral images ``ii`` (N, h+1, w+1) int64, 1/n_f ``inv`` (N,) float32, and the rotated
+    integral images ``tii`` when ``tilted``."""
+
+    def __init__(self, windows: np.ndarray, tilted: bool = False) -> None:
+        self.windows = windows
+        self.ii, self.inv, _ = window_integrals(windows)
+        self.tii = tilted_integral_images(windows) if tilted else None
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+
+def _integrals(windows: np.ndarray | WindowIntegrals, tilted: bool) -> WindowIntegrals:
+    if isinstance(windows, WindowIntegrals) and (windows.tii is not None or not tilted):
+        return windows
+    raw = windows.windows if isinstance(windows, WindowIntegrals) else windows
+    return WindowIntegrals(raw, tilted)
+
+
+def lbp_codes(features: LBPFeatures, windows: np.ndarray | WindowIntegrals) -> np.ndarray:
     """The LBP codes (F, N) uint8 of every feature on (N, h, w) windows, in one compiled
     pass (:func:`vedere.detect.boosting_kernels.lbp_codes`; the same codes as
     :meth:`~vedere.detect.lbp.LBPFeatures.values`)."""
-    ii, _, _ = window_integrals(windows)
-    flat = np.ascontiguousarray(ii.reshape(len(windows), -1))
-    out = np.empty((len(features), len(windows)), dtype=np.uint8)
+    ii = _integrals(windows, False).ii
+    n, size = len(ii), ii.shape[1] * ii.shape[2]
+    # blocks of LBP_BLOCK windows, each block's integral images transposed to (S, block):
+    # a corner of a feature is then one contiguous row over the block's windows
+    blk = boosting_kernels.LBP_BLOCK
+    n_blocks = -(-n // blk)
+    blocks = np.zeros((n_blocks * blk, size), dtype=np.int64)
+    blocks[:n] = ii.reshape(n, size)
+    blocks = np.ascontiguousarray(blocks.reshape(n_blocks, blk, size).transpose(0, 2, 1))
+    out = np.empty((len(features), n), dtype=np.uint8)
     corners = np.ascontiguousarray(features.corners(ii.shape[-1]), dtype=np.int64)
-    boosting_kernels.lbp_codes(flat, corners, out)
+    boosting_kernels.lbp_codes(blocks, corners, out)
     return out
 
 
 def feature_values(
-    features: RectFeatures | LBPFeatures, windows: np.ndarray
+    features: RectFeatures | LBPFeatures, windows: np.ndarray | WindowIntegrals
 ) -> tuple[np.ndarray, bool]:
     """Values (F, N) of features on windows as the cascade compares them: normalised Haar
     values (float32) or LBP codes; and whether they are codes."""
     if isinstance(features, LBPFeatures):
         return lbp_codes(features, windows), True
-    ii, inv, _ = window_integrals(windows)
-    tii = tilted_integral_images(windows) if features.any_tilted else None
-    return features.values(ii, tii) * inv, False
+    w = _integrals(windows, features.any_tilted)
+    return features.values(w.ii, w.tii if features.any_tilted else None) * w.inv, False
 
 
 def examined(windows: np.ndarray, lbp: bool = False) -> np.ndarray:

@@ -3,7 +3,7 @@
 Each new stage of the cascade must learn from the mistakes of the stages before it (Viola–Jones
 §4.2). :class:`NegativeMiner` visits, in a seeded random order, the given non-face windows and
 every level of an image pyramid of each face-free background photo, runs the current cascade
-over them (the detector's own scan, :func:`vedere.detect.detector.scan_level`) and collects
+over them (the detector's own scan, :func:`vedere.detect.scan.scan_pyramid`) and collects
 the windows it accepts — at most ``per_level`` from any one pyramid level, so that a single
 textured photo cannot supply them all. The ratio of accepted to scanned windows estimates the
 cascade's false-positive rate.
@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from vedere.detect.cascade import Cascade
-from vedere.detect.detector import CompiledCascade, scan_level
+from vedere.detect.detector import CompiledCascade
 from vedere.detect.rect_features import RectFeatures
-from vedere.detect.resize import resize_linear
+from vedere.detect.resize import resize_crops
+from vedere.detect.scan import scan_pyramid
 
 
 @dataclass
@@ -88,14 +89,19 @@ class NegativeMiner:
             i, f = self.levels[li]
             b = self.backgrounds[i]
             sh, sw = max(wh, round(b.shape[0] / f)), max(ww, round(b.shape[1] / f))
-            level = b if f == 1.0 else resize_linear(b, sw, sh)
-            xy, _ = scan_level(level, compiled, self.step, skip_rejected=False)
+            # the scan resizes as it integrates (the same pixels as resize_linear); only
+            # the crops taken are resized here
+            hits = scan_pyramid(b, compiled, [(sh, sw)], [self.step], skip_rejected=False)
+            xy = hits[0].xy
             scanned += ((sh - wh) // self.step + 1) * ((sw - ww) // self.step + 1)
             accepted += len(xy)
             if not len(xy):
                 continue
             pick = rng.permutation(len(xy))[: min(self.per_level, n - have)]
-            crops = np.stack([level[y : y + wh, x : x + ww] for x, y in xy[pick]])
+            if (sh, sw) == b.shape:
+                crops = np.stack([b[y : y + wh, x : x + ww] for x, y in xy[pick]])
+            else:
+                crops = resize_crops(b, sw, sh, xy[pick], self.window)
             out.append(crops)
             have += len(crops)
         windows = np.concatenate(out) if out else np.zeros((0, wh, ww), np.uint8)

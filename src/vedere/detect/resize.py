@@ -53,3 +53,33 @@ def resize_linear(gray: np.ndarray, width: int, height: int) -> np.ndarray:
     h1 = h[np.searchsorted(rows, y1)]
     out = (h0 * b0[:, None].astype(np.int32) + h1 * b1[:, None].astype(np.int32) + (1 << 15)) >> 16
     return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def resize_crops(
+    gray: np.ndarray, width: int, height: int, xy: np.ndarray, window: tuple[int, int]
+) -> np.ndarray:
+    """The (h, w) = ``window`` crops at each (x, y) of ``xy`` (M, 2) of ``gray`` resized to
+    (height, width) — ``resize_linear(gray, width, height)[y:y + h, x:x + w]`` for each —
+    computed for the crops' pixels only: (M, h, w) uint8. The crops must lie inside."""
+    g = np.asarray(gray)
+    wh, ww = window
+    pos = np.asarray(xy, dtype=np.int64).reshape(-1, 2)
+    if len(pos) and (
+        pos.min() < 0 or (pos[:, 0] + ww).max() > width or (pos[:, 1] + wh).max() > height
+    ):
+        raise ValueError(f"crops of {ww}x{wh} must lie inside the {width}x{height} level")
+    x0, x1, a0, a1 = (t.astype(np.int32) for t in taps(g.shape[1], width))
+    y0, y1, b0, b1 = (t.astype(np.int32) for t in taps(g.shape[0], height))
+    cols = pos[:, 0, None] + np.arange(ww)  # (M, w)
+    rows = pos[:, 1, None] + np.arange(wh)  # (M, h)
+    src = g.astype(np.int32)
+
+    def horizontal(r: np.ndarray) -> np.ndarray:  # (M, h, w), 8 fraction bits
+        ri = r[:, :, None]
+        return src[ri, x0[cols][:, None, :]] * a0[cols][:, None, :] + (
+            src[ri, x1[cols][:, None, :]] * a1[cols][:, None, :]
+        )
+
+    h0, h1 = horizontal(y0[rows]), horizontal(y1[rows])
+    out = (h0 * b0[rows][:, :, None] + h1 * b1[rows][:, :, None] + (1 << 15)) >> 16
+    return np.clip(out, 0, 255).astype(np.uint8)

@@ -41,6 +41,7 @@ from vedere.detect.adaboost import AdaBoost, CategoricalBoost, strong_scores
 from vedere.detect.candidate_features import (
     FEATURE_SETS,
     HaarPool,
+    WindowIntegrals,
     examined,
     feature_pool,
     feature_values,
@@ -333,7 +334,9 @@ def _boost_stage(
     ``p.min_detection`` of the validation faces ``pos_va``, at most ``p.max_false_positive``
     of the validation negatives ``neg_va`` pass: (threshold, detection rate, false-positive
     rate) of the stage."""
-    val_sets = [pos_va, neg_va]
+    # the validation windows' integral images, once for every weak classifier added
+    tilted = isinstance(pool_all, RectFeatures) and pool_all.any_tilted
+    val_sets = [WindowIntegrals(pos_va, tilted), WindowIntegrals(neg_va, tilted)]
     val_scores = [np.zeros(len(pos_va)), np.zeros(len(neg_va))]
     thr, det, fpr = 0.0, 1.0, 1.0
     for _ in range(p.max_weak):
@@ -349,7 +352,7 @@ def _boost_stage(
     return thr, det, fpr
 
 
-def _weak_scores(s: Any, pool_all: RectFeatures | LBPFeatures, wins: np.ndarray) -> np.ndarray:
+def _weak_scores(s: Any, pool_all: RectFeatures | LBPFeatures, wins: WindowIntegrals) -> np.ndarray:
     """One weak classifier's contribution to the stage score of each of ``wins``: α·(its
     prediction) for a tree or an LBP stump, the stump's leaf for a Haar stump."""
     if isinstance(s, WeakTree):

@@ -244,7 +244,7 @@ def bench_breakdown(ours_name: str, rounds: int = 9) -> dict:
     first two stages alone: the cascade truncated), grouping, and the rest (Python)."""
     import photos
 
-    from vedere.detect import pyramid_kernels, scan, stump_scan_kernels
+    from vedere.detect import haar_row_kernels, pyramid_kernels, scan
     from vedere.detect.detector import CompiledCascade, detect_raw
     from vedere.detect.grouping import group_rectangles
 
@@ -259,11 +259,11 @@ def bench_breakdown(ours_name: str, rounds: int = 9) -> dict:
 
         return run
 
-    real_build, real_scan = pyramid_kernels.build_levels, stump_scan_kernels.scan_haar_stumps
+    real_build, real_scan = pyramid_kernels.build_levels, haar_row_kernels.scan_haar_rows
     out = {}
     try:
         scan.pyramid_kernels.build_levels = timed("build", real_build)
-        scan.stump_scan_kernels.scan_haar_stumps = timed("scan", real_scan)
+        scan.haar_row_kernels.scan_haar_rows = timed("scan", real_scan)
         for label, name, sf in (
             ("own_scale_1.2", ours_name, 1.2),
             ("own_scale_1.1", ours_name, 1.1),
@@ -293,7 +293,7 @@ def bench_breakdown(ours_name: str, rounds: int = 9) -> dict:
             out[label]["unit"] = "ms"
     finally:
         scan.pyramid_kernels.build_levels = real_build
-        scan.stump_scan_kernels.scan_haar_stumps = real_scan
+        scan.haar_row_kernels.scan_haar_rows = real_scan
     return out
 
 

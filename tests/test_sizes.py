@@ -20,7 +20,8 @@ ALLOWED = {
     # helpers either costs launches or relies on inlining that hides the same length
     "detect/scan_kernels.py:*": "Numba kernels (one launch each)",
     "detect/pyramid_kernels.py:*": "Numba kernels (one launch each)",
-    "detect/stump_scan_kernels.py:*": "Numba kernels (one launch each)",
+    "detect/haar_row_kernels.py:*": "Numba kernels (one launch each)",
+    "detect/lbp_row_kernels.py:*": "Numba kernels (one launch each)",
 }
 
 

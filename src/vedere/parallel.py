@@ -177,7 +177,9 @@ class Kernel:
     ``fn`` is a plain Python function written with ``numba.prange``; both builds are cached
     on disk under their own names. ``variant`` names a second pair of builds of the same
     ``fn`` whose ``constants`` replace some of its globals (compiled as constants, so a
-    branch on one is compiled away).
+    branch on one is compiled away). ``error_model="numpy"`` lets a division by zero give
+    inf instead of raising: Python's model puts a branch in every division, and a loop
+    with a branch is not compiled to vector instructions.
     """
 
     def __init__(
@@ -187,17 +189,17 @@ class Kernel:
         fastmath: bool = False,
         variant: str = "",
         constants: dict[str, object] | None = None,
+        error_model: str = "python",
     ) -> None:
         self.__name__ = fn.__name__ + variant
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
         consts = constants or {}
-        self.parallel = numba.njit(parallel=True, cache=True, fastmath=fastmath)(
+        opts = {"cache": True, "fastmath": fastmath, "error_model": error_model}
+        self.parallel = numba.njit(parallel=True, **opts)(
             _renamed(fn, f"{variant}_parallel", **consts)
         )
-        self.serial = numba.njit(cache=True, nogil=True, fastmath=fastmath)(
-            _renamed(fn, f"{variant}_serial", **consts)
-        )
+        self.serial = numba.njit(nogil=True, **opts)(_renamed(fn, f"{variant}_serial", **consts))
         self._keys = (f"{self.__name__} parallel", f"{self.__name__} serial")
 
     def __call__(self, *args: Any) -> Any:

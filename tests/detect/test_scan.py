@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tests.detect.photos import PHOTOS
-from vedere.detect import pyramid_kernels, scan, scan_kernels, stump_scan_kernels
+from vedere.detect import haar_row_kernels, lbp_row_kernels, pyramid_kernels, scan, scan_kernels
 from vedere.detect.cascade import load_cascade
 from vedere.detect.detector import detect_raw
 from vedere.detect.opencv_xml import opencv_cascade_path
@@ -72,7 +72,7 @@ def test_small_images_do_not_wake_the_worker_threads(stock, monkeypatch):
 
         return run
 
-    for module, name in ((pyramid_kernels, "_build_levels"), (stump_scan_kernels, "_scan_stumps")):
+    for module, name in ((pyramid_kernels, "_build_levels"), (haar_row_kernels, "_scan_haar_rows")):
         twin = getattr(module, name)
         monkeypatch.setattr(twin, "parallel", spy(name, twin.parallel))
     gray = np.ascontiguousarray(PHOTOS["astronaut"]()[60:156, 190:286])
@@ -81,7 +81,7 @@ def test_small_images_do_not_wake_the_worker_threads(stock, monkeypatch):
     assert as_set(raw) == as_set(cv.detectMultiScale(gray, 1.1, 0))
     detect_raw(PHOTOS["astronaut"](), cascade, 1.1)
     if scan_kernels.numba.get_num_threads() > 1:
-        assert calls == ["_build_levels", "_scan_stumps"]
+        assert calls == ["_build_levels", "_scan_haar_rows"]
 
 
 BUILD = """
@@ -126,8 +126,8 @@ def test_serial_and_parallel_builds_do_not_share_numbas_disk_cache(tmp_path):
         d._cache._cache_file._index_name
         for twin in (
             pyramid_kernels._build_levels,
-            stump_scan_kernels._scan_stumps,
-            stump_scan_kernels._scan_lbp_stumps,
+            haar_row_kernels._scan_haar_rows,
+            lbp_row_kernels._scan_lbp_rows,
             scan_kernels._scan_trees,
             scan_kernels._scan_lbp,
         )

@@ -6,7 +6,8 @@ For a batch of pyramid levels (:func:`scan_pyramid`):
    image (OpenCV's INTER_LINEAR_EXACT, as :func:`vedere.detect.resize.resize_linear`) and
    its integral image and squared integral image written in the same pass over its rows, all
    levels into one int32 buffer each (the levels dealt to the threads by size);
-2. **scan** (:mod:`vedere.detect.stump_scan_kernels`, :mod:`vedere.detect.scan_kernels`):
+2. **scan** (:mod:`vedere.detect.haar_row_kernels`, :mod:`vedere.detect.lbp_row_kernels`,
+   :mod:`vedere.detect.scan_kernels` for bigger trees):
    every (level, row) of window positions is one task, the tasks dealt to the threads in turn.
 
 Two kernel launches per batch instead of a resize, two integral images and a launch per
@@ -29,7 +30,7 @@ from functools import lru_cache
 import numba
 import numpy as np
 
-from vedere.detect import pyramid_kernels, scan_kernels, stump_scan_kernels
+from vedere.detect import haar_row_kernels, lbp_row_kernels, pyramid_kernels, scan_kernels
 from vedere.detect.cascade import Cascade
 from vedere.detect.lbp import LBPFeatures
 from vedere.detect.normalize import inner_rect
@@ -84,9 +85,9 @@ class CompiledCascade:
         self.stage_thr = c.effective_stage_thresholds().astype(np.float64)
         self.norm = np.array(inner_rect(*c.window), dtype=np.int64)
         self.any_tilted = bool(self.tilted.any())
-        #: Haar stumps only: the scan without the tree walk
-        #: (:func:`vedere.detect.stump_scan_kernels.scan_haar_stumps`)
-        self.stumps_only = c.is_stumps and not c.is_lbp
+        #: Haar stumps and 2-node trees only: the row scan
+        #: (:func:`vedere.detect.haar_row_kernels.scan_haar_rows`)
+        self.small_trees = not c.is_lbp and (n == 0 or int(tree_sizes.max()) <= 2)
 
     def node_tofs(self, tofs: int) -> np.ndarray:
         """(N,) int64: how far each node's rectangles are from the upright integral image
@@ -288,11 +289,10 @@ def _scan(
     score = np.empty(n_windows, dtype=np.float64)
     c = compiled
     k = scan_kernels
-    sk = stump_scan_kernels
     if c.lbp:
-        kernel = sk.scan_lbp_stumps if c.cascade.is_stumps else k.scan_lbp
+        kernel = lbp_row_kernels.scan_lbp_rows if c.cascade.is_stumps else k.scan_lbp
     else:
-        kernel = sk.scan_haar_stumps if c.stumps_only else k.scan_trees
+        kernel = haar_row_kernels.scan_haar_rows if c.small_trees else k.scan_trees
     kernel(
         parallel, ii, sq, mask, lv_off, lv_w, lv_nx, lv_step, task_level, task_y, task_out, n_parts,
         lv_set, norm, rects, c.n_rects, c.node_tofs(tofs), stumps, c.links, c.subsets,

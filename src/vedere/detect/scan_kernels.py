@@ -2,7 +2,7 @@
 use and cached on disk): the window scan over the pyramid's integral images
 (:func:`scan_trees`, :func:`scan_lbp`: cascades whose weak classifiers are trees; the
 cascades of stumps, every stock one but four, have their own kernels in
-:mod:`vedere.detect.stump_scan_kernels`). The pyramid
+:mod:`vedere.detect.haar_row_kernels` and :mod:`vedere.detect.lbp_row_kernels`). The pyramid
 itself is built by :mod:`vedere.detect.pyramid_kernels`, AdaBoost's loops are in
 :mod:`vedere.detect.boosting_kernels`, the grouping of raw detections in
 :mod:`vedere.detect.grouping_kernels`.

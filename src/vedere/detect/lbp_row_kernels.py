@@ -1,11 +1,14 @@
-"""The scan kernels of cascades whose weak classifiers are all stumps, compiled with Numba:
-Haar (:func:`scan_haar_stumps`: every stock Haar cascade but the four with trees) and LBP
-(:func:`scan_lbp_stumps`: every stock LBP cascade). The general kernel of
-:mod:`vedere.detect.scan_kernels` walks trees of any size; these evaluate a stage's stumps
-in a row, a stump's leaf straight from its row of the per-level table, with every index of
-the inner loop unsigned (Numba then adds no negative-index wrap-around to each load:
-measured 1.3x faster on the LBP scan). Threads and locking as in
-:mod:`vedere.detect.scan_kernels`.
+"""The scan of LBP cascades of stumps (every stock LBP cascade), a row of windows at a time,
+compiled with Numba: :func:`scan_lbp_rows`.
+
+For each row of window positions of a pyramid level, whole stages are computed for every
+position of the row in vector loops (a node's 16 grid corners are 16 contiguous views of
+the integral image) while at least 1/:data:`DENSE` of the row's windows are still alive;
+the survivors then go through the remaining stages one at a time. The codes, the order of
+the sums and the windows examined are those of the per-window scan
+(:mod:`vedere.detect.scan_kernels`, OpenCV's), so the results are the same. Every index of
+the inner loops is unsigned (Numba then adds no negative-index wrap-around to each load).
+Threads and locking as in :mod:`vedere.detect.scan_kernels`.
 """
 
 from __future__ import annotations
@@ -14,124 +17,14 @@ import numba
 import numpy as np
 
 from vedere import parallel
-from vedere.detect.normalize import VARIANCE_FLOOR
-from vedere.detect.scan_kernels import _haar_value, _lbp_code, _window_inv_norm
+from vedere.detect.scan_kernels import _lbp_code
 
-#: the LBP scan evaluates a stage for every window of a row at once while at least 1/_DENSE
-#: of the row's windows are still alive, then the survivors one at a time
-_DENSE = 4
-
-
-def _scan_stumps_impl(
-    ii: np.ndarray,
-    sq: np.ndarray,
-    mask: int,
-    lv_off: np.ndarray,
-    lv_w: np.ndarray,
-    lv_nx: np.ndarray,
-    lv_step: np.ndarray,
-    task_level: np.ndarray,
-    task_y: np.ndarray,
-    task_out: np.ndarray,
-    n_parts: int,
-    lv_set: np.ndarray,
-    norm: np.ndarray,
-    rects: np.ndarray,
-    n_rects: np.ndarray,
-    node_tofs: np.ndarray,
-    stumps: np.ndarray,
-    links: np.ndarray,
-    subsets: np.ndarray,
-    weak_ends: np.ndarray,
-    stage_ends: np.ndarray,
-    stage_thr: np.ndarray,
-    lbp: bool,
-    skip_rejected: bool,
-    hit: np.ndarray,
-    score: np.ndarray,
-) -> None:
-    """:func:`vedere.detect.scan_kernels._scan_levels_impl` for cascades of Haar stumps only
-    (every stock Haar cascade but the trees): the same arguments (``links``, ``subsets``,
-    ``weak_ends`` and ``lbp`` unused) and results, without the tree walk — a stump's leaf
-    straight from its row."""
-    n_s = stage_ends.shape[0]
-    n_w = rects.shape[1]
-    n_tasks = task_level.shape[0]
-    limit = np.float32(VARIANCE_FLOOR)
-    for part in numba.prange(n_parts):
-        # per part, for the level at hand: per stump one 64-byte row, its number of rectangles
-        # and their four corners' offsets from the window's origin
-        table = np.zeros((n_w, 16), dtype=np.uint32)
-        table_level = -1
-        for t in range(part, n_tasks, n_parts):
-            lvl = task_level[t]
-            stride = lv_w[lvl] + 1
-            fs = lv_set[lvl]
-            if lvl != table_level:
-                for k in range(n_w):
-                    table[k, 0] = n_rects[k]
-                    for r in range(n_rects[k]):
-                        rx, ry = rects[fs, k, r, 0], rects[fs, k, r, 1]
-                        rw, rh = rects[fs, k, r, 2], rects[fs, k, r, 3]
-                        if node_tofs[k] > 0:  # tilted: p0, p1, p2, p3 of the rotated image
-                            tb = node_tofs[k]
-                            table[k, 1 + 4 * r] = tb + ry * stride + rx
-                            table[k, 2 + 4 * r] = tb + (ry + rh) * stride + rx - rh
-                            table[k, 3 + 4 * r] = tb + (ry + rw) * stride + rx + rw
-                            table[k, 4 + 4 * r] = tb + (ry + rw + rh) * stride + rx + rw - rh
-                        else:
-                            p = ry * stride + rx
-                            q = p + rh * stride
-                            table[k, 1 + 4 * r] = p
-                            table[k, 2 + 4 * r] = p + rw
-                            table[k, 3 + 4 * r] = q
-                            table[k, 4 + 4 * r] = q + rw
-                table_level = lvl
-            nx, ny, nw, nh = norm[fs, 0], norm[fs, 1], norm[fs, 2], norm[fs, 3]
-            area = np.float64(nw * nh)
-            area32 = np.float32(area)
-            n_a = ny * stride + nx
-            n_c = n_a + nh * stride
-            step = lv_step[lvl]
-            n_x = lv_nx[lvl]
-            base = lv_off[lvl] + task_y[t] * stride
-            out = task_out[t]
-            x = 0
-            col = 0
-            while x < n_x:
-                o = base + x
-                inv = _window_inv_norm(ii, sq, o, n_a, n_c, nw, mask, area, area32, limit)
-                if inv == 0.0:
-                    x += step
-                    col += 1
-                    continue
-                uo = np.uint64(o)
-                start = 0
-                passed = True
-                total = 0.0
-                for st in range(n_s):
-                    end = stage_ends[st]
-                    total = 0.0
-                    for k in range(start, end):
-                        row = table[k]
-                        f = stumps[fs, k]
-                        v = _haar_value(ii, uo, row, f, mask) * inv
-                        total += np.float64(f[1] if v < f[0] else f[2])
-                    start = end
-                    if total < stage_thr[st]:
-                        passed = False
-                        if st == 0 and skip_rejected:
-                            x += step
-                            col += 1
-                        break
-                if passed:
-                    hit[out + col] = 1
-                    score[out + col] = total
-                x += step
-                col += 1
+#: whole stages in vector loops while at least 1/DENSE of a row's windows are alive
+#: (measured best of 1, 2, 4, 8, 16 on the stock LBP cascades)
+DENSE = 4
 
 
-def _scan_lbp_stumps_impl(
+def _scan_lbp_rows_impl(
     ii: np.ndarray,
     sq: np.ndarray,
     mask: int,
@@ -212,7 +105,7 @@ def _scan_lbp_stumps_impl(
                 state[j] = 1
             st = 0
             start = np.uint64(0)
-            while st < n_s and alive * _DENSE >= n:
+            while st < n_s and alive * DENSE >= n:
                 end = ends[st]
                 for j in range(n):
                     sums[j] = 0.0
@@ -318,18 +211,11 @@ def _row_codes(ii, base, m, row, mask, codes):  # pragma: no cover
         )  # fmt: skip
 
 
-#: two builds each (vedere.parallel.Kernel), as the kernels of vedere.detect.scan_kernels
-_scan_stumps = parallel.Kernel(_scan_stumps_impl)
-_scan_lbp_stumps = parallel.Kernel(_scan_lbp_stumps_impl)
+#: two builds (vedere.parallel.Kernel), as the kernels of vedere.detect.scan_kernels
+_scan_lbp_rows = parallel.Kernel(_scan_lbp_rows_impl)
 
 
-def scan_haar_stumps(in_parallel: bool, *args: object) -> None:
-    """:func:`_scan_stumps_impl`: the scan of a cascade of Haar stumps (arguments after
+def scan_lbp_rows(in_parallel: bool, *args: object) -> None:
+    """:func:`_scan_lbp_rows_impl`: the scan of an LBP cascade of stumps (arguments after
     ``in_parallel`` as :func:`vedere.detect.scan_kernels._scan_levels_impl`)."""
-    _scan_stumps.run(in_parallel, *args)
-
-
-def scan_lbp_stumps(in_parallel: bool, *args: object) -> None:
-    """:func:`_scan_lbp_stumps_impl`: the scan of an LBP cascade of stumps (arguments after
-    ``in_parallel`` as :func:`vedere.detect.scan_kernels._scan_levels_impl`)."""
-    _scan_lbp_stumps.run(in_parallel, *args)
+    _scan_lbp_rows.run(in_parallel, *args)

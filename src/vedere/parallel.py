@@ -218,9 +218,10 @@ class Kernel:
 
 
 def kernel(
-    fn: Callable[..., Any] | None = None, *, fastmath: bool = False
+    fn: Callable[..., Any] | None = None, *, fastmath: bool = False, error_model: str = "python"
 ) -> Kernel | Callable[[Callable[..., Any]], Kernel]:
-    """Decorator: ``@kernel`` or ``@kernel(fastmath=True)`` makes ``fn`` a :class:`Kernel`."""
+    """Decorator: ``@kernel`` or ``@kernel(fastmath=True, error_model="numpy")`` makes
+    ``fn`` a :class:`Kernel`."""
     if fn is None:
-        return lambda f: Kernel(f, fastmath=fastmath)
-    return Kernel(fn, fastmath=fastmath)
+        return lambda f: Kernel(f, fastmath=fastmath, error_model=error_model)
+    return Kernel(fn, fastmath=fastmath, error_model=error_model)

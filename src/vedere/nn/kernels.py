@@ -83,7 +83,7 @@ def col2im(d, sh, sw, ph, pw, out):  # pragma: no cover - compiled
                         out[n, y, x, c] += d[n, i, j, u, v, c]
 
 
-@kernel
+@kernel(error_model="numpy")
 def im2col_stride1(x, kh, kw, ph, pw, out):  # pragma: no cover - compiled
     """:func:`im2col` for stride 1, by contiguous runs: for an output pixel (n, i, j) and a
     kernel row u, the kw·C values out[n, i, j, u, :, :] are the kw·C consecutive values of
@@ -91,7 +91,9 @@ def im2col_stride1(x, kh, kw, ph, pw, out):  # pragma: no cover - compiled
     beyond), so each is one straight copy.
 
     x (N, H, W, C) and out (N, H_out, W_out, kh, kw, C), both C-contiguous; the output rows
-    (n, i) are shared out among the threads.
+    (n, i) are shared out among the threads. The copies are loops over flat unsigned
+    indices: Numba then compiles them to vector moves, 3.5-4x faster than slice assignments
+    (which pay a slice's set-up per run of kw·C values) and as fast as a memcpy.
     """
     _, h, w, ch = x.shape
     n_img, ho, wo = out.shape[0], out.shape[1], out.shape[2]
@@ -105,43 +107,53 @@ def im2col_stride1(x, kh, kw, ph, pw, out):  # pragma: no cover - compiled
             v1 = max(v0, min(kw, w + pw - j))
             lo, hi_k = v0 * ch, v1 * ch
             for u in range(kh):
-                dst = ((ni * wo + j) * kh + u) * run
+                dst = np.uint64(((ni * wo + j) * kh + u) * run)
                 hi = i + u - ph
                 if hi < 0 or hi >= h:
-                    of[dst : dst + run] = 0
+                    for t in range(run):
+                        of[dst + np.uint64(t)] = 0
                     continue
-                src = ((n * h + hi) * w + j - pw) * ch
-                of[dst : dst + lo] = 0
-                of[dst + lo : dst + hi_k] = xf[src + lo : src + hi_k]
-                of[dst + hi_k : dst + run] = 0
+                for t in range(lo):
+                    of[dst + np.uint64(t)] = 0
+                src = np.uint64(((n * h + hi) * w + j - pw) * ch + lo)
+                d0 = dst + np.uint64(lo)
+                for t in range(hi_k - lo):
+                    of[d0 + np.uint64(t)] = xf[src + np.uint64(t)]
+                for t in range(hi_k, run):
+                    of[dst + np.uint64(t)] = 0
 
 
-@kernel
+@kernel(error_model="numpy")
 def col2im_stride1(d, ph, pw, out):  # pragma: no cover - compiled
     """:func:`col2im` for stride 1, where the row (i, j) of kernel offset (u, v) that copied
     input pixel (y, x) is simply i = y + p_h - u, j = x + p_w - v: no divisions, and each
-    (u, v) adds one contiguous run of pixels of a row of d into a row of out (about 20%
-    faster than the general kernel on the blocks a convolution passes).
+    (u, v, x) adds one contiguous run of C values of d into out (about 20% faster than the
+    general kernel on the blocks a convolution passes; flat unsigned indices, as in
+    :func:`im2col_stride1`, make the runs vector loops).
 
     d (N, H_out, W_out, kh, kw, C), out (N, H, W, C), both C-contiguous; the input rows
     (n, y) are shared out among the threads.
     """
     n_img, h, w, ch = out.shape
     ho, wo, kh, kw = d.shape[1], d.shape[2], d.shape[3], d.shape[4]
+    df = d.reshape(d.size)
+    of = out.reshape(out.size)
     for ny in numba.prange(n_img * h):
         n, y = ny // h, ny % h
-        orow = out[n, y]
-        orow[:, :] = 0
+        obase = np.uint64(ny * w * ch)
+        for t in range(w * ch):
+            of[obase + np.uint64(t)] = 0
         for u in range(kh):
             i = y + ph - u
             if i < 0 or i >= ho:
                 continue
-            drow = d[n, i]
             for v in range(kw):
                 for x in range(max(0, v - pw), min(w, wo + v - pw)):
                     j = x + pw - v
+                    src = np.uint64(((((n * ho + i) * wo + j) * kh + u) * kw + v) * ch)
+                    dst = obase + np.uint64(x * ch)
                     for c in range(ch):
-                        orow[x, c] += drow[j, u, v, c]
+                        of[dst + np.uint64(c)] += df[src + np.uint64(c)]
 
 
 # -- max pooling ---------------------------------------------------------------------------------

@@ -74,7 +74,9 @@ def bn_dot(g, r, a, c, center, chunks, gz):  # pragma: no cover - compiled
 #: rational erf vectorised), ReLU exact (z and its sign recomputed bit for bit alike)
 _GELU = {"_RELU": False}
 _RELU_C = {"_RELU": True}
-bn_gelu = parallel.Kernel(bn, fastmath=True, variant="_gelu", constants=_GELU)
-bn_gelu_dot = parallel.Kernel(bn_dot, fastmath=True, variant="_gelu", constants=_GELU)
+#: and NumPy's error model, as the GELU kernels of vedere.nn.kernels (no zero-divisor branch)
+_NP = {"fastmath": True, "error_model": "numpy"}
+bn_gelu = parallel.Kernel(bn, variant="_gelu", constants=_GELU, **_NP)
+bn_gelu_dot = parallel.Kernel(bn_dot, variant="_gelu", constants=_GELU, **_NP)
 bn_relu = parallel.Kernel(bn, variant="_relu", constants=_RELU_C)
 bn_relu_dot = parallel.Kernel(bn_dot, variant="_relu", constants=_RELU_C)

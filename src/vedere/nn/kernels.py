@@ -293,7 +293,10 @@ def affine(a, x, c, out):  # pragma: no cover - compiled
 # float64 uses math.erf and math.exp (libm, exact to rounding). float32 uses a rational
 # approximation of erf on [-4, 4] (Eigen's, max error 7e-8 < float32's resolution; ±1 beyond)
 # and, in backward, the exact derivative of that same rational function: no libm call, so the
-# loops vectorise, and forward and backward stay consistent with each other.
+# loops vectorise, and forward and backward stay consistent with each other. They are built
+# with NumPy's error model: Python's puts a zero-divisor branch in the rational function's
+# division (q >= 0.35 on [-4, 4], never 0), and a loop with a branch does not vectorise
+# (measured 3 to 8 ns a value before, against a copy's 0.2).
 
 _ERF_P = (
     -1.60960333262415e-02,
@@ -342,7 +345,7 @@ def _erf32(z):  # pragma: no cover - compiled
     return e, de if inside else np.float32(0)
 
 
-@kernel(fastmath=True)
+@kernel(fastmath=True, error_model="numpy")
 def gelu_flat32(x, out):  # pragma: no cover - compiled
     """out = x Φ(x), Φ(x) = ½ (1 + erf(x/√2)), float32 1-D arrays."""
     half, one = np.float32(0.5), np.float32(1)
@@ -352,7 +355,7 @@ def gelu_flat32(x, out):  # pragma: no cover - compiled
         out[i] = half * v * (one + e)
 
 
-@kernel(fastmath=True)
+@kernel(fastmath=True, error_model="numpy")
 def gelu_backward_flat32(x, g, out):  # pragma: no cover - compiled
     """out = g · (Φ(x) + x Φ'(x)), Φ'(x) = erf'(x/√2) / (2√2), float32 1-D arrays."""
     half, one = np.float32(0.5), np.float32(1)

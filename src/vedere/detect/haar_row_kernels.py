@@ -21,7 +21,7 @@ import numpy as np
 
 from vedere import parallel
 from vedere.detect.normalize import VARIANCE_FLOOR
-from vedere.detect.scan_kernels import _haar_value
+from vedere.detect.scan_kernels import _fill_haar_table, _haar_value
 
 
 @numba.njit(cache=True, inline="always")
@@ -109,9 +109,7 @@ def _scan_haar_rows_impl(
     n_tasks = task_level.shape[0]
     limit = np.float32(VARIANCE_FLOOR)
     one = np.uint64(1)
-    ends = np.zeros(n_s, dtype=np.uint64)
-    for st in range(n_s):
-        ends[st] = np.uint64(stage_ends[st])
+    ends = stage_ends.astype(np.uint64)  # unsigned, as every index of the walk
     max_x = 1
     for lvl in range(lv_nx.shape[0]):
         max_x = max(max_x, lv_nx[lvl])
@@ -131,7 +129,7 @@ def _scan_haar_rows_impl(
             stride = lv_w[lvl] + 1
             fs = lv_set[lvl]
             if lvl != table_level:
-                _fill_table(table, rects[fs], n_rects, node_tofs, links, weak_ends, stride)
+                _fill_haar_table(table, rects[fs], n_rects, node_tofs, links, weak_ends, stride)
                 table_level = lvl
             fsu = np.uint64(fs)
             nx, ny, nw, nh = norm[fs, 0], norm[fs, 1], norm[fs, 2], norm[fs, 3]
@@ -254,33 +252,6 @@ def _walk_stages(
         if total < stage_thr[st]:
             return np.nan
     return total
-
-
-@numba.njit(cache=True)
-def _fill_table(table, rects, n_rects, node_tofs, links, weak_ends, stride):  # pragma: no cover
-    """One level's node table (see :func:`_scan_haar_rows_impl`): rectangle r's corners at
-    1 + 4r … 4 + 4r (tilted: the rotated image's p₀, p₁, p₂, p₃), links at 13 and 14, the
-    tree's end at 15."""
-    for k in range(table.shape[0]):
-        table[k, 0] = n_rects[k]
-        table[k, 13] = links[k, 0] + 1
-        table[k, 14] = links[k, 1] + 1
-        table[k, 15] = weak_ends[k]
-        for r in range(n_rects[k]):
-            rx, ry, rw, rh = rects[k, r, 0], rects[k, r, 1], rects[k, r, 2], rects[k, r, 3]
-            if node_tofs[k] > 0:
-                tb = node_tofs[k]
-                table[k, 1 + 4 * r] = tb + ry * stride + rx
-                table[k, 2 + 4 * r] = tb + (ry + rh) * stride + rx - rh
-                table[k, 3 + 4 * r] = tb + (ry + rw) * stride + rx + rw
-                table[k, 4 + 4 * r] = tb + (ry + rw + rh) * stride + rx + rw - rh
-            else:
-                p = ry * stride + rx
-                q = p + rh * stride
-                table[k, 1 + 4 * r] = p
-                table[k, 2 + 4 * r] = p + rw
-                table[k, 3 + 4 * r] = q
-                table[k, 4 + 4 * r] = q + rw
 
 
 #: two builds (vedere.parallel.Kernel), as the kernels of vedere.detect.scan_kernels; NumPy's

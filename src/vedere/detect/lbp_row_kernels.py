@@ -17,7 +17,7 @@ import numba
 import numpy as np
 
 from vedere import parallel
-from vedere.detect.scan_kernels import _lbp_code
+from vedere.detect.scan_kernels import _fill_lbp_table, _lbp_code
 
 #: whole stages in vector loops while at least 1/DENSE of a row's windows are alive
 #: (measured best of 1, 2, 4, 8, 16 on the stock LBP cascades)
@@ -60,9 +60,7 @@ def _scan_lbp_rows_impl(
     n_s = stage_ends.shape[0]
     n_w = rects.shape[1]
     n_tasks = task_level.shape[0]
-    ends = np.zeros(n_s, dtype=np.uint64)
-    for st in range(n_s):
-        ends[st] = np.uint64(stage_ends[st])
+    ends = stage_ends.astype(np.uint64)  # unsigned, as every index of the walk
     max_n = 1
     max_x = 1
     for lvl in range(lv_nx.shape[0]):
@@ -83,14 +81,8 @@ def _scan_lbp_rows_impl(
             stride = lv_w[lvl] + 1
             fs = lv_set[lvl]
             if lvl != table_level:
+                _fill_lbp_table(table, rects[fs], subsets, stride)
                 for k in range(n_w):
-                    gx, gy = rects[fs, k, 0, 0], rects[fs, k, 0, 1]
-                    bw, bh = rects[fs, k, 0, 2], rects[fs, k, 0, 3]
-                    for i in range(4):
-                        for j in range(4):
-                            table[k, 4 * i + j] = (gy + i * bh) * stride + gx + j * bw
-                    for j in range(8):
-                        table[k, 16 + j] = subsets[k, j]
                     leaves[k, 0] = np.float64(stumps[fs, k, 1])
                     leaves[k, 1] = np.float64(stumps[fs, k, 2])
                 table_level = lvl

@@ -132,6 +132,49 @@ def _lbp_code(ii, uo, row, mask):  # pragma: no cover
     return code
 
 
+@numba.njit(cache=True)
+def _fill_haar_table(table, rects, n_rects, tofs, links, weak_ends, stride):  # pragma: no cover
+    """One level's Haar node table (row stride ``stride``), per node k: its rectangles'
+    count at 0 and rectangle r's corners at 1 + 4r … 4 + 4r (upright: p, p + w, p + h·stride,
+    p + h·stride + w; tilted: the rotated image's p₀, p₁, p₂, p₃, ``tofs[k]`` further
+    on), its sides' links (child + 1, 0: a leaf) at 13 and 14, its tree's end at 15. Shared
+    by the general scan and :mod:`vedere.detect.haar_row_kernels`."""
+    for k in range(table.shape[0]):
+        table[k, 0] = n_rects[k]
+        table[k, 13] = links[k, 0] + 1
+        table[k, 14] = links[k, 1] + 1
+        table[k, 15] = weak_ends[k]
+        for r in range(n_rects[k]):
+            rx, ry, rw, rh = rects[k, r, 0], rects[k, r, 1], rects[k, r, 2], rects[k, r, 3]
+            if tofs[k] > 0:
+                tb = tofs[k]
+                table[k, 1 + 4 * r] = tb + ry * stride + rx
+                table[k, 2 + 4 * r] = tb + (ry + rh) * stride + rx - rh
+                table[k, 3 + 4 * r] = tb + (ry + rw) * stride + rx + rw
+                table[k, 4 + 4 * r] = tb + (ry + rw + rh) * stride + rx + rw - rh
+            else:
+                p = ry * stride + rx
+                q = p + rh * stride
+                table[k, 1 + 4 * r] = p
+                table[k, 2 + 4 * r] = p + rw
+                table[k, 3 + 4 * r] = q
+                table[k, 4 + 4 * r] = q + rw
+
+
+@numba.njit(cache=True)
+def _fill_lbp_table(table, rects, subsets, stride):  # pragma: no cover
+    """One level's LBP node table, per node k: its 4×4 grid corners' offsets (corner (i, j)
+    at 4i + j, the grid's x, y and block size in ``rects[k, 0]``), then its 8 subset words
+    at 16 … 23. Shared by the general scan and :mod:`vedere.detect.lbp_row_kernels`."""
+    for k in range(table.shape[0]):
+        gx, gy, bw, bh = rects[k, 0, 0], rects[k, 0, 1], rects[k, 0, 2], rects[k, 0, 3]
+        for i in range(4):
+            for j in range(4):
+                table[k, 4 * i + j] = (gy + i * bh) * stride + gx + j * bw
+        for j in range(8):
+            table[k, 16 + j] = subsets[k, j]
+
+
 def _scan_levels_impl(
     ii: np.ndarray,
     sq: np.ndarray,
@@ -201,9 +244,7 @@ def _scan_levels_impl(
     # one past its tree's last node. Every index below is unsigned: Numba then adds no
     # negative-index wrap-around to each load (measured 1.1x faster on LBP)
     links_at = 24 if _LBP_KERNEL else 13
-    ends = np.zeros(n_s, dtype=np.uint64)
-    for st in range(n_s):
-        ends[st] = np.uint64(stage_ends[st])
+    ends = stage_ends.astype(np.uint64)  # unsigned, as every index of the walk
     one = np.uint64(1)
     for part in numba.prange(n_parts):
         table = np.zeros((n_w, 32), dtype=np.uint32)
@@ -214,36 +255,14 @@ def _scan_levels_impl(
             stride = lv_w[lvl] + 1
             fs = lv_set[lvl]
             if lvl != table_level:
-                for k in range(n_w):
-                    table[k, links_at] = links[k, 0] + 1
-                    table[k, links_at + 1] = links[k, 1] + 1
-                    table[k, links_at + 2] = weak_ends[k]
-                    if _LBP_KERNEL:
-                        gx, gy = rects[fs, k, 0, 0], rects[fs, k, 0, 1]
-                        bw, bh = rects[fs, k, 0, 2], rects[fs, k, 0, 3]
-                        for i in range(4):
-                            for j in range(4):
-                                table[k, 4 * i + j] = (gy + i * bh) * stride + gx + j * bw
-                        for j in range(8):
-                            table[k, 16 + j] = subsets[k, j]
-                        continue
-                    table[k, 0] = n_rects[k]
-                    for r in range(n_rects[k]):
-                        rx, ry = rects[fs, k, r, 0], rects[fs, k, r, 1]
-                        rw, rh = rects[fs, k, r, 2], rects[fs, k, r, 3]
-                        if node_tofs[k] > 0:
-                            tb = node_tofs[k]
-                            table[k, 1 + 4 * r] = tb + ry * stride + rx
-                            table[k, 2 + 4 * r] = tb + (ry + rh) * stride + rx - rh
-                            table[k, 3 + 4 * r] = tb + (ry + rw) * stride + rx + rw
-                            table[k, 4 + 4 * r] = tb + (ry + rw + rh) * stride + rx + rw - rh
-                        else:
-                            p = ry * stride + rx
-                            q = p + rh * stride
-                            table[k, 1 + 4 * r] = p
-                            table[k, 2 + 4 * r] = p + rw
-                            table[k, 3 + 4 * r] = q
-                            table[k, 4 + 4 * r] = q + rw
+                if _LBP_KERNEL:
+                    _fill_lbp_table(table, rects[fs], subsets, stride)
+                    for k in range(n_w):
+                        table[k, links_at] = links[k, 0] + 1
+                        table[k, links_at + 1] = links[k, 1] + 1
+                        table[k, links_at + 2] = weak_ends[k]
+                else:
+                    _fill_haar_table(table, rects[fs], n_rects, node_tofs, links, weak_ends, stride)
                 table_level = lvl
             fsu = np.uint64(fs)
             nx, ny, nw, nh = norm[fs, 0], norm[fs, 1], norm[fs, 2], norm[fs, 3]

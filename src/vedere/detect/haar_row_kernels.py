@@ -21,7 +21,7 @@ import numpy as np
 
 from vedere import parallel
 from vedere.detect.normalize import VARIANCE_FLOOR
-from vedere.detect.scan_kernels import _fill_haar_table, _haar_value
+from vedere.detect.scan_kernels import _apply_stage, _fill_haar_table, _haar_value
 
 
 @numba.njit(cache=True, inline="always")
@@ -193,33 +193,6 @@ def _scan_haar_rows_impl(
                         continue
                 hit[out + j] = 1
                 score[out + j] = total
-
-
-@numba.njit(cache=True, inline="always")
-def _apply_stage(state, sums, n, thr, skip):  # pragma: no cover
-    """Windows whose stage sum is below ``thr`` die; with ``skip`` (the first stage, as
-    OpenCV's scan) a window that dies there also takes the next one with it (unexamined).
-    Returns the number alive."""
-    alive = 0
-    if skip:
-        j = 0
-        while j < n:
-            if state[j] == 0:  # skipped by its variance: no effect on the next
-                j += 1
-            elif sums[j] < thr:
-                state[j] = 0
-                if j + 1 < n:
-                    state[j + 1] = 0
-                j += 2
-            else:
-                alive += 1
-                j += 1
-        return alive
-    for j in range(n):
-        keep = state[j] != 0 and sums[j] >= thr
-        state[j] = 1 if keep else 0
-        alive += 1 if keep else 0
-    return alive
 
 
 @numba.njit(cache=True, inline="always")

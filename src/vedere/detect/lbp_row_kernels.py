@@ -17,7 +17,7 @@ import numba
 import numpy as np
 
 from vedere import parallel
-from vedere.detect.scan_kernels import _fill_lbp_table, _lbp_code
+from vedere.detect.scan_kernels import _apply_stage, _fill_lbp_table, _lbp_code
 
 #: whole stages in vector loops while at least 1/DENSE of a row's windows are alive
 #: (measured best of 1, 2, 4, 8, 16 on the stock LBP cascades)
@@ -111,25 +111,8 @@ def _scan_lbp_rows_impl(
                         bit = (word >> np.uint32(c & np.uint64(31))) & np.uint32(1)
                         sums[j] += l0 if bit else l1
                     k += np.uint64(1)
-                thr = stage_thr[st]
-                alive = 0
-                if st == 0 and skip_rejected:
-                    # OpenCV's scan: a window rejected by the first stage skips the next
-                    j = 0
-                    while j < n:
-                        if sums[j] < thr:
-                            state[j] = 0
-                            if j + 1 < n:
-                                state[j + 1] = 0
-                            j += 2
-                        else:
-                            alive += 1
-                            j += 1
-                else:
-                    for j in range(n):
-                        keep = state[j] != 0 and sums[j] >= thr
-                        state[j] = 1 if keep else 0
-                        alive += 1 if keep else 0
+                # OpenCV's scan: a window rejected by the first stage skips the next
+                alive = _apply_stage(state, sums, n, stage_thr[st], st == 0 and skip_rejected)
                 start = end
                 st += 1
             # the windows still alive, one at a time through the remaining stages

@@ -98,10 +98,7 @@ class NegativeMiner:
             if not len(xy):
                 continue
             pick = rng.permutation(len(xy))[: min(self.per_level, n - have)]
-            if (sh, sw) == b.shape:
-                crops = np.stack([b[y : y + wh, x : x + ww] for x, y in xy[pick]])
-            else:
-                crops = resize_crops(b, sw, sh, xy[pick], self.window)
+            crops = resize_crops(b, sw, sh, xy[pick], self.window)  # the image itself at f = 1
             out.append(crops)
             have += len(crops)
         windows = np.concatenate(out) if out else np.zeros((0, wh, ww), np.uint8)

@@ -72,13 +72,12 @@ def resize_crops(
     y0, y1, b0, b1 = (t.astype(np.int32) for t in taps(g.shape[0], height))
     cols = pos[:, 0, None] + np.arange(ww)  # (M, w)
     rows = pos[:, 1, None] + np.arange(wh)  # (M, h)
-    src = g.astype(np.int32)
 
     def horizontal(r: np.ndarray) -> np.ndarray:  # (M, h, w), 8 fraction bits
         ri = r[:, :, None]
-        return src[ri, x0[cols][:, None, :]] * a0[cols][:, None, :] + (
-            src[ri, x1[cols][:, None, :]] * a1[cols][:, None, :]
-        )
+        p0 = g[ri, x0[cols][:, None, :]].astype(np.int32)  # only the crops' pixels widened
+        p1 = g[ri, x1[cols][:, None, :]].astype(np.int32)
+        return p0 * a0[cols][:, None, :] + p1 * a1[cols][:, None, :]
 
     h0, h1 = horizontal(y0[rows]), horizontal(y1[rows])
     out = (h0 * b0[rows][:, :, None] + h1 * b1[rows][:, :, None] + (1 << 15)) >> 16

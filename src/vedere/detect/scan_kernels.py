@@ -175,6 +175,35 @@ def _fill_lbp_table(table, rects, subsets, stride):  # pragma: no cover
             table[k, 16 + j] = subsets[k, j]
 
 
+@numba.njit(cache=True, inline="always")
+def _apply_stage(state, sums, n, thr, skip):  # pragma: no cover
+    """One stage over a row's n windows (``state`` 1: alive, ``sums`` their stage sums):
+    windows whose sum is below ``thr`` die; with ``skip`` (the first stage, as OpenCV's scan)
+    a window that dies there also takes the next one with it (unexamined), and a window
+    already dead (Haar: skipped for its variance) does not. Returns the number alive. Shared
+    by :mod:`vedere.detect.haar_row_kernels` and :mod:`vedere.detect.lbp_row_kernels`."""
+    alive = 0
+    if skip:
+        j = 0
+        while j < n:
+            if state[j] == 0:  # skipped by its variance: no effect on the next
+                j += 1
+            elif sums[j] < thr:
+                state[j] = 0
+                if j + 1 < n:
+                    state[j + 1] = 0
+                j += 2
+            else:
+                alive += 1
+                j += 1
+        return alive
+    for j in range(n):
+        keep = state[j] != 0 and sums[j] >= thr
+        state[j] = 1 if keep else 0
+        alive += 1 if keep else 0
+    return alive
+
+
 def _scan_levels_impl(
     ii: np.ndarray,
     sq: np.ndarray,

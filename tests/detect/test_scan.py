@@ -72,7 +72,10 @@ def test_small_images_do_not_wake_the_worker_threads(stock, monkeypatch):
 
         return run
 
-    for module, name in ((pyramid_kernels, "_build_levels"), (haar_row_kernels, "_scan_haar_rows")):
+    for module, name in (
+        (pyramid_kernels, "_build_levels"),
+        (haar_row_kernels, "_scan_haar_stumps"),
+    ):
         twin = getattr(module, name)
         monkeypatch.setattr(twin, "parallel", spy(name, twin.parallel))
     gray = np.ascontiguousarray(PHOTOS["astronaut"]()[60:156, 190:286])
@@ -81,7 +84,7 @@ def test_small_images_do_not_wake_the_worker_threads(stock, monkeypatch):
     assert as_set(raw) == as_set(cv.detectMultiScale(gray, 1.1, 0))
     detect_raw(PHOTOS["astronaut"](), cascade, 1.1)
     if scan_kernels.numba.get_num_threads() > 1:
-        assert calls == ["_build_levels", "_scan_haar_rows"]
+        assert calls == ["_build_levels", "_scan_haar_stumps"]
 
 
 BUILD = """
@@ -126,9 +129,9 @@ def test_serial_and_parallel_builds_do_not_share_numbas_disk_cache(tmp_path):
         d._cache._cache_file._index_name
         for twin in (
             pyramid_kernels._build_levels,
-            haar_row_kernels._scan_haar_rows,
+            haar_row_kernels._scan_haar_trees,
+            haar_row_kernels._scan_haar_stumps,
             lbp_row_kernels._scan_lbp_rows,
-            scan_kernels._scan_trees,
             scan_kernels._scan_lbp,
         )
         for d in (twin.serial, twin.parallel)

@@ -10,7 +10,7 @@ from PIL import Image
 from tests.detect.photos import PHOTOS
 from tests.helpers import small_faces
 from vedere.cli.main import cli
-from vedere.detect import scan_kernels
+from vedere.detect import haar_row_kernels
 from vedere.detect.adaboost import CategoricalBoost
 from vedere.detect.candidate_features import feature_pool
 from vedere.detect.cascade import load_cascade
@@ -107,7 +107,7 @@ def backgrounds():
     ("features", "weak"),
     [
         ("haar-extended", "stump"),
-        ("lbp", "stump"),  # lbp_scan_kernels: the stump kernel (as every stock LBP cascade)
+        ("lbp", "stump"),  # lbp_row_kernels: the stump kernel (as every stock LBP cascade)
         ("lbp", "tree:2"),  # scan_kernels' general kernel, LBP build
         ("haar", "tree:2"),
         ("haar", "tree:3"),
@@ -128,12 +128,12 @@ def test_trained_cascades_load_in_cv2_with_the_same_windows_and_boxes(
         assert cascade.tilted  # the pool's tilted features get chosen
     assert cascade.is_stumps == (weak == "stump")
     sizes = np.diff(np.r_[0, cascade.weak_ends])
-    if weak == "tree:2":
-        # trees the scan kernel evaluates every node of before the walk
-        assert ((sizes >= scan_kernels._SPEC_MIN) & (sizes <= scan_kernels._SPEC_NODES)).any()
+    if weak == "tree:2" and features != "lbp":
+        # trees the Haar scan evaluates every node of before the walk
+        assert ((sizes >= 3) & (sizes <= haar_row_kernels.SPEC_NODES)).any()
     if weak == "tree:3":
-        # trees over that path's limit: the plain walk (which 2-node trees also take)
-        assert sizes.max() > scan_kernels._SPEC_NODES
+        # trees over that path's limit: the plain walk
+        assert sizes.max() > haar_row_kernels.SPEC_NODES
     path = cascade.save(tmp_path / "c.xml")
     cv = cv2.CascadeClassifier(str(path))
     assert not cv.empty()

@@ -1,15 +1,22 @@
-"""The scan of Haar cascades whose weak classifiers are stumps or 2-node trees (every stock
-Haar cascade but ``eye_tree_eyeglasses``), a row of windows at a time, compiled with Numba:
-:func:`scan_haar_rows`.
+"""The scan of every Haar cascade (stumps or trees, upright or tilted features), a row of
+windows at a time, compiled with Numba: :func:`scan_haar_rows`, and :func:`scan_haar_stumps`
+(the same loop built without its tree paths, for cascades of stumps).
 
 For each row of window positions of a pyramid level, the windows' norms and the first
 stage are computed for every position of the row in vector loops (a node's rectangle
-corners are 12 contiguous views of the integral image); the survivors then go through the
-remaining stages one at a time, as :mod:`vedere.detect.scan_kernels` does. (Later stages
-in vector loops too, while a quarter or more of the row survived, measured slower: 0.96×
-OpenCV's time against 0.92× on ``lefteye_2splits``.) The arithmetic, its order and the
-windows examined are those of the per-window scan (OpenCV's), so the results are the same.
-Threads and locking as in :mod:`vedere.detect.scan_kernels`.
+corners are 12 contiguous views of the integral image). Then:
+
+- cascades of stumps take the survivors one at a time through the remaining stages.
+  (Later stages in vector loops too, while a quarter or more of the row survived, measured
+  slower: 0.96× OpenCV's time against 0.92× on ``lefteye_2splits``; a stage at a time over
+  a list of the survivors, as trees do below, 1.1× slower than the walk.)
+- cascades of trees take the survivors a stage at a time over the list of those still
+  alive, while at least LIST_MIN are (alt2 and ``eye_tree_eyeglasses`` 1.05× faster than
+  the walk), then the rest one at a time.
+
+The arithmetic, its order and the windows examined are those of the per-window scan
+(OpenCV's), so the results are the same. Threads and locking as in
+:mod:`vedere.detect.scan_kernels`.
 """
 
 from __future__ import annotations
@@ -23,11 +30,24 @@ from vedere import parallel
 from vedere.detect.normalize import VARIANCE_FLOOR
 from vedere.detect.scan_kernels import _apply_stage, _fill_haar_table, _haar_value
 
+#: in cascades of trees the stages after the first go a stage at a time over the list of a
+#: row's windows still alive while at least this many are, then one window at a time
+LIST_MIN = 8
+
+#: trees of up to this many nodes have every node's comparison made before the walk
+#: (:func:`_tree`): the cost of the nodes the walk does not visit, for loads that overlap
+SPEC_NODES = 4
+
+#: the row kernel's tree paths (trees of 2 or more nodes), a compile-time constant of each
+#: build: the stump build has none of them
+_TREES = True
+
 
 @numba.njit(cache=True, inline="always")
 def _row_norms(ii, sq, base, m, n_a, n_c, nw, mask, area, area32, limit, inv):  # pragma: no cover
     """1/√(A·Σx² − (Σx)²) of the windows at positions base + i, i < m (as
-    :func:`vedere.detect.scan_kernels._window_inv_norm`, 0 for a window the scan skips),
+    OpenCV's scan computes it, in 64-bit integer sums wrapped by ``mask``; 0 for a window
+    the scan skips: a flat one, or one whose A·inv is not below ``limit``),
     into ``inv[:m]``."""
     s0 = ii[base + np.uint64(n_a) :]
     s1 = ii[base + np.uint64(n_a + nw) :]
@@ -100,10 +120,12 @@ def _scan_haar_rows_impl(
     hit: np.ndarray,
     score: np.ndarray,
 ) -> None:
-    """:func:`vedere.detect.scan_kernels._scan_levels_impl` for Haar cascades whose trees
-    have one or two nodes: the same arguments (``subsets`` and ``lbp`` unused) and results.
-    A stump's value v = Σᵣ wᵣ·rectᵣ / n_f picks its left leaf when v < its threshold; a
-    2-node tree's root leads to its second node on one side (``links``)."""
+    """:func:`vedere.detect.scan_kernels._scan_levels_impl` for Haar cascades: the same
+    arguments (``subsets`` and ``lbp`` unused) and results. A node's value
+    v = Σᵣ wᵣ·rectᵣ / n_f picks its left side when v < its threshold; a side leads to a leaf
+    or to a later node of its tree (``links``); a window whose inner-rectangle variance is
+    too small (:mod:`vedere.detect.normalize`) is skipped. A 2-node tree is resolved by
+    selects (both nodes' comparisons, then the leaf)."""
     n_s = stage_ends.shape[0]
     n_w = rects.shape[1]
     n_tasks = task_level.shape[0]
@@ -113,6 +135,9 @@ def _scan_haar_rows_impl(
     max_x = 1
     for lvl in range(lv_nx.shape[0]):
         max_x = max(max_x, lv_nx[lvl])
+    max_nodes = 1  # the biggest tree's node count (weak_ends[k] − k at its first node k)
+    for k in range(weak_ends.shape[0]):
+        max_nodes = max(max_nodes, weak_ends[k] - k)
     for part in numba.prange(n_parts):
         # per node: its rectangles' corners (1 + 12 entries), its sides' links (child + 1,
         # 0: a leaf) and one past its tree's last node
@@ -123,6 +148,13 @@ def _scan_haar_rows_impl(
         vals2 = np.zeros(max_x, dtype=np.float32)
         sums = np.zeros(max_x, dtype=np.float64)
         state = np.zeros(max_x, dtype=np.uint8)
+        # a bigger tree's node values (one row per node) and its nodes' sides (the walk)
+        tvals = np.zeros((max_nodes, max_x), dtype=np.float32)
+        lefts = np.zeros(max_nodes, dtype=np.bool_)
+        # the windows alive (positions in the row, their columns, their stage sums)
+        pos = np.zeros(max_x, dtype=np.uint64)
+        cols = np.zeros(max_x, dtype=np.int64)
+        acc = np.zeros(max_x, dtype=np.float64)
         table_level = -1
         for t in range(part, n_tasks, n_parts):
             lvl = task_level[t]
@@ -159,7 +191,7 @@ def _scan_haar_rows_impl(
                     f0 = stumps[fsu, k]
                     _row_values(ii, base, m, table[k], f0, mask, vals)
                     after = np.uint64(table[k, 15])
-                    if after - k == np.uint64(2):
+                    if _TREES and after - k == np.uint64(2):
                         n1 = k + one
                         f1 = stumps[fsu, n1]
                         _row_values(ii, base, m, table[n1], f1, mask, vals2)
@@ -170,14 +202,63 @@ def _scan_haar_rows_impl(
                             leaf1 = f1[1] if vals2[i] * inv[i] < f1[0] else f1[2]
                             down = right_down != go_left
                             sums[j] += np.float64(leaf1 if down else (f0[1] if go_left else f0[2]))
-                    else:
+                    elif not _TREES or after - k == one:
                         for j in range(n):
                             i = j * step
                             sums[j] += np.float64(f0[1] if vals[i] * inv[i] < f0[0] else f0[2])
+                    else:
+                        # a bigger tree: every node's values in vector loops, then each
+                        # window's walk reads them
+                        for d in range(after - k):
+                            nd = k + np.uint64(d)
+                            _row_values(ii, base, m, table[nd], stumps[fsu, nd], mask, tvals[d])
+                        for j in range(n):
+                            i = j * step
+                            nd = k
+                            while True:
+                                f = stumps[fsu, nd]
+                                side = np.uint64(0) if tvals[nd - k, i] * inv[i] < f[0] else one
+                                nxt = np.uint64(table[nd, np.uint64(13) + side])
+                                if nxt == 0:
+                                    sums[j] += np.float64(f[one + side])
+                                    break
+                                nd = nxt - one
                     k = after
                 _apply_stage(state, sums, n, stage_thr[0], skip_rejected)
                 start = end
                 st = 1
+            # trees: the stages after it a stage at a time over the list of windows alive,
+            # while at least LIST_MIN are
+            cnt = 0
+            if _TREES and st < n_s:
+                for j in range(n):
+                    if state[j] != 0:
+                        pos[cnt] = np.uint64(j * step)
+                        cols[cnt] = j
+                        cnt += 1
+            while _TREES and st < n_s and cnt >= LIST_MIN:
+                end = ends[st]
+                for q in range(cnt):
+                    acc[q] = 0.0
+                _list_stage(
+                    ii, base, pos, cnt, inv, table, stumps, fsu, mask, start, end, acc, lefts
+                )
+                thr = stage_thr[st]
+                kept = 0
+                for q in range(cnt):
+                    if acc[q] < thr:
+                        state[cols[q]] = 0
+                    else:
+                        pos[kept] = pos[q]
+                        cols[kept] = cols[q]
+                        acc[kept] = acc[q]
+                        kept += 1
+                cnt = kept
+                start = end
+                st += 1
+            if _TREES and st > 1:
+                for q in range(cnt):
+                    sums[cols[q]] = acc[q]
             # the windows still alive, one at a time through the remaining stages
             for j in range(n):
                 if state[j] == 0:
@@ -187,7 +268,7 @@ def _scan_haar_rows_impl(
                     i = j * step
                     total = _walk_stages(
                         ii, base + np.uint64(i), table, stumps, fsu, inv[i], mask, ends,
-                        stage_thr, st, start,
+                        stage_thr, st, start, lefts, _TREES,
                     )  # fmt: skip
                     if total != total:  # NaN: rejected
                         continue
@@ -196,11 +277,79 @@ def _scan_haar_rows_impl(
 
 
 @numba.njit(cache=True, inline="always")
+def _list_stage(
+    ii, base, pos, cnt, inv, table, stumps, fsu, mask, start, end, acc, lefts
+):  # pragma: no cover
+    """One stage's weak classifiers (nodes start … end) added to ``acc[:cnt]`` for the
+    windows at base + pos[q]: tree by tree, each over all the listed windows (a loop without
+    a branch on the data for stumps and 2-node trees)."""
+    one = np.uint64(1)
+    k = start
+    while k < end:
+        f0 = stumps[fsu, k]
+        r0 = table[k]
+        after = np.uint64(table[k, 15])
+        if after - k == one:
+            for q in range(cnt):
+                i = pos[q]
+                v0 = _haar_value(ii, base + i, r0, f0, mask) * inv[i]
+                acc[q] += np.float64(f0[1] if v0 < f0[0] else f0[2])
+        elif after - k == np.uint64(2):
+            f1 = stumps[fsu, k + one]
+            r1 = table[k + one]
+            right_down = table[k, 14] != 0  # the root's right side: node 2
+            for q in range(cnt):
+                i = pos[q]
+                go_left = _haar_value(ii, base + i, r0, f0, mask) * inv[i] < f0[0]
+                v1 = _haar_value(ii, base + i, r1, f1, mask) * inv[i]
+                leaf1 = f1[1] if v1 < f1[0] else f1[2]
+                down = right_down != go_left
+                acc[q] += np.float64(leaf1 if down else (f0[1] if go_left else f0[2]))
+        else:
+            for q in range(cnt):
+                i = pos[q]
+                acc[q] += _tree(ii, base + i, table, stumps, fsu, inv[i], mask, k, after, lefts)
+        k = after
+
+
+@numba.njit(cache=True, inline="always")
+def _tree(ii, uo, table, stumps, fsu, inv, mask, k, after, lefts):  # pragma: no cover
+    """The leaf value of the tree of nodes k … after − 1 for the window at ``uo``. Up to
+    SPEC_NODES nodes (OpenCV's 3-node trees) every node's comparison comes first
+    (independent loads the CPU overlaps, into ``lefts``), then the walk reads them; a bigger
+    tree is walked node by node."""
+    one = np.uint64(1)
+    if after - k > np.uint64(SPEC_NODES):
+        nd = k
+        while True:
+            f = stumps[fsu, nd]
+            v = _haar_value(ii, uo, table[nd], f, mask) * inv
+            side = np.uint64(0) if v < f[0] else one
+            nxt = np.uint64(table[nd, np.uint64(13) + side])
+            if nxt == 0:
+                return np.float64(f[one + side])
+            nd = nxt - one
+    for d in range(after - k):
+        nd = k + np.uint64(d)
+        f = stumps[fsu, nd]
+        lefts[d] = _haar_value(ii, uo, table[nd], f, mask) * inv < f[0]
+    nd = k
+    while True:
+        side = np.uint64(0) if lefts[nd - k] else one
+        nxt = np.uint64(table[nd, np.uint64(13) + side])
+        if nxt == 0:
+            return np.float64(stumps[fsu, nd, one + side])
+        nd = nxt - one
+
+
+@numba.njit(cache=True, inline="always")
 def _walk_stages(
-    ii, uo, table, stumps, fsu, inv, mask, ends, stage_thr, st0, start
+    ii, uo, table, stumps, fsu, inv, mask, ends, stage_thr, st0, start, lefts, trees
 ):  # pragma: no cover
     """The window at ``uo`` through stages st0, … (from node ``start``), one weak classifier
-    at a time: its last stage sum, or NaN when a stage rejects it."""
+    at a time: its last stage sum, or NaN when a stage rejects it. A tree of more than two
+    nodes goes through :func:`_tree`. Without ``trees`` (a constant of the build) every
+    weak classifier is taken for a stump."""
     one = np.uint64(1)
     total = 0.0
     for st in range(st0, ends.shape[0]):
@@ -212,14 +361,16 @@ def _walk_stages(
             v0 = _haar_value(ii, uo, table[k], f0, mask) * inv
             after = np.uint64(table[k, 15])
             s0 = np.uint64(0) if v0 < f0[0] else one
-            if after - k == np.uint64(2):
+            if trees and after - k == np.uint64(2):
                 f1 = stumps[fsu, k + one]
                 v1 = _haar_value(ii, uo, table[k + one], f1, mask) * inv
                 leaf1 = f1[1] if v1 < f1[0] else f1[2]
                 down = table[k, np.uint64(13) + s0] != 0
                 total += np.float64(leaf1 if down else f0[one + s0])
-            else:
+            elif not trees or after - k == one:
                 total += np.float64(f0[one + s0])
+            else:
+                total += _tree(ii, uo, table, stumps, fsu, inv, mask, k, after, lefts)
             k = after
         start = end
         if total < stage_thr[st]:
@@ -230,10 +381,18 @@ def _walk_stages(
 #: two builds (vedere.parallel.Kernel), as the kernels of vedere.detect.scan_kernels; NumPy's
 #: error model: the norms' division is then a vector loop (no branch for a zero divisor,
 #: which the norm's select never keeps)
-_scan_haar_rows = parallel.Kernel(_scan_haar_rows_impl, error_model="numpy")
+_scan_haar_trees = parallel.Kernel(_scan_haar_rows_impl, error_model="numpy")
+_scan_haar_stumps = parallel.Kernel(
+    _scan_haar_rows_impl, error_model="numpy", variant="_stumps", constants={"_TREES": False}
+)
 
 
 def scan_haar_rows(in_parallel: bool, *args: object) -> None:
-    """:func:`_scan_haar_rows_impl`: the scan of a Haar cascade of stumps and 2-node trees
-    (arguments after ``in_parallel`` as :func:`vedere.detect.scan_kernels._scan_levels_impl`)."""
-    _scan_haar_rows.run(in_parallel, *args)
+    """:func:`_scan_haar_rows_impl`: the scan of any Haar cascade (arguments after
+    ``in_parallel`` as :func:`vedere.detect.scan_kernels._scan_levels_impl`)."""
+    _scan_haar_trees.run(in_parallel, *args)
+
+
+def scan_haar_stumps(in_parallel: bool, *args: object) -> None:
+    """:func:`scan_haar_rows` for cascades of stumps, in a build without the tree paths."""
+    _scan_haar_stumps.run(in_parallel, *args)

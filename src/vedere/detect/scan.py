@@ -85,9 +85,6 @@ class CompiledCascade:
         self.stage_thr = c.effective_stage_thresholds().astype(np.float64)
         self.norm = np.array(inner_rect(*c.window), dtype=np.int64)
         self.any_tilted = bool(self.tilted.any())
-        #: Haar stumps and 2-node trees only: the row scan
-        #: (:func:`vedere.detect.haar_row_kernels.scan_haar_rows`)
-        self.small_trees = not c.is_lbp and (n == 0 or int(tree_sizes.max()) <= 2)
 
     def node_tofs(self, tofs: int) -> np.ndarray:
         """(N,) int64: how far each node's rectangles are from the upright integral image
@@ -292,7 +289,8 @@ def _scan(
     if c.lbp:
         kernel = lbp_row_kernels.scan_lbp_rows if c.cascade.is_stumps else k.scan_lbp
     else:
-        kernel = haar_row_kernels.scan_haar_rows if c.small_trees else k.scan_trees
+        h = haar_row_kernels
+        kernel = h.scan_haar_stumps if c.cascade.is_stumps else h.scan_haar_rows
     kernel(
         parallel, ii, sq, mask, lv_off, lv_w, lv_nx, lv_step, task_level, task_y, task_out, n_parts,
         lv_set, norm, rects, c.n_rects, c.node_tofs(tofs), stumps, c.links, c.subsets,

@@ -1,8 +1,8 @@
 """The detector's hot loops, compiled with Numba (plain Python loops, JIT-compiled on first
-use and cached on disk): the window scan over the pyramid's integral images
-(:func:`scan_trees`, :func:`scan_lbp`: cascades whose weak classifiers are trees; the
-cascades of stumps, every stock one but four, have their own kernels in
-:mod:`vedere.detect.haar_row_kernels` and :mod:`vedere.detect.lbp_row_kernels`). The pyramid
+use and cached on disk): the general window scan over the pyramid's integral images
+(:func:`scan_lbp`: LBP cascades whose weak classifiers are trees), and the node helpers the
+row scans share (:mod:`vedere.detect.haar_row_kernels`: every Haar cascade;
+:mod:`vedere.detect.lbp_row_kernels`: LBP cascades of stumps, every stock one). The pyramid
 itself is built by :mod:`vedere.detect.pyramid_kernels`, AdaBoost's loops are in
 :mod:`vedere.detect.boosting_kernels`, the grouping of raw detections in
 :mod:`vedere.detect.grouping_kernels`.
@@ -26,17 +26,6 @@ import numba
 import numpy as np
 
 from vedere import parallel
-from vedere.detect.normalize import VARIANCE_FLOOR
-
-#: the scan kernel's LBP branches, a compile-time constant of each build (its ``constants``)
-_LBP_KERNEL = False
-
-#: Haar trees of _SPEC_MIN to _SPEC_NODES nodes (OpenCV's 3-node trees) have every node's
-#: comparison computed before the walk: independent loads instead of a chain of dependent
-#: ones, for the cost of the nodes the walk does not visit. 2-node trees (alt2, the 2splits
-#: eyes) measured no faster that way and keep the plain walk, as do bigger trees
-_SPEC_NODES = 4
-_SPEC_MIN = 3
 
 #: held while a parallel kernel runs (see the module's docstring): the process-wide lock
 #: that the nn kernels hold too (a detection and a training step run in different threads)
@@ -50,38 +39,11 @@ LOW32 = 0xFFFFFFFF
 
 
 @numba.njit(cache=True, inline="always")
-def _window_inv_norm(ii, sq, o, n_a, n_c, nw, mask, area, area32, limit):  # pragma: no cover
-    """1 / √(A·Σx² − (Σx)²) of the window at offset ``o`` (its normalisation rectangle's
-    corners at o + n_a, o + n_c and nw further), as OpenCV's scan computes it, in 64-bit
-    integer sums wrapped by ``mask``; 0 for a window the scan skips (a flat window, or one
-    whose A·inv is not below ``limit``). Shared by the stump and the tree/LBP scans."""
-    s = (
-        np.int64(ii[o + n_c + nw])
-        - np.int64(ii[o + n_a + nw])
-        - np.int64(ii[o + n_c])
-        + np.int64(ii[o + n_a])
-    ) & mask
-    s2 = (
-        np.int64(sq[o + n_c + nw])
-        - np.int64(sq[o + n_a + nw])
-        - np.int64(sq[o + n_c])
-        + np.int64(sq[o + n_a])
-    ) & mask
-    nf = area * np.float64(s2) - np.float64(s) * np.float64(s)
-    if nf <= 0.0:
-        return np.float32(0.0)
-    inv = np.float32(1.0 / np.sqrt(nf))
-    if not (area32 * inv < limit):
-        return np.float32(0.0)
-    return inv
-
-
-@numba.njit(cache=True, inline="always")
 def _haar_value(ii, uo, row, f, mask):  # pragma: no cover
     """Σᵣ wᵣ·rectᵣ in float32, rectangle by rectangle, of the node whose table ``row`` holds
     its rectangles' corner offsets in ``row[1:13]`` (weights ``f[3:6]``), for the window at
-    ``uo``; before the division by the window's norm. Shared by the stump scan and the tree
-    paths. Unused rectangles must have weight 0 (their offsets stay 0)."""
+    ``uo``; before the division by the window's norm (:mod:`vedere.detect.haar_row_kernels`).
+    Unused rectangles must have weight 0 (their offsets stay 0)."""
     # all three rectangles, without a branch on the count: an unused one has its corners
     # at offset 0 (four equal loads, sum 0) and weight 0
     v = np.float32(0.0)
@@ -137,8 +99,8 @@ def _fill_haar_table(table, rects, n_rects, tofs, links, weak_ends, stride):  # 
     """One level's Haar node table (row stride ``stride``), per node k: its rectangles'
     count at 0 and rectangle r's corners at 1 + 4r … 4 + 4r (upright: p, p + w, p + h·stride,
     p + h·stride + w; tilted: the rotated image's p₀, p₁, p₂, p₃, ``tofs[k]`` further
-    on), its sides' links (child + 1, 0: a leaf) at 13 and 14, its tree's end at 15. Shared
-    by the general scan and :mod:`vedere.detect.haar_row_kernels`."""
+    on), its sides' links (child + 1, 0: a leaf) at 13 and 14, its tree's end at 15 (for
+    :mod:`vedere.detect.haar_row_kernels`)."""
     for k in range(table.shape[0]):
         table[k, 0] = n_rects[k]
         table[k, 13] = links[k, 0] + 1
@@ -237,68 +199,56 @@ def _scan_levels_impl(
     tasks are dealt to ``n_parts`` parallel parts in turn (t, t + n_parts, …), so neighbouring
     rows — of about equal cost — land in different parts.
 
-    Which of the two this is, is fixed when a build is compiled (the constant
-    ``_LBP_KERNEL``: :func:`scan_trees`, :func:`scan_lbp`); ``lbp`` says the same. Haar: a
-    window whose inner-rectangle variance is too small
-    (:mod:`vedere.detect.normalize`) is skipped; otherwise a node's value is
-    v = Σᵣ wᵣ·rectᵣ / n_f in float32, rect by rect, and the walk goes left when v < its
-    threshold. LBP: every window is examined, a node's value is its 8-bit code
-    (:mod:`vedere.detect.lbp`) from 16 corners, and the walk goes left when the code's bit is
-    set in the node's ``subsets`` (8) uint32 words. Each tree is walked from its first node
-    to a leaf; each stage sums its trees' leaves and rejects the window when the sum is below
-    the stage threshold; a window rejected by the first stage makes the scan skip the next
-    position (``skip_rejected``, as OpenCV does).
+    This build is for LBP cascades (``lbp`` true; Haar: :mod:`vedere.detect.haar_row_kernels`
+    with the same arguments, where a window whose inner-rectangle variance is too small is
+    skipped and a node's value is v = Σᵣ wᵣ·rectᵣ / n_f). Every window is examined, a node's
+    value is its 8-bit code (:mod:`vedere.detect.lbp`) from 16 corners, and the walk goes left
+    when the code's bit is set in the node's ``subsets`` (8) uint32 words. Each tree is
+    walked from its first node to a leaf; each stage sums its trees' leaves and rejects the
+    window when the sum is below the stage threshold; a window rejected by the first stage
+    makes the scan skip the next position (``skip_rejected``, as OpenCV does).
 
     ``ii``, ``sq``: the levels' integral images as :func:`_build_levels` writes them (row
     length lv_w + 1; a tilted rectangle reads the rotated one, ``node_tofs`` (N,) entries
-    further on: 0 for upright nodes); ``mask``: LOW32 for int32 buffers (sums modulo 2³²),
-    −1 (all bits) for int64 ones, which windows whose Σi² may reach 2³² need. Level l uses
-    feature set lv_set[l] (the pyramid: one set for every level; scaled features: one set
-    per scale, every level the same image): ``norm`` (S, 4) the normalisation rectangle
-    (x, y, w, h); ``rects`` (S, N, 3, 4) int64 (x, y, w, h) of each node's feature with its
-    ``n_rects`` (N,) used ones first (tilted: the four corners are p₀ (x, y),
-    p₁ (x − h, y + h), p₂ (x + w, y + w), p₃ (x + w − h, y + w + h); LBP: the grid's
-    x, y and block size in row 0); ``stumps`` (S, N, 8) float32: threshold, left leaf, right
-    leaf and the rectangles' weights; ``links`` (N, 2) the node each side leads to (−1: its
-    leaf), ``weak_ends`` (N,) one past the last node of each node's tree (where a walk goes
-    on after a leaf), stage s owns nodes [stage_ends[s−1], stage_ends[s]). Window j of task t
-    is ``hit[task_out[t] + j]`` (1: accepted) and its last stage sum
-    ``score[task_out[t] + j]`` (written for accepted windows only)."""
+    further on: 0 for upright nodes; ``sq``, ``norm``, ``n_rects`` and ``node_tofs``: Haar
+    only); ``mask``: LOW32 for int32 buffers (sums modulo 2³²), −1 (all bits) for int64 ones,
+    which windows whose Σi² may reach 2³² need. Level l uses feature set lv_set[l] (the
+    pyramid: one set for every level; scaled features: one set per scale, every level the
+    same image): ``norm`` (S, 4) the normalisation rectangle (x, y, w, h); ``rects``
+    (S, N, 3, 4) int64 (x, y, w, h) of each node's feature with its ``n_rects`` (N,) used ones
+    first (tilted: the four corners are p₀ (x, y), p₁ (x − h, y + h), p₂ (x + w, y + w),
+    p₃ (x + w − h, y + w + h); LBP: the grid's x, y and block size in row 0); ``stumps``
+    (S, N, 8) float32: threshold, left leaf, right leaf and the rectangles' weights; ``links``
+    (N, 2) the node each side leads to (−1: its leaf), ``weak_ends`` (N,) one past the last
+    node of each node's tree (where a walk goes on after a leaf), stage s owns nodes
+    [stage_ends[s−1], stage_ends[s]). Window j of task t is ``hit[task_out[t] + j]`` (1:
+    accepted) and its last stage sum ``score[task_out[t] + j]`` (written for accepted windows
+    only)."""
     n_s = stage_ends.shape[0]
     n_w = rects.shape[1]
     n_tasks = task_level.shape[0]
-    limit = np.float32(VARIANCE_FLOOR)
-    # a node's row: Haar: its rectangles' count and corners (1 + 12 entries); LBP: its 16
-    # grid corners and 8 subset words; then its two sides' links (child + 1, 0: a leaf) and
-    # one past its tree's last node. Every index below is unsigned: Numba then adds no
-    # negative-index wrap-around to each load (measured 1.1x faster on LBP)
-    links_at = 24 if _LBP_KERNEL else 13
+    # a node's row: its 16 grid corners and 8 subset words, then its two sides' links
+    # (child + 1, 0: a leaf) and one past its tree's last node. Every index below is
+    # unsigned: Numba then adds no negative-index wrap-around to each load (measured 1.1x
+    # faster)
+    links_at = np.uint64(24)
     ends = stage_ends.astype(np.uint64)  # unsigned, as every index of the walk
     one = np.uint64(1)
     for part in numba.prange(n_parts):
         table = np.zeros((n_w, 32), dtype=np.uint32)
-        lefts = np.zeros(_SPEC_NODES, dtype=np.bool_)
         table_level = -1
         for t in range(part, n_tasks, n_parts):
             lvl = task_level[t]
             stride = lv_w[lvl] + 1
             fs = lv_set[lvl]
             if lvl != table_level:
-                if _LBP_KERNEL:
-                    _fill_lbp_table(table, rects[fs], subsets, stride)
-                    for k in range(n_w):
-                        table[k, links_at] = links[k, 0] + 1
-                        table[k, links_at + 1] = links[k, 1] + 1
-                        table[k, links_at + 2] = weak_ends[k]
-                else:
-                    _fill_haar_table(table, rects[fs], n_rects, node_tofs, links, weak_ends, stride)
+                _fill_lbp_table(table, rects[fs], subsets, stride)
+                for k in range(n_w):
+                    table[k, 24] = links[k, 0] + 1
+                    table[k, 25] = links[k, 1] + 1
+                    table[k, 26] = weak_ends[k]
                 table_level = lvl
             fsu = np.uint64(fs)
-            nx, ny, nw, nh = norm[fs, 0], norm[fs, 1], norm[fs, 2], norm[fs, 3]
-            area = np.float64(nw * nh)
-            area32 = np.float32(area)
-            n_a = ny * stride + nx
-            n_c = n_a + nh * stride
             step = lv_step[lvl]
             n_x = lv_nx[lvl]
             base = lv_off[lvl] + task_y[t] * stride
@@ -306,15 +256,7 @@ def _scan_levels_impl(
             x = 0
             col = 0
             while x < n_x:
-                o = base + x
-                inv = np.float32(1.0)
-                if not _LBP_KERNEL:
-                    inv = _window_inv_norm(ii, sq, o, n_a, n_c, nw, mask, area, area32, limit)
-                    if inv == 0.0:
-                        x += step
-                        col += 1
-                        continue
-                uo = np.uint64(o)
+                uo = np.uint64(base + x)
                 start = np.uint64(0)
                 passed = True
                 total = 0.0
@@ -325,53 +267,15 @@ def _scan_levels_impl(
                     # one loop over the stage's nodes: a node's side leads to a later node
                     # of its tree, or to a leaf, and then on to the next tree's first node
                     while nd < end:
-                        after = np.uint64(table[nd, links_at + 2])
-                        if not _LBP_KERNEL and after - nd == np.uint64(2):
-                            # a 2-node tree (alt2, the 2splits eyes), without a branch on
-                            # the data: both nodes' comparisons, then the leaf by selects
-                            n1 = nd + one
-                            f0 = stumps[fsu, nd]
-                            f1 = stumps[fsu, n1]
-                            v0 = _haar_value(ii, uo, table[nd], f0, mask) * inv
-                            v1 = _haar_value(ii, uo, table[n1], f1, mask) * inv
-                            s0 = np.uint64(0) if v0 < f0[0] else one
-                            leaf1 = f1[1] if v1 < f1[0] else f1[2]
-                            down = table[nd, np.uint64(links_at) + s0] != 0
-                            total += np.float64(leaf1 if down else f0[one + s0])
-                            nd = after
-                            continue
-                        if not _LBP_KERNEL and _SPEC_MIN <= after - nd <= _SPEC_NODES:
-                            # a small tree: every node's comparison first (independent
-                            # loads the CPU overlaps), then the walk reads them
-                            for i in range(after - nd):
-                                row = table[nd + np.uint64(i)]
-                                f = stumps[fsu, nd + np.uint64(i)]
-                                v = _haar_value(ii, uo, row, f, mask)
-                                lefts[i] = v * inv < f[0]
-                            k = nd
-                            while True:
-                                side = np.uint64(0) if lefts[k - nd] else one
-                                nxt = np.uint64(table[k, np.uint64(links_at) + side])
-                                if nxt == 0:
-                                    total += np.float64(stumps[fsu, k, one + side])
-                                    break
-                                k = nxt - one
-                            nd = after
-                            continue
                         row = table[nd]
-                        f = stumps[fsu, nd]
-                        if _LBP_KERNEL:
-                            code = np.uint64(_lbp_code(ii, uo, row, mask))
-                            word = row[np.uint64(16) + (code >> np.uint64(5))]
-                            left = ((word >> np.uint32(code & np.uint64(31))) & 1) != 0
-                        else:
-                            v = _haar_value(ii, uo, row, f, mask)
-                            left = v * inv < f[0]
+                        code = np.uint64(_lbp_code(ii, uo, row, mask))
+                        word = row[np.uint64(16) + (code >> np.uint64(5))]
+                        left = (word >> np.uint32(code & np.uint64(31))) & 1
                         side = np.uint64(0) if left else one
-                        nxt = np.uint64(row[np.uint64(links_at) + side])
+                        nxt = np.uint64(row[links_at + side])
                         if nxt == 0:
-                            total += np.float64(f[one + side])
-                            nd = after
+                            total += np.float64(stumps[fsu, nd, one + side])
+                            nd = np.uint64(row[links_at + np.uint64(2)])
                         else:
                             nd = nxt - one
                     start = end
@@ -388,16 +292,10 @@ def _scan_levels_impl(
                 col += 1
 
 
-#: the kernels in two builds (vedere.parallel.Kernel): parallel (one at a time, under
+#: the kernel in two builds (vedere.parallel.Kernel): parallel (one at a time, under
 #: PARALLEL_LOCK) for big jobs, and serial without the GIL (any number at once) for small
 #: ones, where waking the worker threads costs more than the work; the caller chooses
-_scan_trees = parallel.Kernel(_scan_levels_impl, variant="_trees", constants={"_LBP_KERNEL": False})
-_scan_lbp = parallel.Kernel(_scan_levels_impl, variant="_lbp", constants={"_LBP_KERNEL": True})
-
-
-def scan_trees(in_parallel: bool, *args: object) -> None:
-    """:func:`_scan_levels_impl` (documented there) for Haar cascades with trees."""
-    _scan_trees.run(in_parallel, *args)
+_scan_lbp = parallel.Kernel(_scan_levels_impl, variant="_lbp")
 
 
 def scan_lbp(in_parallel: bool, *args: object) -> None:

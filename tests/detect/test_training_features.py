@@ -10,7 +10,6 @@ from PIL import Image
 from tests.detect.photos import PHOTOS
 from tests.helpers import small_faces
 from vedere.cli.main import cli
-from vedere.detect import haar_row_kernels
 from vedere.detect.adaboost import CategoricalBoost
 from vedere.detect.candidate_features import feature_pool
 from vedere.detect.cascade import load_cascade
@@ -129,11 +128,11 @@ def test_trained_cascades_load_in_cv2_with_the_same_windows_and_boxes(
     assert cascade.is_stumps == (weak == "stump")
     sizes = np.diff(np.r_[0, cascade.weak_ends])
     if weak == "tree:2" and features != "lbp":
-        # trees the Haar scan evaluates every node of before the walk
-        assert ((sizes >= 3) & (sizes <= haar_row_kernels.SPEC_NODES)).any()
+        # trees of 3 nodes: the Haar scan's path for trees of more than two
+        assert (sizes == 3).any()
     if weak == "tree:3":
-        # trees over that path's limit: the plain walk
-        assert sizes.max() > haar_row_kernels.SPEC_NODES
+        # trees of more than 3 nodes (the same path, deeper walks)
+        assert sizes.max() > 3
     path = cascade.save(tmp_path / "c.xml")
     cv = cv2.CascadeClassifier(str(path))
     assert not cv.empty()

@@ -5,9 +5,12 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vedere import parallel
 from vedere.nn import GELU, BatchNorm2d, Conv2d, MaxPool2d, Sequential
@@ -159,3 +162,58 @@ def test_openblas_idle_threads_sleep_soon_unless_the_user_said_otherwise(
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == expected
+
+
+# --- parallel.share: pieces handed to threads as they come free -------------------------------
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(0, 60), threads=st.integers(1, 5))
+def test_share_runs_every_piece_exactly_once(n, threads):
+    seen: list[int] = []
+    lock = threading.Lock()
+
+    def work(i: int) -> None:
+        with lock:
+            seen.append(i)
+
+    parallel.share(work, n, threads)
+    assert sorted(seen) == list(range(n))
+
+
+def test_share_uses_a_helper_thread_and_reraises_a_pieces_error():
+    names = set()
+    barrier = threading.Barrier(2, timeout=30)
+
+    def work(i: int) -> None:
+        names.add(threading.current_thread().name)
+        if i < 2:
+            barrier.wait()  # the first two pieces only finish once both threads hold one
+
+    parallel.share(work, 8, 2)
+    assert len(names) == 2 and threading.current_thread().name in names
+
+    def fail(i: int) -> None:
+        if i == 3:
+            raise ValueError("piece 3")
+
+    with pytest.raises(ValueError, match="piece 3"):
+        parallel.share(fail, 10, 2)
+
+
+def test_share_from_many_threads_at_once():
+    """Jobs shared from several threads at once (the playground's detections): each runs all
+    its pieces, whether or not the busy helpers join it."""
+    out: dict[int, list[int]] = {}
+
+    def job(k: int) -> None:
+        got: list[int] = []
+        parallel.share(lambda i: got.append(i) or time.sleep(0.001), 20, 3)
+        out[k] = sorted(got)
+
+    threads = [threading.Thread(target=job, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert out == {k: list(range(20)) for k in range(6)}

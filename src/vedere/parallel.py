@@ -23,6 +23,14 @@ calling thread. :func:`parallel_min_work` measures, once per process, what a par
 costs here against the serial cost of a value, and :class:`Kernel` runs its serial build
 (without the GIL, so several run at once) when the job's largest array holds fewer values
 than that. ``VEDERE_PARALLEL_MIN`` (a non-negative integer) sets the threshold instead.
+
+**Work shared as threads come free.** A ``prange`` loop deals its iterations out to the
+threads in advance. When one core is slowed for a while (a hypervisor's other work on the
+same physical core slows vector loops by up to 2×, in streaks), the launch waits for that
+core. :func:`share` runs numbered pieces of a job on the calling thread and on helper
+threads, each taking the next piece when it is free (as OpenCV's thread pool hands out
+stripes), with serial nogil builds doing the work; no lock is held, so several such jobs
+run at once. The detector's scan uses it.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ import time
 import types
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numba
@@ -225,3 +234,70 @@ def kernel(
     if fn is None:
         return lambda f: Kernel(f, fastmath=fastmath, error_model=error_model)
     return Kernel(fn, fastmath=fastmath, error_model=error_model)
+
+
+_helpers: ThreadPoolExecutor | None = None
+_helpers_lock = threading.Lock()
+
+
+def _helper_pool() -> ThreadPoolExecutor:
+    global _helpers
+    with _helpers_lock:
+        if _helpers is None:
+            _helpers = ThreadPoolExecutor(
+                max(1, numba.config.NUMBA_NUM_THREADS - 1), thread_name_prefix="vedere-share"
+            )
+        return _helpers
+
+
+def _forget_helpers() -> None:  # in a forked child: the parent's helper threads are gone
+    global _helpers
+    _helpers = None
+
+
+os.register_at_fork(after_in_child=_forget_helpers)
+
+
+def share(work: Callable[[int], None], n: int, threads: int) -> None:
+    """``work(0)``, …, ``work(n − 1)``, each once, on the calling thread and ``threads`` − 1
+    helper threads, each thread taking the next index as soon as it is free (so a slowed
+    core does less of the job, not the same share later). ``work`` should spend its time in
+    code that releases the GIL (a serial nogil :class:`Kernel` build). Returns when every
+    piece that started has finished; re-raises the first exception a piece raised (the
+    pieces not yet started then do not run). A helper still busy with another job starts
+    late or never: the calling thread does the rest itself."""
+    if threads <= 1 or n <= 1:
+        for i in range(n):
+            work(i)
+        return
+    cond = threading.Condition()
+    state: dict[str, Any] = {"next": 0, "active": 0, "error": None}
+
+    def take_pieces() -> None:
+        while True:
+            with cond:
+                if state["error"] is not None or state["next"] >= n:
+                    return
+                i = state["next"]
+                state["next"] = i + 1
+                state["active"] += 1
+            try:
+                work(i)
+            except BaseException as e:  # re-raised by the calling thread
+                with cond:
+                    if state["error"] is None:
+                        state["error"] = e
+            finally:
+                with cond:
+                    state["active"] -= 1
+                    cond.notify_all()
+
+    pool = _helper_pool()
+    for _ in range(threads - 1):
+        pool.submit(take_pieces)
+    take_pieces()
+    with cond:
+        while state["active"]:
+            cond.wait()
+    if state["error"] is not None:
+        raise state["error"]

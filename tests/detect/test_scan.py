@@ -59,40 +59,47 @@ def test_windows_equal_opencvs_in_batches_serial_and_parallel(
     assert as_set(raw) == as_set(cv.detectMultiScale(gray, 1.2, 0))
 
 
-def test_small_images_do_not_wake_the_worker_threads(stock, monkeypatch):
-    """A 96x96 image's whole pyramid is one small serial job (waking the threads for each of
-    its 15 levels used to cost more than the scan); a bigger one uses them."""
+def test_small_images_stay_on_the_calling_thread(stock, monkeypatch):
+    """A 96x96 image's whole pyramid is one small job on the calling thread (waking threads
+    for each of its 15 levels used to cost more than the scan); a bigger one is shared out
+    (parallel.share) in pieces, and the boxes are the same as one thread's."""
     cascade, cv = stock
     calls = []
+    real_share = scan.parallel.share
 
-    def spy(name, real):
-        def run(*args):
-            calls.append(name)
-            real(*args)
+    def spy(work, n, threads):
+        calls.append((n, threads))
+        real_share(work, n, threads)
 
-        return run
-
-    for module, name in (
-        (pyramid_kernels, "_build_levels"),
-        (haar_row_kernels, "_scan_haar_stumps"),
-    ):
-        twin = getattr(module, name)
-        monkeypatch.setattr(twin, "parallel", spy(name, twin.parallel))
+    monkeypatch.setattr(scan.parallel, "share", spy)
     gray = np.ascontiguousarray(PHOTOS["astronaut"]()[60:156, 190:286])
     raw, _ = detect_raw(gray, cascade, 1.1)
-    assert calls == []
+    assert calls == [(1, 1), (1, 1)]  # the pyramid build, the scan
     assert as_set(raw) == as_set(cv.detectMultiScale(gray, 1.1, 0))
-    detect_raw(PHOTOS["astronaut"](), cascade, 1.1)
-    if scan_kernels.numba.get_num_threads() > 1:
-        assert calls == ["_build_levels", "_scan_haar_stumps"]
+    calls.clear()
+    big = PHOTOS["astronaut"]()
+    shared, _ = detect_raw(big, cascade, 1.1)
+    if scan.numba.get_num_threads() > 1:
+        (n_levels, t1), (n_runs, t2) = calls
+        assert t1 == t2 == scan.numba.get_num_threads()
+        assert n_levels > 1 and n_runs == scan.PIECES_PER_THREAD * t2
+    threads = scan.numba.get_num_threads()
+    scan.numba.set_num_threads(1)
+    try:
+        alone, _ = detect_raw(big, cascade, 1.1)
+    finally:
+        scan.numba.set_num_threads(threads)
+    assert as_set(shared) == as_set(alone) == as_set(cv.detectMultiScale(big, 1.1, 0))
 
 
 BUILD = """
 import sys
 import numba
 import numpy as np
-from vedere.detect import scan
-scan.build_levels(np.zeros((30, 30), np.uint8), [(30, 30)], int(sys.argv[1]))
+from vedere.nn import kernels
+x = np.zeros((2, 4, 4, 3), np.float32)
+out, arg = np.empty((2, 2, 2, 3), np.float32), np.empty((2, 2, 2, 3), np.uint8)
+kernels.max_pool.run(sys.argv[1] == "2", x, 2, 2, 2, 2, out, arg)
 try:
     print("threading layer started:", numba.threading_layer())
 except ValueError:

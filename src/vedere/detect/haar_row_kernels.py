@@ -15,7 +15,7 @@ corners are 12 contiguous views of the integral image). Then:
   the walk), then the rest one at a time.
 
 The arithmetic, its order and the windows examined are those of the per-window scan
-(OpenCV's), so the results are the same. Threads and locking as in
+(OpenCV's), so the results are the same. Threads as in
 :mod:`vedere.detect.scan_kernels`.
 """
 

@@ -8,7 +8,7 @@ the survivors then go through the remaining stages one at a time. The codes, the
 the sums and the windows examined are those of the per-window scan
 (:mod:`vedere.detect.scan_kernels`, OpenCV's), so the results are the same. Every index of
 the inner loops is unsigned (Numba then adds no negative-index wrap-around to each load).
-Threads and locking as in :mod:`vedere.detect.scan_kernels`.
+Threads as in :mod:`vedere.detect.scan_kernels`.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The detector's image pyramid, compiled with Numba (cached on disk): every level of the
 image resized and its padded integral images — of the pixels, of their squares, and the
 rotated one for tilted features — written in one pass per row (:func:`build_levels`), the
-levels shared out among parallel parts. A parallel and a serial build
-(:class:`vedere.parallel.Kernel`); :mod:`vedere.detect.scan` chooses by the pixel count.
+levels shared out among parts. A parallel and a serial build
+(:class:`vedere.parallel.Kernel`); :mod:`vedere.detect.scan` runs the serial one, a level
+at a time on each thread that :func:`vedere.parallel.share` gives one.
 """
 
 from __future__ import annotations

@@ -5,15 +5,20 @@ For a batch of pyramid levels (:func:`scan_pyramid`):
 1. **build** (:func:`vedere.detect.pyramid_kernels.build_levels`): each level is resized from the
    image (OpenCV's INTER_LINEAR_EXACT, as :func:`vedere.detect.resize.resize_linear`) and
    its integral image and squared integral image written in the same pass over its rows, all
-   levels into one int32 buffer each (the levels dealt to the threads by size);
+   levels into one int32 buffer each (a level a piece, biggest first);
 2. **scan** (:mod:`vedere.detect.haar_row_kernels`, :mod:`vedere.detect.lbp_row_kernels`,
    :mod:`vedere.detect.scan_kernels` for bigger trees):
-   every (level, row) of window positions is one task, the tasks dealt to the threads in turn.
+   every (level, row) of window positions is one task, the tasks in runs of rows
+   (:data:`PIECES_PER_THREAD` runs a thread).
 
 Two kernel launches per batch instead of a resize, two integral images and a launch per
 level: the launches were what made small images slow (a 96×96 image has 15 levels, and
-waking the worker threads for each cost more than scanning it). Jobs under
-:data:`SERIAL_WINDOWS` windows run on the calling thread (no worker threads, no lock, no GIL).
+waking the worker threads for each cost more than scanning it). The pieces of each pass go
+to the calling thread and helper threads as each comes free (:func:`vedere.parallel.share`,
+the kernels' serial builds, no lock), so a core that the host slows for a while does less
+of the job (dealt out in advance, the same scan's two-thread time varied by up to 1.8× from
+call to call; OpenCV's pool works the same way). Jobs under :data:`SERIAL_WINDOWS` windows
+run on the calling thread alone.
 
 Levels are batched so that a batch's two buffers stay under :data:`BATCH_BYTES`: memory is
 bounded whatever the image size, and one batch holds every level of a 1280×960 image at
@@ -30,6 +35,7 @@ from functools import lru_cache
 import numba
 import numpy as np
 
+from vedere import parallel
 from vedere.detect import haar_row_kernels, lbp_row_kernels, pyramid_kernels, scan_kernels
 from vedere.detect.cascade import Cascade
 from vedere.detect.lbp import LBPFeatures
@@ -40,6 +46,8 @@ from vedere.detect.resize import taps
 BATCH_BYTES = 64 * 2**20
 #: jobs with fewer windows than this run serially on the calling thread
 SERIAL_WINDOWS = 20_000
+#: a parallel scan's rows go out in this many runs per thread (:func:`vedere.parallel.share`)
+PIECES_PER_THREAD = 16
 
 
 class CompiledCascade:
@@ -182,7 +190,8 @@ def build_levels(
 ) -> Levels:
     """The (H, W) uint8 ``gray`` resized to each (height, width) of ``sizes`` (exactly as
     :func:`vedere.detect.resize.resize_linear`) and integrated, in one compiled pass; on
-    ``n_parts`` threads when more than one (the levels dealt out biggest first). ``dtype``
+    ``n_parts`` threads when more than one (a level a piece, biggest first, by
+    :func:`vedere.parallel.share`). ``dtype``
     np.int32 (wrapping) or np.int64 (:func:`sum_dtype`); ``squares``: the squared integral
     images too (Haar's variance); ``tilted``: the rotated ones too."""
     gray = np.ascontiguousarray(gray)
@@ -197,21 +206,26 @@ def build_levels(
     y0, y1, b0, b1 = (np.concatenate([t[j] for t in yt]) for j in range(4))
     tx_off = (np.cumsum(lv_w) - lv_w).astype(np.int64)
     ty_off = (np.cumsum(lv_h) - lv_h).astype(np.int64)
-    # levels to parts, biggest first to the least loaded part
-    part_of = np.zeros(len(sizes), dtype=np.int64)
-    load = [0] * n_parts
-    for i in np.argsort(-area, kind="stable"):
-        p = load.index(min(load))
-        part_of[i] = p
-        load[p] += int(area[i])
     total = int(area.sum())
     ii = np.empty(2 * total if tilted else total, dtype=dtype)
     sq = np.empty(total if squares else 1, dtype=dtype)
     tofs = total if tilted else 0
-    pyramid_kernels.build_levels(
-        n_parts > 1, gray, lv_w, lv_h, lv_off, tx_off, ty_off,
-        x0, x1, a0, a1, y0, y1, b0, b1, part_of, n_parts, ii, sq, bool(squares), tofs,
-    )  # fmt: skip
+    # one piece a level, biggest first, to the threads as they come free (parallel.share):
+    # the serial build with part 0 = that level
+    order = np.argsort(-area, kind="stable")
+    n_pieces = len(sizes) if n_parts > 1 else 1
+
+    def build(piece: int) -> None:
+        part_of = np.zeros(len(sizes), dtype=np.int64)
+        if n_pieces > 1:
+            part_of[:] = 1
+            part_of[order[piece]] = 0
+        pyramid_kernels.build_levels(
+            False, gray, lv_w, lv_h, lv_off, tx_off, ty_off,
+            x0, x1, a0, a1, y0, y1, b0, b1, part_of, 1, ii, sq, bool(squares), tofs,
+        )  # fmt: skip
+
+    parallel.share(build, n_pieces, n_parts)
     return Levels(lv_h, lv_w, lv_off, ii, sq, tofs)
 
 
@@ -230,7 +244,7 @@ def _scan_batch(
     # windows per level: rows 0, step, … < n_y, columns 0, step, … < n_x
     lv_nx = np.maximum(lv_w - ww + 1, 0)
     lv_ny = np.maximum(lv_h - wh + 1, 0)
-    parallel, n_threads = _threads(lv_nx, lv_ny, lv_step)
+    in_parallel, n_threads = _threads(lv_nx, lv_ny, lv_step)
     dtype, mask = sum_dtype(wh * ww)
     c = compiled
     levels = build_levels(
@@ -239,15 +253,16 @@ def _scan_batch(
     return _scan(
         levels.ii, levels.sq, mask, levels.off, lv_w, lv_nx, lv_ny, lv_step,
         np.zeros(len(batch), np.int64), c.norm[None], c.rects[None], c, c.stumps[None],
-        skip_rejected, parallel, n_threads, levels.tofs,
+        skip_rejected, in_parallel, n_threads, levels.tofs,
     )  # fmt: skip
 
 
 def _threads(lv_nx: np.ndarray, lv_ny: np.ndarray, lv_step: np.ndarray) -> tuple[bool, int]:
-    """Whether a job of these levels runs on the worker threads, and on how many."""
+    """Whether a job of these levels is shared among threads, and among how many (Numba's
+    thread count, which ``--threads`` sets)."""
     n_windows = int(((-(-lv_ny // lv_step)) * (-(-lv_nx // lv_step))).sum())
-    parallel = n_windows >= SERIAL_WINDOWS and numba.get_num_threads() > 1
-    return parallel, numba.get_num_threads() if parallel else 1
+    shared = n_windows >= SERIAL_WINDOWS and numba.get_num_threads() > 1
+    return shared, numba.get_num_threads() if shared else 1
 
 
 def _scan(
@@ -265,7 +280,7 @@ def _scan(
     compiled: CompiledCascade,
     stumps: np.ndarray,
     skip_rejected: bool,
-    parallel: bool,
+    in_parallel: bool,
     n_parts: int,
     tofs: int = 0,
 ) -> list[LevelHits]:
@@ -291,11 +306,23 @@ def _scan(
     else:
         h = haar_row_kernels
         kernel = h.scan_haar_stumps if c.cascade.is_stumps else h.scan_haar_rows
-    kernel(
-        parallel, ii, sq, mask, lv_off, lv_w, lv_nx, lv_step, task_level, task_y, task_out, n_parts,
-        lv_set, norm, rects, c.n_rects, c.node_tofs(tofs), stumps, c.links, c.subsets,
-        c.weak_ends, c.stage_ends, c.stage_thr, bool(c.lbp), bool(skip_rejected), hit, score,
-    )  # fmt: skip
+    # contiguous runs of rows (each of one level or a few), to the threads as they come
+    # free (parallel.share), each run by the serial build
+    n_tasks = len(task_level)
+    n_pieces = min(n_tasks, PIECES_PER_THREAD * n_parts) if in_parallel else 1
+    bounds = np.linspace(0, n_tasks, n_pieces + 1).astype(np.int64)
+    node_tofs = c.node_tofs(tofs)
+
+    def scan_rows(piece: int) -> None:
+        a, b = bounds[piece], bounds[piece + 1]
+        kernel(
+            False, ii, sq, mask, lv_off, lv_w, lv_nx, lv_step, task_level[a:b], task_y[a:b],
+            task_out[a:b], 1, lv_set, norm, rects, c.n_rects, node_tofs, stumps, c.links,
+            c.subsets, c.weak_ends, c.stage_ends, c.stage_thr, bool(c.lbp),
+            bool(skip_rejected), hit, score,
+        )  # fmt: skip
+
+    parallel.share(scan_rows, n_pieces, n_parts)
     idx = np.flatnonzero(hit)
     task = np.searchsorted(task_out, idx, side="right") - 1
     level = task_level[task]
@@ -376,12 +403,12 @@ def scan_scaled_features(
     lv_nx = np.maximum(w - win[:, 1] + 1, 0)
     lv_ny = np.maximum(h - win[:, 0] + 1, 0)
     lv_step = np.asarray(steps, dtype=np.int64).reshape(-1)
-    parallel, n_threads = _threads(lv_nx, lv_ny, lv_step)
+    in_parallel, n_threads = _threads(lv_nx, lv_ny, lv_step)
     dtype, mask = sum_dtype(int(win.prod(axis=1).max(initial=0)))
     levels = build_levels(gray, [(h, w)], n_threads, dtype)
     hits = _scan(
         levels.ii, levels.sq, mask, np.zeros(n, np.int64), np.full(n, w, np.int64), lv_nx, lv_ny,
         lv_step, np.arange(n, dtype=np.int64), norm, rects, compiled, stumps,
-        skip_rejected, parallel, n_threads,
+        skip_rejected, in_parallel, n_threads,
     )  # fmt: skip
     return win, hits

@@ -11,13 +11,10 @@ These are loops with a data-dependent exit or a running state that NumPy cannot 
 without materialising F × N temporaries; everything else stays in NumPy.
 
 **Threads.** Each kernel has a parallel build and a serial one without the GIL
-(:class:`vedere.parallel.Kernel`); the caller chooses by the number of windows. The threading
-layer vedere selects (``workqueue``, :mod:`vedere.parallel`) aborts the whole process when
-two Python threads launch parallel kernels at once — and the playground runs detections in
-Starlette's thread pool. So every parallel call goes through :data:`PARALLEL_LOCK`, the
-process-wide lock of :mod:`vedere.parallel`: one parallel kernel runs at a time (it already
-uses every core), whatever the threading layer. Any number of serial ones run at once,
-beside a parallel one, for jobs too small to be worth waking the worker threads.
+(:class:`vedere.parallel.Kernel`). The detector runs the serial builds only: a big job is
+cut into runs of rows (:mod:`vedere.detect.scan`) that :func:`vedere.parallel.share` hands
+to the calling thread and helper threads as each comes free, with no lock, so the
+playground's detections in Starlette's thread pool run side by side.
 """
 
 from __future__ import annotations
@@ -26,11 +23,6 @@ import numba
 import numpy as np
 
 from vedere import parallel
-
-#: held while a parallel kernel runs (see the module's docstring): the process-wide lock
-#: that the nn kernels hold too (a detection and a training step run in different threads)
-PARALLEL_LOCK = parallel.PARALLEL_LOCK
-
 
 #: a rectangle sum's true value, from integral images stored as wrapping int32 (see
 #: :func:`vedere.detect.pyramid_kernels.build_levels`): the low 32 bits of the four-corner
@@ -292,9 +284,8 @@ def _scan_levels_impl(
                 col += 1
 
 
-#: the kernel in two builds (vedere.parallel.Kernel): parallel (one at a time, under
-#: PARALLEL_LOCK) for big jobs, and serial without the GIL (any number at once) for small
-#: ones, where waking the worker threads costs more than the work; the caller chooses
+#: the kernel in two builds (vedere.parallel.Kernel); the detector runs the serial one
+#: (without the GIL) on each thread that parallel.share gives a run of rows
 _scan_lbp = parallel.Kernel(_scan_levels_impl, variant="_lbp")
 
 

@@ -7,7 +7,7 @@ For a batch of pyramid levels (:func:`scan_pyramid`):
    its integral image and squared integral image written in the same pass over its rows, all
    levels into one int32 buffer each (a level a piece, biggest first);
 2. **scan** (:mod:`vedere.detect.haar_row_kernels`, :mod:`vedere.detect.lbp_row_kernels`,
-   :mod:`vedere.detect.scan_kernels` for bigger trees):
+   :mod:`vedere.detect.scan_kernels` for LBP trees):
    every (level, row) of window positions is one task, the tasks in runs of rows
    (:data:`PIECES_PER_THREAD` runs a thread).
 
@@ -17,7 +17,7 @@ waking the worker threads for each cost more than scanning it). The pieces of ea
 to the calling thread and helper threads as each comes free (:func:`vedere.parallel.share`,
 the kernels' serial builds, no lock), so a core that the host slows for a while does less
 of the job (dealt out in advance, the same scan's two-thread time varied by up to 1.8× from
-call to call; OpenCV's pool works the same way). Jobs under :data:`SERIAL_WINDOWS` windows
+call to call), as OpenCV's pool hands out stripes. Jobs under :data:`SERIAL_WINDOWS` windows
 run on the calling thread alone.
 
 Levels are batched so that a batch's two buffers stay under :data:`BATCH_BYTES`: memory is

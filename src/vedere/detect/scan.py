@@ -259,7 +259,7 @@ def _scan_batch(
 
 def _threads(lv_nx: np.ndarray, lv_ny: np.ndarray, lv_step: np.ndarray) -> tuple[bool, int]:
     """Whether a job of these levels is shared among threads, and among how many (Numba's
-    thread count, which ``--threads`` sets)."""
+    thread count: ``numba.set_num_threads``, NUMBA_NUM_THREADS)."""
     n_windows = int(((-(-lv_ny // lv_step)) * (-(-lv_nx // lv_step))).sum())
     shared = n_windows >= SERIAL_WINDOWS and numba.get_num_threads() > 1
     return shared, numba.get_num_threads() if shared else 1

@@ -236,26 +236,21 @@ def kernel(
     return Kernel(fn, fastmath=fastmath, error_model=error_model)
 
 
-_helpers: ThreadPoolExecutor | None = None
+_helpers: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, size, pool)
 _helpers_lock = threading.Lock()
 
 
-def _helper_pool() -> ThreadPoolExecutor:
+def helper_pool(size: int) -> ThreadPoolExecutor:
+    """vedere's helper threads, at least ``size`` of them (created on first use, again after
+    a fork, whose child has none of its parent's threads, or when more are asked for).
+    Shared by :func:`share` and the convolution's block workers
+    (:mod:`vedere.nn.conv_blocks`)."""
     global _helpers
     with _helpers_lock:
-        if _helpers is None:
-            _helpers = ThreadPoolExecutor(
-                max(1, numba.config.NUMBA_NUM_THREADS - 1), thread_name_prefix="vedere-share"
-            )
-        return _helpers
-
-
-def _forget_helpers() -> None:  # in a forked child: the parent's helper threads are gone
-    global _helpers
-    _helpers = None
-
-
-os.register_at_fork(after_in_child=_forget_helpers)
+        if _helpers is None or _helpers[0] != os.getpid() or _helpers[1] < size:
+            pool = ThreadPoolExecutor(size, thread_name_prefix="vedere-helper")
+            _helpers = (os.getpid(), size, pool)
+        return _helpers[2]
 
 
 def share(work: Callable[[int], None], n: int, threads: int) -> None:
@@ -292,7 +287,7 @@ def share(work: Callable[[int], None], n: int, threads: int) -> None:
                     state["active"] -= 1
                     cond.notify_all()
 
-    pool = _helper_pool()
+    pool = helper_pool(threads - 1)
     for _ in range(threads - 1):
         pool.submit(take_pieces)
     take_pieces()

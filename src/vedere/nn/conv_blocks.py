@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import numba
@@ -41,7 +39,6 @@ MAX_WORKER_CHANNELS = 128
 WORKER_BLOCK_BYTES = 2 * 2**20
 
 T = TypeVar("T")
-_POOL: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, size, pool)
 
 
 def workers_for(total_bytes: int, n_images: int, out_channels: int) -> int:
@@ -67,18 +64,10 @@ def worker_blocks(n_images: int, total_bytes: int, workers: int) -> list[list[tu
     return [blocks[w::workers] for w in range(workers)]
 
 
-def _pool(size: int) -> ThreadPoolExecutor:
-    """The worker threads (created on first use, again after a fork or for more workers)."""
-    global _POOL
-    if _POOL is None or _POOL[0] != os.getpid() or _POOL[1] < size:
-        _POOL = (os.getpid(), size, ThreadPoolExecutor(size, thread_name_prefix="vedere-conv"))
-    return _POOL[2]
-
-
 def run(job: Callable[[list[tuple[int, int]]], T], blocks: list[list[tuple[int, int]]]) -> list[T]:
     """``job(its blocks)`` on each worker at once, NumPy's BLAS on one thread each; the
     results in worker order. Holds :data:`vedere.parallel.PARALLEL_LOCK` throughout (the
     BLAS setting is process-wide, and no parallel kernel should compete with the workers);
     ``job`` must use serial kernels only."""
     with parallel.PARALLEL_LOCK, blas.one_thread():
-        return list(_pool(len(blocks)).map(job, blocks))
+        return list(parallel.helper_pool(len(blocks)).map(job, blocks))

@@ -243,3 +243,32 @@ def test_detect_command_with_an_lbp_cascade_gives_cv2s_boxes(tmp_path):
     expect = cv.detectMultiScale(gray, 1.1, 3)
     assert len(expect) >= 1
     assert as_set(boxes) == as_set(expect)
+
+
+@needs_opencv_data
+def test_a_two_node_tree_whose_second_node_no_side_reaches(photos):
+    """alt2 with every tree's root made to end in its own leaves on both sides (a tree the
+    Python API accepts; the files cannot hold one): its second node is never reached, so
+    the scan — the first stage in vector loops, the survivor list, the walk — must give
+    the windows of the cascade of those roots alone, as stumps."""
+    c = load_cascade(opencv_cascade_path("frontalface_alt2"))
+    roots = np.r_[0, c.weak_ends[:-1]]
+    fields = {k: v for k, v in vars(c).items() if k not in ("children", "weak_ends")}
+    fields["stage_threshold"] = c.stage_threshold * 0.1  # the roots alone then accept some
+    children = c.children.copy()
+    children[roots] = -1
+    cut = Cascade(**fields, children=children, weak_ends=c.weak_ends)
+    stumps = Cascade(
+        **{
+            **fields,
+            "feature": c.feature[roots],
+            "threshold": c.threshold[roots],
+            "left": c.left[roots],
+            "right": c.right[roots],
+        }
+    )
+    assert not cut.is_stumps and stumps.is_stumps
+    gray = photos["astronaut"]
+    raw, _ = detect_raw(gray, cut, 1.1)
+    assert len(raw) > 0
+    assert as_set(raw) == as_set(detect_raw(gray, stumps, 1.1)[0])

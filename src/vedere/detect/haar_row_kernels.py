@@ -191,13 +191,12 @@ def _scan_haar_rows_impl(
                         n1 = k + one
                         f1 = stumps[fsu, n1]
                         _row_values(ii, base, m, table[n1], f1, mask, vals2)
-                        right_down = table[k, 14] != 0  # the root's right side: node 2
+                        has_l, has_r = table[k, 13] != 0, table[k, 14] != 0  # root's links
                         for j in range(n):
                             i = j * step
                             go_left = vals[i] * inv[i] < f0[0]
-                            leaf1 = f1[1] if vals2[i] * inv[i] < f1[0] else f1[2]
-                            down = right_down != go_left
-                            sums[j] += np.float64(leaf1 if down else (f0[1] if go_left else f0[2]))
+                            left1 = vals2[i] * inv[i] < f1[0]
+                            sums[j] += _pair_leaf(go_left, left1, f0, f1, has_l, has_r)
                     elif not _TREES or after - k == one:
                         for j in range(n):
                             i = j * step
@@ -293,14 +292,12 @@ def _list_stage(
         elif after - k == np.uint64(2):
             f1 = stumps[fsu, k + one]
             r1 = table[k + one]
-            right_down = table[k, 14] != 0  # the root's right side: node 2
+            has_l, has_r = table[k, 13] != 0, table[k, 14] != 0  # the root's links
             for q in range(cnt):
                 i = pos[q]
                 go_left = _haar_value(ii, base + i, r0, f0, mask) * inv[i] < f0[0]
-                v1 = _haar_value(ii, base + i, r1, f1, mask) * inv[i]
-                leaf1 = f1[1] if v1 < f1[0] else f1[2]
-                down = right_down != go_left
-                acc[q] += np.float64(leaf1 if down else (f0[1] if go_left else f0[2]))
+                left1 = _haar_value(ii, base + i, r1, f1, mask) * inv[i] < f1[0]
+                acc[q] += _pair_leaf(go_left, left1, f0, f1, has_l, has_r)
         else:
             for q in range(cnt):
                 i = pos[q]
@@ -330,6 +327,16 @@ def _tree(ii, uo, table, stumps, fsu, inv, mask, k, after, lefts):  # pragma: no
 
 
 @numba.njit(cache=True, inline="always")
+def _pair_leaf(go_left, left1, f0, f1, has_left, has_right):  # pragma: no cover
+    """The leaf of a 2-node tree by selects: root ``f0`` goes left where ``go_left``, on to
+    its second node ``f1`` (left where ``left1``) when the side it takes links to it
+    (``has_left``, ``has_right``), else to that side's leaf."""
+    leaf1 = f1[1] if left1 else f1[2]
+    down = has_left if go_left else has_right
+    return np.float64(leaf1 if down else (f0[1] if go_left else f0[2]))
+
+
+@numba.njit(cache=True, inline="always")
 def _walk_stages(
     ii, uo, table, stumps, fsu, inv, mask, ends, stage_thr, st0, start, lefts, trees
 ):  # pragma: no cover
@@ -350,10 +357,8 @@ def _walk_stages(
             s0 = np.uint64(0) if v0 < f0[0] else one
             if trees and after - k == np.uint64(2):
                 f1 = stumps[fsu, k + one]
-                v1 = _haar_value(ii, uo, table[k + one], f1, mask) * inv
-                leaf1 = f1[1] if v1 < f1[0] else f1[2]
-                down = table[k, np.uint64(13) + s0] != 0
-                total += np.float64(leaf1 if down else f0[one + s0])
+                left1 = _haar_value(ii, uo, table[k + one], f1, mask) * inv < f1[0]
+                total += _pair_leaf(s0 == 0, left1, f0, f1, table[k, 13] != 0, table[k, 14] != 0)
             elif not trees or after - k == one:
                 total += np.float64(f0[one + s0])
             else:
